@@ -1,0 +1,53 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+
+export const METRICS_NAMESPACE = 'ZohoCrmBulkExport';
+
+/** Structured JSON logs (Powertools); job ids go in every line through `appendKeys` or the payload. */
+export function createLogger(serviceName: string, level = process.env.LOG_LEVEL ?? 'INFO'): Logger {
+  return new Logger({ serviceName, logLevel: level as 'INFO' });
+}
+
+/** Counters the pipeline emits; in Lambda they become CloudWatch EMF metrics. */
+export interface MetricsSink {
+  count(name: 'JobsFailed' | 'JobsExported' | 'StatusChecks' | 'Downloads' | 'DownloadRetries' | 'TokenMints', n?: number): void;
+  flush(): void;
+}
+
+export function emfMetrics(serviceName: string): MetricsSink {
+  const m = new Metrics({ namespace: METRICS_NAMESPACE, serviceName });
+  m.setThrowOnEmptyMetrics(false);
+  return {
+    count(name, n = 1) {
+      m.addMetric(name, MetricUnit.Count, n);
+    },
+    flush() {
+      m.publishStoredMetrics();
+    },
+  };
+}
+
+/** Keeps counts in memory (local stack, tests, benchmarks). */
+export function memoryMetrics(): MetricsSink & { counts: Record<string, number> } {
+  const counts: Record<string, number> = {};
+  return {
+    counts,
+    count(name, n = 1) {
+      counts[name] = (counts[name] ?? 0) + n;
+    },
+    flush() {},
+  };
+}
+
+/** A job error as it goes into logs, records and API answers: code and message, never a stack. */
+export function describeError(e: unknown): { code: string; message: string } {
+  const err = e as { code?: unknown; name?: unknown; message?: unknown };
+  const code =
+    typeof err?.code === 'string' && /^[A-Za-z0-9_ .-]{1,64}$/.test(err.code)
+      ? err.code
+      : typeof err?.name === 'string' && err.name !== 'Error'
+        ? err.name
+        : 'INTERNAL_ERROR';
+  const message = typeof err?.message === 'string' ? err.message.slice(0, 500) : String(e).slice(0, 500);
+  return { code, message };
+}

@@ -1,0 +1,108 @@
+import { Transform, type TransformCallback } from 'node:stream';
+
+const QUOTE = 0x22;
+const LF = 0x0a;
+
+/**
+ * Counts CSV records as bytes pass, per RFC 4180: a newline inside a quoted value is not a record
+ * break (`""` inside quotes toggles twice, so it needs no special case). CRLF and LF both work.
+ * Scans with `indexOf`, so it keeps up with inflate.
+ */
+export class CsvRecordCounter {
+  private inQuotes = false;
+  private lines = 0;
+  private pending = false; // bytes seen since the last record break
+
+  push(buf: Buffer): void {
+    let i = 0;
+    const n = buf.length;
+    while (i < n) {
+      if (this.inQuotes) {
+        const q = buf.indexOf(QUOTE, i);
+        if (q < 0) {
+          this.pending = true;
+          return;
+        }
+        this.inQuotes = false;
+        this.pending = true;
+        i = q + 1;
+        continue;
+      }
+      const lf = buf.indexOf(LF, i);
+      const q = buf.indexOf(QUOTE, i);
+      if (q >= 0 && (lf < 0 || q < lf)) {
+        this.inQuotes = true;
+        this.pending = true;
+        i = q + 1;
+        continue;
+      }
+      if (lf < 0) {
+        if (i < n) this.pending = true;
+        return;
+      }
+      this.lines++;
+      this.pending = false;
+      i = lf + 1;
+    }
+  }
+
+  /** Records, including the header row. */
+  get rows(): number {
+    return this.lines + (this.pending ? 1 : 0);
+  }
+
+  /** Data records: rows minus the header. */
+  get records(): number {
+    return Math.max(0, this.rows - 1);
+  }
+
+  get insideQuotes(): boolean {
+    return this.inQuotes;
+  }
+}
+
+export class RecordCountMismatchError extends Error {
+  override readonly name = 'RecordCountMismatchError';
+  readonly code = 'RECORD_COUNT_MISMATCH';
+  constructor(
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(`the CSV holds ${actual} records but Zoho reported ${expected}`);
+  }
+}
+
+export class CsvUnterminatedQuoteError extends Error {
+  override readonly name = 'CsvUnterminatedQuoteError';
+  readonly code = 'CSV_UNTERMINATED_QUOTE';
+  constructor() {
+    super('the CSV ends inside a quoted value');
+  }
+}
+
+/**
+ * A pass-through that counts records and bytes and, at the end, fails the stream unless the
+ * record count equals `expected`: a consumer that uploads the stream then aborts instead of
+ * completing a wrong object.
+ */
+export class VerifyingCounter extends Transform {
+  readonly counter = new CsvRecordCounter();
+  bytes = 0;
+
+  constructor(private readonly expected: number | undefined) {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.counter.push(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.counter.insideQuotes) cb(new CsvUnterminatedQuoteError());
+    else if (this.expected !== undefined && this.counter.records !== this.expected) {
+      cb(new RecordCountMismatchError(this.expected, this.counter.records));
+    } else cb();
+  }
+}

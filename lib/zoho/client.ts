@@ -1,0 +1,312 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { type ApiVersion, moduleIsString, usesPageToken } from './data-centers.js';
+import { ZohoError, toZohoError } from './errors.js';
+import { type FetchFn, errorFromResponse, readBoundedText, requestJson } from './http.js';
+import {
+  type JobQuery,
+  type ZohoJob,
+  createJobResponse,
+  jobDetailsResponse,
+  normaliseState,
+  toZohoJob,
+} from './schemas.js';
+import { type ZipEntryInfo, unzipSingleEntry } from './unzip.js';
+
+/** What the client needs from the token broker. */
+export interface AccessToken {
+  accessToken: string;
+  apiDomain: string;
+  expiresAt: number;
+}
+export interface TokenProvider {
+  getToken(signal?: AbortSignal): Promise<AccessToken>;
+  /** Drops `accessToken` from every cache if it is still the current one. */
+  invalidate(accessToken: string): Promise<void>;
+}
+
+export interface ZohoClientOptions {
+  tokens: TokenProvider;
+  /** Version used to create jobs and, by default, to read their status (default v8). */
+  apiVersion?: ApiVersion;
+  /** Overrides the token response's `api_domain` (for example a proxy). */
+  apiDomain?: string | undefined;
+  /** Timeout of one API call (status, create), ms. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** A download fails when no byte arrives for this long, ms. Default 60 s. */
+  downloadIdleTimeoutMs?: number;
+  fetch?: FetchFn;
+}
+
+export interface CreateJobQuery {
+  module?: string;
+  fields?: string[];
+  criteria?: unknown;
+  cvid?: string;
+  page?: number;
+  pageToken?: string;
+}
+export interface CreateJobOptions {
+  callback?: { url: string };
+  fileType?: 'csv' | 'ics';
+  version?: ApiVersion;
+  signal?: AbortSignal;
+}
+
+export interface DownloadResult {
+  /** The CSV bytes, unzipped on the fly; the stream fails if the ZIP does not verify. */
+  stream: Readable;
+  /** Resolves with the verified entry once `stream` has been read to its end. */
+  verified: Promise<ZipEntryInfo>;
+}
+
+export interface ZohoClient {
+  readonly apiVersion: ApiVersion;
+  getJob(jobId: string, opts?: { version?: ApiVersion; signal?: AbortSignal }): Promise<ZohoJob>;
+  createJob(query: CreateJobQuery, opts?: CreateJobOptions): Promise<{ id: string; state: string }>;
+  downloadResult(downloadUrl: string, opts?: { signal?: AbortSignal }): Promise<DownloadResult>;
+}
+
+const JOB_ID = /^[0-9]{1,19}$/;
+
+export function assertJobId(jobId: string): void {
+  if (typeof jobId !== 'string' || !JOB_ID.test(jobId)) {
+    throw new ZohoError({
+      code: 'INVALID_JOB_ID',
+      message: 'a Zoho job id is a string of 1 to 19 digits',
+      kind: 'terminal',
+    });
+  }
+}
+
+/** The version a download URL was created with (`/crm/bulk/v7/read/...` → `v7`). */
+export function versionOfDownloadUrl(downloadUrl: string): ApiVersion | undefined {
+  const m = /\/crm\/bulk\/(v2\.1|v[2-8])\/read\//.exec(downloadUrl);
+  return m?.[1] as ApiVersion | undefined;
+}
+
+/**
+ * Resolves `download_url` against the API domain and refuses anything that would leave it: only a
+ * relative path under `/crm/bulk/` or an absolute URL on the API domain's own origin is fetched.
+ */
+export function resolveDownloadUrl(downloadUrl: string, apiDomain: string): URL {
+  const refuse = (why: string): never => {
+    throw new ZohoError({ code: 'UNSAFE_DOWNLOAD_URL', message: `download_url refused: ${why}`, kind: 'terminal' });
+  };
+  if (typeof downloadUrl !== 'string' || downloadUrl.length === 0 || downloadUrl.length > 2048) {
+    refuse('empty or too long');
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we refuse
+  if (/[\\\u0000-\u001f\u007f\s@]/.test(downloadUrl)) refuse('it holds whitespace, control characters, "\\" or "@"');
+  const base = new URL(apiDomain);
+  let url: URL;
+  if (downloadUrl.startsWith('/')) {
+    if (downloadUrl.startsWith('//')) refuse('protocol-relative URLs are not allowed');
+    url = new URL(downloadUrl, base.origin);
+  } else if (/^https?:\/\//i.test(downloadUrl)) {
+    url = new URL(downloadUrl);
+  } else {
+    return refuse('it is neither a path nor an http(s) URL');
+  }
+  if (url.origin !== base.origin) refuse(`host ${url.host} is not the configured API domain ${base.host}`);
+  if (/(^|\/)\.\.?(\/|$)/.test(downloadUrl.replace(/^https?:\/\/[^/]+/i, '')) || /%2e|%2f/i.test(downloadUrl)) {
+    refuse('dot segments and encoded separators are not allowed');
+  }
+  if (!url.pathname.startsWith('/crm/bulk/')) refuse('the path is not under /crm/bulk/');
+  return url;
+}
+
+export function createZohoClient(options: ZohoClientOptions): ZohoClient {
+  const apiVersion = options.apiVersion ?? 'v8';
+  const fetchFn = options.fetch ?? globalThis.fetch;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  const idleTimeoutMs = options.downloadIdleTimeoutMs ?? 60_000;
+  const domainOf = (t: AccessToken): string => (options.apiDomain ?? t.apiDomain).replace(/\/+$/, '');
+
+  /** Runs `call` with a token; on an auth error, invalidates that token, gets another, retries once. */
+  async function withToken<T>(signal: AbortSignal | undefined, call: (t: AccessToken) => Promise<T>): Promise<T> {
+    const first = await options.tokens.getToken(signal);
+    try {
+      return await call(first);
+    } catch (e) {
+      if (!(e instanceof ZohoError) || e.kind !== 'auth') throw e;
+      await options.tokens.invalidate(first.accessToken);
+      const second = await options.tokens.getToken(signal);
+      return call(second);
+    }
+  }
+
+  const headers = (t: AccessToken, json = false): Record<string, string> => ({
+    Authorization: `Zoho-oauthtoken ${t.accessToken}`,
+    Accept: 'application/json',
+    ...(json ? { 'Content-Type': 'application/json' } : {}),
+  });
+
+  return {
+    apiVersion,
+
+    async getJob(jobId, opts = {}) {
+      assertJobId(jobId);
+      const version = opts.version ?? apiVersion;
+      return withToken(opts.signal, async (t) => {
+        const what = `GET bulk read job ${jobId}`;
+        const { body } = await requestJson(
+          fetchFn,
+          `${domainOf(t)}/crm/bulk/${version}/read/${jobId}`,
+          { method: 'GET', headers: headers(t) },
+          what,
+          requestTimeoutMs,
+          opts.signal,
+        );
+        const parsed = jobDetailsResponse.safeParse(body);
+        if (!parsed.success) {
+          throw new ZohoError({
+            code: 'INVALID_RESPONSE',
+            message: `${what}: unexpected response shape: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`,
+            kind: 'retryable',
+          });
+        }
+        const raw = parsed.data.data[0]!;
+        if (raw.id !== jobId) {
+          throw new ZohoError({
+            code: 'INVALID_RESPONSE',
+            message: `${what}: Zoho answered for job ${raw.id}`,
+            kind: 'retryable',
+          });
+        }
+        return toZohoJob(raw);
+      });
+    },
+
+    async createJob(query, opts = {}) {
+      const version = opts.version ?? apiVersion;
+      const q: JobQuery = {};
+      if (query.pageToken !== undefined) {
+        if (!usesPageToken(version)) {
+          throw new ZohoError({
+            code: 'INVALID_QUERY',
+            message: `page_token needs API v7 or later, not ${version}`,
+            kind: 'terminal',
+          });
+        }
+        q.page_token = query.pageToken;
+      }
+      if (query.module !== undefined) q.module = moduleIsString(version) ? query.module : { api_name: query.module };
+      if (query.module === undefined && query.pageToken === undefined) {
+        throw new ZohoError({ code: 'INVALID_QUERY', message: 'a bulk read job needs a module', kind: 'terminal' });
+      }
+      if (query.fields?.length) q.fields = query.fields;
+      if (query.criteria !== undefined) q.criteria = query.criteria;
+      if (query.cvid !== undefined) q.cvid = query.cvid;
+      if (query.page !== undefined) q.page = query.page;
+      const body: Record<string, unknown> = { query: q };
+      if (opts.callback) body.callback = { url: opts.callback.url, method: 'post' };
+      if (opts.fileType) body.file_type = opts.fileType;
+      return withToken(opts.signal, async (t) => {
+        const what = `create bulk read job (${query.module ?? 'page_token'})`;
+        const res = await requestJson(
+          fetchFn,
+          `${domainOf(t)}/crm/bulk/${version}/read`,
+          { method: 'POST', headers: headers(t, true), body: JSON.stringify(body) },
+          what,
+          requestTimeoutMs,
+          opts.signal,
+        );
+        const parsed = createJobResponse.safeParse(res.body);
+        if (!parsed.success) {
+          throw new ZohoError({ code: 'INVALID_RESPONSE', message: `${what}: unexpected response shape`, kind: 'retryable' });
+        }
+        const d = parsed.data.data[0]!;
+        return { id: d.details.id, state: normaliseState(d.details.state ?? 'ADDED') };
+      });
+    },
+
+    async downloadResult(downloadUrl, opts = {}) {
+      return withToken(opts.signal, async (t) => {
+        const url = resolveDownloadUrl(downloadUrl, domainOf(t));
+        const what = `download ${url.pathname}`;
+        const controller = new AbortController();
+        const onAbort = (): void => controller.abort(opts.signal?.reason);
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+        let timer: NodeJS.Timeout | undefined;
+        const arm = (): void => {
+          clearTimeout(timer);
+          timer = setTimeout(
+            () =>
+              controller.abort(
+                new ZohoError({ code: 'TIMEOUT', message: `${what}: no data for ${idleTimeoutMs} ms`, kind: 'retryable' }),
+              ),
+            idleTimeoutMs,
+          );
+          timer.unref?.();
+        };
+        const cleanup = (): void => {
+          clearTimeout(timer);
+          opts.signal?.removeEventListener('abort', onAbort);
+        };
+        arm();
+        let res: Response;
+        try {
+          res = await fetchFn(url, {
+            method: 'GET',
+            headers: { Authorization: `Zoho-oauthtoken ${t.accessToken}` },
+            signal: controller.signal,
+            redirect: 'manual',
+          });
+        } catch (e) {
+          cleanup();
+          throw toZohoError(controller.signal.reason instanceof ZohoError ? controller.signal.reason : e, what);
+        }
+        if (res.status !== 200 || !res.body) {
+          const text = await readBoundedText(res).catch(() => '');
+          cleanup();
+          let body: unknown;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            body = undefined;
+          }
+          const err =
+            errorFromResponse(res.status, body, what, res) ??
+            new ZohoError({ code: `HTTP_${res.status}`, message: `${what}: HTTP ${res.status}`, kind: 'terminal' });
+          if (err.code === 'TOO_MANY_REQUESTS' || res.status === 429) {
+            // Zoho locks every download for the rest of the minute.
+            throw new ZohoError({
+              code: err.code,
+              message: err.message,
+              kind: 'retryable',
+              httpStatus: res.status,
+              retryAfterMs: Math.max(60_000, err.retryAfterMs ?? 0),
+            });
+          }
+          throw err;
+        }
+        const body = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>, {
+          highWaterMark: 256 * 1024,
+        });
+        body.on('data', arm);
+        body.on('close', cleanup);
+        let resolveVerified!: (i: ZipEntryInfo) => void;
+        let rejectVerified!: (e: unknown) => void;
+        const verified = new Promise<ZipEntryInfo>((res2, rej) => {
+          resolveVerified = res2;
+          rejectVerified = rej;
+        });
+        verified.catch(() => undefined);
+        const stream = unzipSingleEntry(body, {
+          onVerified: resolveVerified,
+          mapSourceError: (e) => {
+            const reason: unknown = controller.signal.reason;
+            return reason instanceof ZohoError ? reason : toZohoError(e, what);
+          },
+        });
+        stream.on('error', (e) => rejectVerified(e));
+        stream.on('close', () => {
+          cleanup();
+          rejectVerified(new ZohoError({ code: 'ABORTED', message: `${what}: stream closed early`, kind: 'retryable' }));
+        });
+        return { stream, verified };
+      });
+    },
+  };
+}

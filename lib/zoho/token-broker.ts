@@ -1,0 +1,330 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { AccessToken, TokenProvider } from './client.js';
+import { ZohoError, toZohoError } from './errors.js';
+import { type FetchFn, requestJson } from './http.js';
+import { tokenResponse } from './schemas.js';
+
+export interface ZohoCredentials {
+  clientId: string;
+  clientSecret: string;
+  refreshToken: string;
+}
+export type CredentialsProvider = () => Promise<ZohoCredentials>;
+
+export interface TokenBrokerOptions {
+  ddb: DynamoDBDocumentClient;
+  /** State table (partition key `pk`). */
+  table: string;
+  credentials: CredentialsProvider;
+  /** Accounts server base URL, e.g. https://accounts.zoho.eu. */
+  accountsUrl: string;
+  /** Used when the token response carries no api_domain. */
+  defaultApiDomain: string;
+  /** Reuse a token until fewer than this many ms remain (default 5 minutes). */
+  refreshMarginMs?: number;
+  /** Mint budget: at most `max` refreshes in `windowMs` (Zoho: 10 in 10 minutes). */
+  mintLimit?: { max: number; windowMs: number };
+  /** How long a refresh lease is held (default 20 s); the mint request times out before it. */
+  leaseMs?: number;
+  /** How long a caller waits for another caller's refresh before giving up (default 25 s). */
+  waitMs?: number;
+  /** Cache item key (default `zoho-token`); one per refresh token. */
+  key?: string;
+  fetch?: FetchFn;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  /** Called after each real mint (metrics, tests). Never receives the token. */
+  onMint?: () => void;
+}
+
+interface TokenItem {
+  pk: string;
+  access_token?: string;
+  api_domain?: string;
+  token_expires_at?: number;
+  lease_owner?: string;
+  lease_until?: number;
+  mints?: number[];
+  denied_until?: number;
+}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One Zoho access token shared by every function, cached in DynamoDB.
+ *
+ * - A cached token is reused until fewer than 5 minutes remain.
+ * - Refreshing is single-flight: a caller takes a lease with a conditional write; the others wait
+ *   for the token it stores. 50 concurrent callers mint one token.
+ * - Mints are counted in the item itself: never more than 10 in 10 minutes, and after Zoho's
+ *   "Access Denied" throttle nobody tries again until the window has passed.
+ * - `invalidate(t)` drops the cached token only if it is still `t`, so a late INVALID_TOKEN from an
+ *   old token does not throw away a fresh one.
+ * Credentials and tokens never appear in errors or logs.
+ */
+export class TokenBroker implements TokenProvider {
+  private memo: AccessToken | undefined;
+  private inflight: Promise<AccessToken> | undefined;
+  private readonly o: Required<Omit<TokenBrokerOptions, 'onMint' | 'fetch'>> &
+    Pick<TokenBrokerOptions, 'onMint' | 'fetch'>;
+
+  constructor(options: TokenBrokerOptions) {
+    this.o = {
+      refreshMarginMs: 5 * 60_000,
+      mintLimit: { max: 10, windowMs: 10 * 60_000 },
+      leaseMs: 20_000,
+      waitMs: 25_000,
+      key: 'zoho-token',
+      now: Date.now,
+      sleep: defaultSleep,
+      ...options,
+    };
+  }
+
+  private fresh(t: { expiresAt: number } | undefined): boolean {
+    return !!t && t.expiresAt - this.o.now() > this.o.refreshMarginMs;
+  }
+
+  async getToken(signal?: AbortSignal): Promise<AccessToken> {
+    if (this.memo && this.fresh(this.memo)) return this.memo;
+    // One refresh at a time inside this process, too.
+    this.inflight ??= this.acquire(signal)
+      .catch((e: unknown) => {
+        throw asOauthError(e);
+      })
+      .finally(() => {
+        this.inflight = undefined;
+      });
+    return this.inflight;
+  }
+
+  async invalidate(accessToken: string): Promise<void> {
+    if (this.memo?.accessToken === accessToken) this.memo = undefined;
+    try {
+      await this.o.ddb.send(
+        new UpdateCommand({
+          TableName: this.o.table,
+          Key: { pk: this.o.key },
+          UpdateExpression: 'REMOVE access_token, token_expires_at, api_domain',
+          ConditionExpression: 'access_token = :t',
+          ExpressionAttributeValues: { ':t': accessToken },
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof ConditionalCheckFailedException)) throw e;
+    }
+  }
+
+  private async read(): Promise<TokenItem | undefined> {
+    const r = await this.o.ddb.send(
+      new GetCommand({ TableName: this.o.table, Key: { pk: this.o.key }, ConsistentRead: true }),
+    );
+    return r.Item as TokenItem | undefined;
+  }
+
+  private async acquire(signal?: AbortSignal): Promise<AccessToken> {
+    const deadline = this.o.now() + this.o.waitMs;
+    let delay = 50;
+    for (;;) {
+      signal?.throwIfAborted();
+      const item = await this.read();
+      const now = this.o.now();
+      if (item?.access_token && item.token_expires_at && this.fresh({ expiresAt: item.token_expires_at })) {
+        this.memo = {
+          accessToken: item.access_token,
+          apiDomain: item.api_domain ?? this.o.defaultApiDomain,
+          expiresAt: item.token_expires_at,
+        };
+        return this.memo;
+      }
+      if (item?.denied_until && item.denied_until > now) {
+        throw new ZohoError({
+          code: 'TOKEN_THROTTLED',
+          message: 'Zoho throttled access-token creation ("Access Denied"); waiting for the 10-minute window',
+          kind: 'retryable',
+          retryAfterMs: item.denied_until - now,
+        });
+      }
+      const recent = (item?.mints ?? []).filter((t) => t > now - this.o.mintLimit.windowMs).sort((a, b) => a - b);
+      const leaseFree = !item?.lease_until || item.lease_until < now;
+      if (leaseFree && recent.length >= this.o.mintLimit.max) {
+        throw new ZohoError({
+          code: 'TOKEN_THROTTLED',
+          message: `access-token mint budget used (${this.o.mintLimit.max} in ${this.o.mintLimit.windowMs / 60_000} min)`,
+          kind: 'retryable',
+          retryAfterMs: (recent[0] ?? now) + this.o.mintLimit.windowMs - now,
+        });
+      }
+      if (leaseFree) {
+        const owner = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+        const won = await this.takeLease(owner, now, [...recent, now]);
+        if (won) return this.mint(owner);
+      }
+      if (this.o.now() > deadline) {
+        throw new ZohoError({
+          code: 'TOKEN_LEASE_TIMEOUT',
+          message: 'timed out waiting for another caller to refresh the Zoho access token',
+          kind: 'retryable',
+        });
+      }
+      await this.o.sleep(delay / 2 + Math.random() * (delay / 2));
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+
+  private async takeLease(owner: string, now: number, mints: number[]): Promise<boolean> {
+    try {
+      await this.o.ddb.send(
+        new UpdateCommand({
+          TableName: this.o.table,
+          Key: { pk: this.o.key },
+          UpdateExpression: 'SET lease_owner = :o, lease_until = :u, mints = :m',
+          ConditionExpression: 'attribute_not_exists(lease_until) OR lease_until < :now',
+          ExpressionAttributeValues: { ':o': owner, ':u': now + this.o.leaseMs, ':m': mints, ':now': now },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
+    }
+  }
+
+  private async release(owner: string, extra: { deniedUntil?: number } = {}): Promise<void> {
+    try {
+      await this.o.ddb.send(
+        new UpdateCommand({
+          TableName: this.o.table,
+          Key: { pk: this.o.key },
+          UpdateExpression:
+            extra.deniedUntil === undefined
+              ? 'REMOVE lease_owner, lease_until'
+              : 'SET denied_until = :d REMOVE lease_owner, lease_until',
+          ConditionExpression: 'lease_owner = :o',
+          ExpressionAttributeValues: {
+            ':o': owner,
+            ...(extra.deniedUntil === undefined ? {} : { ':d': extra.deniedUntil }),
+          },
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof ConditionalCheckFailedException)) throw e;
+    }
+  }
+
+  private async mint(owner: string): Promise<AccessToken> {
+    let token: AccessToken;
+    try {
+      const creds = await this.o.credentials();
+      const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        client_id: creds.clientId,
+        client_secret: creds.clientSecret,
+        refresh_token: creds.refreshToken,
+      });
+      const { body } = await requestJson(
+        this.o.fetch ?? globalThis.fetch,
+        `${this.o.accountsUrl}/oauth/v2/token`,
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+          body: form.toString(),
+        },
+        'refresh Zoho access token',
+        Math.max(1000, this.o.leaseMs - 5000),
+      );
+      const parsed = tokenResponse.safeParse(body);
+      if (!parsed.success) {
+        throw new ZohoError({
+          code: 'INVALID_TOKEN_RESPONSE',
+          message: 'the Zoho token endpoint answered without an access_token',
+          kind: 'retryable',
+        });
+      }
+      const p = parsed.data;
+      const ttlMs =
+        p.expires_in_sec !== undefined ? p.expires_in_sec * 1000 : p.expires_in !== undefined ? p.expires_in * 1000 : 3_600_000;
+      token = {
+        accessToken: p.access_token,
+        apiDomain: (p.api_domain ?? this.o.defaultApiDomain).replace(/\/+$/, ''),
+        expiresAt: this.o.now() + ttlMs,
+      };
+      this.o.onMint?.();
+    } catch (e) {
+      const err = toZohoError(e, 'refresh Zoho access token');
+      if (err.code === 'ACCESS_DENIED') {
+        const deniedUntil = this.o.now() + this.o.mintLimit.windowMs;
+        await this.release(owner, { deniedUntil });
+        throw new ZohoError({
+          code: 'TOKEN_THROTTLED',
+          message: 'Zoho throttled access-token creation ("Access Denied"); waiting for the 10-minute window',
+          kind: 'retryable',
+          retryAfterMs: deniedUntil - this.o.now(),
+        });
+      }
+      await this.release(owner);
+      if (err.kind === 'auth') {
+        throw new ZohoError({ code: err.code, message: err.message, kind: 'terminal', httpStatus: err.httpStatus });
+      }
+      throw err;
+    }
+    try {
+      await this.o.ddb.send(
+        new UpdateCommand({
+          TableName: this.o.table,
+          Key: { pk: this.o.key },
+          UpdateExpression:
+            'SET access_token = :t, api_domain = :d, token_expires_at = :e REMOVE lease_owner, lease_until, denied_until',
+          ConditionExpression: 'lease_owner = :o',
+          ExpressionAttributeValues: {
+            ':t': token.accessToken,
+            ':d': token.apiDomain,
+            ':e': token.expiresAt,
+            ':o': owner,
+          },
+        }),
+      );
+    } catch (e) {
+      // Our lease ran out while minting: the token is still valid, but someone else owns the cache now.
+      if (!(e instanceof ConditionalCheckFailedException)) throw e;
+    }
+    this.memo = token;
+    return token;
+  }
+}
+
+/** Every failure to get a token is tagged `stage: 'oauth'`: it is not the fault of the job being worked on. */
+function asOauthError(e: unknown): ZohoError {
+  const z = toZohoError(e, 'get Zoho access token');
+  if (z.stage === 'oauth') return z;
+  return new ZohoError({
+    code: z.code,
+    message: z.message,
+    kind: z.kind,
+    httpStatus: z.httpStatus,
+    retryAfterMs: z.retryAfterMs,
+    stage: 'oauth',
+    cause: z.cause,
+  });
+}
+
+/** Credentials from the environment (the local stack). */
+export function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): CredentialsProvider {
+  return async () => {
+    const clientId = env.ZOHO_CLIENT_ID;
+    const clientSecret = env.ZOHO_CLIENT_SECRET;
+    const refreshToken = env.ZOHO_REFRESH_TOKEN;
+    const missing = [
+      ['ZOHO_CLIENT_ID', clientId],
+      ['ZOHO_CLIENT_SECRET', clientSecret],
+      ['ZOHO_REFRESH_TOKEN', refreshToken],
+    ]
+      .filter(([, v]) => !v)
+      .map(([k]) => k);
+    if (missing.length) {
+      throw new ZohoError({ code: 'MISSING_CREDENTIALS', message: `missing ${missing.join(', ')}`, kind: 'terminal' });
+    }
+    return { clientId: clientId!, clientSecret: clientSecret!, refreshToken: refreshToken! };
+  };
+}

