@@ -1,0 +1,690 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { App, type CfnElement } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, configFromContext, parseConfig } from '../../infra/config.js';
+import type { ZohoCrmBulkExportStack } from '../../infra/stack.js';
+import { buildStack, type Synthesized } from './synth.js';
+
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+}
+
+const logicalId = (stack: ZohoCrmBulkExportStack, construct: IConstruct): string =>
+  stack.getLogicalId(construct.node.defaultChild as CfnElement);
+
+const getAtt = (id: string, attr = 'Arn') => ({ 'Fn::GetAtt': [id, attr] });
+
+/** Every statement of the inline policies attached to a role. */
+function statementsOf(template: Template, roleId: string): Statement[] {
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((policy) => policy.Properties.Roles.some((role: { Ref?: string }) => role.Ref === roleId))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
+}
+
+const actionsOf = (statements: Statement[]): string[] => statements.flatMap((s) => [s.Action].flat());
+const resourcesOf = (s: Statement): unknown[] => [s.Resource].flat();
+
+function envOf(template: Template, functionId: string): Record<string, unknown> {
+  return template.toJSON().Resources[functionId].Properties.Environment.Variables;
+}
+
+describe('ZohoCrmBulkExportStack (default configuration)', () => {
+  let built: Synthesized;
+  let stack: ZohoCrmBulkExportStack;
+  let template: Template;
+  let ids: Record<'register' | 'poll' | 'download', { fn: string; role: string }>;
+
+  beforeAll(() => {
+    built = buildStack();
+    stack = built.stack;
+    template = Template.fromStack(stack);
+    const idsOf = (fn: ZohoCrmBulkExportStack['pollFunction']) => ({
+      fn: logicalId(stack, fn),
+      role: logicalId(stack, fn.role!),
+    });
+    ids = {
+      register: idsOf(stack.registerFunction),
+      poll: idsOf(stack.pollFunction),
+      download: idsOf(stack.downloadFunction),
+    };
+  }, 60_000);
+  afterAll(() => built?.cleanup());
+
+  describe('DynamoDB tables', () => {
+    it('jobs table: job_id key, by-status GSI, TTL, PITR, AWS-managed SSE, on-demand, retained', () => {
+      template.hasResource('AWS::DynamoDB::Table', {
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: {
+          KeySchema: [{ AttributeName: 'job_id', KeyType: 'HASH' }],
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: Match.arrayWith([
+            { AttributeName: 'job_id', AttributeType: 'S' },
+            { AttributeName: 'status', AttributeType: 'S' },
+            { AttributeName: 'next_check_at', AttributeType: 'N' },
+          ]),
+          GlobalSecondaryIndexes: [
+            {
+              IndexName: 'by-status',
+              KeySchema: [
+                { AttributeName: 'status', KeyType: 'HASH' },
+                { AttributeName: 'next_check_at', KeyType: 'RANGE' },
+              ],
+              Projection: { ProjectionType: 'ALL' },
+            },
+          ],
+          TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          SSESpecification: { SSEEnabled: true },
+        },
+      });
+    });
+
+    it('state table: pk key, TTL, PITR, on-demand', () => {
+      template.hasResourceProperties('AWS::DynamoDB::Table', {
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        GlobalSecondaryIndexes: Match.absent(),
+      });
+      template.resourceCountIs('AWS::DynamoDB::Table', 2);
+    });
+  });
+
+  describe('S3 bucket hardening', () => {
+    let bucketId: string;
+    beforeAll(() => {
+      bucketId = logicalId(stack, stack.bucket);
+    });
+
+    it('blocks public access, encrypts, aborts incomplete multipart uploads, logs access, is retained', () => {
+      const bucket = template.toJSON().Resources[bucketId];
+      expect(bucket.DeletionPolicy).toBe('Retain');
+      expect(bucket.Properties).toMatchObject({
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
+        LoggingConfiguration: { DestinationBucketName: { Ref: expect.any(String) } },
+      });
+      expect(bucket.Properties.LifecycleConfiguration.Rules).toContainEqual(
+        expect.objectContaining({
+          Status: 'Enabled',
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+        }),
+      );
+      expect(bucket.Properties.VersioningConfiguration).toBeUndefined();
+    });
+
+    it('every bucket denies requests without TLS', () => {
+      const buckets = template.findResources('AWS::S3::Bucket');
+      expect(Object.keys(buckets)).toHaveLength(2); // export bucket + its access-log bucket
+      for (const id of Object.keys(buckets)) {
+        template.hasResourceProperties('AWS::S3::BucketPolicy', {
+          Bucket: { Ref: id },
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({
+                Effect: 'Deny',
+                Action: 's3:*',
+                Principal: { AWS: '*' },
+                Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+              }),
+            ]),
+          },
+        });
+        expect(buckets[id]?.Properties.PublicAccessBlockConfiguration).toEqual({
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        });
+      }
+    });
+
+    it('no auto-delete custom resource', () => {
+      expect(Object.keys(template.findResources('Custom::S3AutoDeleteObjects'))).toHaveLength(0);
+    });
+  });
+
+  describe('Lambda functions', () => {
+    it('every function is nodejs22.x on arm64 with source maps, an explicit log group, no tracing', () => {
+      const functions = template.findResources('AWS::Lambda::Function');
+      expect(Object.keys(functions).sort()).toEqual([ids.download.fn, ids.poll.fn, ids.register.fn].sort());
+      for (const fn of Object.values(functions)) {
+        expect(fn.Properties.Runtime).toBe('nodejs22.x');
+        expect(fn.Properties.Architectures).toEqual(['arm64']);
+        expect(fn.Properties.Handler).toBe('index.handler');
+        expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+        expect(fn.Properties.TracingConfig).toBeUndefined();
+        const logGroupId = fn.Properties.LoggingConfig.LogGroup.Ref as string;
+        expect(template.toJSON().Resources[logGroupId].Properties.RetentionInDays).toBe(30);
+      }
+    });
+
+    it('memory and timeouts', () => {
+      const props = (id: string) => template.toJSON().Resources[id].Properties;
+      expect(props(ids.register.fn)).toMatchObject({ MemorySize: 256, Timeout: 10 });
+      expect(props(ids.poll.fn)).toMatchObject({ MemorySize: 512, Timeout: 300 });
+      expect(props(ids.download.fn)).toMatchObject({ MemorySize: 1024, Timeout: 900 });
+      expect(props(ids.download.fn).EphemeralStorage).toBeUndefined();
+    });
+
+    it('environment follows docs/architecture.md, only what each function uses', () => {
+      const jobs = { Ref: logicalId(stack, stack.jobsTable) };
+      const state = { Ref: logicalId(stack, stack.stateTable) };
+      const secret = { Ref: logicalId(stack, stack.secret) };
+      expect(envOf(template, ids.register.fn)).toEqual({
+        NODE_OPTIONS: '--enable-source-maps',
+        JOBS_TABLE: jobs,
+        STATE_TABLE: state,
+        RETENTION_DAYS: '90',
+      });
+      expect(envOf(template, ids.poll.fn)).toEqual({
+        NODE_OPTIONS: '--enable-source-maps',
+        JOBS_TABLE: jobs,
+        STATE_TABLE: state,
+        RETENTION_DAYS: '90',
+        DOWNLOAD_QUEUE_URL: { Ref: logicalId(stack, stack.downloadQueue) },
+        ZOHO_SECRET_ARN: secret,
+        ZOHO_DATA_CENTER: 'US',
+        ZOHO_API_VERSION: 'v8',
+        POLL_CONCURRENCY: '5',
+        POLL_INTERVAL_SECONDS: '60',
+        MAX_JOB_AGE_HOURS: '24',
+      });
+      expect(envOf(template, ids.download.fn)).toEqual({
+        NODE_OPTIONS: '--enable-source-maps',
+        JOBS_TABLE: jobs,
+        STATE_TABLE: state,
+        RETENTION_DAYS: '90',
+        BUCKET: { Ref: logicalId(stack, stack.bucket) },
+        S3_PREFIX: 'zoho-crm',
+        ZOHO_SECRET_ARN: secret,
+        ZOHO_DATA_CENTER: 'US',
+        POLL_INTERVAL_SECONDS: '60',
+        MAX_DOWNLOAD_ATTEMPTS: '5',
+      });
+    });
+  });
+
+  describe('IAM least privilege', () => {
+    it('no managed policies: each role may only write its own log group', () => {
+      for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
+        expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+        expect(role.Properties.Policies).toBeUndefined();
+      }
+      for (const { fn, role } of Object.values(ids)) {
+        const logGroupId = template.toJSON().Resources[fn].Properties.LoggingConfig.LogGroup.Ref;
+        const logs = statementsOf(template, role).filter((s) =>
+          actionsOf([s]).some((a) => a.startsWith('logs:')),
+        );
+        expect(logs).toEqual([
+          {
+            Effect: 'Allow',
+            Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+            Resource: getAtt(logGroupId),
+          },
+        ]);
+      }
+    });
+
+    it('no wildcard action, no "*" resource, no Deny-less admin statements anywhere', () => {
+      const policies = Object.values(template.findResources('AWS::IAM::Policy'));
+      expect(policies.length).toBeGreaterThan(0);
+      for (const policy of policies) {
+        for (const statement of policy.Properties.PolicyDocument.Statement as Statement[]) {
+          for (const action of actionsOf([statement])) {
+            expect(action).not.toBe('*');
+            expect(action).not.toMatch(/^[a-z0-9-]+:\*$/);
+          }
+          expect(resourcesOf(statement)).not.toContain('*');
+        }
+      }
+    });
+
+    it('register: jobs table read/write only', () => {
+      const statements = statementsOf(template, ids.register.role);
+      const actions = actionsOf(statements);
+      expect(actions).toEqual(
+        expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query']),
+      );
+      expect(actions.filter((a) => !a.startsWith('dynamodb:') && !a.startsWith('logs:'))).toEqual([]);
+      const jobsArn = getAtt(logicalId(stack, stack.jobsTable));
+      const stateArn = getAtt(logicalId(stack, stack.stateTable));
+      for (const s of statements.filter((st) => actionsOf([st]).some((a) => a.startsWith('dynamodb:')))) {
+        expect(resourcesOf(s)).toContainEqual(jobsArn);
+        expect(resourcesOf(s)).not.toContainEqual(stateArn);
+      }
+    });
+
+    it('poller: both tables, secret read, send to the download queue; no S3', () => {
+      const statements = statementsOf(template, ids.poll.role);
+      const actions = actionsOf(statements);
+      expect(actions.some((a) => a.startsWith('s3:'))).toBe(false);
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+          Resource: { Ref: logicalId(stack, stack.secret) },
+        }),
+      );
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Action: expect.arrayContaining(['sqs:SendMessage']),
+          Resource: getAtt(logicalId(stack, stack.downloadQueue)),
+        }),
+      );
+      const tableResources = statements
+        .filter((s) => actionsOf([s]).includes('dynamodb:PutItem'))
+        .flatMap(resourcesOf);
+      expect(tableResources).toContainEqual(getAtt(logicalId(stack, stack.jobsTable)));
+      expect(tableResources).toContainEqual(getAtt(logicalId(stack, stack.stateTable)));
+      expect(actions).not.toContain('sqs:ReceiveMessage');
+    });
+
+    it('downloader: PutObject/AbortMultipartUpload only under the prefix, no read/delete, no send', () => {
+      const statements = statementsOf(template, ids.download.role);
+      const s3Statements = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:')));
+      expect(s3Statements).toHaveLength(1);
+      const [s3Statement] = s3Statements;
+      expect(s3Statement?.Resource).toEqual({
+        'Fn::Join': ['', [getAtt(logicalId(stack, stack.bucket)), '/zoho-crm/*']],
+      });
+      const s3Actions = actionsOf(s3Statements);
+      expect(s3Actions).toContain('s3:PutObject');
+      expect(s3Actions).toContain('s3:Abort*'); // s3:AbortMultipartUpload
+      expect(s3Actions.filter((a) => /^s3:(Get|List|Delete)/.test(a))).toEqual([]);
+      const actions = actionsOf(statements);
+      expect(actions).toContain('secretsmanager:GetSecretValue');
+      expect(actions).toContain('sqs:ReceiveMessage'); // event source mapping
+      expect(actions).not.toContain('sqs:SendMessage');
+    });
+
+    it('only the poller and downloader can read the secret', () => {
+      const secretRef = { Ref: logicalId(stack, stack.secret) };
+      for (const [name, { role }] of Object.entries(ids)) {
+        const reads = statementsOf(template, role).filter((s) =>
+          resourcesOf(s).some((r) => equal(r, secretRef)),
+        );
+        expect(reads.length, name).toBe(name === 'register' ? 0 : 1);
+      }
+      expect(
+        actionsOf(statementsOf(template, ids.register.role)).some((a) => a.startsWith('secretsmanager:')),
+      ).toBe(false);
+    });
+  });
+
+  describe('HTTP API', () => {
+    it('has exactly the three job routes, all with IAM authorization', () => {
+      const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route'));
+      expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual([
+        'GET /jobs',
+        'GET /jobs/{job_id}',
+        'POST /jobs',
+      ]);
+      for (const route of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
+    });
+
+    it('routes go to the register function with payload format 2.0', () => {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+        IntegrationType: 'AWS_PROXY',
+        PayloadFormatVersion: '2.0',
+        IntegrationUri: getAtt(ids.register.fn),
+      });
+      template.resourceCountIs('AWS::ApiGatewayV2::Integration', 1);
+    });
+
+    it('default stage auto-deploys with access logs and throttling', () => {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        StageName: '$default',
+        AutoDeploy: true,
+        AccessLogSettings: {
+          DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ApiAccessLogs'), 'Arn'] },
+          Format: Match.stringLikeRegexp('\\$context\\.requestId'),
+        },
+        DefaultRouteSettings: {
+          ThrottlingBurstLimit: Match.anyValue(),
+          ThrottlingRateLimit: Match.anyValue(),
+        },
+      });
+    });
+  });
+
+  describe('schedule', () => {
+    it('runs the poller every minute with retries, a max event age and a dead-letter queue', () => {
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: 'rate(1 minute)',
+        State: 'ENABLED',
+        Targets: [
+          {
+            Id: Match.anyValue(),
+            Arn: getAtt(ids.poll.fn),
+            RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 120 },
+            DeadLetterConfig: { Arn: getAtt(logicalId(stack, stack.scheduleDeadLetterQueue)) },
+          },
+        ],
+      });
+      template.hasResourceProperties('AWS::Lambda::Permission', {
+        Action: 'lambda:InvokeFunction',
+        Principal: 'events.amazonaws.com',
+        FunctionName: getAtt(ids.poll.fn),
+      });
+    });
+  });
+
+  describe('SQS', () => {
+    it('download queue: DLQ after 3 receives, visibility timeout well above the downloader timeout', () => {
+      const queue = template.toJSON().Resources[logicalId(stack, stack.downloadQueue)].Properties;
+      const downloaderTimeout = template.toJSON().Resources[ids.download.fn].Properties.Timeout as number;
+      expect(queue.RedrivePolicy).toEqual({
+        deadLetterTargetArn: getAtt(logicalId(stack, stack.downloadDeadLetterQueue)),
+        maxReceiveCount: 3,
+      });
+      expect(queue.VisibilityTimeout).toBeGreaterThan(downloaderTimeout);
+      expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(6 * downloaderTimeout);
+    });
+
+    it('dead-letter queues keep messages 14 days', () => {
+      for (const q of [stack.downloadDeadLetterQueue, stack.scheduleDeadLetterQueue]) {
+        expect(template.toJSON().Resources[logicalId(stack, q)].Properties.MessageRetentionPeriod).toBe(
+          14 * 86_400,
+        );
+      }
+    });
+
+    it('every queue is encrypted and TLS-only', () => {
+      const queues = template.findResources('AWS::SQS::Queue');
+      expect(Object.keys(queues)).toHaveLength(3);
+      for (const [id, queue] of Object.entries(queues)) {
+        expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+        template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+          Queues: [{ Ref: id }],
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            ]),
+          },
+        });
+      }
+    });
+
+    it('the downloader consumes one message at a time and reports item failures', () => {
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: getAtt(logicalId(stack, stack.downloadQueue)),
+        FunctionName: { Ref: ids.download.fn },
+        BatchSize: 1,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      });
+    });
+  });
+
+  describe('alarms', () => {
+    const alarms = () =>
+      Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
+    const atLeastOne = { Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' };
+
+    it('one per dead-letter queue (messages visible >= 1)', () => {
+      for (const queue of [stack.downloadDeadLetterQueue, stack.scheduleDeadLetterQueue]) {
+        expect(alarms()).toContainEqual(
+          expect.objectContaining({
+            ...atLeastOne,
+            Namespace: 'AWS/SQS',
+            MetricName: 'ApproximateNumberOfMessagesVisible',
+            Dimensions: [{ Name: 'QueueName', Value: getAtt(logicalId(stack, queue), 'QueueName') }],
+          }),
+        );
+      }
+    });
+
+    it('one per function on Errors >= 1, and on API 5xx', () => {
+      for (const { fn } of Object.values(ids)) {
+        expect(alarms()).toContainEqual(
+          expect.objectContaining({
+            ...atLeastOne,
+            Namespace: 'AWS/Lambda',
+            MetricName: 'Errors',
+            Statistic: 'Sum',
+            Dimensions: [{ Name: 'FunctionName', Value: { Ref: fn } }],
+          }),
+        );
+      }
+      expect(alarms()).toContainEqual(
+        expect.objectContaining({ ...atLeastOne, Namespace: 'AWS/ApiGateway', MetricName: '5xx' }),
+      );
+    });
+
+    it('on the JobsFailed EMF metric (Sum, 5 min), with or without the Powertools service dimension', () => {
+      const jobsFailed = alarms().find((a) => a.AlarmDescription?.includes('FAILED'));
+      expect(jobsFailed).toMatchObject(atLeastOne);
+      const queries = jobsFailed?.Metrics as Array<{
+        Id: string;
+        Expression?: string;
+        MetricStat?: {
+          Metric: { Namespace: string; MetricName: string; Dimensions?: unknown };
+          Stat: string;
+        };
+      }>;
+      const stats = queries.filter((q) => q.MetricStat);
+      for (const q of stats) {
+        expect(q.MetricStat).toMatchObject({
+          Metric: { Namespace: 'ZohoCrmBulkExport', MetricName: 'JobsFailed' },
+          Stat: 'Sum',
+          Period: 300,
+        });
+      }
+      expect(stats.map((q) => q.MetricStat?.Metric.Dimensions ?? null)).toEqual([
+        null,
+        [{ Name: 'service', Value: 'poll-jobs' }],
+        [{ Name: 'service', Value: 'download-result' }],
+      ]);
+      expect(queries.find((q) => q.Expression)?.Expression).toBe('FILL(m0, 0) + FILL(m1, 0) + FILL(m2, 0)');
+    });
+
+    it('treat missing data as OK and notify nobody without alarmEmail', () => {
+      for (const alarm of alarms()) {
+        expect(alarm.TreatMissingData).toBe('notBreaching');
+        expect(alarm.AlarmActions).toBeUndefined();
+      }
+      template.resourceCountIs('AWS::SNS::Topic', 0);
+    });
+  });
+
+  it('creates the Zoho secret without any credential in the template', () => {
+    template.hasResource('AWS::SecretsManager::Secret', {
+      DeletionPolicy: 'Retain',
+      Properties: {
+        GenerateSecretString: {
+          SecretStringTemplate: JSON.stringify({ client_id: '', client_secret: '' }),
+          GenerateStringKey: 'refresh_token',
+        },
+        SecretString: Match.absent(),
+      },
+    });
+  });
+
+  it('outputs what an operator needs', () => {
+    const outputs = Object.keys(template.toJSON().Outputs);
+    expect(outputs).toEqual(
+      expect.arrayContaining([
+        'ApiUrl',
+        'BucketName',
+        'JobsTableName',
+        'StateTableName',
+        'SecretArn',
+        'SecretName',
+        'DownloadQueueUrl',
+      ]),
+    );
+  });
+});
+
+describe('ZohoCrmBulkExportStack (existing bucket and secret, custom settings, alarm e-mail)', () => {
+  let built: Synthesized;
+  let stack: ZohoCrmBulkExportStack;
+  let template: Template;
+
+  beforeAll(() => {
+    built = buildStack({
+      bucketName: 'my-exports',
+      s3Prefix: 'exports/zoho',
+      secretName: 'zoho/crm-credentials',
+      alarmEmail: 'ops@example.com',
+      // As given on the command line (-c key=value): strings.
+      pollSchedule: '5',
+      downloaderMemoryMb: '2048',
+      zohoDataCenter: 'eu',
+      zohoAccountsUrl: 'https://accounts.zoho.eu',
+      zohoApiDomain: '',
+      logRetentionDays: 90,
+    });
+    stack = built.stack;
+    template = Template.fromStack(stack);
+  }, 60_000);
+  afterAll(() => built?.cleanup());
+
+  it('creates no bucket and no secret', () => {
+    template.resourceCountIs('AWS::S3::Bucket', 0);
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+  });
+
+  it('the downloader may put only under the configured prefix of the named bucket', () => {
+    const role = logicalId(stack, stack.downloadFunction.role!);
+    const s3Statements = statementsOf(template, role).filter((s) =>
+      actionsOf([s]).some((a) => a.startsWith('s3:')),
+    );
+    expect(s3Statements).toHaveLength(1);
+    expect(s3Statements[0]?.Resource).toEqual({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::my-exports/exports/zoho/*']],
+    });
+  });
+
+  it('reads the named secret (name-?????? ARN) and passes it to the functions', () => {
+    const role = logicalId(stack, stack.pollFunction.role!);
+    const secretStatement = statementsOf(template, role).find((s) =>
+      actionsOf([s]).includes('secretsmanager:GetSecretValue'),
+    );
+    expect(JSON.stringify(secretStatement?.Resource)).toContain(':secret:zoho/crm-credentials-??????');
+    const env = envOf(template, logicalId(stack, stack.pollFunction));
+    expect(JSON.stringify(env.ZOHO_SECRET_ARN)).toContain(':secret:zoho/crm-credentials');
+  });
+
+  it('applies the settings: schedule, memory, data centre, overrides, env', () => {
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
+    const download = logicalId(stack, stack.downloadFunction);
+    expect(template.toJSON().Resources[download].Properties.MemorySize).toBe(2048);
+    expect(envOf(template, download)).toMatchObject({
+      BUCKET: 'my-exports',
+      S3_PREFIX: 'exports/zoho',
+      ZOHO_DATA_CENTER: 'EU',
+      ZOHO_ACCOUNTS_URL: 'https://accounts.zoho.eu',
+      POLL_INTERVAL_SECONDS: '300',
+    });
+    expect(envOf(template, download)).not.toHaveProperty('ZOHO_API_DOMAIN');
+    for (const group of Object.values(template.findResources('AWS::Logs::LogGroup'))) {
+      expect(group.Properties.RetentionInDays).toBe(90);
+    }
+  });
+
+  it('sends every alarm to a TLS-only SNS topic with the e-mail subscription', () => {
+    const topicId = logicalId(stack, stack.alarmTopic!);
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+      TopicArn: { Ref: topicId },
+    });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms.length).toBeGreaterThanOrEqual(7);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    expect(template.toJSON().Outputs).toHaveProperty('AlarmTopicArn');
+  });
+});
+
+describe('configuration validation', () => {
+  it('has documented defaults', () => {
+    expect(parseConfig({})).toEqual({
+      stackName: 'ZohoCrmBulkExport',
+      zohoDataCenter: 'US',
+      zohoApiVersion: 'v8',
+      pollSchedule: 1,
+      pollConcurrency: 5,
+      maxJobAgeHours: 24,
+      maxDownloadAttempts: 5,
+      s3Prefix: 'zoho-crm',
+      retentionDays: 90,
+      logRetentionDays: 30,
+      downloaderMemoryMb: 1024,
+    });
+  });
+
+  it.each([
+    ['zohoDataCenter', 'XX'],
+    ['zohoApiVersion', 'v9'],
+    ['zohoAccountsUrl', 'http://accounts.zoho.eu'],
+    ['zohoApiDomain', 'not a url'],
+    ['pollSchedule', 0],
+    ['pollSchedule', '1.5'],
+    ['pollConcurrency', 'many'],
+    ['maxDownloadAttempts', 0],
+    ['bucketName', 'My_Bucket'],
+    ['s3Prefix', '/leading-slash'],
+    ['s3Prefix', 'wild*card'],
+    ['retentionDays', -1],
+    ['logRetentionDays', 31],
+    ['secretName', 'bad name!'],
+    ['alarmEmail', 'not-an-email'],
+    ['downloaderMemoryMb', 64],
+    ['stackName', '1-starts-with-digit'],
+  ])('rejects %s = %j with a message naming the key', (key, value) => {
+    expect(() => parseConfig({ [key]: value })).toThrow(ConfigError);
+    expect(() => parseConfig({ [key]: value })).toThrow(new RegExp(`- ${key} = `));
+  });
+
+  it('lists every bad key at once', () => {
+    expect(() => parseConfig({ zohoDataCenter: 'XX', pollSchedule: 0 })).toThrow(
+      /zohoDataCenter = "XX".*\n.*pollSchedule = 0/,
+    );
+  });
+
+  it('fails when reading a bad value from CDK context (what infra/app.ts does)', () => {
+    const outdir = mkdtempSync(path.join(tmpdir(), 'zoho-cdk-test-'));
+    try {
+      const app = new App({ outdir, context: { zohoDataCenter: 'XX' } });
+      expect(() => configFromContext((key) => app.node.tryGetContext(key))).toThrow(
+        /zohoDataCenter = "XX": Invalid option: expected one of "US"\|"EU"/,
+      );
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+
+  it('coerces command-line strings and treats blanks as unset', () => {
+    expect(
+      parseConfig({ pollSchedule: '10', retentionDays: ' 30 ', secretName: '', zohoDataCenter: 'in' }),
+    ).toMatchObject({ pollSchedule: 10, retentionDays: 30, zohoDataCenter: 'IN', secretName: undefined });
+  });
+});
+
+function equal(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
