@@ -1,0 +1,185 @@
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { type FakeZoho, type FakeZohoOptions, startFakeZoho } from '../../local/fake-zoho/index.js';
+import { type Config, configSchema, timingFrom } from '../../lib/config.js';
+import type { DownloadMessage, JobRecord } from '../../lib/jobs/model.js';
+import { JobStore } from '../../lib/jobs/store.js';
+import { createLogger, memoryMetrics } from '../../lib/observability.js';
+import { type ApiDeps, handleApi } from '../../lib/pipeline/api.js';
+import { type DownloadDeps, type DownloadOutcome, downloadJob } from '../../lib/pipeline/download.js';
+import { DownloadBudget } from '../../lib/pipeline/download-budget.js';
+import { type PollDeps, type PollSummary, pollOnce } from '../../lib/pipeline/poll.js';
+import { createZohoClient } from '../../lib/zoho/client.js';
+import { TokenBroker } from '../../lib/zoho/token-broker.js';
+import { type TestAws, freshAws } from './aws.js';
+import { FAKE_CREDENTIALS, sha256OfIterable } from './zoho.js';
+
+export interface Harness {
+  aws: TestAws;
+  fake: FakeZoho;
+  jobs: JobStore;
+  config: Config;
+  clock: { now: () => number; advance: (ms: number) => void };
+  pollDeps: PollDeps;
+  downloadDeps: DownloadDeps;
+  api: ApiDeps;
+  queue: DownloadMessage[];
+  metrics: ReturnType<typeof memoryMetrics>;
+  register(jobId: string): Promise<JobRecord>;
+  poll(): Promise<PollSummary>;
+  deliver(): Promise<DownloadOutcome[]>;
+  /** One scheduled tick: poll, deliver every dispatched download, advance the clock. */
+  tick(advanceMs?: number): Promise<{ poll: PollSummary; downloads: DownloadOutcome[] }>;
+  /** Ticks until every job is EXPORTED or FAILED; returns them all. */
+  settle(maxTicks?: number, advanceMs?: number): Promise<JobRecord[]>;
+  allJobs(): Promise<JobRecord[]>;
+  objectBytes(key: string): Promise<Buffer>;
+  objectKeys(): Promise<string[]>;
+  expectExportedExactly(job: JobRecord): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function pipelineHarness(
+  opts: { fake?: FakeZohoOptions; config?: Record<string, string>; aws?: TestAws } = {},
+): Promise<Harness> {
+  const aws = opts.aws ?? (await freshAws());
+  let t = Date.now();
+  const clock = { now: () => t, advance: (ms: number) => void (t += ms) };
+  const fake = await startFakeZoho({
+    now: clock.now,
+    timeline: { queuedAfterMs: 60_000, inProgressAfterMs: 120_000, completedAfterMs: 240_000 },
+    ...opts.fake,
+  });
+  const config = configSchema.parse({
+    JOBS_TABLE: aws.jobsTable,
+    STATE_TABLE: aws.stateTable,
+    BUCKET: aws.bucket,
+    ZOHO_ACCOUNTS_URL: fake.accountsUrl,
+    POLL_INTERVAL_SECONDS: '60',
+    ...opts.config,
+  });
+  const timing = timingFrom(config);
+  const logger = createLogger('test', 'SILENT');
+  const metrics = memoryMetrics();
+  const jobs = new JobStore(aws.ddb, aws.jobsTable, clock.now);
+  const broker = new TokenBroker({
+    ddb: aws.ddb,
+    table: aws.stateTable,
+    credentials: async () => FAKE_CREDENTIALS,
+    accountsUrl: fake.accountsUrl,
+    defaultApiDomain: fake.apiDomain,
+    now: clock.now,
+  });
+  const zoho = createZohoClient({ tokens: broker, apiVersion: config.ZOHO_API_VERSION });
+  const queue: DownloadMessage[] = [];
+  const pollDeps: PollDeps = {
+    config,
+    timing,
+    jobs,
+    zoho,
+    dispatch: async (m) => {
+      queue.push(m);
+    },
+    logger,
+    metrics,
+    now: clock.now,
+  };
+  const downloadDeps: DownloadDeps = {
+    config,
+    timing,
+    jobs,
+    zoho,
+    s3: aws.s3,
+    budget: new DownloadBudget(aws.ddb, aws.stateTable, config.DOWNLOADS_PER_MINUTE, clock.now),
+    logger,
+    metrics,
+    partSize: 5 * 1024 * 1024,
+    now: clock.now,
+  };
+  const api: ApiDeps = { jobs, logger };
+
+  const h: Harness = {
+    aws,
+    fake,
+    jobs,
+    config,
+    clock,
+    pollDeps,
+    downloadDeps,
+    api,
+    queue,
+    metrics,
+    async register(jobId) {
+      const res = await handleApi(api, {
+        version: '2.0',
+        routeKey: 'POST /jobs',
+        rawPath: '/jobs',
+        rawQueryString: '',
+        headers: { 'content-type': 'application/json' },
+        requestContext: { http: { method: 'POST' } },
+        body: JSON.stringify({ job_id: jobId }),
+        isBase64Encoded: false,
+      } as never);
+      if (res.statusCode !== 201 && res.statusCode !== 200) throw new Error(`register ${jobId}: ${res.statusCode} ${res.body}`);
+      return (await jobs.get(jobId))!;
+    },
+    poll: () => pollOnce(pollDeps, { deadline: clock.now() + 600_000 }),
+    async deliver() {
+      const out: DownloadOutcome[] = [];
+      while (queue.length) out.push(await downloadJob(downloadDeps, queue.shift()!));
+      return out;
+    },
+    async tick(advanceMs = config.POLL_INTERVAL_SECONDS * 1000) {
+      const poll = await h.poll();
+      const downloads = await h.deliver();
+      clock.advance(advanceMs);
+      return { poll, downloads };
+    },
+    async settle(maxTicks = 200, advanceMs) {
+      for (let i = 0; i < maxTicks; i++) {
+        await h.tick(advanceMs);
+        const all = await h.allJobs();
+        if (all.every((j) => j.status === 'EXPORTED' || j.status === 'FAILED')) return all;
+      }
+      const stuck = (await h.allJobs()).filter((j) => j.status !== 'EXPORTED' && j.status !== 'FAILED');
+      throw new Error(`jobs still unfinished after ${maxTicks} ticks: ${JSON.stringify(stuck.slice(0, 3))}`);
+    },
+    async allJobs() {
+      const out: JobRecord[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await jobs.list({ limit: 100, ...(cursor ? { cursor } : {}) });
+        out.push(...page.jobs);
+        cursor = page.next ?? undefined;
+      } while (cursor);
+      return out;
+    },
+    async objectBytes(key) {
+      const r = await aws.s3.send(new GetObjectCommand({ Bucket: aws.bucket, Key: key }));
+      return Buffer.from(await r.Body!.transformToByteArray());
+    },
+    async objectKeys() {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const r = await aws.s3.send(new ListObjectsV2Command({ Bucket: aws.bucket, ContinuationToken: token }));
+        for (const o of r.Contents ?? []) keys.push(o.Key!);
+        token = r.NextContinuationToken;
+      } while (token);
+      return keys;
+    },
+    async expectExportedExactly(job) {
+      if (job.status !== 'EXPORTED' || !job.s3) throw new Error(`job ${job.job_id} is ${job.status}: ${JSON.stringify(job.error)}`);
+      const r = await aws.s3.send(new GetObjectCommand({ Bucket: aws.bucket, Key: job.s3.key }));
+      const got = await sha256OfIterable(r.Body as AsyncIterable<Buffer>);
+      const want = await sha256OfIterable(fake.csv(job.job_id));
+      if (got.hash !== want.hash || got.bytes !== want.bytes || job.s3.bytes !== want.bytes) {
+        throw new Error(`S3 object of ${job.job_id} differs from the CSV in the ZIP (${got.bytes} vs ${want.bytes} bytes)`);
+      }
+      if (job.records !== fake.recordCount(job.job_id)) throw new Error(`record count of ${job.job_id} is ${job.records}`);
+      const head = await aws.s3.send(new HeadObjectCommand({ Bucket: aws.bucket, Key: job.s3.key }));
+      if (head.Metadata?.['zoho-job-id'] !== job.job_id) throw new Error('object metadata lacks the job id');
+    },
+    close: () => fake.close(),
+  };
+  return h;
+}

@@ -1,0 +1,217 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeZoho } from '../../local/fake-zoho/index.js';
+import { DATA_CENTERS, DATA_CENTER_CODES, resolveEndpoints } from '../../lib/zoho/data-centers.js';
+import { ZohoError } from '../../lib/zoho/errors.js';
+import { TokenBroker, credentialsFromEnv } from '../../lib/zoho/token-broker.js';
+import { type TestAws, freshAws } from '../support/aws.js';
+import { FAKE_CREDENTIALS, brokerFor, clientFor, redirectingFetch, withFake } from '../support/zoho.js';
+
+let aws: TestAws;
+let fake: FakeZoho;
+let n = 0;
+const key = () => `token-test-${++n}`;
+
+beforeAll(async () => {
+  aws = await freshAws();
+  fake = await withFake();
+});
+afterAll(async () => fake?.close());
+
+async function zohoError(p: Promise<unknown>): Promise<ZohoError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(ZohoError);
+    return e as ZohoError;
+  }
+  throw new Error('expected a ZohoError');
+}
+
+describe('TokenBroker', () => {
+  it('mints one token for 50 concurrent invocations and shares it through DynamoDB', async () => {
+    const f = await withFake();
+    try {
+      const k = key();
+      // 50 brokers = 50 Lambda containers with empty memory caches.
+      const brokers = Array.from({ length: 50 }, () => brokerFor(f, aws, { key: k }));
+      const tokens = await Promise.all(brokers.map((b) => b.getToken()));
+      expect(new Set(tokens.map((t) => t.accessToken)).size).toBe(1);
+      expect(f.stats().mints).toBe(1);
+      expect(tokens[0]?.apiDomain).toBe(f.apiDomain);
+      // and they really work against the API
+      const job = f.addJob({ totalRecords: 1 });
+      await Promise.all(brokers.slice(0, 10).map((b) => clientFor(b).getJob(job.id)));
+      expect(f.stats().mints).toBe(1);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('reuses a cached token until fewer than 5 minutes remain', async () => {
+    let now = Date.now();
+    const f = await withFake({ now: () => now });
+    try {
+      const k = key();
+      const b = brokerFor(f, aws, { key: k, now: () => now });
+      const t1 = await b.getToken();
+      now += 54 * 60_000; // 6 minutes left
+      expect((await brokerFor(f, aws, { key: k, now: () => now }).getToken()).accessToken).toBe(t1.accessToken);
+      now += 2 * 60_000; // 4 minutes left
+      const t2 = await brokerFor(f, aws, { key: k, now: () => now }).getToken();
+      expect(t2.accessToken).not.toBe(t1.accessToken);
+      expect(f.stats().mints).toBe(2);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('never mints more than 10 tokens in 10 minutes, even when told to refresh more often', async () => {
+    const f = await withFake();
+    try {
+      const k = key();
+      const b = brokerFor(f, aws, { key: k });
+      for (let i = 0; i < 10; i++) {
+        const t = await b.getToken();
+        await b.invalidate(t.accessToken);
+      }
+      const e = await zohoError(b.getToken());
+      expect(e.code).toBe('TOKEN_THROTTLED');
+      expect(e.kind).toBe('retryable');
+      expect(e.stage).toBe('oauth');
+      expect(e.retryAfterMs).toBeGreaterThan(0);
+      expect(f.stats().mints).toBe(10);
+      expect(f.requests.filter((r) => r.kind === 'token')).toHaveLength(10);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('backs off for the whole window after Zoho answers "Access Denied" (HTTP 200 and 400)', async () => {
+    for (const throttleStatus of [200, 400] as const) {
+      const f = await withFake({ throttleStatus });
+      try {
+        const k = key();
+        f.inject({ kind: 'token', action: { type: 'access-denied' } });
+        const e = await zohoError(brokerFor(f, aws, { key: k }).getToken());
+        expect(e.code).toBe('TOKEN_THROTTLED');
+        expect(e.retryAfterMs).toBeGreaterThan(9 * 60_000);
+        // Another container does not try again inside the window.
+        const e2 = await zohoError(brokerFor(f, aws, { key: k }).getToken());
+        expect(e2.code).toBe('TOKEN_THROTTLED');
+        expect(f.requests.filter((r) => r.kind === 'token')).toHaveLength(1);
+      } finally {
+        await f.close();
+      }
+    }
+  });
+
+  it('invalidates a cached token only if it is still the one that failed', async () => {
+    const k = key();
+    const a = brokerFor(fake, aws, { key: k });
+    const b = brokerFor(fake, aws, { key: k });
+    const t1 = await a.getToken();
+    await b.invalidate(t1.accessToken);
+    const t2 = await b.getToken();
+    expect(t2.accessToken).not.toBe(t1.accessToken);
+    // A late INVALID_TOKEN for t1 must not throw away t2.
+    await a.invalidate(t1.accessToken);
+    const item = await aws.ddb.send(new GetCommand({ TableName: aws.stateTable, Key: { pk: k } }));
+    expect(item.Item?.access_token).toBe(t2.accessToken);
+    expect((await brokerFor(fake, aws, { key: k }).getToken()).accessToken).toBe(t2.accessToken);
+  });
+
+  it('reports a revoked refresh token (invalid_code) and a wrong client (invalid_client) without leaking secrets', async () => {
+    const f = await withFake();
+    try {
+      const revoked = brokerFor(f, aws, { key: key() });
+      f.revokeRefreshToken(FAKE_CREDENTIALS.refreshToken);
+      const e = await zohoError(revoked.getToken());
+      expect(e.code).toBe('invalid_code');
+      expect(e.kind).toBe('terminal');
+      const wrong = new TokenBroker({
+        ddb: aws.ddb,
+        table: aws.stateTable,
+        key: key(),
+        credentials: async () => ({ clientId: 'nope', clientSecret: 'SECRET-VALUE-123', refreshToken: 'REFRESH-456' }),
+        accountsUrl: f.accountsUrl,
+        defaultApiDomain: f.apiDomain,
+      });
+      const e2 = await zohoError(wrong.getToken());
+      expect(e2.code).toBe('invalid_client');
+      for (const err of [e, e2]) {
+        const text = `${err.message} ${JSON.stringify(err)} ${String(err.stack)}`;
+        expect(text).not.toContain('SECRET-VALUE-123');
+        expect(text).not.toContain('REFRESH-456');
+        expect(text).not.toContain(FAKE_CREDENTIALS.clientSecret);
+        expect(text).not.toContain(FAKE_CREDENTIALS.refreshToken);
+      }
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('reads the legacy expires_in_sec form', async () => {
+    const f = await withFake({ legacyExpiresIn: true });
+    try {
+      const t = await brokerFor(f, aws, { key: key() }).getToken();
+      const ttl = t.expiresAt - Date.now();
+      expect(ttl).toBeGreaterThan(3500_000);
+      expect(ttl).toBeLessThanOrEqual(3600_000);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('names the missing environment variables, not their values', async () => {
+    const e = await zohoError(credentialsFromEnv({ ZOHO_CLIENT_ID: 'x' })());
+    expect(e.code).toBe('MISSING_CREDENTIALS');
+    expect(e.message).toContain('ZOHO_CLIENT_SECRET');
+    expect(e.message).toContain('ZOHO_REFRESH_TOKEN');
+  });
+});
+
+describe('data centres', () => {
+  // Every case mints a token of its own: lift the fake's 10-per-10-minutes limit for this block.
+  let fake: FakeZoho;
+  beforeAll(async () => {
+    fake = await withFake({ mintLimit: { max: 1000, windowMs: 600_000 } });
+  });
+  afterAll(async () => fake?.close());
+
+  it.each(DATA_CENTER_CODES)('%s: mints at its accounts server and calls the api_domain Zoho returns', async (dc) => {
+    const seen: string[] = [];
+    const ep = resolveEndpoints({ dataCenter: dc });
+    expect(ep.accountsUrl).toBe(DATA_CENTERS[dc].accounts);
+    const b = new TokenBroker({
+      ddb: aws.ddb,
+      table: aws.stateTable,
+      key: key(),
+      credentials: async () => FAKE_CREDENTIALS,
+      accountsUrl: ep.accountsUrl,
+      defaultApiDomain: ep.defaultApiDomain,
+      fetch: redirectingFetch(fake.url, seen),
+    });
+    const t = await b.getToken();
+    expect(seen[0]).toBe(`${DATA_CENTERS[dc].accounts}/oauth/v2/token`);
+    // The fake answers with its own api_domain: the client must use it, not a hard-coded host.
+    expect(t.apiDomain).toBe(fake.apiDomain);
+    const job = fake.addJob({ totalRecords: 1 });
+    const z = await clientFor(b, { fetch: redirectingFetch(fake.url, seen) }).getJob(job.id);
+    expect(z.id).toBe(job.id);
+    expect(seen.at(-1)).toBe(`${fake.apiDomain}/crm/bulk/v8/read/${job.id}`);
+  });
+
+  it('uses an explicit accounts URL and an API domain override', () => {
+    const ep = resolveEndpoints({ dataCenter: 'EU', accountsUrl: 'https://accounts.example.test/' });
+    expect(ep.accountsUrl).toBe('https://accounts.example.test');
+  });
+
+  it('sends the API domain override instead of the token api_domain', async () => {
+    const seen: string[] = [];
+    const b = brokerFor(fake, aws, { key: key() });
+    const job = fake.addJob({ totalRecords: 1 });
+    await clientFor(b, { apiDomain: 'https://www.zohoapis.eu', fetch: redirectingFetch(fake.url, seen) }).getJob(job.id);
+    expect(seen.at(-1)).toBe(`https://www.zohoapis.eu/crm/bulk/v8/read/${job.id}`);
+  });
+});
