@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { API_VERSIONS, DATA_CENTER_CODES, type DataCenter } from './zoho/data-centers.js';
 
-const int = (def: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).default(def);
+const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const optionalUrl = z
   .string()
   .trim()
@@ -19,7 +18,9 @@ export const configSchema = z.object({
     .string()
     .default('zoho-crm')
     .transform((s) => s.replace(/^\/+|\/+$/g, ''))
-    .pipe(z.string().regex(/^[A-Za-z0-9!_.*'()\-/=]*$/, 'S3_PREFIX may hold only letters, digits and !_.*\'()-/=')),
+    .pipe(
+      z.string().regex(/^[A-Za-z0-9!_.*'()\-/=]*$/, "S3_PREFIX may hold only letters, digits and !_.*'()-/="),
+    ),
   DOWNLOAD_QUEUE_URL: z.string().min(1).optional(),
   ZOHO_SECRET_ARN: z.string().min(1).optional(),
   ZOHO_DATA_CENTER: z
@@ -32,7 +33,11 @@ export const configSchema = z.object({
   ZOHO_API_VERSION: z.enum(API_VERSIONS).default('v8'),
   POLL_CONCURRENCY: int(5, 1, 50),
   POLL_INTERVAL_SECONDS: z.coerce.number().positive().max(3600).default(60),
-  MAX_JOB_AGE_HOURS: z.coerce.number().positive().max(24 * 30).default(24),
+  MAX_JOB_AGE_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 30)
+    .default(24),
   MAX_DOWNLOAD_ATTEMPTS: int(5, 1, 50),
   RETENTION_DAYS: int(90, 1, 3650),
   DOWNLOADS_PER_MINUTE: int(10, 1, 10),

@@ -1,5 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
 export const METRICS_NAMESPACE = 'ZohoCrmBulkExport';
 
@@ -10,7 +10,10 @@ export function createLogger(serviceName: string, level = process.env.LOG_LEVEL 
 
 /** Counters the pipeline emits; in Lambda they become CloudWatch EMF metrics. */
 export interface MetricsSink {
-  count(name: 'JobsFailed' | 'JobsExported' | 'StatusChecks' | 'Downloads' | 'DownloadRetries' | 'TokenMints', n?: number): void;
+  count(
+    name: 'JobsFailed' | 'JobsExported' | 'StatusChecks' | 'Downloads' | 'DownloadRetries' | 'TokenMints',
+    n?: number,
+  ): void;
   flush(): void;
 }
 

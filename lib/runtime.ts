@@ -6,17 +6,17 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from './config.js';
 import type { DownloadMessage } from './jobs/model.js';
 import { JobStore } from './jobs/store.js';
 import type { MetricsSink } from './observability.js';
-import { type ZohoClient, createZohoClient } from './zoho/client.js';
+import { createZohoClient, type ZohoClient } from './zoho/client.js';
 import { credentialsFromSecret } from './zoho/credentials.js';
 import { resolveEndpoints } from './zoho/data-centers.js';
 import type { FetchFn } from './zoho/http.js';
-import { type CredentialsProvider, TokenBroker, credentialsFromEnv } from './zoho/token-broker.js';
+import { type CredentialsProvider, credentialsFromEnv, TokenBroker } from './zoho/token-broker.js';
 
 export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(client, {
@@ -55,11 +55,25 @@ export interface ZohoWiring {
 export function zohoFromConfig(
   config: Pick<
     Config,
-    'STATE_TABLE' | 'ZOHO_DATA_CENTER' | 'ZOHO_ACCOUNTS_URL' | 'ZOHO_API_DOMAIN' | 'ZOHO_API_VERSION' | 'ZOHO_SECRET_ARN'
+    | 'STATE_TABLE'
+    | 'ZOHO_DATA_CENTER'
+    | 'ZOHO_ACCOUNTS_URL'
+    | 'ZOHO_API_DOMAIN'
+    | 'ZOHO_API_VERSION'
+    | 'ZOHO_SECRET_ARN'
   >,
-  deps: { ddb: DynamoDBDocumentClient; secrets?: SecretsManagerClient; credentials?: CredentialsProvider; fetch?: FetchFn; metrics?: MetricsSink },
+  deps: {
+    ddb: DynamoDBDocumentClient;
+    secrets?: SecretsManagerClient;
+    credentials?: CredentialsProvider;
+    fetch?: FetchFn;
+    metrics?: MetricsSink;
+  },
 ): ZohoWiring {
-  const endpoints = resolveEndpoints({ dataCenter: config.ZOHO_DATA_CENTER, accountsUrl: config.ZOHO_ACCOUNTS_URL });
+  const endpoints = resolveEndpoints({
+    dataCenter: config.ZOHO_DATA_CENTER,
+    accountsUrl: config.ZOHO_ACCOUNTS_URL,
+  });
   const credentials =
     deps.credentials ??
     (config.ZOHO_SECRET_ARN

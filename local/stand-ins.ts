@@ -10,7 +10,12 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CreateTableCommand, DynamoDBClient, ListTablesCommand, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DynamoDBClient,
+  ListTablesCommand,
+} from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -67,7 +72,12 @@ function killOnExit(child: ChildProcess): () => void {
   return () => process.removeListener('exit', kill);
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, child: ChildProcess, what: string): Promise<void> {
+async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  child: ChildProcess,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited: string | undefined;
   child.once('exit', (code, sig) => {
@@ -147,7 +157,12 @@ export async function startDynamoDbLocal(opts: { port?: number } = {}): Promise<
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   try {
-    await waitFor(async () => !!(await client.send(new ListTablesCommand({}))), 30_000, child, 'DynamoDB Local');
+    await waitFor(
+      async () => !!(await client.send(new ListTablesCommand({}))),
+      30_000,
+      child,
+      'DynamoDB Local',
+    );
   } catch (e) {
     await stopChild(child, dispose);
     throw new StandInError(`${(e as Error).message}${stderr ? `\n${stderr}` : ''}`);
@@ -158,7 +173,11 @@ export async function startDynamoDbLocal(opts: { port?: number } = {}): Promise<
 }
 
 /** Starts s3rver with `buckets` created, storing objects under `directory`. */
-export async function startS3rver(opts: { port?: number; directory: string; buckets: string[] }): Promise<RunningService> {
+export async function startS3rver(opts: {
+  port?: number;
+  directory: string;
+  buckets: string[];
+}): Promise<RunningService> {
   const port = opts.port ?? (await freePort());
   if (opts.port !== undefined) await assertPortFree(port, 'the local S3 (s3rver)', 'LOCAL_S3_PORT');
   await mkdir(opts.directory, { recursive: true });
@@ -226,7 +245,9 @@ export interface TableDefinition {
 }
 
 /** Extracts the DynamoDB tables of a synthesized CloudFormation template. */
-export function tablesFromTemplate(template: { Resources?: Record<string, { Type: string; Properties?: unknown }> }): TableDefinition[] {
+export function tablesFromTemplate(template: {
+  Resources?: Record<string, { Type: string; Properties?: unknown }>;
+}): TableDefinition[] {
   const out: TableDefinition[] = [];
   for (const [logicalId, res] of Object.entries(template.Resources ?? {})) {
     if (res.Type !== 'AWS::DynamoDB::Table') continue;
@@ -246,7 +267,9 @@ export function tablesFromTemplate(template: { Resources?: Record<string, { Type
                 KeySchema: g.KeySchema,
                 Projection: {
                   ProjectionType: (g.Projection.ProjectionType ?? 'ALL') as 'ALL' | 'KEYS_ONLY' | 'INCLUDE',
-                  ...(g.Projection.NonKeyAttributes ? { NonKeyAttributes: g.Projection.NonKeyAttributes } : {}),
+                  ...(g.Projection.NonKeyAttributes
+                    ? { NonKeyAttributes: g.Projection.NonKeyAttributes }
+                    : {}),
                 },
               })),
             }
@@ -256,7 +279,9 @@ export function tablesFromTemplate(template: { Resources?: Record<string, { Type
   }
   const roles = out.map((t) => t.role).sort();
   if (roles.join(',') !== 'jobs,state') {
-    throw new StandInError(`expected a jobs table and a state table in the template, found: ${out.map((t) => t.logicalId).join(', ')}`);
+    throw new StandInError(
+      `expected a jobs table and a state table in the template, found: ${out.map((t) => t.logicalId).join(', ')}`,
+    );
   }
   return out;
 }

@@ -17,7 +17,9 @@ export function tableDefinitionsFromStack(): TableDefinition[] {
     const config = configFromContext((key) => app.node.tryGetContext(key));
     const stack = new ZohoCrmBulkExportStack(app, 'LocalStack', { config });
     const assembly = app.synth();
-    const template = assembly.getStackArtifact(stack.artifactId).template as Parameters<typeof tablesFromTemplate>[0];
+    const template = assembly.getStackArtifact(stack.artifactId).template as Parameters<
+      typeof tablesFromTemplate
+    >[0];
     return tablesFromTemplate(template);
   } finally {
     rmSync(outdir, { recursive: true, force: true });

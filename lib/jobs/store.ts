@@ -51,7 +51,9 @@ export class JobStore {
   }
 
   async get(jobId: string): Promise<JobRecord | undefined> {
-    const r = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { job_id: jobId }, ConsistentRead: true }));
+    const r = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { job_id: jobId }, ConsistentRead: true }),
+    );
     return r.Item as JobRecord | undefined;
   }
 
@@ -79,7 +81,11 @@ export class JobStore {
     };
     try {
       await this.ddb.send(
-        new PutCommand({ TableName: this.table, Item: job, ConditionExpression: 'attribute_not_exists(job_id)' }),
+        new PutCommand({
+          TableName: this.table,
+          Item: job,
+          ConditionExpression: 'attribute_not_exists(job_id)',
+        }),
       );
       return { created: true, job };
     } catch (e) {
@@ -91,7 +97,11 @@ export class JobStore {
   }
 
   /** Lists jobs, by status through the index, or all (a paginated scan, for the API only). */
-  async list(opts: { status?: JobStatus; limit: number; cursor?: string }): Promise<{ jobs: JobRecord[]; next: string | null }> {
+  async list(opts: {
+    status?: JobStatus;
+    limit: number;
+    cursor?: string;
+  }): Promise<{ jobs: JobRecord[]; next: string | null }> {
     const start = opts.cursor ? decodeCursor(opts.cursor) : undefined;
     if (opts.status) {
       const r = await this.ddb.send(
@@ -107,7 +117,9 @@ export class JobStore {
       );
       return { jobs: (r.Items ?? []) as JobRecord[], next: encodeCursor(r.LastEvaluatedKey) };
     }
-    const r = await this.ddb.send(new ScanCommand({ TableName: this.table, Limit: opts.limit, ExclusiveStartKey: start }));
+    const r = await this.ddb.send(
+      new ScanCommand({ TableName: this.table, Limit: opts.limit, ExclusiveStartKey: start }),
+    );
     return { jobs: (r.Items ?? []) as JobRecord[], next: encodeCursor(r.LastEvaluatedKey) };
   }
 
@@ -202,7 +214,13 @@ export class JobStore {
   }
 
   /** Ends a job as FAILED; `condition` names what the caller saw. */
-  fail(jobId: string, error: JobError, condition: string, values: Values, retentionSeconds: number): Promise<boolean> {
+  fail(
+    jobId: string,
+    error: JobError,
+    condition: string,
+    values: Values,
+    retentionSeconds: number,
+  ): Promise<boolean> {
     return this.update(jobId, {
       set: {
         status: 'FAILED',

@@ -21,8 +21,12 @@ const json = (statusCode: number, body: unknown, headers: Record<string, string>
   body: JSON.stringify(body),
 });
 
-export const apiError = (statusCode: number, code: string, message: string, headers?: Record<string, string>): Result =>
-  json(statusCode, { error: { code, message } }, headers);
+export const apiError = (
+  statusCode: number,
+  code: string,
+  message: string,
+  headers?: Record<string, string>,
+): Result => json(statusCode, { error: { code, message } }, headers);
 
 function describeValue(v: unknown): string {
   if (v === null) return 'null';
@@ -35,9 +39,11 @@ export function jobIdProblem(v: unknown, where: string): string | undefined {
   if (typeof v === 'number') {
     return `${where} must be a JSON string of digits, not a number: a 19-digit Zoho job id cannot be represented exactly as a JSON number (send "job_id": "3652397000000646004")`;
   }
-  if (typeof v !== 'string') return `${where} must be a string of 1 to 19 ASCII digits, got ${describeValue(v)}`;
+  if (typeof v !== 'string')
+    return `${where} must be a string of 1 to 19 ASCII digits, got ${describeValue(v)}`;
   if (v.length === 0) return `${where} is empty: it must be 1 to 19 ASCII digits`;
-  if (v.length > 19 && /^[0-9]+$/.test(v)) return `${where} has ${v.length} digits: Zoho job ids have at most 19`;
+  if (v.length > 19 && /^[0-9]+$/.test(v))
+    return `${where} has ${v.length} digits: Zoho job ids have at most 19`;
   if (!JOB_ID_PATTERN.test(v)) return `${where} must hold only the ASCII digits 0-9 (1 to 19 of them)`;
   return undefined;
 }
@@ -70,12 +76,16 @@ export async function handleApi(deps: ApiDeps, event: APIGatewayProxyEventV2): P
     if (path === '/jobs') {
       if (method === 'POST') return await registerJob(deps, event);
       if (method === 'GET' || method === 'HEAD') return await listJobs(deps, event);
-      return apiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on /jobs; use POST or GET`, { allow: 'GET, POST' });
+      return apiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on /jobs; use POST or GET`, {
+        allow: 'GET, POST',
+      });
     }
     const m = /^\/jobs\/([^/]*)$/.exec(path);
     if (m) {
       if (method !== 'GET' && method !== 'HEAD') {
-        return apiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on /jobs/{job_id}; use GET`, { allow: 'GET' });
+        return apiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on /jobs/{job_id}; use GET`, {
+          allow: 'GET',
+        });
       }
       let raw = m[1] ?? '';
       try {
@@ -89,7 +99,11 @@ export async function handleApi(deps: ApiDeps, event: APIGatewayProxyEventV2): P
       if (!job) return apiError(404, 'JOB_NOT_FOUND', `no job ${raw} is registered`);
       return json(200, toPublicJob(job));
     }
-    return apiError(404, 'ROUTE_NOT_FOUND', `no route for ${method} ${path.slice(0, 200)}; the API has POST /jobs, GET /jobs and GET /jobs/{job_id}`);
+    return apiError(
+      404,
+      'ROUTE_NOT_FOUND',
+      `no route for ${method} ${path.slice(0, 200)}; the API has POST /jobs, GET /jobs and GET /jobs/{job_id}`,
+    );
   } catch (e) {
     deps.logger.error('request failed', { error: describeError(e), method, path: path.slice(0, 200) });
     return apiError(503, 'SERVICE_UNAVAILABLE', 'the job store is unavailable right now; try again');
@@ -103,16 +117,23 @@ async function registerJob(deps: ApiDeps, event: APIGatewayProxyEventV2): Promis
     return apiError(
       415,
       'UNSUPPORTED_MEDIA_TYPE',
-      ct ? `Content-Type ${ct.slice(0, 100)} is not supported; send application/json` : 'Content-Type is missing; send application/json',
+      ct
+        ? `Content-Type ${ct.slice(0, 100)} is not supported; send application/json`
+        : 'Content-Type is missing; send application/json',
     );
   }
   const rawBody = event.body ?? '';
   const body = event.isBase64Encoded ? Buffer.from(rawBody, 'base64') : Buffer.from(rawBody, 'utf8');
   if (body.length > MAX_BODY_BYTES) {
-    return apiError(413, 'PAYLOAD_TOO_LARGE', `the body is ${body.length} bytes; at most ${MAX_BODY_BYTES} are accepted`);
+    return apiError(
+      413,
+      'PAYLOAD_TOO_LARGE',
+      `the body is ${body.length} bytes; at most ${MAX_BODY_BYTES} are accepted`,
+    );
   }
   const text = body.toString('utf8');
-  if (text.trim() === '') return apiError(400, 'EMPTY_BODY', 'the body is empty; send {"job_id": "<digits>"}');
+  if (text.trim() === '')
+    return apiError(400, 'EMPTY_BODY', 'the body is empty; send {"job_id": "<digits>"}');
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -120,14 +141,22 @@ async function registerJob(deps: ApiDeps, event: APIGatewayProxyEventV2): Promis
     return apiError(400, 'INVALID_JSON', `the body is not valid JSON: ${(e as Error).message.slice(0, 200)}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    return apiError(400, 'INVALID_BODY', `the body must be a JSON object like {"job_id": "<digits>"}, got ${describeValue(parsed)}`);
+    return apiError(
+      400,
+      'INVALID_BODY',
+      `the body must be a JSON object like {"job_id": "<digits>"}, got ${describeValue(parsed)}`,
+    );
   }
   const unknown = Object.keys(parsed).filter((k) => k !== 'job_id');
   if (unknown.length) {
-    const names = unknown.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 50))).join(', ');
+    const names = unknown
+      .slice(0, 5)
+      .map((k) => JSON.stringify(k.slice(0, 50)))
+      .join(', ');
     return apiError(400, 'UNKNOWN_FIELD', `unknown field(s) ${names}; the body takes only "job_id"`);
   }
-  if (!('job_id' in parsed)) return apiError(400, 'MISSING_FIELD', 'job_id is missing; send {"job_id": "<digits>"}');
+  if (!('job_id' in parsed))
+    return apiError(400, 'MISSING_FIELD', 'job_id is missing; send {"job_id": "<digits>"}');
   const jobId = (parsed as { job_id: unknown }).job_id;
   const problem = jobIdProblem(jobId, 'job_id');
   if (problem) return apiError(400, 'INVALID_JOB_ID', problem);

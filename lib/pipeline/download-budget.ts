@@ -25,7 +25,11 @@ export class DownloadBudget {
           Key: { pk: `download-window#${minute}` },
           UpdateExpression: 'ADD used :one SET expires_at = :exp',
           ConditionExpression: 'attribute_not_exists(used) OR used < :max',
-          ExpressionAttributeValues: { ':one': 1, ':max': this.perMinute, ':exp': Math.floor(now / 1000) + 3600 },
+          ExpressionAttributeValues: {
+            ':one': 1,
+            ':max': this.perMinute,
+            ':exp': Math.floor(now / 1000) + 3600,
+          },
         }),
       );
       return { ok: true };

@@ -6,7 +6,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { Config, Timing } from '../config.js';
 import type { DownloadMessage, JobRecord } from '../jobs/model.js';
 import type { JobStore } from '../jobs/store.js';
-import { type MetricsSink, describeError } from '../observability.js';
+import { describeError, type MetricsSink } from '../observability.js';
 import type { ZohoClient } from '../zoho/client.js';
 import { ZohoError } from '../zoho/errors.js';
 import { backoffMs } from './backoff.js';
@@ -67,8 +67,12 @@ export async function downloadJob(
   if (!bucket) throw new Error('BUCKET is not configured');
 
   const job = await jobs.get(msg.job_id);
-  if (!job || job.status !== 'DOWNLOADING' || job.dispatch_id !== msg.dispatch_id) {
-    const reason = !job ? 'unknown job' : job.status !== 'DOWNLOADING' ? `job is ${job.status}` : 'stale dispatch';
+  if (job?.status !== 'DOWNLOADING' || job.dispatch_id !== msg.dispatch_id) {
+    const reason = !job
+      ? 'unknown job'
+      : job.status !== 'DOWNLOADING'
+        ? `job is ${job.status}`
+        : 'stale dispatch';
     logger.info('download message ignored', { job_id: msg.job_id, reason });
     return { outcome: 'skipped', reason };
   }
@@ -102,7 +106,8 @@ export async function downloadJob(
   };
 
   const slot = await deps.budget.take();
-  if (!slot.ok) return defer(slot.retryAt + Math.round(random() * 5000), 'download budget for this minute used');
+  if (!slot.ok)
+    return defer(slot.retryAt + Math.round(random() * 5000), 'download budget for this minute used');
 
   const key = objectKey(deps.config.S3_PREFIX, job);
   const expected = job.records ?? undefined;
@@ -110,12 +115,18 @@ export async function downloadJob(
   let source: Readable | undefined;
   const onAbort = (): void => {
     void upload?.abort();
-    source?.destroy(new ZohoError({ code: 'ABORTED', message: 'the download was stopped', kind: 'retryable' }));
+    source?.destroy(
+      new ZohoError({ code: 'ABORTED', message: 'the download was stopped', kind: 'retryable' }),
+    );
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    if (!job.download_url) throw new ZohoError({ code: 'INVALID_RESPONSE', message: 'no download_url', kind: 'terminal' });
-    const result = await deps.zoho.downloadResult(job.download_url, opts.signal ? { signal: opts.signal } : {});
+    if (!job.download_url)
+      throw new ZohoError({ code: 'INVALID_RESPONSE', message: 'no download_url', kind: 'terminal' });
+    const result = await deps.zoho.downloadResult(
+      job.download_url,
+      opts.signal ? { signal: opts.signal } : {},
+    );
     source = result.stream;
     const counter = new VerifyingCounter(expected);
     source.on('error', (e) => counter.destroy(e));

@@ -3,8 +3,8 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Config, Timing } from '../config.js';
 import type { DownloadMessage, JobRecord } from '../jobs/model.js';
 import type { JobStore } from '../jobs/store.js';
-import { type MetricsSink, describeError } from '../observability.js';
-import { type CreateJobQuery, type ZohoClient, versionOfDownloadUrl } from '../zoho/client.js';
+import { describeError, type MetricsSink } from '../observability.js';
+import { type CreateJobQuery, versionOfDownloadUrl, type ZohoClient } from '../zoho/client.js';
 import { API_VERSIONS, type ApiVersion, usesPageToken } from '../zoho/data-centers.js';
 import { ZohoError } from '../zoho/errors.js';
 import type { ZohoJob } from '../zoho/schemas.js';
@@ -46,7 +46,10 @@ const asVersion = (v: string | undefined): ApiVersion | undefined =>
  * DOWNLOADING jobs whose download lease ran out. Stops taking new work at `deadline`; one job's
  * failure never affects another's.
  */
-export async function pollOnce(deps: PollDeps, opts: { deadline: number; signal?: AbortSignal }): Promise<PollSummary> {
+export async function pollOnce(
+  deps: PollDeps,
+  opts: { deadline: number; signal?: AbortSignal },
+): Promise<PollSummary> {
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
   const { timing, jobs, logger } = deps;
@@ -151,7 +154,12 @@ export async function pollOnce(deps: PollDeps, opts: { deadline: number; signal?
     if (z.completed) {
       const downloadUrl = z.result?.downloadUrl;
       if (!downloadUrl || z.result?.count === undefined) {
-        await failJob(job, { code: 'INVALID_RESPONSE', message: 'Zoho reported COMPLETED without download_url or count' }, claimed, claimValues);
+        await failJob(
+          job,
+          { code: 'INVALID_RESPONSE', message: 'Zoho reported COMPLETED without download_url or count' },
+          claimed,
+          claimValues,
+        );
         return;
       }
       let nextJobId: string | undefined;
@@ -206,7 +214,13 @@ export async function pollOnce(deps: PollDeps, opts: { deadline: number; signal?
       return;
     }
     if (z.failed) {
-      await failJob(job, z.error ?? { code: 'FAILURE', message: 'Zoho reported FAILURE' }, claimed, claimValues, observed);
+      await failJob(
+        job,
+        z.error ?? { code: 'FAILURE', message: 'Zoho reported FAILURE' },
+        claimed,
+        claimValues,
+        observed,
+      );
       return;
     }
     // ADDED, QUEUED, IN PROGRESS or a state we do not know: check again later.

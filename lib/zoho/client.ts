@@ -1,17 +1,17 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { type ApiVersion, moduleIsString, usesPageToken } from './data-centers.js';
-import { ZohoError, toZohoError } from './errors.js';
-import { type FetchFn, errorFromResponse, readBoundedText, requestJson } from './http.js';
+import { toZohoError, ZohoError } from './errors.js';
+import { errorFromResponse, type FetchFn, readBoundedText, requestJson } from './http.js';
 import {
-  type JobQuery,
-  type ZohoJob,
   createJobResponse,
+  type JobQuery,
   jobDetailsResponse,
   normaliseState,
   toZohoJob,
+  type ZohoJob,
 } from './schemas.js';
-import { type ZipEntryInfo, unzipSingleEntry } from './unzip.js';
+import { unzipSingleEntry, type ZipEntryInfo } from './unzip.js';
 
 /** What the client needs from the token broker. */
 export interface AccessToken {
@@ -91,13 +91,18 @@ export function versionOfDownloadUrl(downloadUrl: string): ApiVersion | undefine
  */
 export function resolveDownloadUrl(downloadUrl: string, apiDomain: string): URL {
   const refuse = (why: string): never => {
-    throw new ZohoError({ code: 'UNSAFE_DOWNLOAD_URL', message: `download_url refused: ${why}`, kind: 'terminal' });
+    throw new ZohoError({
+      code: 'UNSAFE_DOWNLOAD_URL',
+      message: `download_url refused: ${why}`,
+      kind: 'terminal',
+    });
   };
   if (typeof downloadUrl !== 'string' || downloadUrl.length === 0 || downloadUrl.length > 2048) {
     refuse('empty or too long');
   }
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we refuse
-  if (/[\\\u0000-\u001f\u007f\s@]/.test(downloadUrl)) refuse('it holds whitespace, control characters, "\\" or "@"');
+  if (/[\\\u0000-\u001f\u007f\s@]/.test(downloadUrl))
+    refuse('it holds whitespace, control characters, "\\" or "@"');
   const base = new URL(apiDomain);
   let url: URL;
   if (downloadUrl.startsWith('/')) {
@@ -109,7 +114,10 @@ export function resolveDownloadUrl(downloadUrl: string, apiDomain: string): URL 
     return refuse('it is neither a path nor an http(s) URL');
   }
   if (url.origin !== base.origin) refuse(`host ${url.host} is not the configured API domain ${base.host}`);
-  if (/(^|\/)\.\.?(\/|$)/.test(downloadUrl.replace(/^https?:\/\/[^/]+/i, '')) || /%2e|%2f/i.test(downloadUrl)) {
+  if (
+    /(^|\/)\.\.?(\/|$)/.test(downloadUrl.replace(/^https?:\/\/[^/]+/i, '')) ||
+    /%2e|%2f/i.test(downloadUrl)
+  ) {
     refuse('dot segments and encoded separators are not allowed');
   }
   if (!url.pathname.startsWith('/crm/bulk/')) refuse('the path is not under /crm/bulk/');
@@ -124,7 +132,10 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
   const domainOf = (t: AccessToken): string => (options.apiDomain ?? t.apiDomain).replace(/\/+$/, '');
 
   /** Runs `call` with a token; on an auth error, invalidates that token, gets another, retries once. */
-  async function withToken<T>(signal: AbortSignal | undefined, call: (t: AccessToken) => Promise<T>): Promise<T> {
+  async function withToken<T>(
+    signal: AbortSignal | undefined,
+    call: (t: AccessToken) => Promise<T>,
+  ): Promise<T> {
     const first = await options.tokens.getToken(signal);
     try {
       return await call(first);
@@ -191,9 +202,14 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
         }
         q.page_token = query.pageToken;
       }
-      if (query.module !== undefined) q.module = moduleIsString(version) ? query.module : { api_name: query.module };
+      if (query.module !== undefined)
+        q.module = moduleIsString(version) ? query.module : { api_name: query.module };
       if (query.module === undefined && query.pageToken === undefined) {
-        throw new ZohoError({ code: 'INVALID_QUERY', message: 'a bulk read job needs a module', kind: 'terminal' });
+        throw new ZohoError({
+          code: 'INVALID_QUERY',
+          message: 'a bulk read job needs a module',
+          kind: 'terminal',
+        });
       }
       if (query.fields?.length) q.fields = query.fields;
       if (query.criteria !== undefined) q.criteria = query.criteria;
@@ -214,7 +230,11 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
         );
         const parsed = createJobResponse.safeParse(res.body);
         if (!parsed.success) {
-          throw new ZohoError({ code: 'INVALID_RESPONSE', message: `${what}: unexpected response shape`, kind: 'retryable' });
+          throw new ZohoError({
+            code: 'INVALID_RESPONSE',
+            message: `${what}: unexpected response shape`,
+            kind: 'retryable',
+          });
         }
         const d = parsed.data.data[0]!;
         return { id: d.details.id, state: normaliseState(d.details.state ?? 'ADDED') };
@@ -234,7 +254,11 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
           timer = setTimeout(
             () =>
               controller.abort(
-                new ZohoError({ code: 'TIMEOUT', message: `${what}: no data for ${idleTimeoutMs} ms`, kind: 'retryable' }),
+                new ZohoError({
+                  code: 'TIMEOUT',
+                  message: `${what}: no data for ${idleTimeoutMs} ms`,
+                  kind: 'retryable',
+                }),
               ),
             idleTimeoutMs,
           );
@@ -255,7 +279,10 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
           });
         } catch (e) {
           cleanup();
-          throw toZohoError(controller.signal.reason instanceof ZohoError ? controller.signal.reason : e, what);
+          throw toZohoError(
+            controller.signal.reason instanceof ZohoError ? controller.signal.reason : e,
+            what,
+          );
         }
         if (res.status !== 200 || !res.body) {
           const text = await readBoundedText(res).catch(() => '');
@@ -268,7 +295,11 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
           }
           const err =
             errorFromResponse(res.status, body, what, res) ??
-            new ZohoError({ code: `HTTP_${res.status}`, message: `${what}: HTTP ${res.status}`, kind: 'terminal' });
+            new ZohoError({
+              code: `HTTP_${res.status}`,
+              message: `${what}: HTTP ${res.status}`,
+              kind: 'terminal',
+            });
           if (err.code === 'TOO_MANY_REQUESTS' || res.status === 429) {
             // Zoho locks every download for the rest of the minute.
             throw new ZohoError({
@@ -303,7 +334,9 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
         stream.on('error', (e) => rejectVerified(e));
         stream.on('close', () => {
           cleanup();
-          rejectVerified(new ZohoError({ code: 'ABORTED', message: `${what}: stream closed early`, kind: 'retryable' }));
+          rejectVerified(
+            new ZohoError({ code: 'ABORTED', message: `${what}: stream closed early`, kind: 'retryable' }),
+          );
         });
         return { stream, verified };
       });

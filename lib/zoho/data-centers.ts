@@ -22,7 +22,10 @@ export interface ZohoEndpoints {
 }
 
 /** Resolves the OAuth and API hosts: an explicit accounts URL wins over the data centre. */
-export function resolveEndpoints(opts: { dataCenter?: DataCenter; accountsUrl?: string | undefined }): ZohoEndpoints {
+export function resolveEndpoints(opts: {
+  dataCenter?: DataCenter;
+  accountsUrl?: string | undefined;
+}): ZohoEndpoints {
   const dc = DATA_CENTERS[opts.dataCenter ?? 'US'];
   const accountsUrl = (opts.accountsUrl ?? dc.accounts).replace(/\/+$/, '');
   return { accountsUrl, defaultApiDomain: opts.accountsUrl ? accountsUrl : dc.api };

@@ -1,4 +1,4 @@
-import { ZohoError, classify, toZohoError } from './errors.js';
+import { classify, toZohoError, ZohoError } from './errors.js';
 import { oauthErrorBody, parseErrorEnvelope } from './schemas.js';
 
 export type FetchFn = typeof globalThis.fetch;

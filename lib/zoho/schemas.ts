@@ -9,7 +9,10 @@ export type KnownState = (typeof KNOWN_STATES)[number];
 
 /** Upper-cases and turns `_` into a space: `in_progress` → `IN PROGRESS`; `FAILED` → `FAILURE`. */
 export function normaliseState(raw: string): string {
-  const s = raw.trim().toUpperCase().replace(/[_\s]+/g, ' ');
+  const s = raw
+    .trim()
+    .toUpperCase()
+    .replace(/[_\s]+/g, ' ');
   if (s === 'FAILED') return 'FAILURE';
   return s;
 }
@@ -31,7 +34,8 @@ export function parseErrorEnvelope(body: unknown): ZohoErrorEnvelope | undefined
   const wrapped = z.looseObject({ data: z.array(z.unknown()).min(1) }).safeParse(body);
   if (wrapped.success) {
     const inner = errorEnvelope.safeParse(wrapped.data.data[0]);
-    if (inner.success && (inner.data.status === 'error' || inner.data.status === undefined)) return inner.data;
+    if (inner.success && (inner.data.status === 'error' || inner.data.status === undefined))
+      return inner.data;
   }
   return undefined;
 }
@@ -42,10 +46,7 @@ export const oauthErrorBody = z.looseObject({
   error_description: z.string().optional(),
 });
 
-const moduleRef = z.union([
-  z.string(),
-  z.looseObject({ api_name: z.string(), id: digitsId.optional() }),
-]);
+const moduleRef = z.union([z.string(), z.looseObject({ api_name: z.string(), id: digitsId.optional() })]);
 
 export const jobQuery = z.looseObject({
   module: moduleRef.optional(),
@@ -152,8 +153,7 @@ export function toZohoJob(raw: z.infer<typeof rawJobDetail>): ZohoJob {
     state === 'FAILURE'
       ? {
           code: (typeof em === 'object' ? em.code : undefined) ?? 'FAILURE',
-          message:
-            (typeof em === 'object' ? em.message : em) ?? 'Zoho reported the bulk read job as FAILURE',
+          message: (typeof em === 'object' ? em.message : em) ?? 'Zoho reported the bulk read job as FAILURE',
         }
       : undefined;
   return {

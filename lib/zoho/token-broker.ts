@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AccessToken, TokenProvider } from './client.js';
-import { ZohoError, toZohoError } from './errors.js';
+import { toZohoError, ZohoError } from './errors.js';
 import { type FetchFn, requestJson } from './http.js';
 import { tokenResponse } from './schemas.js';
 
@@ -146,7 +146,9 @@ export class TokenBroker implements TokenProvider {
           retryAfterMs: item.denied_until - now,
         });
       }
-      const recent = (item?.mints ?? []).filter((t) => t > now - this.o.mintLimit.windowMs).sort((a, b) => a - b);
+      const recent = (item?.mints ?? [])
+        .filter((t) => t > now - this.o.mintLimit.windowMs)
+        .sort((a, b) => a - b);
       const leaseFree = !item?.lease_until || item.lease_until < now;
       if (leaseFree && recent.length >= this.o.mintLimit.max) {
         throw new ZohoError({
@@ -244,7 +246,11 @@ export class TokenBroker implements TokenProvider {
       }
       const p = parsed.data;
       const ttlMs =
-        p.expires_in_sec !== undefined ? p.expires_in_sec * 1000 : p.expires_in !== undefined ? p.expires_in * 1000 : 3_600_000;
+        p.expires_in_sec !== undefined
+          ? p.expires_in_sec * 1000
+          : p.expires_in !== undefined
+            ? p.expires_in * 1000
+            : 3_600_000;
       token = {
         accessToken: p.access_token,
         apiDomain: (p.api_domain ?? this.o.defaultApiDomain).replace(/\/+$/, ''),
@@ -265,7 +271,12 @@ export class TokenBroker implements TokenProvider {
       }
       await this.release(owner);
       if (err.kind === 'auth') {
-        throw new ZohoError({ code: err.code, message: err.message, kind: 'terminal', httpStatus: err.httpStatus });
+        throw new ZohoError({
+          code: err.code,
+          message: err.message,
+          kind: 'terminal',
+          httpStatus: err.httpStatus,
+        });
       }
       throw err;
     }
@@ -323,7 +334,11 @@ export function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): Creden
       .filter(([, v]) => !v)
       .map(([k]) => k);
     if (missing.length) {
-      throw new ZohoError({ code: 'MISSING_CREDENTIALS', message: `missing ${missing.join(', ')}`, kind: 'terminal' });
+      throw new ZohoError({
+        code: 'MISSING_CREDENTIALS',
+        message: `missing ${missing.join(', ')}`,
+        kind: 'terminal',
+      });
     }
     return { clientId: clientId!, clientSecret: clientSecret!, refreshToken: refreshToken! };
   };

@@ -1,6 +1,6 @@
-import { PassThrough, type Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
+import { PassThrough, pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { crc32, createInflateRaw } from 'node:zlib';
-import { ZohoError, classify } from './errors.js';
+import { classify, ZohoError } from './errors.js';
 import { oauthErrorBody, parseErrorEnvelope } from './schemas.js';
 
 /**
@@ -124,7 +124,9 @@ interface Tail {
 }
 
 /** Parses EOCD (and Zip64 EOCD) plus the single central directory entry from the archive tail. */
-function parseCentralDirectory(tail: Tail): ZipEntryInfo & { cdOffset: number; cdSize: number; entries: number } {
+function parseCentralDirectory(
+  tail: Tail,
+): ZipEntryInfo & { cdOffset: number; cdSize: number; entries: number } {
   const { buf, start, total } = tail;
   let eocd = -1;
   for (let i = buf.length - 22; i >= Math.max(0, buf.length - 22 - 65535); i--) {
@@ -133,7 +135,8 @@ function parseCentralDirectory(tail: Tail): ZipEntryInfo & { cdOffset: number; c
       break;
     }
   }
-  if (eocd < 0) throw zipError('ZIP_TRUNCATED', 'ZIP end of central directory not found: the download is truncated');
+  if (eocd < 0)
+    throw zipError('ZIP_TRUNCATED', 'ZIP end of central directory not found: the download is truncated');
   let entries = buf.readUInt16LE(eocd + 10);
   let cdSize = buf.readUInt32LE(eocd + 12);
   let cdOffset = buf.readUInt32LE(eocd + 16);
@@ -151,12 +154,14 @@ function parseCentralDirectory(tail: Tail): ZipEntryInfo & { cdOffset: number; c
     cdSize = Number(buf.readBigUInt64LE(z64 + 40));
     cdOffset = Number(buf.readBigUInt64LE(z64 + 48));
   }
-  if (entries !== 1) throw zipError('ZIP_UNEXPECTED_ENTRIES', `expected one file in the ZIP, found ${entries}`);
+  if (entries !== 1)
+    throw zipError('ZIP_UNEXPECTED_ENTRIES', `expected one file in the ZIP, found ${entries}`);
   const cd = cdOffset - start;
   if (cd < 0 || cd + 46 > buf.length || buf.readUInt32LE(cd) !== CD_SIG) {
     throw zipError('ZIP_CORRUPT', 'ZIP central directory not found where the end record points');
   }
-  if (cdOffset + cdSize > total) throw zipError('ZIP_CORRUPT', 'ZIP central directory runs past the end of the file');
+  if (cdOffset + cdSize > total)
+    throw zipError('ZIP_CORRUPT', 'ZIP central directory runs past the end of the file');
   const nameLen = buf.readUInt16LE(cd + 28);
   const extraLen = buf.readUInt16LE(cd + 30);
   let compressedSize = buf.readUInt32LE(cd + 20);
@@ -170,7 +175,8 @@ function parseCentralDirectory(tail: Tail): ZipEntryInfo & { cdOffset: number; c
   uncompressedSize = z.uncompressed ?? uncompressedSize;
   compressedSize = z.compressed ?? compressedSize;
   localOffset = z.offset ?? localOffset;
-  if (localOffset !== 0) throw zipError('ZIP_CORRUPT', 'ZIP entry does not start at the beginning of the file');
+  if (localOffset !== 0)
+    throw zipError('ZIP_CORRUPT', 'ZIP entry does not start at the beginning of the file');
   return {
     name: buf.subarray(cd + 46, cd + 46 + nameLen).toString('utf8'),
     method: buf.readUInt16LE(cd + 10),
@@ -232,7 +238,11 @@ class ZipFront extends Transform {
     this.head.push(chunk);
     this.headLen += chunk.length;
     const buf = Buffer.concat(this.head, this.headLen);
-    if (this.jsonBody || (buf.length > 0 && buf[0] === 0x7b) || /^\s*\{/.test(buf.subarray(0, 16).toString('latin1'))) {
+    if (
+      this.jsonBody ||
+      (buf.length > 0 && buf[0] === 0x7b) ||
+      /^\s*\{/.test(buf.subarray(0, 16).toString('latin1'))
+    ) {
       this.jsonBody = true;
       if (buf.length > MAX_ERROR_BODY) {
         cb(zipError('NOT_A_ZIP', 'the download is not a ZIP archive'));
@@ -315,7 +325,8 @@ export function unzipSingleEntry(source: Readable, options: UnzipOptions = {}): 
         if (!h) throw zipError('ZIP_TRUNCATED', 'the ZIP holds no data');
         const cd = parseCentralDirectory(front.tail());
         const consumed = inflate.bytesWritten;
-        if (cd.method !== h.method) throw zipError('ZIP_CORRUPT', 'ZIP local header and central directory disagree');
+        if (cd.method !== h.method)
+          throw zipError('ZIP_CORRUPT', 'ZIP local header and central directory disagree');
         if (consumed !== cd.compressedSize) {
           throw zipError(
             'ZIP_SIZE_MISMATCH',
@@ -353,7 +364,9 @@ export function unzipSingleEntry(source: Readable, options: UnzipOptions = {}): 
   pipeline(source, front, inflate, verifier, (err) => {
     if (err) {
       const mapped = mapError(err);
-      out.destroy(mapped instanceof ZohoError || !options.mapSourceError ? mapped : options.mapSourceError(mapped));
+      out.destroy(
+        mapped instanceof ZohoError || !options.mapSourceError ? mapped : options.mapSourceError(mapped),
+      );
     }
   });
   verifier.pipe(out);

@@ -27,7 +27,9 @@ describe('the export pipeline end to end', () => {
     expect(jobs).toHaveLength(seeded.length);
     for (const j of jobs) {
       await h.expectExportedExactly(j);
-      expect(j.s3?.key).toMatch(new RegExp(`^zoho-crm/module=${j.module}/export_date=\\d{4}-\\d{2}-\\d{2}/${j.job_id}\\.csv$`));
+      expect(j.s3?.key).toMatch(
+        new RegExp(`^zoho-crm/module=${j.module}/export_date=\\d{4}-\\d{2}-\\d{2}/${j.job_id}\\.csv$`),
+      );
       expect(j.zoho_state).toBe('COMPLETED');
       expect(j.attempts).toBe(1);
       expect(j.expires_at).toBeGreaterThan(Date.now() / 1000);
@@ -79,8 +81,16 @@ describe('the export pipeline end to end', () => {
 
   it('follows more_records with page + 1 on v2 to v6', async () => {
     // Jobs created over HTTP take their size from moduleRecords: the same query, so the same total.
-    h = await pipelineHarness({ fake: { perPage: 1000, moduleRecords: { Leads: 1800 } }, config: { ZOHO_API_VERSION: 'v6' } });
-    const first = h.fake.addJob({ module: 'Leads', totalRecords: 1800, version: 'v6', fields: ['Last_Name', 'Email'] });
+    h = await pipelineHarness({
+      fake: { perPage: 1000, moduleRecords: { Leads: 1800 } },
+      config: { ZOHO_API_VERSION: 'v6' },
+    });
+    const first = h.fake.addJob({
+      module: 'Leads',
+      totalRecords: 1800,
+      version: 'v6',
+      fields: ['Last_Name', 'Email'],
+    });
     await h.register(first.id);
     const jobs = await h.settle();
     expect(jobs).toHaveLength(2);
@@ -92,7 +102,9 @@ describe('the export pipeline end to end', () => {
 
   it('ends a FAILURE job FAILED with the code from result.error_message', async () => {
     h = await pipelineHarness();
-    const job = h.fake.addJob({ failWith: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error occurred.' } });
+    const job = h.fake.addJob({
+      failWith: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error occurred.' },
+    });
     await h.register(job.id);
     const [j] = await h.settle();
     expect(j?.status).toBe('FAILED');
@@ -107,7 +119,12 @@ describe('the export pipeline end to end', () => {
     await h.register('1234567890123456789');
     const perm = h.fake.addJob({ totalRecords: 3 });
     await h.register(perm.id);
-    h.fake.inject({ kind: 'status', jobId: perm.id, times: Number.POSITIVE_INFINITY, action: { type: 'error', code: 'NO_PERMISSION' } });
+    h.fake.inject({
+      kind: 'status',
+      jobId: perm.id,
+      times: Number.POSITIVE_INFINITY,
+      action: { type: 'error', code: 'NO_PERMISSION' },
+    });
     const ok = h.fake.addJob({ totalRecords: 3 });
     await h.register(ok.id);
     const jobs = await h.settle();
@@ -121,8 +138,18 @@ describe('the export pipeline end to end', () => {
     h = await pipelineHarness();
     const job = h.fake.addJob({ totalRecords: 40 });
     await h.register(job.id);
-    h.fake.inject({ kind: 'status', jobId: job.id, times: 3, action: { type: 'error', code: 'INTERNAL_ERROR' } });
-    h.fake.inject({ kind: 'status', jobId: job.id, times: 1, action: { type: 'error', code: 'TOO_MANY_REQUESTS' } });
+    h.fake.inject({
+      kind: 'status',
+      jobId: job.id,
+      times: 3,
+      action: { type: 'error', code: 'INTERNAL_ERROR' },
+    });
+    h.fake.inject({
+      kind: 'status',
+      jobId: job.id,
+      times: 1,
+      action: { type: 'error', code: 'TOO_MANY_REQUESTS' },
+    });
     await h.tick();
     const j1 = await h.jobs.get(job.id);
     expect(j1?.status).toBe('PENDING');
@@ -137,7 +164,11 @@ describe('the export pipeline end to end', () => {
     const seeded = Array.from({ length: 30 }, (_, i) => h!.fake.addJob({ totalRecords: 20 + i }));
     for (const s of seeded) await h.register(s.id);
     h.clock.advance(300_000); // all COMPLETED at Zoho
-    for (const s of seeded) await h.jobs.update(s.id, { set: { next_check_at: h.clock.now() - 1 }, condition: 'attribute_exists(job_id)' });
+    for (const s of seeded)
+      await h.jobs.update(s.id, {
+        set: { next_check_at: h.clock.now() - 1 },
+        condition: 'attribute_exists(job_id)',
+      });
     const [a, b] = await Promise.all([
       pollOnce(h.pollDeps, { deadline: h.clock.now() + 60_000 }),
       pollOnce({ ...h.pollDeps }, { deadline: h.clock.now() + 60_000 }),
@@ -147,7 +178,10 @@ describe('the export pipeline end to end', () => {
     expect(h.queue).toHaveLength(30);
     // The same message delivered twice (SQS is at-least-once): only one download happens.
     const first = h.queue[0]!;
-    const [x, y] = await Promise.all([downloadJob(h.downloadDeps, first), downloadJob(h.downloadDeps, first)]);
+    const [x, y] = await Promise.all([
+      downloadJob(h.downloadDeps, first),
+      downloadJob(h.downloadDeps, first),
+    ]);
     expect([x.outcome, y.outcome].sort()).toEqual(['exported', 'skipped']);
     await downloadJob(h.downloadDeps, first).then((o) => expect(o.outcome).toBe('skipped'));
     h.queue.shift();

@@ -2,8 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
-import { type TableDefinition, createTables, localDynamoDbClient, localS3Client } from '../../local/stand-ins.js';
 import { documentClient } from '../../lib/runtime.js';
+import {
+  createTables,
+  localDynamoDbClient,
+  localS3Client,
+  type TableDefinition,
+} from '../../local/stand-ins.js';
 
 export interface TestAws {
   ddb: DynamoDBDocumentClient;

@@ -23,7 +23,10 @@ let s3dir = '';
 
 export async function setup(project: TestProject): Promise<void> {
   s3dir = mkdtempSync(path.join(tmpdir(), 'zoho-s3rver-'));
-  const [ddb, s3] = await Promise.all([startDynamoDbLocal(), startS3rver({ directory: s3dir, buckets: ['exports'] })]);
+  const [ddb, s3] = await Promise.all([
+    startDynamoDbLocal(),
+    startS3rver({ directory: s3dir, buckets: ['exports'] }),
+  ]);
   services = [ddb, s3];
   project.provide('ddbEndpoint', ddb.endpoint);
   project.provide('s3Endpoint', s3.endpoint);

@@ -1,5 +1,4 @@
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { type FakeZoho, type FakeZohoOptions, startFakeZoho } from '../../local/fake-zoho/index.js';
 import { type Config, configSchema, timingFrom } from '../../lib/config.js';
 import type { DownloadMessage, JobRecord } from '../../lib/jobs/model.js';
 import { JobStore } from '../../lib/jobs/store.js';
@@ -10,7 +9,8 @@ import { DownloadBudget } from '../../lib/pipeline/download-budget.js';
 import { type PollDeps, type PollSummary, pollOnce } from '../../lib/pipeline/poll.js';
 import { createZohoClient } from '../../lib/zoho/client.js';
 import { TokenBroker } from '../../lib/zoho/token-broker.js';
-import { type TestAws, freshAws } from './aws.js';
+import { type FakeZoho, type FakeZohoOptions, startFakeZoho } from '../../local/fake-zoho/index.js';
+import { freshAws, type TestAws } from './aws.js';
 import { FAKE_CREDENTIALS, sha256OfIterable } from './zoho.js';
 
 export interface Harness {
@@ -43,7 +43,12 @@ export async function pipelineHarness(
 ): Promise<Harness> {
   const aws = opts.aws ?? (await freshAws());
   let t = Date.now();
-  const clock = { now: () => t, advance: (ms: number) => void (t += ms) };
+  const clock = {
+    now: () => t,
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
   const fake = await startFakeZoho({
     now: clock.now,
     timeline: { queuedAfterMs: 60_000, inProgressAfterMs: 120_000, completedAfterMs: 240_000 },
@@ -119,7 +124,8 @@ export async function pipelineHarness(
         body: JSON.stringify({ job_id: jobId }),
         isBase64Encoded: false,
       } as never);
-      if (res.statusCode !== 201 && res.statusCode !== 200) throw new Error(`register ${jobId}: ${res.statusCode} ${res.body}`);
+      if (res.statusCode !== 201 && res.statusCode !== 200)
+        throw new Error(`register ${jobId}: ${res.statusCode} ${res.body}`);
       return (await jobs.get(jobId))!;
     },
     poll: () => pollOnce(pollDeps, { deadline: clock.now() + 600_000 }),
@@ -161,21 +167,27 @@ export async function pipelineHarness(
       const keys: string[] = [];
       let token: string | undefined;
       do {
-        const r = await aws.s3.send(new ListObjectsV2Command({ Bucket: aws.bucket, ContinuationToken: token }));
+        const r = await aws.s3.send(
+          new ListObjectsV2Command({ Bucket: aws.bucket, ContinuationToken: token }),
+        );
         for (const o of r.Contents ?? []) keys.push(o.Key!);
         token = r.NextContinuationToken;
       } while (token);
       return keys;
     },
     async expectExportedExactly(job) {
-      if (job.status !== 'EXPORTED' || !job.s3) throw new Error(`job ${job.job_id} is ${job.status}: ${JSON.stringify(job.error)}`);
+      if (job.status !== 'EXPORTED' || !job.s3)
+        throw new Error(`job ${job.job_id} is ${job.status}: ${JSON.stringify(job.error)}`);
       const r = await aws.s3.send(new GetObjectCommand({ Bucket: aws.bucket, Key: job.s3.key }));
       const got = await sha256OfIterable(r.Body as AsyncIterable<Buffer>);
       const want = await sha256OfIterable(fake.csv(job.job_id));
       if (got.hash !== want.hash || got.bytes !== want.bytes || job.s3.bytes !== want.bytes) {
-        throw new Error(`S3 object of ${job.job_id} differs from the CSV in the ZIP (${got.bytes} vs ${want.bytes} bytes)`);
+        throw new Error(
+          `S3 object of ${job.job_id} differs from the CSV in the ZIP (${got.bytes} vs ${want.bytes} bytes)`,
+        );
       }
-      if (job.records !== fake.recordCount(job.job_id)) throw new Error(`record count of ${job.job_id} is ${job.records}`);
+      if (job.records !== fake.recordCount(job.job_id))
+        throw new Error(`record count of ${job.job_id} is ${job.records}`);
       const head = await aws.s3.send(new HeadObjectCommand({ Bucket: aws.bucket, Key: job.s3.key }));
       if (head.Metadata?.['zoho-job-id'] !== job.job_id) throw new Error('object metadata lacks the job id');
     },

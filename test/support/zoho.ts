@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { type FakeZoho, type FakeZohoOptions, startFakeZoho } from '../../local/fake-zoho/index.js';
-import { type ZohoClient, type ZohoClientOptions, createZohoClient } from '../../lib/zoho/client.js';
+import { createZohoClient, type ZohoClient, type ZohoClientOptions } from '../../lib/zoho/client.js';
 import type { FetchFn } from '../../lib/zoho/http.js';
 import { TokenBroker, type TokenBrokerOptions } from '../../lib/zoho/token-broker.js';
+import { type FakeZoho, type FakeZohoOptions, startFakeZoho } from '../../local/fake-zoho/index.js';
 import type { TestAws } from './aws.js';
 
 export const FAKE_CREDENTIALS = {
@@ -32,10 +32,15 @@ export function clientFor(broker: TokenBroker, extra: Partial<ZohoClientOptions>
 }
 
 export async function withFake(opts: FakeZohoOptions = {}): Promise<FakeZoho> {
-  return startFakeZoho({ timeline: { queuedAfterMs: 0, inProgressAfterMs: 0, completedAfterMs: 0 }, ...opts });
+  return startFakeZoho({
+    timeline: { queuedAfterMs: 0, inProgressAfterMs: 0, completedAfterMs: 0 },
+    ...opts,
+  });
 }
 
-export async function sha256OfIterable(it: AsyncIterable<Buffer | Uint8Array>): Promise<{ hash: string; bytes: number }> {
+export async function sha256OfIterable(
+  it: AsyncIterable<Buffer | Uint8Array>,
+): Promise<{ hash: string; bytes: number }> {
   const h = createHash('sha256');
   let bytes = 0;
   for await (const c of it) {

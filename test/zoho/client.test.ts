@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { FakeZoho } from '../../local/fake-zoho/index.js';
 import { createZohoClient, resolveDownloadUrl } from '../../lib/zoho/client.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
-import { type TestAws, freshAws } from '../support/aws.js';
+import type { FakeZoho } from '../../local/fake-zoho/index.js';
+import { freshAws, type TestAws } from '../support/aws.js';
 import { brokerFor, clientFor, drain, sha256OfIterable, withFake } from '../support/zoho.js';
 
 let aws: TestAws;
@@ -30,24 +30,36 @@ async function zohoError(p: Promise<unknown>): Promise<ZohoError> {
 }
 
 describe('getJob', () => {
-  it.each(['ADDED', 'QUEUED', 'IN PROGRESS', 'COMPLETED', 'FAILURE'] as const)('reports state %s', async (state) => {
-    const job = fake.addJob({ module: 'Contacts', totalRecords: 10, ...(state === 'FAILURE' ? { failWith: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error occurred.' } } : {}) });
-    fake.setState(job.id, state);
-    const z = await client().getJob(job.id);
-    expect(z.id).toBe(job.id);
-    expect(z.state).toBe(state);
-    expect(z.completed).toBe(state === 'COMPLETED');
-    expect(z.failed).toBe(state === 'FAILURE');
-    expect(z.module).toBe('Contacts');
-    if (state === 'COMPLETED') {
-      expect(z.result).toMatchObject({ count: 10, page: 1, perPage: 200000, moreRecords: false });
-      expect(z.result?.downloadUrl).toBe(`/crm/bulk/v8/read/${job.id}/result`);
-    } else if (state === 'FAILURE') {
-      expect(z.error).toEqual({ code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error occurred.' });
-    } else {
-      expect(z.result).toBeUndefined();
-    }
-  });
+  it.each(['ADDED', 'QUEUED', 'IN PROGRESS', 'COMPLETED', 'FAILURE'] as const)(
+    'reports state %s',
+    async (state) => {
+      const job = fake.addJob({
+        module: 'Contacts',
+        totalRecords: 10,
+        ...(state === 'FAILURE'
+          ? { failWith: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error occurred.' } }
+          : {}),
+      });
+      fake.setState(job.id, state);
+      const z = await client().getJob(job.id);
+      expect(z.id).toBe(job.id);
+      expect(z.state).toBe(state);
+      expect(z.completed).toBe(state === 'COMPLETED');
+      expect(z.failed).toBe(state === 'FAILURE');
+      expect(z.module).toBe('Contacts');
+      if (state === 'COMPLETED') {
+        expect(z.result).toMatchObject({ count: 10, page: 1, perPage: 200000, moreRecords: false });
+        expect(z.result?.downloadUrl).toBe(`/crm/bulk/v8/read/${job.id}/result`);
+      } else if (state === 'FAILURE') {
+        expect(z.error).toEqual({
+          code: 'INTERNAL_SERVER_ERROR',
+          message: 'Internal server error occurred.',
+        });
+      } else {
+        expect(z.result).toBeUndefined();
+      }
+    },
+  );
 
   it('keeps job ids above 2^53 exact', async () => {
     const id = '9007199254740993123';
@@ -72,7 +84,16 @@ describe('getJob', () => {
       action: {
         type: 'http',
         status: 200,
-        body: { data: [{ id: job.id, operation: 'read', state: raw, query: { module: { api_name: 'Leads', id: '1' }, page: 1 } }] },
+        body: {
+          data: [
+            {
+              id: job.id,
+              operation: 'read',
+              state: raw,
+              query: { module: { api_name: 'Leads', id: '1' }, page: 1 },
+            },
+          ],
+        },
       },
     });
     const z = await client().getJob(job.id);
@@ -86,7 +107,9 @@ describe('getJob', () => {
     try {
       const job = f2.addJob({ totalRecords: 5 });
       f2.setState(job.id, 'IN PROGRESS');
-      const z = await clientFor(brokerFor(f2, { ddb: aws.ddb, stateTable: aws.stateTable }, { key: 'f2' })).getJob(job.id);
+      const z = await clientFor(
+        brokerFor(f2, { ddb: aws.ddb, stateTable: aws.stateTable }, { key: 'f2' }),
+      ).getJob(job.id);
       expect(z.state).toBe('IN PROGRESS');
       expect(z.completed).toBe(false);
     } finally {
@@ -143,7 +166,14 @@ describe('getJob', () => {
       fake.inject({
         kind: 'status',
         jobId: job.id,
-        action: { type: 'http', status, body: { error: 'Access Denied', error_description: 'You have made too many requests continuously.' } },
+        action: {
+          type: 'http',
+          status,
+          body: {
+            error: 'Access Denied',
+            error_description: 'You have made too many requests continuously.',
+          },
+        },
       });
       const e = await zohoError(client().getJob(job.id));
       expect(e.code).toBe('ACCESS_DENIED');
@@ -153,7 +183,11 @@ describe('getJob', () => {
 
   it('treats a 5xx with an HTML body and a connection reset as retryable', async () => {
     const job = fake.addJob({ totalRecords: 1 });
-    fake.inject({ kind: 'status', jobId: job.id, action: { type: 'http', status: 502, body: '<html>bad gateway</html>' } });
+    fake.inject({
+      kind: 'status',
+      jobId: job.id,
+      action: { type: 'http', status: 502, body: '<html>bad gateway</html>' },
+    });
     const e = await zohoError(client().getJob(job.id));
     expect(e.kind).toBe('retryable');
     expect(e.httpStatus).toBe(502);
@@ -169,7 +203,12 @@ describe('getJob', () => {
     expect(z.id).toBe(job.id);
     expect(fake.stats().mints).toBe(mints + 1);
     // A token refused twice in a row is not retried a third time.
-    fake.inject({ kind: 'status', jobId: job.id, times: 2, action: { type: 'error', code: 'INVALID_TOKEN' } });
+    fake.inject({
+      kind: 'status',
+      jobId: job.id,
+      times: 2,
+      action: { type: 'error', code: 'INVALID_TOKEN' },
+    });
     const before = fake.requests.filter((r) => r.kind === 'status').length;
     const e = await zohoError(c.getJob(job.id));
     expect(e.code).toBe('INVALID_TOKEN');
@@ -265,7 +304,11 @@ describe('downloadResult', () => {
     ['a CRC mismatch', { type: 'corrupt', what: 'crc' } as const, 'ZIP_CRC_MISMATCH'],
     ['a size mismatch', { type: 'corrupt', what: 'size' } as const, 'ZIP_SIZE_MISMATCH'],
     ['a truncated ZIP', { type: 'truncate', afterBytes: 5000 } as const, 'ZIP_TRUNCATED'],
-    ['a ZIP cut before its central directory', { type: 'truncate', afterBytes: -1 } as const, 'ZIP_TRUNCATED'],
+    [
+      'a ZIP cut before its central directory',
+      { type: 'truncate', afterBytes: -1 } as const,
+      'ZIP_TRUNCATED',
+    ],
   ])('fails the stream on %s', async (_name, action, code) => {
     const job = await completed({ totalRecords: 3000 });
     const a = action.type === 'truncate' && action.afterBytes === -1 ? null : action;

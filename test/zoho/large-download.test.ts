@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { FakeZoho } from '../../local/fake-zoho/index.js';
-import { type TestAws, freshAws } from '../support/aws.js';
+import { freshAws, type TestAws } from '../support/aws.js';
 import { brokerFor, clientFor, sha256OfIterable, withFake } from '../support/zoho.js';
 
 let aws: TestAws;

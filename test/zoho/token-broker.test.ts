@@ -1,11 +1,11 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FakeZoho } from '../../local/fake-zoho/index.js';
-import { DATA_CENTERS, DATA_CENTER_CODES, resolveEndpoints } from '../../lib/zoho/data-centers.js';
+import { DATA_CENTER_CODES, DATA_CENTERS, resolveEndpoints } from '../../lib/zoho/data-centers.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
-import { TokenBroker, credentialsFromEnv } from '../../lib/zoho/token-broker.js';
-import { type TestAws, freshAws } from '../support/aws.js';
-import { FAKE_CREDENTIALS, brokerFor, clientFor, redirectingFetch, withFake } from '../support/zoho.js';
+import { credentialsFromEnv, TokenBroker } from '../../lib/zoho/token-broker.js';
+import type { FakeZoho } from '../../local/fake-zoho/index.js';
+import { freshAws, type TestAws } from '../support/aws.js';
+import { brokerFor, clientFor, FAKE_CREDENTIALS, redirectingFetch, withFake } from '../support/zoho.js';
 
 let aws: TestAws;
 let fake: FakeZoho;
@@ -56,7 +56,9 @@ describe('TokenBroker', () => {
       const b = brokerFor(f, aws, { key: k, now: () => now });
       const t1 = await b.getToken();
       now += 54 * 60_000; // 6 minutes left
-      expect((await brokerFor(f, aws, { key: k, now: () => now }).getToken()).accessToken).toBe(t1.accessToken);
+      expect((await brokerFor(f, aws, { key: k, now: () => now }).getToken()).accessToken).toBe(
+        t1.accessToken,
+      );
       now += 2 * 60_000; // 4 minutes left
       const t2 = await brokerFor(f, aws, { key: k, now: () => now }).getToken();
       expect(t2.accessToken).not.toBe(t1.accessToken);
@@ -133,7 +135,11 @@ describe('TokenBroker', () => {
         ddb: aws.ddb,
         table: aws.stateTable,
         key: key(),
-        credentials: async () => ({ clientId: 'nope', clientSecret: 'SECRET-VALUE-123', refreshToken: 'REFRESH-456' }),
+        credentials: async () => ({
+          clientId: 'nope',
+          clientSecret: 'SECRET-VALUE-123',
+          refreshToken: 'REFRESH-456',
+        }),
         accountsUrl: f.accountsUrl,
         defaultApiDomain: f.apiDomain,
       });
@@ -179,28 +185,31 @@ describe('data centres', () => {
   });
   afterAll(async () => fake?.close());
 
-  it.each(DATA_CENTER_CODES)('%s: mints at its accounts server and calls the api_domain Zoho returns', async (dc) => {
-    const seen: string[] = [];
-    const ep = resolveEndpoints({ dataCenter: dc });
-    expect(ep.accountsUrl).toBe(DATA_CENTERS[dc].accounts);
-    const b = new TokenBroker({
-      ddb: aws.ddb,
-      table: aws.stateTable,
-      key: key(),
-      credentials: async () => FAKE_CREDENTIALS,
-      accountsUrl: ep.accountsUrl,
-      defaultApiDomain: ep.defaultApiDomain,
-      fetch: redirectingFetch(fake.url, seen),
-    });
-    const t = await b.getToken();
-    expect(seen[0]).toBe(`${DATA_CENTERS[dc].accounts}/oauth/v2/token`);
-    // The fake answers with its own api_domain: the client must use it, not a hard-coded host.
-    expect(t.apiDomain).toBe(fake.apiDomain);
-    const job = fake.addJob({ totalRecords: 1 });
-    const z = await clientFor(b, { fetch: redirectingFetch(fake.url, seen) }).getJob(job.id);
-    expect(z.id).toBe(job.id);
-    expect(seen.at(-1)).toBe(`${fake.apiDomain}/crm/bulk/v8/read/${job.id}`);
-  });
+  it.each(DATA_CENTER_CODES)(
+    '%s: mints at its accounts server and calls the api_domain Zoho returns',
+    async (dc) => {
+      const seen: string[] = [];
+      const ep = resolveEndpoints({ dataCenter: dc });
+      expect(ep.accountsUrl).toBe(DATA_CENTERS[dc].accounts);
+      const b = new TokenBroker({
+        ddb: aws.ddb,
+        table: aws.stateTable,
+        key: key(),
+        credentials: async () => FAKE_CREDENTIALS,
+        accountsUrl: ep.accountsUrl,
+        defaultApiDomain: ep.defaultApiDomain,
+        fetch: redirectingFetch(fake.url, seen),
+      });
+      const t = await b.getToken();
+      expect(seen[0]).toBe(`${DATA_CENTERS[dc].accounts}/oauth/v2/token`);
+      // The fake answers with its own api_domain: the client must use it, not a hard-coded host.
+      expect(t.apiDomain).toBe(fake.apiDomain);
+      const job = fake.addJob({ totalRecords: 1 });
+      const z = await clientFor(b, { fetch: redirectingFetch(fake.url, seen) }).getJob(job.id);
+      expect(z.id).toBe(job.id);
+      expect(seen.at(-1)).toBe(`${fake.apiDomain}/crm/bulk/v8/read/${job.id}`);
+    },
+  );
 
   it('uses an explicit accounts URL and an API domain override', () => {
     const ep = resolveEndpoints({ dataCenter: 'EU', accountsUrl: 'https://accounts.example.test/' });
@@ -211,7 +220,10 @@ describe('data centres', () => {
     const seen: string[] = [];
     const b = brokerFor(fake, aws, { key: key() });
     const job = fake.addJob({ totalRecords: 1 });
-    await clientFor(b, { apiDomain: 'https://www.zohoapis.eu', fetch: redirectingFetch(fake.url, seen) }).getJob(job.id);
+    await clientFor(b, {
+      apiDomain: 'https://www.zohoapis.eu',
+      fetch: redirectingFetch(fake.url, seen),
+    }).getJob(job.id);
     expect(seen.at(-1)).toBe(`https://www.zohoapis.eu/crm/bulk/v8/read/${job.id}`);
   });
 });
