@@ -81,12 +81,12 @@ export function toPublicJob(r: JobRecord): PublicJob {
     updated_at: r.updated_at,
     attempts: r.attempts ?? 0,
     records: r.records ?? null,
-    s3: r.s3 ?? null,
-    error: r.error ?? null,
+    s3: r.s3 ? { bucket: r.s3.bucket, key: r.s3.key, bytes: r.s3.bytes } : null,
+    error: r.error ? { code: r.error.code, message: r.error.message } : null,
     next_job_id: r.next_job_id ?? null,
     previous_job_id: r.previous_job_id ?? null,
     next_check_at: finished ? null : new Date(r.next_check_at).toISOString(),
-    last_error: finished ? null : (r.last_error ?? null),
+    last_error: !finished && r.last_error ? { code: r.last_error.code, message: r.last_error.message } : null,
   };
 }
 

@@ -18,6 +18,8 @@ declare module 'vitest' {
   }
 }
 
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
 let services: RunningService[] = [];
 let s3dir = '';
 

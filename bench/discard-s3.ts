@@ -1,0 +1,105 @@
+/**
+ * Child process of bench/run.ts: an S3-compatible endpoint on 127.0.0.1 that reads and discards every
+ * body, for the calls `@aws-sdk/lib-storage` `Upload` makes (path-style URLs):
+ *
+ *   PUT    /bucket/key                          PutObject
+ *   POST   /bucket/key?uploads                  CreateMultipartUpload   -> XML with UploadId
+ *   PUT    /bucket/key?partNumber=N&uploadId=U  UploadPart              -> ETag header
+ *   POST   /bucket/key?uploadId=U               CompleteMultipartUpload -> XML
+ *   DELETE /bucket/key?uploadId=U               AbortMultipartUpload    -> 204
+ *   GET    /__stats                             bytes and calls so far (JSON), for the bench only
+ *
+ * Prints one JSON line `{ "url": ... }` when listening.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+const stats = { bytes: 0, puts: 0, parts: 0, creates: 0, completes: 0, aborts: 0, other: 0 };
+
+function drain(req: IncomingMessage): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+    });
+    req.on('end', () => resolve(n));
+    req.on('error', reject);
+  });
+}
+
+const etag = (): string => `"${randomBytes(16).toString('hex')}"`;
+const xml = (res: ServerResponse, body: string): void => {
+  const text = `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
+  res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+};
+
+async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const q = url.searchParams;
+  const [, bucket = '', ...rest] = url.pathname.split('/');
+  const key = decodeURIComponent(rest.join('/'));
+  if (url.pathname === '/__stats') {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(stats));
+    return;
+  }
+  if (req.method === 'PUT' && q.has('partNumber') && q.has('uploadId')) {
+    stats.bytes += await drain(req);
+    stats.parts++;
+    res.writeHead(200, { ETag: etag(), 'Content-Length': 0 });
+    res.end();
+    return;
+  }
+  if (req.method === 'PUT') {
+    stats.bytes += await drain(req);
+    stats.puts++;
+    res.writeHead(200, { ETag: etag(), 'Content-Length': 0 });
+    res.end();
+    return;
+  }
+  await drain(req);
+  if (req.method === 'POST' && q.has('uploads')) {
+    stats.creates++;
+    const id = randomBytes(12).toString('hex');
+    xml(
+      res,
+      `<InitiateMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${key}</Key><UploadId>${id}</UploadId></InitiateMultipartUploadResult>`,
+    );
+    return;
+  }
+  if (req.method === 'POST' && q.has('uploadId')) {
+    stats.completes++;
+    xml(
+      res,
+      `<CompleteMultipartUploadResult><Location>http://127.0.0.1/${bucket}/${key}</Location><Bucket>${bucket}</Bucket><Key>${key}</Key><ETag>${etag()}</ETag></CompleteMultipartUploadResult>`,
+    );
+    return;
+  }
+  if (req.method === 'DELETE' && q.has('uploadId')) {
+    stats.aborts++;
+    res.writeHead(204);
+    res.end();
+    return;
+  }
+  stats.other++;
+  res.writeHead(501, { 'Content-Length': 0 });
+  res.end();
+}
+
+const server = createServer((req, res) => {
+  handle(req, res).catch(() => res.destroy());
+});
+server.keepAliveTimeout = 60_000;
+server.listen(0, '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}` })}\n`);
+});
+const stop = (): void => {
+  server.close();
+  server.closeAllConnections();
+  process.exit(0);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,173 @@
+/**
+ * Child process of bench/run.ts: ONE download measurement, so that its peak RSS is that of the measured
+ * code only. Run as `node --import tsx bench/download-worker.ts '<json args>'`; prints one JSON line
+ * `{ bytes, seconds, maxRssBytes, ... }`.
+ *
+ * Modes:
+ *   pipeline  the real `downloadJob` (lib/pipeline/download.ts) with a JobStore and token broker on
+ *             DynamoDB Local: the job is put in DOWNLOADING state (untimed), then downloadJob is timed.
+ *   inflate   baseline: GET the ZIP, parse the local header, zlib.createInflateRaw (128 KiB chunks),
+ *             discard the output.
+ */
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { createInflateRaw } from 'node:zlib';
+import { S3Client } from '@aws-sdk/client-s3';
+import { configSchema, timingFrom } from '../lib/config.js';
+import { JobStore } from '../lib/jobs/store.js';
+import { createLogger, memoryMetrics } from '../lib/observability.js';
+import { downloadJob } from '../lib/pipeline/download.js';
+import { DownloadBudget } from '../lib/pipeline/download-budget.js';
+import { documentClient } from '../lib/runtime.js';
+import { createZohoClient } from '../lib/zoho/client.js';
+import { TokenBroker } from '../lib/zoho/token-broker.js';
+import { localDynamoDbClient, localS3Client } from '../local/stand-ins.js';
+
+export interface PipelineArgs {
+  mode: 'pipeline';
+  ddbEndpoint: string;
+  jobsTable: string;
+  stateTable: string;
+  tokenKey: string;
+  zohoUrl: string;
+  jobId: string;
+  records: number;
+  target: 'discard' | 's3rver';
+  s3Endpoint: string;
+  bucket: string;
+}
+export interface InflateArgs {
+  mode: 'inflate';
+  url: string;
+  token: string;
+}
+export interface WorkerResult {
+  bytes: number;
+  seconds: number;
+  maxRssBytes: number;
+  outcome?: string;
+}
+
+const args = JSON.parse(process.argv[2] ?? '{}') as PipelineArgs | InflateArgs;
+
+async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
+  const ddb = documentClient(localDynamoDbClient(a.ddbEndpoint));
+  const config = configSchema.parse({
+    JOBS_TABLE: a.jobsTable,
+    STATE_TABLE: a.stateTable,
+    BUCKET: a.bucket,
+    ZOHO_ACCOUNTS_URL: a.zohoUrl,
+    ZOHO_API_DOMAIN: a.zohoUrl,
+  });
+  const jobs = new JobStore(ddb, a.jobsTable);
+  const broker = new TokenBroker({
+    ddb,
+    table: a.stateTable,
+    key: a.tokenKey,
+    credentials: async () => ({
+      clientId: 'fake-client-id',
+      clientSecret: 'fake-client-secret',
+      refreshToken: 'fake-refresh-token',
+    }),
+    accountsUrl: a.zohoUrl,
+    defaultApiDomain: a.zohoUrl,
+  });
+  const zoho = createZohoClient({ tokens: broker, apiDomain: a.zohoUrl });
+  const s3 =
+    a.target === 's3rver'
+      ? localS3Client(a.s3Endpoint)
+      : new S3Client({
+          endpoint: a.s3Endpoint,
+          region: 'us-east-1',
+          forcePathStyle: true,
+          credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+        });
+
+  // Untimed set-up: the job as the poller leaves it (DOWNLOADING, dispatch_id, download_url, records).
+  await jobs.register(a.jobId, { module: 'Contacts', page: 1 });
+  const dispatchId = randomUUID();
+  const ok = await jobs.update(a.jobId, {
+    set: {
+      status: 'DOWNLOADING',
+      dispatch_id: dispatchId,
+      download_url: `/crm/bulk/v8/read/${a.jobId}/result`,
+      records: a.records,
+      attempts: 0,
+      next_check_at: Date.now(),
+    },
+    remove: ['download_owner', 's3', 'expires_at'],
+    condition: 'attribute_exists(job_id)',
+  });
+  if (!ok) throw new Error('could not put the job in DOWNLOADING state');
+
+  const t0 = performance.now();
+  const outcome = await downloadJob(
+    {
+      config,
+      timing: timingFrom(config),
+      jobs,
+      zoho,
+      s3,
+      budget: new DownloadBudget(ddb, a.stateTable, config.DOWNLOADS_PER_MINUTE),
+      logger: createLogger('bench', 'SILENT'),
+      metrics: memoryMetrics(),
+    },
+    { job_id: a.jobId, dispatch_id: dispatchId },
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  if (outcome.outcome !== 'exported') throw new Error(`downloadJob returned ${JSON.stringify(outcome)}`);
+  s3.destroy();
+  return {
+    bytes: outcome.bytes,
+    seconds,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    outcome: outcome.outcome,
+  };
+}
+
+async function inflateRun(a: InflateArgs): Promise<WorkerResult> {
+  const t0 = performance.now();
+  const res = await fetch(a.url, { headers: { Authorization: `Zoho-oauthtoken ${a.token}` } });
+  if (res.status !== 200 || !res.body) throw new Error(`download answered ${res.status}`);
+  const body = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>, {
+    highWaterMark: 256 * 1024,
+  });
+  const inflate = createInflateRaw({ chunkSize: 128 * 1024 });
+  let bytes = 0;
+  inflate.on('data', (c: Buffer) => {
+    bytes += c.length;
+  });
+  const ended = once(inflate, 'end');
+  let head: Buffer | undefined = Buffer.alloc(0);
+  let finished = false;
+  void ended.then(() => {
+    finished = true;
+  });
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (finished) break;
+    let data = chunk;
+    if (head) {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < 30) continue;
+      if (head.readUInt32LE(0) !== 0x04034b50) throw new Error('not a ZIP local file header');
+      const start = 30 + head.readUInt16LE(26) + head.readUInt16LE(28);
+      if (head.length < start) continue;
+      data = head.subarray(start);
+      head = undefined;
+    }
+    if (!inflate.write(data)) await Promise.race([once(inflate, 'drain'), ended]);
+  }
+  if (!finished) inflate.end();
+  await ended;
+  body.destroy();
+  const seconds = (performance.now() - t0) / 1000;
+  return { bytes, seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+}
+
+const result = args.mode === 'pipeline' ? await pipelineRun(args) : await inflateRun(args);
+process.stdout.write(`${JSON.stringify(result)}\n`);
+process.exit(0);

@@ -1,0 +1,84 @@
+/**
+ * Child process of bench/run.ts: times ONE `pollOnce` tick (lib/pipeline/poll.ts) against the fake Zoho
+ * and DynamoDB Local, counting every DynamoDB call with a middleware on the client. Run as
+ * `node --import tsx bench/poll-worker.ts '<json args>'`; prints one JSON line.
+ */
+import { configSchema, timingFrom } from '../lib/config.js';
+import type { DownloadMessage } from '../lib/jobs/model.js';
+import { JobStore } from '../lib/jobs/store.js';
+import { createLogger, memoryMetrics } from '../lib/observability.js';
+import { pollOnce } from '../lib/pipeline/poll.js';
+import { documentClient } from '../lib/runtime.js';
+import { createZohoClient } from '../lib/zoho/client.js';
+import { TokenBroker } from '../lib/zoho/token-broker.js';
+import { localDynamoDbClient } from '../local/stand-ins.js';
+
+export interface PollArgs {
+  ddbEndpoint: string;
+  jobsTable: string;
+  stateTable: string;
+  tokenKey: string;
+  zohoUrl: string;
+  concurrency: number;
+}
+
+const a = JSON.parse(process.argv[2] ?? '{}') as PollArgs;
+const raw = localDynamoDbClient(a.ddbEndpoint);
+const byCommand: Record<string, number> = {};
+let ddbCalls = 0;
+raw.middlewareStack.add(
+  (next, context) => async (args) => {
+    ddbCalls++;
+    const name = context.commandName ?? 'unknown';
+    byCommand[name] = (byCommand[name] ?? 0) + 1;
+    return next(args);
+  },
+  { step: 'initialize', name: 'benchCallCounter' },
+);
+const ddb = documentClient(raw);
+const config = configSchema.parse({
+  JOBS_TABLE: a.jobsTable,
+  STATE_TABLE: a.stateTable,
+  ZOHO_ACCOUNTS_URL: a.zohoUrl,
+  ZOHO_API_DOMAIN: a.zohoUrl,
+  POLL_CONCURRENCY: String(a.concurrency),
+});
+let mints = 0;
+const broker = new TokenBroker({
+  ddb,
+  table: a.stateTable,
+  key: a.tokenKey,
+  credentials: async () => ({
+    clientId: 'fake-client-id',
+    clientSecret: 'fake-client-secret',
+    refreshToken: 'fake-refresh-token',
+  }),
+  accountsUrl: a.zohoUrl,
+  defaultApiDomain: a.zohoUrl,
+  onMint: () => {
+    mints++;
+  },
+});
+const zoho = createZohoClient({ tokens: broker, apiVersion: config.ZOHO_API_VERSION, apiDomain: a.zohoUrl });
+const dispatched: DownloadMessage[] = [];
+
+const t0 = performance.now();
+const summary = await pollOnce(
+  {
+    config,
+    timing: timingFrom(config),
+    jobs: new JobStore(ddb, a.jobsTable),
+    zoho,
+    dispatch: async (m) => {
+      dispatched.push(m);
+    },
+    logger: createLogger('bench', 'SILENT'),
+    metrics: memoryMetrics(),
+  },
+  { deadline: Date.now() + 15 * 60_000 },
+);
+const seconds = (performance.now() - t0) / 1000;
+process.stdout.write(
+  `${JSON.stringify({ seconds, summary, ddbCalls, byCommand, mints, dispatched: dispatched.length, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`,
+);
+process.exit(0);

@@ -1,0 +1,317 @@
+/**
+ * The whole product on one machine, no AWS account: DynamoDB Local and s3rver as stand-ins (tables
+ * created from the synthesized CDK template), the register API on PORT served by the same handler
+ * code as in Lambda, the poller on a timer, downloads dispatched to the same download code, and the
+ * built-in fake Zoho unless ZOHO_ACCOUNTS_URL points at a real accounts server.
+ */
+import { createServer, type Server } from 'node:http';
+import { resolve } from 'node:path';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { z } from 'zod';
+import { type Config, configSchema, timingFrom } from '../lib/config.js';
+import type { DownloadMessage } from '../lib/jobs/model.js';
+import { JobStore } from '../lib/jobs/store.js';
+import { createLogger, describeError, memoryMetrics } from '../lib/observability.js';
+import { handleApi } from '../lib/pipeline/api.js';
+import { downloadJob } from '../lib/pipeline/download.js';
+import { DownloadBudget } from '../lib/pipeline/download-budget.js';
+import { pollOnce } from '../lib/pipeline/poll.js';
+import { documentClient, zohoFromConfig } from '../lib/runtime.js';
+import { credentialsFromEnv } from '../lib/zoho/token-broker.js';
+import { DEFAULT_CLIENT, type FakeZoho, startFakeZoho } from './fake-zoho/index.js';
+import { toApiGatewayEvent, writeApiGatewayResult } from './http-adapter.js';
+import {
+  assertPortFree,
+  createTables,
+  LOCAL_CREDENTIALS,
+  localDynamoDbClient,
+  localS3Client,
+  type RunningService,
+  startDynamoDbLocal,
+  startS3rver,
+} from './stand-ins.js';
+import { tableDefinitionsFromStack } from './template.js';
+
+const port = (def: number) => z.coerce.number().int().min(1).max(65535).default(def);
+
+export const localEnvSchema = z.object({
+  PORT: port(3000),
+  POLL_INTERVAL_SECONDS: z.coerce.number().positive().max(3600).default(5),
+  LOCAL_S3_PORT: port(4569),
+  LOCAL_DYNAMODB_PORT: port(8000),
+  LOCAL_ZOHO_PORT: port(4570),
+  LOCAL_DATA_DIR: z.string().default('.local-data'),
+  LOCAL_BUCKET: z.string().default('zoho-crm-exports'),
+  LOCAL_TABLE_PREFIX: z.string().default('zoho-crm-bulk-export'),
+  ZOHO_ACCOUNTS_URL: z.string().optional(),
+  LOCAL_DOWNLOAD_CONCURRENCY: z.coerce.number().int().min(1).max(10).default(2),
+});
+export type LocalEnv = z.infer<typeof localEnvSchema>;
+
+export interface DemoJob {
+  id: string;
+  module: string;
+  records: number;
+  note: string;
+}
+
+export interface LocalStack {
+  apiUrl: string;
+  s3Endpoint: string;
+  dynamoDbEndpoint: string;
+  bucket: string;
+  jobsTable: string;
+  stateTable: string;
+  zohoUrl: string | undefined;
+  demoJobs: DemoJob[];
+  config: Config;
+  stop(): Promise<void>;
+}
+
+export class LocalStackError extends Error {
+  override readonly name = 'LocalStackError';
+}
+
+function parseLocalEnv(env: NodeJS.ProcessEnv): LocalEnv {
+  const r = localEnvSchema.safeParse(env);
+  if (!r.success) {
+    throw new LocalStackError(
+      `invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return r.data;
+}
+
+function seedDemoJobs(fake: FakeZoho): DemoJob[] {
+  const demo: DemoJob[] = [];
+  const add = (spec: Parameters<FakeZoho['addJob']>[0], note: string) => {
+    const j = fake.addJob(spec);
+    demo.push({ id: j.id, module: spec?.module ?? 'Contacts', records: spec?.totalRecords ?? 0, note });
+  };
+  // Fixed ids (above 2^53, like Zoho's), so the README's commands work as written.
+  add({ id: '3652397000000646004', module: 'Contacts', totalRecords: 1500 }, '1,500 contacts');
+  add({ id: '3652397000000646005', module: 'Deals', totalRecords: 25_000 }, '25,000 deals');
+  add(
+    { id: '3652397000000646006', module: 'Leads', totalRecords: 250_000 },
+    '250,000 leads: two pages, the second created automatically (more_records)',
+  );
+  add(
+    {
+      module: 'Accounts',
+      totalRecords: 10,
+      failWith: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error occurred.' },
+    },
+    'ends in FAILURE at Zoho, so FAILED here',
+  );
+  return demo;
+}
+
+export async function startLocalStack(
+  env: NodeJS.ProcessEnv = process.env,
+  opts: { logger?: Logger; say?: (line: string) => void } = {},
+): Promise<LocalStack> {
+  const local = parseLocalEnv(env);
+  const say = opts.say ?? ((l: string) => console.log(l));
+  const logger = opts.logger ?? createLogger('local-stack');
+  const useFake = !local.ZOHO_ACCOUNTS_URL;
+
+  // Fail early and plainly on a taken port.
+  await assertPortFree(local.PORT, 'the API', 'PORT');
+  if (useFake) await assertPortFree(local.LOCAL_ZOHO_PORT, 'the fake Zoho', 'LOCAL_ZOHO_PORT');
+
+  const stoppers: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const s of stoppers.reverse()) await s().catch(() => undefined);
+    stoppers.length = 0;
+  };
+  try {
+    const [ddbService, s3Service] = await Promise.all([
+      startDynamoDbLocal({ port: local.LOCAL_DYNAMODB_PORT }),
+      startS3rver({
+        port: local.LOCAL_S3_PORT,
+        directory: resolve(local.LOCAL_DATA_DIR, 's3'),
+        buckets: [local.LOCAL_BUCKET],
+      }),
+    ]).catch(async (e) => {
+      throw e;
+    });
+    stoppers.push(
+      () => (ddbService as RunningService).stop(),
+      () => (s3Service as RunningService).stop(),
+    );
+
+    const raw = localDynamoDbClient(ddbService.endpoint);
+    const names = await createTables(raw, tableDefinitionsFromStack(), local.LOCAL_TABLE_PREFIX);
+    const ddb = documentClient(raw);
+    const s3 = localS3Client(s3Service.endpoint);
+
+    let fake: FakeZoho | undefined;
+    let demoJobs: DemoJob[] = [];
+    const zohoEnv: NodeJS.ProcessEnv = { ...env };
+    if (useFake) {
+      fake = await startFakeZoho({
+        port: local.LOCAL_ZOHO_PORT,
+        timeline: { queuedAfterMs: 2_000, inProgressAfterMs: 4_000, completedAfterMs: 10_000 },
+      });
+      const f = fake;
+      stoppers.push(() => f.close());
+      demoJobs = seedDemoJobs(fake);
+      zohoEnv.ZOHO_ACCOUNTS_URL = fake.accountsUrl;
+      zohoEnv.ZOHO_CLIENT_ID = DEFAULT_CLIENT.clientId;
+      zohoEnv.ZOHO_CLIENT_SECRET = DEFAULT_CLIENT.clientSecret;
+      zohoEnv.ZOHO_REFRESH_TOKEN = DEFAULT_CLIENT.refreshToken;
+    }
+
+    const cfg = configSchema.safeParse({
+      ...zohoEnv,
+      JOBS_TABLE: names.jobsTable,
+      STATE_TABLE: names.stateTable,
+      BUCKET: local.LOCAL_BUCKET,
+      POLL_INTERVAL_SECONDS: String(local.POLL_INTERVAL_SECONDS),
+      ZOHO_SECRET_ARN: undefined,
+    });
+    if (!cfg.success) {
+      throw new LocalStackError(
+        `invalid configuration: ${cfg.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    }
+    const config = cfg.data;
+    const timing = timingFrom(config);
+    const metrics = memoryMetrics();
+    const { zoho } = zohoFromConfig(config, { ddb, credentials: credentialsFromEnv(zohoEnv), metrics });
+    // Fail now, not on the first poll, if the credentials are missing.
+    await credentialsFromEnv(zohoEnv)();
+    const jobs = new JobStore(ddb, names.jobsTable);
+    const budget = new DownloadBudget(ddb, names.stateTable, config.DOWNLOADS_PER_MINUTE);
+
+    // Downloads: an in-process queue served by the same download code the Lambda runs.
+    const queue: DownloadMessage[] = [];
+    let active = 0;
+    let stopping = false;
+    const inflight = new Set<Promise<unknown>>();
+    const abort = new AbortController();
+    const pump = () => {
+      while (!stopping && active < local.LOCAL_DOWNLOAD_CONCURRENCY && queue.length) {
+        const msg = queue.shift()!;
+        active++;
+        const p = downloadJob({ config, timing, jobs, zoho, s3, budget, logger, metrics }, msg, {
+          signal: abort.signal,
+        })
+          .then((o) => logger.info('download handled', { job_id: msg.job_id, ...o }))
+          .catch((e) =>
+            logger.error('download could not be recorded', { job_id: msg.job_id, error: describeError(e) }),
+          )
+          .finally(() => {
+            active--;
+            inflight.delete(p);
+            pump();
+          });
+        inflight.add(p);
+      }
+    };
+    const dispatch = async (msg: DownloadMessage) => {
+      queue.push(msg);
+      setImmediate(pump);
+    };
+
+    // The poller on a timer; a tick never overlaps the next.
+    let timer: NodeJS.Timeout | undefined;
+    let ticking: Promise<unknown> | undefined;
+    const intervalMs = config.POLL_INTERVAL_SECONDS * 1000;
+    const tick = async () => {
+      if (stopping) return;
+      try {
+        const s = await pollOnce(
+          { config, timing, jobs, zoho, dispatch, logger, metrics },
+          { deadline: Date.now() + Math.max(intervalMs * 10, 60_000), signal: abort.signal },
+        );
+        if (s.checked || s.failed || s.redispatched) logger.info('poll tick', { ...s });
+      } catch (e) {
+        logger.error('poll tick failed', { error: describeError(e) });
+      }
+      if (!stopping) timer = setTimeout(() => (ticking = tick()), intervalMs);
+    };
+
+    const apiDeps = { jobs, logger };
+    const server: Server = createServer((req, res) => {
+      toApiGatewayEvent(req)
+        .then(async (event) => {
+          if (event === 'too-large') {
+            writeApiGatewayResult(res, {
+              statusCode: 413,
+              headers: { 'content-type': 'application/json; charset=utf-8' },
+              body: JSON.stringify({
+                error: { code: 'PAYLOAD_TOO_LARGE', message: 'the body is larger than 1 MiB' },
+              }),
+            });
+            return;
+          }
+          writeApiGatewayResult(res, await handleApi(apiDeps, event));
+        })
+        .catch((e) => {
+          logger.error('request failed', { error: describeError(e) });
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { code: 'INTERNAL_ERROR', message: 'internal error' } }));
+        });
+    });
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(local.PORT, '127.0.0.1', () => ok());
+    });
+    stoppers.push(
+      () =>
+        new Promise<void>((ok) => {
+          server.close(() => ok());
+          server.closeAllConnections();
+        }),
+    );
+    stoppers.push(async () => {
+      stopping = true;
+      clearTimeout(timer);
+      abort.abort();
+      await ticking?.catch(() => undefined);
+      await Promise.allSettled([...inflight]);
+    });
+    ticking = tick();
+
+    say(`Zoho CRM bulk export, local stack`);
+    say(`  API            http://127.0.0.1:${local.PORT}  (POST /jobs, GET /jobs, GET /jobs/{job_id})`);
+    say(
+      `  S3 (s3rver)    ${s3Service.endpoint}  bucket ${local.LOCAL_BUCKET}, credentials ${LOCAL_CREDENTIALS.accessKeyId}/${LOCAL_CREDENTIALS.secretAccessKey}, path-style`,
+    );
+    say(
+      `  DynamoDB Local ${ddbService.endpoint}  tables ${names.jobsTable}, ${names.stateTable} (any credentials, region us-east-1)`,
+    );
+    say(
+      `  Zoho           ${useFake ? `built-in fake at ${fake!.url}` : `${config.ZOHO_ACCOUNTS_URL} (real)`}`,
+    );
+    say(`  poller         every ${config.POLL_INTERVAL_SECONDS} s`);
+    if (demoJobs.length) {
+      say('');
+      say('Demo Zoho bulk read jobs on the fake (register one and watch its CSV land in S3):');
+      for (const d of demoJobs) say(`  ${d.id}  ${d.module.padEnd(9)} ${d.note}`);
+      say('');
+      say(
+        `  curl -s -X POST http://127.0.0.1:${local.PORT}/jobs -H 'content-type: application/json' -d '{"job_id":"${demoJobs[0]!.id}"}'`,
+      );
+      say(`  curl -s http://127.0.0.1:${local.PORT}/jobs/${demoJobs[0]!.id}`);
+      say(`  curl -s 'http://127.0.0.1:${local.PORT}/jobs?status=EXPORTED'`);
+    }
+    say('Ready. Ctrl-C stops everything.');
+
+    return {
+      apiUrl: `http://127.0.0.1:${local.PORT}`,
+      s3Endpoint: s3Service.endpoint,
+      dynamoDbEndpoint: ddbService.endpoint,
+      bucket: local.LOCAL_BUCKET,
+      ...names,
+      zohoUrl: fake?.url,
+      demoJobs,
+      config,
+      stop: stopAll,
+    };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}

@@ -1,0 +1,137 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { csvRecordCount } from '../../local/fake-zoho/index.js';
+import { assertPortFree, freePort, localS3Client } from '../../local/stand-ins.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startCli(env: Record<string, string>): Started {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'zoho-local-'));
+  dirs.push(dataDir);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts'], {
+    cwd: root,
+    env: { ...process.env, LOCAL_DATA_DIR: dataDir, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, output: () => out, exited };
+}
+
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  ms: number,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function ports() {
+  return {
+    PORT: String(await freePort()),
+    LOCAL_S3_PORT: String(await freePort()),
+    LOCAL_DYNAMODB_PORT: String(await freePort()),
+    LOCAL_ZOHO_PORT: String(await freePort()),
+  };
+}
+
+describe('npm start (the local stack)', () => {
+  it('exports a demo job end to end over HTTP, then stops on SIGTERM with no child left', async () => {
+    const p = await ports();
+    const s = startCli({ ...p, POLL_INTERVAL_SECONDS: '1' });
+    try {
+      await waitFor('Ready', () => (s.output().includes('Ready.') ? true : undefined), 90_000);
+      const api = `http://127.0.0.1:${p.PORT}`;
+      expect(s.output()).toContain('3652397000000646004');
+      const post = await fetch(`${api}/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ job_id: '3652397000000646004' }),
+      });
+      expect(post.status).toBe(201);
+      const job = await waitFor(
+        'EXPORTED',
+        async () => {
+          const j = (await (await fetch(`${api}/jobs/3652397000000646004`)).json()) as {
+            status: string;
+            created_at: string;
+            records: number;
+            s3: { bucket: string; key: string; bytes: number };
+          };
+          return j.status === 'EXPORTED' || j.status === 'FAILED' ? j : undefined;
+        },
+        60_000,
+      );
+      expect(job.status).toBe('EXPORTED');
+      expect(job.records).toBe(1500);
+      expect(job.s3.key).toBe(
+        'zoho-crm/module=Contacts/export_date=' +
+          new Date().toISOString().slice(0, 10) +
+          '/3652397000000646004.csv',
+      );
+      // Anyone can look inside with an ordinary S3 client on the fixed port.
+      const s3 = localS3Client(`http://127.0.0.1:${p.LOCAL_S3_PORT}`);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: job.s3.bucket, Key: job.s3.key }));
+      expect(head.ContentLength).toBe(job.s3.bytes);
+      expect(head.ContentType).toContain('text/csv');
+      const obj = await s3.send(new GetObjectCommand({ Bucket: job.s3.bucket, Key: job.s3.key }));
+      expect(await csvRecordCount(Buffer.from(await obj.Body!.transformToByteArray()))).toBe(1500);
+      const list = (await (await fetch(`${api}/jobs?status=EXPORTED`)).json()) as { jobs: unknown[] };
+      expect(list.jobs).toHaveLength(1);
+    } finally {
+      s.child.kill('SIGTERM');
+    }
+    expect(await s.exited).toBe(0);
+    expect(s.output()).toContain('stopped.');
+    // Every port is free again: no DynamoDB Local, s3rver or fake Zoho left behind.
+    for (const [name, port] of Object.entries(p)) await assertPortFree(Number(port), name, name);
+  }, 150_000);
+
+  it('says plainly when a port is taken', async () => {
+    const p = await ports();
+    const blocker = createServer().listen(Number(p.PORT), '127.0.0.1');
+    try {
+      const s = startCli(p);
+      expect(await s.exited).toBe(1);
+      expect(s.output()).toContain(`port ${p.PORT} for the API is already in use`);
+      expect(s.output()).toContain('PORT');
+    } finally {
+      blocker.close();
+    }
+  }, 60_000);
+
+  it('says plainly when Java is missing', async () => {
+    const p = await ports();
+    const s = startCli({ ...p, PATH: '/nonexistent' });
+    expect(await s.exited).toBe(1);
+    expect(s.output()).toContain('Java is missing');
+    expect(s.output()).toContain('openjdk-17-jre-headless');
+  }, 60_000);
+});
