@@ -48,6 +48,7 @@ export interface WorkerResult {
   seconds: number;
   maxRssBytes: number;
   outcome?: string;
+  key?: string;
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as PipelineArgs | InflateArgs;
@@ -126,6 +127,7 @@ async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
     seconds,
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
     outcome: outcome.outcome,
+    key: outcome.key,
   };
 }
 

@@ -15,8 +15,7 @@
  * deflates on the fly at about 200 MiB/s of CSV on this kind of machine, which would cap every
  * download figure; the cached bytes are the fake's own, byte for byte.
  */
-import { createWriteStream } from 'node:fs';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';

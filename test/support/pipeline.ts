@@ -23,6 +23,8 @@ export interface Harness {
   downloadDeps: DownloadDeps;
   api: ApiDeps;
   queue: DownloadMessage[];
+  /** Messages whose handler threw three times (the dead-letter queue). */
+  dlq: DownloadMessage[];
   metrics: ReturnType<typeof memoryMetrics>;
   register(jobId: string): Promise<JobRecord>;
   poll(): Promise<PollSummary>;
@@ -101,6 +103,9 @@ export async function pipelineHarness(
     now: clock.now,
   };
   const api: ApiDeps = { jobs, logger };
+  const receives = new Map<DownloadMessage, number>();
+  const redeliver: DownloadMessage[] = [];
+  const dlq: DownloadMessage[] = [];
 
   const h: Harness = {
     aws,
@@ -112,6 +117,7 @@ export async function pipelineHarness(
     downloadDeps,
     api,
     queue,
+    dlq,
     metrics,
     async register(jobId) {
       const res = await handleApi(api, {
@@ -130,8 +136,20 @@ export async function pipelineHarness(
     },
     poll: () => pollOnce(pollDeps, { deadline: clock.now() + 600_000 }),
     async deliver() {
+      // Like SQS with maxReceiveCount 3: a handler that throws gets the message again, then the DLQ.
       const out: DownloadOutcome[] = [];
-      while (queue.length) out.push(await downloadJob(downloadDeps, queue.shift()!));
+      while (queue.length) {
+        const msg = queue.shift()!;
+        try {
+          out.push(await downloadJob(downloadDeps, msg));
+        } catch {
+          const n = (receives.get(msg) ?? 0) + 1;
+          receives.set(msg, n);
+          if (n < 3) redeliver.push(msg);
+          else dlq.push(msg);
+        }
+      }
+      queue.push(...redeliver.splice(0));
       return out;
     },
     async tick(advanceMs = config.POLL_INTERVAL_SECONDS * 1000) {
