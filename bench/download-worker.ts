@@ -6,6 +6,7 @@
  * Modes:
  *   pipeline  the real `downloadJob` (lib/pipeline/download.ts) with a JobStore and token broker on
  *             DynamoDB Local: the job is put in DOWNLOADING state (untimed), then downloadJob is timed.
+ *   floor     peak RSS of `node --import tsx` with this file's static imports only (no measurement).
  *   inflate   baseline: GET the ZIP, parse the local header, zlib.createInflateRaw (128 KiB chunks),
  *             discard the output.
  */
@@ -14,16 +15,6 @@ import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createInflateRaw } from 'node:zlib';
-import { S3Client } from '@aws-sdk/client-s3';
-import { configSchema, timingFrom } from '../lib/config.js';
-import { JobStore } from '../lib/jobs/store.js';
-import { createLogger, memoryMetrics } from '../lib/observability.js';
-import { downloadJob } from '../lib/pipeline/download.js';
-import { DownloadBudget } from '../lib/pipeline/download-budget.js';
-import { documentClient } from '../lib/runtime.js';
-import { createZohoClient } from '../lib/zoho/client.js';
-import { TokenBroker } from '../lib/zoho/token-broker.js';
-import { localDynamoDbClient, localS3Client } from '../local/stand-ins.js';
 
 export interface PipelineArgs {
   mode: 'pipeline';
@@ -38,6 +29,10 @@ export interface PipelineArgs {
   s3Endpoint: string;
   bucket: string;
 }
+/** The floor: `node --import tsx` running this file, nothing measured. */
+export interface FloorArgs {
+  mode: 'floor';
+}
 export interface InflateArgs {
   mode: 'inflate';
   url: string;
@@ -51,9 +46,20 @@ export interface WorkerResult {
   key?: string;
 }
 
-const args = JSON.parse(process.argv[2] ?? '{}') as PipelineArgs | InflateArgs;
+const args = JSON.parse(process.argv[2] ?? '{}') as PipelineArgs | InflateArgs | FloorArgs;
 
 async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
+  // Imported here, so that the baselines' peak RSS does not include the AWS SDK.
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  const { configSchema, timingFrom } = await import('../lib/config.js');
+  const { JobStore } = await import('../lib/jobs/store.js');
+  const { createLogger, memoryMetrics } = await import('../lib/observability.js');
+  const { downloadJob } = await import('../lib/pipeline/download.js');
+  const { DownloadBudget } = await import('../lib/pipeline/download-budget.js');
+  const { documentClient } = await import('../lib/runtime.js');
+  const { createZohoClient } = await import('../lib/zoho/client.js');
+  const { TokenBroker } = await import('../lib/zoho/token-broker.js');
+  const { localDynamoDbClient, localS3Client } = await import('../local/stand-ins.js');
   const ddb = documentClient(localDynamoDbClient(a.ddbEndpoint));
   const config = configSchema.parse({
     JOBS_TABLE: a.jobsTable,
@@ -170,6 +176,11 @@ async function inflateRun(a: InflateArgs): Promise<WorkerResult> {
   return { bytes, seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
 }
 
-const result = args.mode === 'pipeline' ? await pipelineRun(args) : await inflateRun(args);
+const result =
+  args.mode === 'pipeline'
+    ? await pipelineRun(args)
+    : args.mode === 'inflate'
+      ? await inflateRun(args)
+      : { bytes: 0, seconds: 0, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.exit(0);

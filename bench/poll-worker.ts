@@ -26,12 +26,18 @@ const a = JSON.parse(process.argv[2] ?? '{}') as PollArgs;
 const raw = localDynamoDbClient(a.ddbEndpoint);
 const byCommand: Record<string, number> = {};
 let ddbCalls = 0;
+let ddbMs = 0;
 raw.middlewareStack.add(
   (next, context) => async (args) => {
     ddbCalls++;
     const name = context.commandName ?? 'unknown';
     byCommand[name] = (byCommand[name] ?? 0) + 1;
-    return next(args);
+    const t = performance.now();
+    try {
+      return await next(args);
+    } finally {
+      ddbMs += performance.now() - t;
+    }
   },
   { step: 'initialize', name: 'benchCallCounter' },
 );
@@ -79,6 +85,6 @@ const summary = await pollOnce(
 );
 const seconds = (performance.now() - t0) / 1000;
 process.stdout.write(
-  `${JSON.stringify({ seconds, summary, ddbCalls, byCommand, mints, dispatched: dispatched.length, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`,
+  `${JSON.stringify({ seconds, summary, ddbCalls, ddbMs, byCommand, mints, dispatched: dispatched.length, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`,
 );
 process.exit(0);

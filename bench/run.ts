@@ -44,7 +44,7 @@ import {
   startS3rver,
 } from '../local/stand-ins.js';
 import { tableDefinitionsFromStack } from '../local/template.js';
-import type { InflateArgs, PipelineArgs, WorkerResult } from './download-worker.js';
+import type { FloorArgs, InflateArgs, PipelineArgs, WorkerResult } from './download-worker.js';
 import type { PollArgs } from './poll-worker.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -388,6 +388,13 @@ async function downloadSection(): Promise<void> {
   const discardStats = async (): Promise<{ bytes: number }> =>
     (await fetch(`${discard.url}/__stats`)).json() as Promise<{ bytes: number }>;
 
+  const floor = await runWorker<WorkerResult>('download-worker.ts', { mode: 'floor' } satisfies FloorArgs);
+  section('download: memory floor');
+  row({
+    measurement: 'peak RSS of an idle `node --import tsx` worker',
+    figure: `${f1(floor.maxRssBytes / MB)} MB`,
+    target: 'info',
+  });
   for (const size of sizes) {
     const { ids } = await fake.call<{ ids: string[] }>('addJobs', {
       n: 1,
@@ -554,6 +561,7 @@ interface PollResult {
   seconds: number;
   summary: { checked: number; pending: number; skipped: number; retried: number; stoppedEarly: boolean };
   ddbCalls: number;
+  ddbMs: number;
   byCommand: Record<string, number>;
   mints: number;
   maxRssBytes: number;
@@ -693,13 +701,13 @@ async function coldSection(): Promise<void> {
   };
   const loadMs = async (file: string, sourceMaps: boolean): Promise<number> => {
     const times: number[] = [];
-    for (let i = 0; i < runs; i++) {
+    for (let i = -1; i < runs; i++) {
       const out = execFileSync(process.execPath, [loader, file], {
         env: sourceMaps ? { ...env, NODE_OPTIONS: '--enable-source-maps' } : env,
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      times.push(Number(out.trim()));
+      if (i >= 0) times.push(Number(out.trim())); // run -1 warms the page cache
     }
     times.sort((a, b) => a - b);
     return times[Math.floor(times.length / 2)]!;
