@@ -199,7 +199,12 @@ export class ZohoCrmBulkExportStack extends Stack {
 
     // ---------------------------------------------------------------- Triggers
     this.downloadFunction.addEventSource(
-      new SqsEventSource(this.downloadQueue, { batchSize: 1, reportBatchItemFailures: true }),
+      // At most 5 downloads at once: Zoho allows 10 a minute per org, and each takes tens of seconds.
+      new SqsEventSource(this.downloadQueue, {
+        batchSize: 1,
+        reportBatchItemFailures: true,
+        maxConcurrency: 5,
+      }),
     );
 
     // One poller per tick is enough: every state change is a conditional write, so overlapping runs are safe.

@@ -428,6 +428,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
         FunctionName: { Ref: ids.download.fn },
         BatchSize: 1,
         FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: 5 },
       });
     });
   });
