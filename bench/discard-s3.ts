@@ -15,19 +15,33 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-const stats = { bytes: 0, puts: 0, parts: 0, creates: 0, completes: 0, aborts: 0, other: 0 };
+const stats = {
+  bytes: 0,
+  puts: 0,
+  parts: 0,
+  creates: 0,
+  completes: 0,
+  aborts: 0,
+  other: 0,
+  failedBodies: 0,
+  /** Parts listed by CompleteMultipartUpload that were never received, and bytes of the listed parts. */
+  lastComplete: { listed: 0, missing: [] as number[], bytes: 0, duplicates: 0 },
+};
+const uploads = new Map<string, Map<number, number>>();
 
-function drain(req: IncomingMessage): Promise<number> {
+function drain(req: IncomingMessage, keep = false): Promise<number> {
   return new Promise((resolve, reject) => {
     let n = 0;
     req.on('data', (c: Buffer) => {
       n += c.length;
+      if (keep) kept.push(c);
     });
     req.on('end', () => resolve(n));
     req.on('error', reject);
   });
 }
 
+let kept: Buffer[] = [];
 const etag = (): string => `"${randomBytes(16).toString('hex')}"`;
 const xml = (res: ServerResponse, body: string): void => {
   const text = `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
@@ -46,8 +60,17 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     return;
   }
   if (req.method === 'PUT' && q.has('partNumber') && q.has('uploadId')) {
-    stats.bytes += await drain(req);
+    const n = await drain(req).catch((e: unknown) => {
+      stats.failedBodies++;
+      throw e;
+    });
+    stats.bytes += n;
     stats.parts++;
+    const parts = uploads.get(q.get('uploadId')!) ?? new Map<number, number>();
+    const pn = Number(q.get('partNumber'));
+    if (parts.has(pn)) stats.lastComplete.duplicates++;
+    parts.set(pn, n);
+    uploads.set(q.get('uploadId')!, parts);
     res.writeHead(200, { ETag: etag(), 'Content-Length': 0 });
     res.end();
     return;
@@ -59,7 +82,9 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     res.end();
     return;
   }
-  await drain(req);
+  kept = [];
+  await drain(req, true);
+  const body = Buffer.concat(kept).toString('utf8');
   if (req.method === 'POST' && q.has('uploads')) {
     stats.creates++;
     const id = randomBytes(12).toString('hex');
@@ -71,6 +96,16 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   }
   if (req.method === 'POST' && q.has('uploadId')) {
     stats.completes++;
+    const parts = uploads.get(q.get('uploadId')!) ?? new Map<number, number>();
+    const listed = [...body.matchAll(/<PartNumber>(\d+)<\/PartNumber>/g)].map((m) => Number(m[1]));
+    const duplicates = stats.lastComplete.duplicates;
+    stats.lastComplete = {
+      listed: listed.length,
+      missing: listed.filter((pn) => !parts.has(pn)),
+      bytes: listed.reduce((a, pn) => a + (parts.get(pn) ?? 0), 0),
+      duplicates,
+    };
+    uploads.delete(q.get('uploadId')!);
     xml(
       res,
       `<CompleteMultipartUploadResult><Location>http://127.0.0.1/${bucket}/${key}</Location><Bucket>${bucket}</Bucket><Key>${key}</Key><ETag>${etag()}</ETag></CompleteMultipartUploadResult>`,
