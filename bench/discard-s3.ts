@@ -7,6 +7,8 @@
  *   PUT    /bucket/key?partNumber=N&uploadId=U  UploadPart              -> ETag header
  *   POST   /bucket/key?uploadId=U               CompleteMultipartUpload -> XML
  *   DELETE /bucket/key?uploadId=U               AbortMultipartUpload    -> 204
+ *   HEAD   /bucket/key                          HeadObject              -> the stored size
+ *   DELETE /bucket/key                          DeleteObject            -> 204
  *   GET    /__stats                             bytes and calls so far (JSON), for the bench only
  *
  * Prints one JSON line `{ "url": ... }` when listening.
@@ -28,6 +30,8 @@ const stats = {
   lastComplete: { listed: 0, missing: [] as number[], bytes: 0, duplicates: 0 },
 };
 const uploads = new Map<string, Map<number, number>>();
+/** Size of each completed object (bodies are discarded), for HeadObject. */
+const sizes = new Map<string, number>();
 
 function drain(req: IncomingMessage, keep = false): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -76,8 +80,10 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     return;
   }
   if (req.method === 'PUT') {
-    stats.bytes += await drain(req);
+    const n = await drain(req);
+    stats.bytes += n;
     stats.puts++;
+    sizes.set(`${bucket}/${key}`, n);
     res.writeHead(200, { ETag: etag(), 'Content-Length': 0 });
     res.end();
     return;
@@ -106,6 +112,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
       duplicates,
     };
     uploads.delete(q.get('uploadId')!);
+    sizes.set(`${bucket}/${key}`, stats.lastComplete.bytes);
     xml(
       res,
       `<CompleteMultipartUploadResult><Location>http://127.0.0.1/${bucket}/${key}</Location><Bucket>${bucket}</Bucket><Key>${key}</Key><ETag>${etag()}</ETag></CompleteMultipartUploadResult>`,
@@ -114,6 +121,23 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   }
   if (req.method === 'DELETE' && q.has('uploadId')) {
     stats.aborts++;
+    res.writeHead(204);
+    res.end();
+    return;
+  }
+  if (req.method === 'HEAD') {
+    const size = sizes.get(`${bucket}/${key}`);
+    res.writeHead(size === undefined ? 404 : 200, {
+      'Content-Length': size ?? 0,
+      'Content-Type': 'text/csv',
+      ETag: etag(),
+      'Last-Modified': new Date().toUTCString(),
+    });
+    res.end();
+    return;
+  }
+  if (req.method === 'DELETE') {
+    sizes.delete(`${bucket}/${key}`);
     res.writeHead(204);
     res.end();
     return;

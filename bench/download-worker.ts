@@ -66,7 +66,6 @@ const args = JSON.parse(process.argv[2] ?? '{}') as PipelineArgs | InflateArgs |
 
 async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
   // Imported here, so that the baselines' peak RSS does not include the AWS SDK.
-  const { S3Client } = await import('@aws-sdk/client-s3');
   const { configSchema, timingFrom } = await import('../lib/config.js');
   const { JobStore } = await import('../lib/jobs/store.js');
   const { createLogger, memoryMetrics } = await import('../lib/observability.js');
@@ -76,6 +75,7 @@ async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
   const { createZohoClient } = await import('../lib/zoho/client.js');
   const { TokenBroker } = await import('../lib/zoho/token-broker.js');
   const { localDynamoDbClient, localS3Client } = await import('../local/stand-ins.js');
+  const { exportS3Client } = await import('../lib/s3.js');
   const ddb = documentClient(localDynamoDbClient(a.ddbEndpoint));
   const config = configSchema.parse({
     JOBS_TABLE: a.jobsTable,
@@ -101,13 +101,12 @@ async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
   const s3 =
     a.target === 's3rver'
       ? localS3Client(a.s3Endpoint)
-      : new S3Client({
+      : // As deployed: default flexible checksums (a CRC32 per part) and unsigned payloads.
+        exportS3Client({
           endpoint: a.s3Endpoint,
           region: 'us-east-1',
           forcePathStyle: true,
           credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
-          requestChecksumCalculation: 'WHEN_REQUIRED',
-          responseChecksumValidation: 'WHEN_REQUIRED',
         });
 
   // Untimed set-up: the job as the poller leaves it (DOWNLOADING, dispatch_id, download_url, records).

@@ -8,6 +8,7 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -196,6 +197,15 @@ export class ZohoCrmBulkExportStack extends Stack {
     this.secret.grantRead(this.downloadFunction);
     // s3:PutObject (+ tagging/retention) and s3:Abort* (AbortMultipartUpload), only under the prefix.
     this.bucket.grantPut(this.downloadFunction, `${config.s3Prefix}/*`);
+    // After an upload the downloader checks the stored size (HeadObject needs s3:GetObject) and deletes
+    // an object that came out wrong, so nothing incomplete stays under a final key. Same prefix only.
+    // (Exact actions: grantRead/grantDelete would add List*, GetBucket* and DeleteObject* wildcards.)
+    this.downloadFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:DeleteObject'],
+        resources: [this.bucket.arnForObjects(`${config.s3Prefix}/*`)],
+      }),
+    );
 
     // ---------------------------------------------------------------- Triggers
     this.downloadFunction.addEventSource(

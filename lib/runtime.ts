@@ -4,7 +4,7 @@
  * in both places; only the clients and the download dispatcher differ.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -12,6 +12,7 @@ import type { Config } from './config.js';
 import type { DownloadMessage } from './jobs/model.js';
 import { JobStore } from './jobs/store.js';
 import type { MetricsSink } from './observability.js';
+import { exportS3Client } from './s3.js';
 import { createZohoClient, type ZohoClient } from './zoho/client.js';
 import { credentialsFromSecret } from './zoho/credentials.js';
 import { resolveEndpoints } from './zoho/data-centers.js';
@@ -36,7 +37,7 @@ export interface AwsClients {
 export function awsClients(): AwsClients {
   return {
     ddb: documentClient(new DynamoDBClient({})),
-    s3: new S3Client({}),
+    s3: exportS3Client(),
     secrets: new SecretsManagerClient({}),
     sqs: new SQSClient({}),
   };

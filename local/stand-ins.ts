@@ -17,6 +17,7 @@ import {
   ListTablesCommand,
 } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { withUnsignedPayload } from '../lib/s3.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -206,14 +207,16 @@ export async function startS3rver(opts: {
 
 /** S3 client settings that s3rver needs (path style, no flexible checksums, its fixed credentials). */
 export function localS3Client(endpoint: string): S3Client {
-  return new S3Client({
-    endpoint,
-    region: LOCAL_REGION,
-    forcePathStyle: true,
-    credentials: LOCAL_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  return withUnsignedPayload(
+    new S3Client({
+      endpoint,
+      region: LOCAL_REGION,
+      forcePathStyle: true,
+      credentials: LOCAL_CREDENTIALS,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    }),
+  );
 }
 
 export function localDynamoDbClient(endpoint: string): DynamoDBClient {

@@ -13,9 +13,17 @@ export class CsvRecordCounter {
   private lines = 0;
   private pending = false; // bytes seen since the last record break
 
+  /**
+   * Outside quotes, only two bytes matter: `"` and LF. Each is looked up with `indexOf` once and the
+   * position is reused while it lies ahead, so a chunk is scanned in linear time whatever the mix
+   * (a per-line rescan for a far-away quote made long unquoted files quadratic in the chunk size).
+   */
   push(buf: Buffer): void {
-    let i = 0;
     const n = buf.length;
+    if (n === 0) return;
+    let i = 0;
+    let nextQuote = -2; // -2: not looked up yet; -1: none left in this chunk
+    let nextLf = -2;
     while (i < n) {
       if (this.inQuotes) {
         const q = buf.indexOf(QUOTE, i);
@@ -26,23 +34,25 @@ export class CsvRecordCounter {
         this.inQuotes = false;
         this.pending = true;
         i = q + 1;
+        nextQuote = -2;
         continue;
       }
-      const lf = buf.indexOf(LF, i);
-      const q = buf.indexOf(QUOTE, i);
-      if (q >= 0 && (lf < 0 || q < lf)) {
+      if (nextQuote === -2 || (nextQuote >= 0 && nextQuote < i)) nextQuote = buf.indexOf(QUOTE, i);
+      if (nextLf === -2 || (nextLf >= 0 && nextLf < i)) nextLf = buf.indexOf(LF, i);
+      if (nextQuote >= 0 && (nextLf < 0 || nextQuote < nextLf)) {
         this.inQuotes = true;
         this.pending = true;
-        i = q + 1;
+        i = nextQuote + 1;
+        nextQuote = -2;
         continue;
       }
-      if (lf < 0) {
-        if (i < n) this.pending = true;
+      if (nextLf < 0) {
+        this.pending = true;
         return;
       }
       this.lines++;
       this.pending = false;
-      i = lf + 1;
+      i = nextLf + 1;
     }
   }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Config, Timing } from '../config.js';
 import type { DownloadMessage, JobRecord } from '../jobs/model.js';
@@ -22,7 +22,7 @@ export interface DownloadDeps {
   budget: DownloadBudget;
   logger: Logger;
   metrics: MetricsSink;
-  /** Multipart settings: 8 MiB parts, 4 in flight keep memory near 100 MB + 5 x 8 MiB. */
+  /** Multipart settings: 8 MiB parts, 3 in flight keep memory near 100 MB + 4 x 8 MiB. */
   partSize?: number;
   queueSize?: number;
   now?: () => number;
@@ -41,6 +41,24 @@ export function objectKey(prefix: string, job: Pick<JobRecord, 'job_id' | 'modul
   const mod = (job.module ?? 'unknown').replace(/[^A-Za-z0-9_$-]/g, '_') || 'unknown';
   const date = job.created_at.slice(0, 10);
   return `${prefix ? `${prefix}/` : ''}module=${mod}/export_date=${date}/${job.job_id}.csv`;
+}
+
+export class StoredSizeMismatchError extends Error {
+  override readonly name = 'StoredSizeMismatchError';
+  readonly code = 'S3_SIZE_MISMATCH';
+}
+
+/**
+ * The last check before a job is EXPORTED: S3 must hold exactly the bytes that passed the counter.
+ * If not (a lost part), the object is deleted, so nothing wrong stays under the final key.
+ */
+async function verifyStoredSize(s3: S3Client, bucket: string, key: string, bytes: number): Promise<void> {
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  if (head.ContentLength === bytes) return;
+  await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  throw new StoredSizeMismatchError(
+    `S3 stored ${head.ContentLength ?? 'no'} bytes for ${key}, but ${bytes} were uploaded; the object was deleted`,
+  );
 }
 
 /** Codes worth another try: throttles, network trouble, a broken or short transfer. */
@@ -134,7 +152,7 @@ export async function downloadJob(
     upload = new Upload({
       client: deps.s3,
       partSize: deps.partSize ?? 8 * 1024 * 1024,
-      queueSize: deps.queueSize ?? 4,
+      queueSize: deps.queueSize ?? 3,
       leavePartsOnError: false,
       params: {
         Bucket: bucket,
@@ -151,6 +169,7 @@ export async function downloadJob(
     });
     await upload.done();
     const entry = await result.verified;
+    await verifyStoredSize(deps.s3, bucket, key, counter.bytes);
     const records = counter.counter.records;
     const bytes = counter.bytes;
     const ok = await jobs.update(job.job_id, {

@@ -1,8 +1,8 @@
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
 import { type ApiVersion, moduleIsString, usesPageToken } from './data-centers.js';
 import { toZohoError, ZohoError } from './errors.js';
-import { errorFromResponse, type FetchFn, readBoundedText, requestJson } from './http.js';
+import { errorFromResponse, type FetchFn, requestJson } from './http.js';
+import { getStream, readBoundedStream, type StreamResponse } from './http-stream.js';
 import {
   createJobResponse,
   type JobQuery,
@@ -269,14 +269,13 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
           opts.signal?.removeEventListener('abort', onAbort);
         };
         arm();
-        let res: Response;
+        let res: StreamResponse;
         try {
-          res = await fetchFn(url, {
-            method: 'GET',
-            headers: { Authorization: `Zoho-oauthtoken ${t.accessToken}` },
-            signal: controller.signal,
-            redirect: 'manual',
-          });
+          res = await getStream(
+            url,
+            { Authorization: `Zoho-oauthtoken ${t.accessToken}` },
+            controller.signal,
+          );
         } catch (e) {
           cleanup();
           throw toZohoError(
@@ -284,8 +283,8 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
             what,
           );
         }
-        if (res.status !== 200 || !res.body) {
-          const text = await readBoundedText(res).catch(() => '');
+        if (res.status !== 200) {
+          const text = await readBoundedStream(res.body).catch(() => '');
           cleanup();
           let body: unknown;
           try {
@@ -312,9 +311,7 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
           }
           throw err;
         }
-        const body = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>, {
-          highWaterMark: 256 * 1024,
-        });
+        const body = res.body;
         body.on('data', arm);
         body.on('close', cleanup);
         let resolveVerified!: (i: ZipEntryInfo) => void;

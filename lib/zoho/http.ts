@@ -32,7 +32,7 @@ export async function readBoundedText(res: Response, limit = 256 * 1024): Promis
   return Buffer.concat(chunks).toString('utf8').slice(0, limit);
 }
 
-const retryAfterMs = (res: Response): number | undefined => {
+const retryAfterMs = (res: HasHeaders): number | undefined => {
   const h = res.headers.get('retry-after');
   if (!h) return undefined;
   const s = Number(h);
@@ -40,6 +40,10 @@ const retryAfterMs = (res: Response): number | undefined => {
   const d = Date.parse(h);
   return Number.isNaN(d) ? undefined : Math.max(0, d - Date.now());
 };
+
+interface HasHeaders {
+  headers: { get(name: string): string | null };
+}
 
 /**
  * Turns a Zoho answer into an error, if it is one: non-2xx statuses, either error envelope (top level
@@ -50,7 +54,7 @@ export function errorFromResponse(
   status: number,
   body: unknown,
   what: string,
-  res?: Response,
+  res?: HasHeaders,
 ): ZohoError | undefined {
   const oauth = oauthErrorBody.safeParse(body);
   if (oauth.success) {

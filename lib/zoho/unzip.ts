@@ -310,7 +310,7 @@ class ZipFront extends Transform {
  */
 export function unzipSingleEntry(source: Readable, options: UnzipOptions = {}): Readable {
   const front = new ZipFront();
-  const inflate = createInflateRaw({ chunkSize: options.chunkSize ?? 128 * 1024 });
+  const inflate = createInflateRaw({ chunkSize: options.chunkSize ?? 512 * 1024 });
   let crc = 0;
   let size = 0;
   const verifier = new Transform({

@@ -273,6 +273,29 @@ describe('fault matrix', () => {
     await h.expectExportedExactly(done!);
   });
 
+  it('S3 storing fewer bytes than were uploaded: the object is deleted and the job retried', async () => {
+    h = await pipelineHarness();
+    const [s] = await completedJobs(h, 1, { totalRecords: 2000 });
+    let lies = 1;
+    h.aws.s3.middlewareStack.add(
+      (next, ctx) => async (args) => {
+        const out = await next(args);
+        if (ctx.commandName === 'HeadObjectCommand' && lies-- > 0) {
+          (out.output as { ContentLength?: number }).ContentLength = 5 * 1024 * 1024; // as if a part went missing
+        }
+        return out;
+      },
+      { step: 'initialize', name: 'short-object' },
+    );
+    await h.poll();
+    const [first] = await h.deliver();
+    expect(first).toMatchObject({ outcome: 'retry', code: 'S3_SIZE_MISMATCH' });
+    const j = (await h.jobs.get(s!.id))!;
+    expect(await objectExists(h, objectKey(h.config.S3_PREFIX, j))).toBe(false);
+    const [done] = await h.settle();
+    await h.expectExportedExactly(done!);
+  });
+
   it('DynamoDB throttling an update: the job is picked up again and nothing is lost', async () => {
     h = await pipelineHarness();
     const seeded = await completedJobs(h, 4);
