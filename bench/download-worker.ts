@@ -1,12 +1,12 @@
 /**
  * Child process of bench/run.ts: ONE download measurement, so that its peak RSS is that of the measured
- * code only. Run as `node --import tsx bench/download-worker.ts '<json args>'`; prints one JSON line
+ * code only. bench/run.ts bundles it with esbuild (as the Lambda functions are) and runs `node worker.mjs '<json args>'`; prints one JSON line
  * `{ bytes, seconds, maxRssBytes, ... }`.
  *
  * Modes:
  *   pipeline  the real `downloadJob` (lib/pipeline/download.ts) with a JobStore and token broker on
  *             DynamoDB Local: the job is put in DOWNLOADING state (untimed), then downloadJob is timed.
- *   floor     peak RSS of `node --import tsx` with this file's static imports only (no measurement).
+ *   floor     peak RSS of the bundled worker with its static imports only (no measurement).
  *   inflate   baseline: GET the ZIP, parse the local header, zlib.createInflateRaw (128 KiB chunks),
  *             discard the output.
  */

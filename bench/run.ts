@@ -14,7 +14,7 @@
  *
  * Sections:
  *   1. Download: the real `downloadJob` (JobStore on DynamoDB Local, token broker, ZIP from the fake Zoho
- *      over loopback HTTP, VerifyingCounter, lib-storage Upload with 8 MiB parts / queue 3) into an
+ *      over loopback HTTP, VerifyingCounter, lib-storage Upload with 6 MiB parts / queue 3) into an
  *      S3 endpoint that discards bodies (bench/discard-s3.ts) and into s3rver, beside `zlib.inflateRaw`
  *      to nowhere and `curl | funzip > /dev/null` on the same ZIP bytes. Every measurement runs in its
  *      own child process (bench/download-worker.ts); the fake Zoho runs in another
@@ -121,11 +121,40 @@ function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
-/** Runs `node --import tsx <file> <json>` and parses the last JSON line it prints. */
-function runWorker<T>(file: string, args: unknown): Promise<T> {
+/**
+ * The download worker runs as an esbuild bundle, built like the Lambda functions (ESM, everything
+ * bundled), so its peak RSS is that of the code Lambda runs, without tsx's compiler in memory.
+ */
+const bundledWorkers = new Map<string, string>();
+async function bundleWorker(file: string): Promise<string> {
+  const done = bundledWorkers.get(file);
+  if (done) return done;
+  const outfile = path.join(tmp, 'workers', file.replace(/\.ts$/, '.mjs'));
+  await build({
+    entryPoints: [path.join(ROOT, 'bench', file)],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'error',
+    banner: {
+      js: "import { createRequire as __bundleCreateRequire } from 'module'; const require = __bundleCreateRequire(import.meta.url);",
+    },
+  });
+  bundledWorkers.set(file, outfile);
+  return outfile;
+}
+
+/** Runs a bench worker (bundled, or `node --import tsx <file>`) and parses the last JSON line it prints. */
+async function runWorker<T>(file: string, args: unknown): Promise<T> {
+  const argv =
+    file === 'download-worker.ts'
+      ? [await bundleWorker(file), JSON.stringify(args)]
+      : ['--import', 'tsx', path.join(ROOT, 'bench', file), JSON.stringify(args)];
   return new Promise((resolve, reject) => {
     const child = track(
-      spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', file), JSON.stringify(args)], {
+      spawn(process.execPath, argv, {
         cwd: ROOT,
         env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -397,7 +426,7 @@ async function downloadSection(): Promise<void> {
   const floor = await runWorker<WorkerResult>('download-worker.ts', { mode: 'floor' } satisfies FloorArgs);
   section('download: memory floor');
   row({
-    measurement: 'peak RSS of an idle `node --import tsx` worker',
+    measurement: 'peak RSS of the idle bundled download worker',
     figure: `${f1(floor.maxRssBytes / MB)} MB`,
     target: 'info',
   });
@@ -696,7 +725,7 @@ async function pollSection(): Promise<void> {
 // ------------------------------------------------------------------ 3. cold start
 
 const ESM_REQUIRE_SHIM =
-  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+  "import { createRequire as __bundleCreateRequire } from 'module'; const require = __bundleCreateRequire(import.meta.url);";
 
 async function coldSection(): Promise<void> {
   const runs = QUICK ? 3 : 5;

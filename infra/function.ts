@@ -12,7 +12,7 @@ export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 
 /** ESM bundles have no `require`; some CommonJS dependencies inside the bundle still call it. */
 const ESM_REQUIRE_SHIM =
-  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+  "import { createRequire as __bundleCreateRequire } from 'module'; const require = __bundleCreateRequire(import.meta.url);";
 
 export interface ExporterFunctionProps {
   /** File name under functions/, e.g. 'poll-jobs.ts'. */

@@ -22,7 +22,7 @@ export interface DownloadDeps {
   budget: DownloadBudget;
   logger: Logger;
   metrics: MetricsSink;
-  /** Multipart settings: 8 MiB parts, 3 in flight keep memory near 100 MB + 4 x 8 MiB. */
+  /** Multipart settings: 6 MiB parts, 3 in flight (about 4 x 6 MiB of buffers; 10,000 parts = 58 GiB). */
   partSize?: number;
   queueSize?: number;
   now?: () => number;
@@ -151,7 +151,7 @@ export async function downloadJob(
     source.pipe(counter);
     upload = new Upload({
       client: deps.s3,
-      partSize: deps.partSize ?? 8 * 1024 * 1024,
+      partSize: deps.partSize ?? 6 * 1024 * 1024,
       queueSize: deps.queueSize ?? 3,
       leavePartsOnError: false,
       params: {
