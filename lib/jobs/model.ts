@@ -67,6 +67,8 @@ export interface PublicJob {
   previous_job_id: string | null;
   next_check_at: string | null;
   last_error: JobError | null;
+  /** Set when Zoho said more_records but the follow-up page could not be created: the export is incomplete. */
+  follow_up_error: JobError | null;
 }
 
 export function toPublicJob(r: JobRecord): PublicJob {
@@ -87,6 +89,9 @@ export function toPublicJob(r: JobRecord): PublicJob {
     previous_job_id: r.previous_job_id ?? null,
     next_check_at: finished ? null : new Date(r.next_check_at).toISOString(),
     last_error: !finished && r.last_error ? { code: r.last_error.code, message: r.last_error.message } : null,
+    follow_up_error: r.follow_up_error
+      ? { code: r.follow_up_error.code, message: r.follow_up_error.message }
+      : null,
   };
 }
 

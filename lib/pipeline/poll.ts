@@ -41,6 +41,23 @@ const PAGE = 100;
 const asVersion = (v: string | undefined): ApiVersion | undefined =>
   (API_VERSIONS as readonly string[]).includes(v ?? '') ? (v as ApiVersion) : undefined;
 
+/** At most `n` calls of `fn` at once. */
+export function semaphore(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let free = n;
+  const waiting: Array<() => void> = [];
+  return async (fn) => {
+    if (free > 0) free--;
+    else await new Promise<void>((r) => waiting.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    }
+  };
+}
+
 /**
  * One poller tick: checks every due PENDING job with Zoho (bounded concurrency) and re-dispatches
  * DOWNLOADING jobs whose download lease ran out. Stops taking new work at `deadline`; one job's
@@ -73,6 +90,7 @@ export async function pollOnce(
     return stop !== undefined;
   };
 
+  const zohoSlot = semaphore(deps.config.POLL_CONCURRENCY);
   const tooOld = (job: JobRecord): boolean => now() - Date.parse(job.created_at) > timing.maxAgeMs;
   const retention = timing.retentionSeconds;
 
@@ -110,7 +128,7 @@ export async function pollOnce(
       if (typeof z.query?.cvid === 'string') q.cvid = z.query.cvid;
       q.page = page;
     }
-    const created = await deps.zoho.createJob(q, { version });
+    const created = await zohoSlot(() => deps.zoho.createJob(q, { version }));
     await jobs.register(created.id, {
       previous_job_id: job.job_id,
       module: z.module ?? job.module,
@@ -137,7 +155,7 @@ export async function pollOnce(
     const version = asVersion(job.api_version) ?? deps.config.ZOHO_API_VERSION;
     let z: ZohoJob;
     try {
-      z = await deps.zoho.getJob(job.job_id, { version, signal: opts.signal });
+      z = await zohoSlot(() => deps.zoho.getJob(job.job_id, { version, signal: opts.signal }));
       summary.checked++;
       deps.metrics.count('StatusChecks');
     } catch (e) {
@@ -174,6 +192,8 @@ export async function pollOnce(
           return;
         }
         followUpError = describeError(e);
+        // This page is still exported, but the module's export is incomplete: alarm like a failed job.
+        deps.metrics.count('JobsFailed');
         logger.error('follow-up page could not be created', { job_id: job.job_id, error: followUpError });
       }
       const dispatchId = randomUUID();
@@ -351,7 +371,9 @@ export async function pollOnce(
       }
     }
   };
-  await Promise.all(Array.from({ length: deps.config.POLL_CONCURRENCY }, worker));
+  // Twice as many workers as Zoho slots: while some wait on DynamoDB (claims, results), the others keep
+  // every Zoho slot busy. Zoho never sees more than POLL_CONCURRENCY calls at once.
+  await Promise.all(Array.from({ length: deps.config.POLL_CONCURRENCY * 2 }, worker));
   if (stop && stop !== 'done') {
     summary.stoppedEarly = true;
     logger.warn('poller stopped taking new work', { reason: stop });

@@ -79,6 +79,23 @@ describe('the export pipeline end to end', () => {
     expect(creates).toHaveLength(2);
   });
 
+  it('says so when a follow-up page cannot be created: the page is exported, the gap is visible', async () => {
+    h = await pipelineHarness({ fake: { perPage: 1000 } });
+    const first = h.fake.addJob({ module: 'Contacts', totalRecords: 2500 });
+    await h.register(first.id);
+    h.fake.inject({
+      kind: 'create',
+      times: Number.POSITIVE_INFINITY,
+      action: { type: 'error', code: 'NO_PERMISSION' },
+    });
+    const jobs = await h.settle();
+    expect(jobs).toHaveLength(1);
+    await h.expectExportedExactly(jobs[0]!);
+    expect(toPublicJob(jobs[0]!).follow_up_error?.code).toBe('NO_PERMISSION');
+    expect(jobs[0]!.next_job_id).toBeUndefined();
+    expect(h.metrics.counts.JobsFailed).toBe(1);
+  });
+
   it('follows more_records with page + 1 on v2 to v6', async () => {
     // Jobs created over HTTP take their size from moduleRecords: the same query, so the same total.
     h = await pipelineHarness({
