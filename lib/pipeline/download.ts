@@ -22,7 +22,7 @@ export interface DownloadDeps {
   budget: DownloadBudget;
   logger: Logger;
   metrics: MetricsSink;
-  /** Multipart settings: 6 MiB parts, 3 in flight (about 4 x 6 MiB of buffers; 10,000 parts = 58 GiB). */
+  /** Multipart settings: 6 MiB parts, 2 in flight (about 3 x 6 MiB of buffers; 10,000 parts = 58 GiB). */
   partSize?: number;
   queueSize?: number;
   now?: () => number;
@@ -152,7 +152,7 @@ export async function downloadJob(
     upload = new Upload({
       client: deps.s3,
       partSize: deps.partSize ?? 6 * 1024 * 1024,
-      queueSize: deps.queueSize ?? 3,
+      queueSize: deps.queueSize ?? 2,
       leavePartsOnError: false,
       params: {
         Bucket: bucket,

@@ -1,4 +1,4 @@
-import { PassThrough, pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { crc32, createInflateRaw } from 'node:zlib';
 import { classify, ZohoError } from './errors.js';
 import { oauthErrorBody, parseErrorEnvelope } from './schemas.js';
@@ -331,6 +331,15 @@ export function unzipSingleEntry(source: Readable, options: UnzipOptions = {}): 
   let crc = 0;
   let size = 0;
   const verifier = new Transform({
+    highWaterMark: 1024 * 1024,
+    destroy(err, cb) {
+      if (!err) {
+        cb(null);
+        return;
+      }
+      const mapped = mapError(err);
+      cb(mapped instanceof ZohoError || !options.mapSourceError ? mapped : options.mapSourceError(mapped));
+    },
     transform(chunk: Buffer, _e, cb) {
       crc = crc32(chunk, crc);
       size += chunk.length;
@@ -377,21 +386,10 @@ export function unzipSingleEntry(source: Readable, options: UnzipOptions = {}): 
       }
     },
   });
-  const out = new PassThrough({ highWaterMark: 256 * 1024 });
-  pipeline(source, front, inflate, verifier, (err) => {
-    if (err) {
-      const mapped = mapError(err);
-      out.destroy(
-        mapped instanceof ZohoError || !options.mapSourceError ? mapped : options.mapSourceError(mapped),
-      );
-    }
-  });
-  verifier.pipe(out);
-  out.on('close', () => {
-    // The consumer went away (for example an S3 upload failed): stop reading the body.
-    if (!verifier.readableEnded && !source.destroyed) source.destroy();
-  });
-  return out;
+  // The verifier is the output: errors from any stage reach the consumer through it, mapped to
+  // ZohoErrors; a consumer that destroys it (an upload failed) makes the pipeline close the body.
+  pipeline(source, front, inflate, verifier, () => undefined);
+  return verifier;
 }
 
 function mapError(err: Error & { code?: string }): Error {
