@@ -100,7 +100,7 @@ export class VerifyingCounter extends Transform {
   bytes = 0;
 
   constructor(private readonly expected: number | undefined) {
-    super({ highWaterMark: 1024 * 1024 });
+    super();
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {

@@ -331,7 +331,6 @@ export function unzipSingleEntry(source: Readable, options: UnzipOptions = {}): 
   let crc = 0;
   let size = 0;
   const verifier = new Transform({
-    highWaterMark: 1024 * 1024,
     destroy(err, cb) {
       if (!err) {
         cb(null);
