@@ -13,24 +13,10 @@
 
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createInflateRaw } from 'node:zlib';
-
-/**
- * Peak RSS of this process: VmHWM from /proc/self/status. Not `resourceUsage().maxRSS`: on Linux that
- * keeps the high-water mark of the parent's memory at fork time across exec.
- */
-function peakRssBytes(): number {
-  try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (m) return Number(m[1]) * 1024;
-  } catch {
-    // not Linux
-  }
-  return process.resourceUsage().maxRSS * 1024;
-}
+import { peakRssBytes } from './rss.js';
 
 export interface PipelineArgs {
   mode: 'pipeline';

@@ -1,9 +1,3 @@
-/**
- * Child process of bench/run.ts: times ONE `pollOnce` tick (lib/pipeline/poll.ts) against the fake Zoho
- * and DynamoDB Local, counting every DynamoDB call with a middleware on the client. Run as
- * `node --import tsx bench/poll-worker.ts '<json args>'`; prints one JSON line.
- */
-import { readFileSync } from 'node:fs';
 import { configSchema, timingFrom } from '../lib/config.js';
 import type { DownloadMessage } from '../lib/jobs/model.js';
 import { JobStore } from '../lib/jobs/store.js';
@@ -13,20 +7,7 @@ import { documentClient } from '../lib/runtime.js';
 import { createZohoClient } from '../lib/zoho/client.js';
 import { TokenBroker } from '../lib/zoho/token-broker.js';
 import { localDynamoDbClient } from '../local/stand-ins.js';
-
-/**
- * Peak RSS of this process: VmHWM from /proc/self/status. Not `resourceUsage().maxRSS`: on Linux that
- * keeps the high-water mark of the parent's memory at fork time across exec.
- */
-function peakRssBytes(): number {
-  try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (m) return Number(m[1]) * 1024;
-  } catch {
-    // not Linux
-  }
-  return process.resourceUsage().maxRSS * 1024;
-}
+import { peakRssBytes } from './rss.js';
 
 export interface PollArgs {
   ddbEndpoint: string;

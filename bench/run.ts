@@ -42,6 +42,7 @@ import {
   type RunningService,
   startDynamoDbLocal,
   startS3rver,
+  stopChild,
 } from '../local/stand-ins.js';
 import { tableDefinitionsFromStack } from '../local/template.js';
 import type { FloorArgs, InflateArgs, PipelineArgs, WorkerResult } from './download-worker.js';
@@ -234,21 +235,6 @@ async function startFakeChild(): Promise<FakeChild> {
     },
     stop: () => stopChild(child),
   };
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve();
-      return;
-    }
-    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-    child.once('exit', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 async function startDiscardS3(): Promise<{ url: string; child: ChildProcess }> {

@@ -1,27 +1,18 @@
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { loadConfig, timingFrom } from '../lib/config.js';
 import { downloadMessage } from '../lib/jobs/model.js';
-import { createLogger, describeError, emfMetrics } from '../lib/observability.js';
+import { describeError } from '../lib/observability.js';
 import { downloadJob } from '../lib/pipeline/download.js';
 import { DownloadBudget } from '../lib/pipeline/download-budget.js';
-import { awsClients, jobStore, zohoFromConfig } from '../lib/runtime.js';
+import { lambdaRuntime } from '../lib/runtime.js';
 
-const config = loadConfig();
+const rt = lambdaRuntime('download-result');
+const { config, logger, metrics } = rt;
 if (!config.BUCKET) throw new Error('invalid configuration: BUCKET is required');
-const clients = awsClients();
-const logger = createLogger('download-result');
-const metrics = emfMetrics('download-result');
-const { zoho } = zohoFromConfig(config, { ddb: clients.ddb, secrets: clients.secrets, metrics });
 const deps = {
-  config,
-  timing: timingFrom(config),
-  jobs: jobStore(config, clients.ddb),
-  zoho,
-  s3: clients.s3,
-  budget: new DownloadBudget(clients.ddb, config.STATE_TABLE, config.DOWNLOADS_PER_MINUTE),
-  logger,
-  metrics,
+  ...rt,
+  s3: rt.clients.s3,
+  budget: new DownloadBudget(rt.clients.ddb, config.STATE_TABLE, config.DOWNLOADS_PER_MINUTE),
 };
 
 /**

@@ -8,10 +8,10 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Config } from './config.js';
+import { type Config, loadConfig, timingFrom } from './config.js';
 import type { DownloadMessage } from './jobs/model.js';
 import { JobStore } from './jobs/store.js';
-import type { MetricsSink } from './observability.js';
+import { createLogger, emfMetrics, type MetricsSink } from './observability.js';
 import { exportS3Client } from './s3.js';
 import { createZohoClient, type ZohoClient } from './zoho/client.js';
 import { credentialsFromSecret } from './zoho/credentials.js';
@@ -102,5 +102,26 @@ export function zohoFromConfig(
 export function sqsDispatcher(sqs: SQSClient, queueUrl: string): (msg: DownloadMessage) => Promise<void> {
   return async (msg) => {
     await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(msg) }));
+  };
+}
+
+/**
+ * Everything a pipeline Lambda builds at cold start: validated config, AWS clients, logger, EMF
+ * metrics, the job store and the Zoho client with the shared token broker.
+ */
+export function lambdaRuntime(serviceName: 'poll-jobs' | 'download-result') {
+  const config = loadConfig();
+  const clients = awsClients();
+  const logger = createLogger(serviceName);
+  const metrics = emfMetrics(serviceName);
+  const { zoho } = zohoFromConfig(config, { ddb: clients.ddb, secrets: clients.secrets, metrics });
+  return {
+    config,
+    clients,
+    logger,
+    metrics,
+    zoho,
+    timing: timingFrom(config),
+    jobs: jobStore(config, clients.ddb),
   };
 }

@@ -92,7 +92,8 @@ async function waitFor(
   throw new StandInError(`${what} was not ready after ${timeoutMs} ms`);
 }
 
-function stopChild(child: ChildProcess, dispose: () => void): Promise<void> {
+/** SIGTERM, then SIGKILL after 3 s; resolves once the child has exited. */
+export function stopChild(child: ChildProcess, dispose: () => void = () => undefined): Promise<void> {
   dispose();
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) {

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { expect } from 'vitest';
 import { createZohoClient, type ZohoClient, type ZohoClientOptions } from '../../lib/zoho/client.js';
+import { ZohoError } from '../../lib/zoho/errors.js';
 import type { FetchFn } from '../../lib/zoho/http.js';
 import { TokenBroker, type TokenBrokerOptions } from '../../lib/zoho/token-broker.js';
 import { type FakeZoho, type FakeZohoOptions, startFakeZoho } from '../../local/fake-zoho/index.js';
@@ -66,4 +68,15 @@ export function redirectingFetch(target: string, seen: string[]): FetchFn {
     url.host = t.host;
     return globalThis.fetch(url, init);
   };
+}
+
+/** Awaits `p`, expecting it to fail with a ZohoError, and returns that error. */
+export async function zohoError(p: Promise<unknown>): Promise<ZohoError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(ZohoError);
+    return e as ZohoError;
+  }
+  throw new Error('expected a ZohoError');
 }

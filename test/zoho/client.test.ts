@@ -3,7 +3,7 @@ import { createZohoClient, resolveDownloadUrl } from '../../lib/zoho/client.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
 import type { FakeZoho } from '../../local/fake-zoho/index.js';
 import { freshAws, type TestAws } from '../support/aws.js';
-import { brokerFor, clientFor, drain, sha256OfIterable, withFake } from '../support/zoho.js';
+import { brokerFor, clientFor, drain, sha256OfIterable, withFake, zohoError } from '../support/zoho.js';
 
 let aws: TestAws;
 let fake: FakeZoho;
@@ -18,16 +18,6 @@ afterEach(() => {
 });
 
 const client = () => clientFor(brokerFor(fake, aws));
-
-async function zohoError(p: Promise<unknown>): Promise<ZohoError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(ZohoError);
-    return e as ZohoError;
-  }
-  throw new Error('expected a ZohoError');
-}
 
 describe('getJob', () => {
   it.each(['ADDED', 'QUEUED', 'IN PROGRESS', 'COMPLETED', 'FAILURE'] as const)(

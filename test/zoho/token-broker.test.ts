@@ -1,11 +1,17 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATA_CENTER_CODES, DATA_CENTERS, resolveEndpoints } from '../../lib/zoho/data-centers.js';
-import { ZohoError } from '../../lib/zoho/errors.js';
 import { credentialsFromEnv, TokenBroker } from '../../lib/zoho/token-broker.js';
 import type { FakeZoho } from '../../local/fake-zoho/index.js';
 import { freshAws, type TestAws } from '../support/aws.js';
-import { brokerFor, clientFor, FAKE_CREDENTIALS, redirectingFetch, withFake } from '../support/zoho.js';
+import {
+  brokerFor,
+  clientFor,
+  FAKE_CREDENTIALS,
+  redirectingFetch,
+  withFake,
+  zohoError,
+} from '../support/zoho.js';
 
 let aws: TestAws;
 let fake: FakeZoho;
@@ -17,16 +23,6 @@ beforeAll(async () => {
   fake = await withFake();
 });
 afterAll(async () => fake?.close());
-
-async function zohoError(p: Promise<unknown>): Promise<ZohoError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(ZohoError);
-    return e as ZohoError;
-  }
-  throw new Error('expected a ZohoError');
-}
 
 describe('TokenBroker', () => {
   it('mints one token for 50 concurrent invocations and shares it through DynamoDB', async () => {
