@@ -16,6 +16,7 @@ import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createInflateRaw } from 'node:zlib';
+import { fakeCredentials } from '../local/fake-zoho/credentials.js';
 import { peakRssBytes } from './rss.js';
 
 export interface PipelineArgs {
@@ -75,11 +76,7 @@ async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
     ddb,
     table: a.stateTable,
     key: a.tokenKey,
-    credentials: async () => ({
-      clientId: 'fake-client-id',
-      clientSecret: 'fake-client-secret',
-      refreshToken: 'fake-refresh-token',
-    }),
+    credentials: fakeCredentials,
     accountsUrl: a.zohoUrl,
     defaultApiDomain: a.zohoUrl,
   });

@@ -6,6 +6,7 @@ import { pollOnce } from '../lib/pipeline/poll.js';
 import { documentClient } from '../lib/runtime.js';
 import { createZohoClient } from '../lib/zoho/client.js';
 import { TokenBroker } from '../lib/zoho/token-broker.js';
+import { fakeCredentials } from '../local/fake-zoho/credentials.js';
 import { localDynamoDbClient } from '../local/stand-ins.js';
 import { peakRssBytes } from './rss.js';
 
@@ -50,11 +51,7 @@ const broker = new TokenBroker({
   ddb,
   table: a.stateTable,
   key: a.tokenKey,
-  credentials: async () => ({
-    clientId: 'fake-client-id',
-    clientSecret: 'fake-client-secret',
-    refreshToken: 'fake-refresh-token',
-  }),
+  credentials: fakeCredentials,
   accountsUrl: a.zohoUrl,
   defaultApiDomain: a.zohoUrl,
   onMint: () => {

@@ -101,18 +101,31 @@ export class TokenBroker implements TokenProvider {
 
   async invalidate(accessToken: string): Promise<void> {
     if (this.memo?.accessToken === accessToken) this.memo = undefined;
+    await this.updateIf('REMOVE access_token, token_expires_at, api_domain', 'access_token = :t', {
+      ':t': accessToken,
+    });
+  }
+
+  /** A conditional update of the cache item; false when the condition did not hold. */
+  private async updateIf(
+    update: string,
+    condition: string,
+    values: Record<string, unknown>,
+  ): Promise<boolean> {
     try {
       await this.o.ddb.send(
         new UpdateCommand({
           TableName: this.o.table,
           Key: { pk: this.o.key },
-          UpdateExpression: 'REMOVE access_token, token_expires_at, api_domain',
-          ConditionExpression: 'access_token = :t',
-          ExpressionAttributeValues: { ':t': accessToken },
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          ExpressionAttributeValues: values,
         }),
       );
+      return true;
     } catch (e) {
-      if (!(e instanceof ConditionalCheckFailedException)) throw e;
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
     }
   }
 
@@ -175,43 +188,22 @@ export class TokenBroker implements TokenProvider {
     }
   }
 
-  private async takeLease(owner: string, now: number, mints: number[]): Promise<boolean> {
-    try {
-      await this.o.ddb.send(
-        new UpdateCommand({
-          TableName: this.o.table,
-          Key: { pk: this.o.key },
-          UpdateExpression: 'SET lease_owner = :o, lease_until = :u, mints = :m',
-          ConditionExpression: 'attribute_not_exists(lease_until) OR lease_until < :now',
-          ExpressionAttributeValues: { ':o': owner, ':u': now + this.o.leaseMs, ':m': mints, ':now': now },
-        }),
-      );
-      return true;
-    } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
-      throw e;
-    }
+  private takeLease(owner: string, now: number, mints: number[]): Promise<boolean> {
+    return this.updateIf(
+      'SET lease_owner = :o, lease_until = :u, mints = :m',
+      'attribute_not_exists(lease_until) OR lease_until < :now',
+      { ':o': owner, ':u': now + this.o.leaseMs, ':m': mints, ':now': now },
+    );
   }
 
   private async release(owner: string, extra: { deniedUntil?: number } = {}): Promise<void> {
-    try {
-      await this.o.ddb.send(
-        new UpdateCommand({
-          TableName: this.o.table,
-          Key: { pk: this.o.key },
-          UpdateExpression:
-            extra.deniedUntil === undefined
-              ? 'REMOVE lease_owner, lease_until'
-              : 'SET denied_until = :d REMOVE lease_owner, lease_until',
-          ConditionExpression: 'lease_owner = :o',
-          ExpressionAttributeValues: {
-            ':o': owner,
-            ...(extra.deniedUntil === undefined ? {} : { ':d': extra.deniedUntil }),
-          },
-        }),
-      );
-    } catch (e) {
-      if (!(e instanceof ConditionalCheckFailedException)) throw e;
+    if (extra.deniedUntil === undefined) {
+      await this.updateIf('REMOVE lease_owner, lease_until', 'lease_owner = :o', { ':o': owner });
+    } else {
+      await this.updateIf('SET denied_until = :d REMOVE lease_owner, lease_until', 'lease_owner = :o', {
+        ':o': owner,
+        ':d': extra.deniedUntil,
+      });
     }
   }
 
@@ -280,26 +272,12 @@ export class TokenBroker implements TokenProvider {
       }
       throw err;
     }
-    try {
-      await this.o.ddb.send(
-        new UpdateCommand({
-          TableName: this.o.table,
-          Key: { pk: this.o.key },
-          UpdateExpression:
-            'SET access_token = :t, api_domain = :d, token_expires_at = :e REMOVE lease_owner, lease_until, denied_until',
-          ConditionExpression: 'lease_owner = :o',
-          ExpressionAttributeValues: {
-            ':t': token.accessToken,
-            ':d': token.apiDomain,
-            ':e': token.expiresAt,
-            ':o': owner,
-          },
-        }),
-      );
-    } catch (e) {
-      // Our lease ran out while minting: the token is still valid, but someone else owns the cache now.
-      if (!(e instanceof ConditionalCheckFailedException)) throw e;
-    }
+    // If our lease ran out while minting, someone else owns the cache now; the token is still valid.
+    await this.updateIf(
+      'SET access_token = :t, api_domain = :d, token_expires_at = :e REMOVE lease_owner, lease_until, denied_until',
+      'lease_owner = :o',
+      { ':t': token.accessToken, ':d': token.apiDomain, ':e': token.expiresAt, ':o': owner },
+    );
     this.memo = token;
     return token;
   }

@@ -23,6 +23,7 @@ export {
   type FakeZohoStats,
   type Fault,
   type FaultAction,
+  fakeCredentials,
   type JobSpec,
   type JobState,
   type RequestKind,

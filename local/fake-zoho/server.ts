@@ -9,6 +9,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { DEFAULT_CLIENT, fakeCredentials } from './credentials.js';
 import { type CsvSpec, csvForJob, icsForJob } from './csv.js';
 import { zipSingleEntry } from './zip.js';
 
@@ -160,13 +161,7 @@ export interface FakeZoho {
 
 // ---------------------------------------------------------------- constants
 
-export const DEFAULT_CLIENT: Readonly<FakeClient> = {
-  clientId: 'fake-client-id',
-  clientSecret: 'fake-client-secret',
-  refreshToken: 'fake-refresh-token',
-  userId: '3652397000000186017',
-  userName: 'Patricia Boyle',
-};
+export { DEFAULT_CLIENT, fakeCredentials };
 
 export const SUPPORTED_MODULES = [
   'Leads',
