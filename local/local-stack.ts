@@ -97,6 +97,7 @@ function seedDemoJobs(fake: FakeZoho): DemoJob[] {
   );
   add(
     {
+      id: '3652397000000646007',
       module: 'Accounts',
       totalRecords: 10,
       failWith: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error occurred.' },

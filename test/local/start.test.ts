@@ -69,7 +69,14 @@ describe('npm start (the local stack)', () => {
     try {
       await waitFor('Ready', () => (s.output().includes('Ready.') ? true : undefined), 90_000);
       const api = `http://127.0.0.1:${p.PORT}`;
-      expect(s.output()).toContain('3652397000000646004');
+      for (const id of [
+        '3652397000000646004',
+        '3652397000000646005',
+        '3652397000000646006',
+        '3652397000000646007',
+      ]) {
+        expect(s.output()).toContain(id); // the README's demo ids
+      }
       const post = await fetch(`${api}/jobs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
