@@ -27,6 +27,7 @@ export interface ZohoCrmBulkExportStackProps extends StackProps {
 /** Names shared with lib/ (EMF metric emitted when a job ends FAILED). */
 export const METRICS_NAMESPACE = 'ZohoCrmBulkExport';
 export const JOBS_FAILED_METRIC = 'JobsFailed';
+export const TOKEN_ERRORS_METRIC = 'ZohoTokenErrors';
 export const JOBS_STATUS_INDEX = 'by-status';
 /**
  * Powertools Metrics always adds a `service` dimension (its serviceName), so JobsFailed is summed over the
@@ -280,11 +281,17 @@ export class ZohoCrmBulkExportStack extends Stack {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
     }
     const alarmAction = this.alarmTopic ? new SnsAction(this.alarmTopic) : undefined;
-    const alarm = (alarmId: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm => {
+    const alarm = (
+      alarmId: string,
+      metric: cloudwatch.IMetric,
+      description: string,
+      periods = 1,
+    ): cloudwatch.Alarm => {
       const created = new cloudwatch.Alarm(this, alarmId, {
         metric,
         threshold: 1,
-        evaluationPeriods: 1,
+        evaluationPeriods: periods,
+        datapointsToAlarm: periods,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         alarmDescription: description,
@@ -314,7 +321,15 @@ export class ZohoCrmBulkExportStack extends Stack {
       this.api.metricServerError({ period: ALARM_PERIOD, statistic: 'Sum' }),
       'The jobs HTTP API returned 5xx responses',
     );
-    alarm('JobsFailedAlarm', jobsFailedMetric(), 'At least one export job ended FAILED');
+    alarm('JobsFailedAlarm', emfSum(JOBS_FAILED_METRIC), 'At least one export job ended FAILED');
+    // A token throttle clears within 10 minutes; 15 minutes in a row means bad credentials in the
+    // secret, a revoked refresh token or a wrong data centre: every job waits until that is fixed.
+    alarm(
+      'ZohoTokenErrorsAlarm',
+      emfSum(TOKEN_ERRORS_METRIC),
+      'No Zoho access token for 15 minutes (credentials, refresh token or data centre); jobs are waiting',
+      3,
+    );
 
     // ---------------------------------------------------------------- cdk-nag suppressions
     this.acknowledgeNagFindings(config);
@@ -433,8 +448,8 @@ export class ZohoCrmBulkExportStack extends Stack {
 }
 
 /** Accept one cdk-nag finding on a construct and its children, with the reason recorded in the assembly. */
-/** Sum of JobsFailed (EMF) with no dimension or with any of the known `service` dimensions. */
-function jobsFailedMetric(): cloudwatch.IMetric {
+/** Sum of an EMF metric with no dimension or with any of the known `service` dimensions. */
+function emfSum(metricName: string): cloudwatch.IMetric {
   const dimensionSets: Array<Record<string, string> | undefined> = [
     undefined,
     ...JOBS_FAILED_SERVICES.map((service) => ({ service })),
@@ -443,14 +458,14 @@ function jobsFailedMetric(): cloudwatch.IMetric {
   dimensionSets.forEach((dimensionsMap, i) => {
     usingMetrics[`m${i}`] = new cloudwatch.Metric({
       namespace: METRICS_NAMESPACE,
-      metricName: JOBS_FAILED_METRIC,
+      metricName,
       statistic: 'Sum',
       period: ALARM_PERIOD,
       ...(dimensionsMap ? { dimensionsMap } : {}),
     });
   });
   return new cloudwatch.MathExpression({
-    label: JOBS_FAILED_METRIC,
+    label: metricName,
     expression: Object.keys(usingMetrics)
       .map((id) => `FILL(${id}, 0)`)
       .join(' + '),

@@ -11,7 +11,14 @@ export function createLogger(serviceName: string, level = process.env.LOG_LEVEL 
 /** Counters the pipeline emits; in Lambda they become CloudWatch EMF metrics. */
 export interface MetricsSink {
   count(
-    name: 'JobsFailed' | 'JobsExported' | 'StatusChecks' | 'Downloads' | 'DownloadRetries' | 'TokenMints',
+    name:
+      | 'JobsFailed'
+      | 'JobsExported'
+      | 'StatusChecks'
+      | 'Downloads'
+      | 'DownloadRetries'
+      | 'TokenMints'
+      | 'ZohoTokenErrors',
     n?: number,
   ): void;
   flush(): void;

@@ -305,6 +305,7 @@ export async function pollOnce(
     summary.retried++;
     logger.warn('status check failed; will retry', { job_id: job.job_id, error, retry_in_ms: delay });
     if (e instanceof ZohoError && e.stage === 'oauth') {
+      if (!stop) deps.metrics.count('ZohoTokenErrors');
       stop = `no access token: ${error.code}`;
     }
   }

@@ -454,6 +454,12 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       }
     });
 
+    it('one on ZohoTokenErrors for 3 periods in a row (credentials, not a passing throttle)', () => {
+      const tokenAlarm = alarms().find((a) => String(a.AlarmDescription).includes('No Zoho access token'));
+      expect(tokenAlarm).toMatchObject({ ...atLeastOne, EvaluationPeriods: 3, DatapointsToAlarm: 3 });
+      expect(JSON.stringify(tokenAlarm?.Metrics)).toContain('ZohoTokenErrors');
+    });
+
     it('one per function on Errors >= 1, and on API 5xx', () => {
       for (const { fn } of Object.values(ids)) {
         expect(alarms()).toContainEqual(

@@ -108,6 +108,21 @@ describe('fault matrix', () => {
     expect(h.clock.now() - start).toBeGreaterThanOrEqual(2 * 60_000);
   });
 
+  it('a revoked refresh token: jobs wait (not FAILED), the tick stops early and says why', async () => {
+    h = await pipelineHarness();
+    const seeded = Array.from({ length: 5 }, () => h!.fake.addJob({ totalRecords: 10 }));
+    for (const s of seeded) await h.register(s.id);
+    h.fake.revokeRefreshToken('fake-refresh-token');
+    const { poll } = await h.tick();
+    expect(poll.stoppedEarly).toBe(true);
+    expect(poll.failed).toBe(0);
+    expect(h.metrics.counts.ZohoTokenErrors).toBe(1);
+    const jobs = await h.allJobs();
+    expect(jobs.every((j) => j.status === 'PENDING')).toBe(true);
+    expect(jobs.some((j) => j.last_error?.code === 'invalid_code')).toBe(true);
+    expect(h.fake.requests.filter((r) => r.kind === 'token')).toHaveLength(1);
+  });
+
   it('a Zoho download 429 locks everyone out for at least a minute', async () => {
     h = await pipelineHarness();
     const [s] = await completedJobs(h, 1);
