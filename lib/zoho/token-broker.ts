@@ -49,6 +49,9 @@ interface TokenItem {
   denied_until?: number;
 }
 
+/** How long a terminal refusal from the token endpoint is remembered by one container. */
+const REFUSED_CACHE_MS = 60_000;
+
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -65,6 +68,7 @@ const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  */
 export class TokenBroker implements TokenProvider {
   private memo: AccessToken | undefined;
+  private refused: { error: ZohoError; until: number } | undefined;
   private inflight: Promise<AccessToken> | undefined;
   private readonly o: Required<Omit<TokenBrokerOptions, 'onMint' | 'fetch'>> &
     Pick<TokenBrokerOptions, 'onMint' | 'fetch'>;
@@ -88,10 +92,15 @@ export class TokenBroker implements TokenProvider {
 
   async getToken(signal?: AbortSignal): Promise<AccessToken> {
     if (this.memo && this.fresh(this.memo)) return this.memo;
+    // A refresh token Zoho just refused (revoked, wrong client or data centre) is not tried again for
+    // a while: every job of a tick would otherwise spend one of the 10 mints per 10 minutes on it.
+    if (this.refused && this.o.now() < this.refused.until) throw this.refused.error;
     // One refresh at a time inside this process, too.
     this.inflight ??= this.acquire(signal)
       .catch((e: unknown) => {
-        throw asOauthError(e);
+        const err = asOauthError(e);
+        if (err.kind === 'terminal') this.refused = { error: err, until: this.o.now() + REFUSED_CACHE_MS };
+        throw err;
       })
       .finally(() => {
         this.inflight = undefined;
