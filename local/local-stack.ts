@@ -21,6 +21,7 @@ import { credentialsFromEnv } from '../lib/zoho/token-broker.js';
 import { DEFAULT_CLIENT, type FakeZoho, startFakeZoho } from './fake-zoho/index.js';
 import { toApiGatewayEvent, writeApiGatewayResult } from './http-adapter.js';
 import {
+  assertJava,
   assertPortFree,
   createTables,
   LOCAL_CREDENTIALS,
@@ -116,7 +117,8 @@ export async function startLocalStack(
   const logger = opts.logger ?? createLogger('local-stack');
   const useFake = !local.ZOHO_ACCOUNTS_URL;
 
-  // Fail early and plainly on a taken port.
+  // Fail early and plainly: Java for DynamoDB Local first, then the ports.
+  assertJava();
   await assertPortFree(local.PORT, 'the API', 'PORT');
   if (useFake) await assertPortFree(local.LOCAL_ZOHO_PORT, 'the fake Zoho', 'LOCAL_ZOHO_PORT');
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { csvRecordCount } from '../../local/fake-zoho/index.js';
-import { assertPortFree, freePort, localS3Client } from '../../local/stand-ins.js';
+import { assertPortFree, localS3Client } from '../../local/stand-ins.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const dirs: string[] = [];
@@ -53,13 +53,29 @@ async function waitFor<T>(
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/**
+ * Four free ports below Linux's ephemeral range (32768+), so that servers other tests open on port 0
+ * cannot be handed one of them between this check and the CLI binding it.
+ */
 async function ports() {
-  return {
-    PORT: String(await freePort()),
-    LOCAL_S3_PORT: String(await freePort()),
-    LOCAL_DYNAMODB_PORT: String(await freePort()),
-    LOCAL_ZOHO_PORT: String(await freePort()),
-  };
+  const picked = new Set<number>();
+  while (picked.size < 4) {
+    const p = 20_000 + Math.floor(Math.random() * 10_000);
+    if (picked.has(p)) continue;
+    try {
+      await assertPortFree(p, 'test', 'test');
+      picked.add(p);
+    } catch {
+      // taken: try another
+    }
+  }
+  const [PORT, LOCAL_S3_PORT, LOCAL_DYNAMODB_PORT, LOCAL_ZOHO_PORT] = [...picked].map(String) as [
+    string,
+    string,
+    string,
+    string,
+  ];
+  return { PORT, LOCAL_S3_PORT, LOCAL_DYNAMODB_PORT, LOCAL_ZOHO_PORT };
 }
 
 describe('npm start (the local stack)', () => {
@@ -126,7 +142,7 @@ describe('npm start (the local stack)', () => {
     const blocker = createServer().listen(Number(p.PORT), '127.0.0.1');
     try {
       const s = startCli(p);
-      expect(await s.exited).toBe(1);
+      expect(await s.exited, s.output()).toBe(1);
       expect(s.output()).toContain(`port ${p.PORT} for the API is already in use`);
       expect(s.output()).toContain('PORT');
     } finally {
@@ -137,7 +153,7 @@ describe('npm start (the local stack)', () => {
   it('says plainly when Java is missing', async () => {
     const p = await ports();
     const s = startCli({ ...p, PATH: '/nonexistent' });
-    expect(await s.exited).toBe(1);
+    expect(await s.exited, s.output()).toBe(1);
     expect(s.output()).toContain('Java is missing');
     expect(s.output()).toContain('openjdk-17-jre-headless');
   }, 60_000);
