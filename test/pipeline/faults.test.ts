@@ -278,9 +278,19 @@ describe('fault matrix', () => {
     const [s] = await completedJobs(h, 1, { totalRecords: 100_000, padding: 300 });
     await h.poll();
     const msg = h.queue.shift()!;
+    // The signal fires while the multipart upload is under way (at its second part), as middy's
+    // does shortly before the Lambda timeout.
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 150);
+    let parts = 0;
+    h.aws.s3.middlewareStack.add(
+      (next, ctx) => async (args) => {
+        if (ctx.commandName === 'UploadPartCommand' && ++parts === 2) ac.abort();
+        return next(args);
+      },
+      { step: 'initialize', name: 'abort-mid-upload' },
+    );
     const out = await downloadJob(h.downloadDeps, msg, { signal: ac.signal });
+    expect(parts).toBeGreaterThanOrEqual(2);
     expect(out.outcome).toBe('retry');
     const job = (await h.jobs.get(s!.id))!;
     expect(await objectExists(h, objectKey(h.config.S3_PREFIX, job))).toBe(false);
