@@ -26,13 +26,14 @@ const ZIP64_LOCATOR_SIG = 0x07064b50;
 const DD_SIG = 0x08074b50;
 const MAX_TAIL = 512 * 1024;
 /**
- * Compressed bytes go to the inflater in pieces of at least 1 MiB, and it writes 2 MiB output chunks.
- * Inflate runs on the thread pool but hands every chunk back to the main thread; few, large steps let
- * it work on the next piece while the main thread checksums, counts and uploads the last one (socket
- * reads of 64 KiB and 128 KiB chunks made the two threads take turns: measured +25% end to end).
+ * Compressed bytes go to the inflater in pieces of at least 512 KiB, and it writes 1 MiB output
+ * chunks. Inflate runs on the thread pool but hands every chunk back to the main thread; fewer, larger
+ * steps let it work on the next piece while the main thread checksums, counts and uploads the last
+ * one (64 KiB socket reads and 128 KiB chunks made the two threads take turns). Twice these sizes
+ * gained about 5% more speed for about 15 MB more peak memory.
  */
-const COALESCE = 1024 * 1024;
-const INFLATE_CHUNK = 2 * 1024 * 1024;
+const COALESCE = 512 * 1024;
+const INFLATE_CHUNK = 1024 * 1024;
 const MAX_ERROR_BODY = 64 * 1024;
 const U32_MAX = 0xffffffff;
 
@@ -46,7 +47,7 @@ export interface ZipEntryInfo {
 }
 
 export interface UnzipOptions {
-  /** Output chunk size of the inflater (default 2 MiB; zlib's 16 KiB default is far slower). */
+  /** Output chunk size of the inflater (default 1 MiB; zlib's 16 KiB default is far slower). */
   chunkSize?: number;
   /** Called once the archive has been verified, before the output stream ends. */
   onVerified?: (info: ZipEntryInfo) => void;
