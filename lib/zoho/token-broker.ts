@@ -146,7 +146,8 @@ export class TokenBroker implements TokenProvider {
   }
 
   private async acquire(signal?: AbortSignal): Promise<AccessToken> {
-    const deadline = this.o.now() + this.o.waitMs;
+    // Waiting is real time (real sleeps), so its budget is measured on the monotonic clock.
+    const waitUntil = performance.now() + this.o.waitMs;
     let delay = 50;
     for (;;) {
       signal?.throwIfAborted();
@@ -185,7 +186,7 @@ export class TokenBroker implements TokenProvider {
         const won = await this.takeLease(owner, now, [...recent, now]);
         if (won) return this.mint(owner);
       }
-      if (this.o.now() > deadline) {
+      if (performance.now() > waitUntil) {
         throw new ZohoError({
           code: 'TOKEN_LEASE_TIMEOUT',
           message: 'timed out waiting for another caller to refresh the Zoho access token',
@@ -281,12 +282,13 @@ export class TokenBroker implements TokenProvider {
       }
       throw err;
     }
-    // If our lease ran out while minting, someone else owns the cache now; the token is still valid.
+    // If our lease ran out while minting, someone else owns the cache now. Either way, and even if
+    // DynamoDB refuses the write (throttling), the token is valid: use it rather than fail the caller.
     await this.updateIf(
       'SET access_token = :t, api_domain = :d, token_expires_at = :e REMOVE lease_owner, lease_until, denied_until',
       'lease_owner = :o',
       { ':t': token.accessToken, ':d': token.apiDomain, ':e': token.expiresAt, ':o': owner },
-    );
+    ).catch(() => false);
     this.memo = token;
     return token;
   }

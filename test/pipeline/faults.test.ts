@@ -324,12 +324,20 @@ describe('fault matrix', () => {
   it('DynamoDB throttling an update: the job is picked up again and nothing is lost', async () => {
     h = await pipelineHarness();
     const seeded = await completedJobs(h, 4);
-    // Throttle every 3rd UpdateItem for a while, beyond the SDK's own retries.
+    // Throttle every 3rd UpdateItem on the jobs table for a while, beyond the SDK's own retries. (The
+    // harness's clock only moves between ticks, so a throttled token lease could not expire in it.)
     let updates = 0;
     let throttling = true;
+    const jobsTable = h.aws.jobsTable;
     h.aws.ddb.middlewareStack.add(
       (next, ctx) => async (args) => {
-        if (throttling && /^Update(Item)?Command$/.test(ctx.commandName ?? '') && ++updates % 3 === 0) {
+        const table = (args.input as { TableName?: string }).TableName;
+        if (
+          throttling &&
+          table === jobsTable &&
+          /^Update(Item)?Command$/.test(ctx.commandName ?? '') &&
+          ++updates % 3 === 0
+        ) {
           const e = new Error('Rate of requests exceeds the allowed throughput.');
           e.name = 'ProvisionedThroughputExceededException';
           throw e;
