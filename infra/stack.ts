@@ -17,6 +17,13 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct, IConstruct } from 'constructs';
+import {
+  JOBS_FAILED_METRIC,
+  METRIC_SERVICES,
+  METRICS_NAMESPACE,
+  STATUS_INDEX,
+  TOKEN_ERRORS_METRIC,
+} from '../lib/contract.js';
 import type { ExporterConfig } from './config.js';
 import { ExporterFunction } from './function.js';
 
@@ -24,16 +31,9 @@ export interface ZohoCrmBulkExportStackProps extends StackProps {
   readonly config: ExporterConfig;
 }
 
-/** Names shared with lib/ (EMF metric emitted when a job ends FAILED). */
-export const METRICS_NAMESPACE = 'ZohoCrmBulkExport';
-export const JOBS_FAILED_METRIC = 'JobsFailed';
-export const TOKEN_ERRORS_METRIC = 'ZohoTokenErrors';
-export const JOBS_STATUS_INDEX = 'by-status';
-/**
- * Powertools Metrics always adds a `service` dimension (its serviceName), so JobsFailed is summed over the
- * dimensionless metric and the services that can fail a job; functions must use these service names.
- */
-export const JOBS_FAILED_SERVICES = ['poll-jobs', 'download-result'] as const;
+// Names shared with lib/ (index, metric namespace and names, service dimensions): lib/contract.ts.
+export const JOBS_STATUS_INDEX = STATUS_INDEX;
+export const JOBS_FAILED_SERVICES = METRIC_SERVICES;
 
 const REGISTER_TIMEOUT = Duration.seconds(10);
 const POLL_TIMEOUT = Duration.minutes(5);

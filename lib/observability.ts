@@ -1,7 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-
-export const METRICS_NAMESPACE = 'ZohoCrmBulkExport';
+import { METRICS_NAMESPACE, type MetricName, type MetricService } from './contract.js';
 
 /** Structured JSON logs (Powertools); job ids go in every line through `appendKeys` or the payload. */
 export function createLogger(serviceName: string, level = process.env.LOG_LEVEL ?? 'INFO'): Logger {
@@ -10,21 +9,11 @@ export function createLogger(serviceName: string, level = process.env.LOG_LEVEL 
 
 /** Counters the pipeline emits; in Lambda they become CloudWatch EMF metrics. */
 export interface MetricsSink {
-  count(
-    name:
-      | 'JobsFailed'
-      | 'JobsExported'
-      | 'StatusChecks'
-      | 'Downloads'
-      | 'DownloadRetries'
-      | 'TokenMints'
-      | 'ZohoTokenErrors',
-    n?: number,
-  ): void;
+  count(name: MetricName, n?: number): void;
   flush(): void;
 }
 
-export function emfMetrics(serviceName: string): MetricsSink {
+export function emfMetrics(serviceName: MetricService): MetricsSink {
   const m = new Metrics({ namespace: METRICS_NAMESPACE, serviceName });
   m.setThrowOnEmptyMetrics(false);
   return {

@@ -9,6 +9,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Config, loadConfig, timingFrom } from './config.js';
+import type { MetricService } from './contract.js';
 import type { DownloadMessage } from './jobs/model.js';
 import { JobStore } from './jobs/store.js';
 import { createLogger, emfMetrics, type MetricsSink } from './observability.js';
@@ -109,7 +110,7 @@ export function sqsDispatcher(sqs: SQSClient, queueUrl: string): (msg: DownloadM
  * Everything a pipeline Lambda builds at cold start: validated config, AWS clients, logger, EMF
  * metrics, the job store and the Zoho client with the shared token broker.
  */
-export function lambdaRuntime(serviceName: 'poll-jobs' | 'download-result') {
+export function lambdaRuntime(serviceName: MetricService) {
   const config = loadConfig();
   const clients = awsClients();
   const logger = createLogger(serviceName);

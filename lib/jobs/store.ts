@@ -7,9 +7,8 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { STATUS_INDEX } from '../contract.js';
 import type { JobError, JobRecord, JobStatus } from './model.js';
-
-export const STATUS_INDEX = 'by-status';
 
 type Values = Record<string, unknown>;
 
