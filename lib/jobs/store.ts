@@ -212,16 +212,21 @@ export class JobStore {
     });
   }
 
-  /** Ends a job as FAILED; `condition` names what the caller saw. */
+  /**
+   * Ends a job as FAILED (the one way every function does it); `condition` names what the caller
+   * saw, `observed` adds what it learnt on the way (the last Zoho state, say).
+   */
   fail(
     jobId: string,
     error: JobError,
     condition: string,
     values: Values,
     retentionSeconds: number,
+    observed: Partial<JobRecord> = {},
   ): Promise<boolean> {
     return this.update(jobId, {
       set: {
+        ...observed,
         status: 'FAILED',
         error,
         next_check_at: this.now(),

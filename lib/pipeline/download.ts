@@ -207,17 +207,7 @@ export async function downloadJob(
       return defer(now() + Math.max(e.retryAfterMs ?? 0, timing.baseMs), error.code);
     }
     if (!retryableCode(e) || attempts >= deps.config.MAX_DOWNLOAD_ATTEMPTS) {
-      await jobs.update(job.job_id, {
-        set: {
-          status: 'FAILED',
-          error,
-          next_check_at: now(),
-          expires_at: Math.floor(now() / 1000) + timing.retentionSeconds,
-        },
-        remove: ['download_owner', 'dispatch_id', 'last_error'],
-        condition: mine,
-        values: mineValues,
-      });
+      await jobs.fail(job.job_id, error, mine, mineValues, timing.retentionSeconds);
       deps.metrics.count('JobsFailed');
       logger.error('download failed for good', { job_id: job.job_id, error, attempts });
       return { outcome: 'failed', code: error.code };

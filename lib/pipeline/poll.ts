@@ -96,22 +96,16 @@ export async function pollOnce(
 
   async function expire(job: JobRecord): Promise<void> {
     const hours = Math.round(timing.maxAgeMs / 360_000) / 10;
-    const ok = await jobs.fail(
-      job.job_id,
+    const ok = await failJob(
+      job,
       {
         code: 'EXPIRED',
         message: `the job did not finish within its maximum age of ${hours} h (last Zoho state: ${job.zoho_state ?? 'unknown'})`,
       },
       '#status = :s AND #next_check_at = :old',
       { ':s': job.status, ':old': job.next_check_at },
-      retention,
     );
-    if (ok) {
-      summary.expired++;
-      summary.failed++;
-      deps.metrics.count('JobsFailed');
-      logger.warn('job expired', { job_id: job.job_id, zoho_state: job.zoho_state });
-    }
+    if (ok) summary.expired++;
   }
 
   /** COMPLETED with more records: create and register the next page, linked both ways. */
@@ -261,24 +255,14 @@ export async function pollOnce(
     condition: string,
     values: Record<string, unknown>,
     observed: Partial<JobRecord> = {},
-  ): Promise<void> {
-    const ok = await jobs.update(job.job_id, {
-      set: {
-        ...observed,
-        status: 'FAILED',
-        error,
-        next_check_at: now(),
-        expires_at: Math.floor(now() / 1000) + retention,
-      },
-      remove: ['poll_token', 'last_error', 'dispatch_id', 'download_owner'],
-      condition,
-      values,
-    });
+  ): Promise<boolean> {
+    const ok = await jobs.fail(job.job_id, error, condition, values, retention, observed);
     if (ok) {
       summary.failed++;
       deps.metrics.count('JobsFailed');
       logger.warn('job failed', { job_id: job.job_id, error });
     }
+    return ok;
   }
 
   async function onCheckError(
