@@ -278,7 +278,10 @@ describe('callback', () => {
         query: { module: { api_name: 'Leads' } },
       });
       const id = (r.json as Json).data[0].details.id;
-      for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((res) => setTimeout(res, 20));
+      // The sink sees the POST before the fake has read the answer and logged its status: wait for both.
+      for (let i = 0; i < 100 && (received.length === 0 || fake.callbacks[0]?.status === undefined); i++) {
+        await new Promise((res) => setTimeout(res, 20));
+      }
       expect(received).toHaveLength(1);
       expect(received[0].ct).toBe('application/json');
       expect(received[0].body.data[0]).toMatchObject({ id, state: 'COMPLETED', result: { count: 1000 } });
