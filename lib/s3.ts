@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { crc32Base64 } from './crc32.js';
 
 /**
  * CRC32 for the SDK's flexible checksums, computed by zlib (native) instead of the SDK's pure-JS
@@ -46,3 +48,59 @@ export function withUnsignedPayload<T extends S3Client>(client: T): T {
   );
   return client;
 }
+
+/** What `usePartChecksums` needs of a slice's CRC (an `unzip` `CrcSegment` fits). */
+export interface KnownCrc {
+  crc32: number;
+  length: number;
+}
+
+/**
+ * Hands S3 the CRC-32 of each part of one object's upload, from `checksums` (part N is slice N - 1),
+ * so the SDK does not hash the part again: the downloader already hashed every byte once, to check
+ * the ZIP. S3 still verifies each part against it (a wrong or stale value fails the part, and so the
+ * upload). Applies only to this Bucket and Key, only to parts of a multipart upload created with
+ * `ChecksumAlgorithm: CRC32` (what lib-storage asks for under the SDK's default
+ * `requestChecksumCalculation`), and only when the part is exactly the slice's length; anything else
+ * is left to the SDK. Returns the function that removes it again.
+ */
+export function usePartChecksums(
+  client: S3Client,
+  target: { Bucket: string; Key: string },
+  checksums: ReadonlyMap<number, KnownCrc>,
+): () => void {
+  const name = `knownPartChecksums-${randomUUID()}`;
+  let multipartCrc32 = false;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const input = args.input as {
+        Bucket?: string;
+        Key?: string;
+        ChecksumAlgorithm?: string;
+        ChecksumCRC32?: string;
+        PartNumber?: number;
+        Body?: unknown;
+      };
+      if (input.Bucket !== target.Bucket || input.Key !== target.Key) return next(args);
+      if (context.commandName === 'CreateMultipartUploadCommand') {
+        multipartCrc32 = input.ChecksumAlgorithm === 'CRC32';
+      } else if (
+        context.commandName === 'UploadPartCommand' &&
+        multipartCrc32 &&
+        input.ChecksumCRC32 === undefined &&
+        typeof input.PartNumber === 'number'
+      ) {
+        const known = checksums.get(input.PartNumber - 1);
+        if (known && byteLength(input.Body) === known.length) input.ChecksumCRC32 = crc32Base64(known.crc32);
+      }
+      return next(args);
+    },
+    { step: 'initialize', name },
+  );
+  return () => {
+    client.middlewareStack.remove(name);
+  };
+}
+
+const byteLength = (body: unknown): number | undefined =>
+  body instanceof Uint8Array ? body.byteLength : undefined;

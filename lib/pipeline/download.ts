@@ -7,6 +7,7 @@ import type { Config, Timing } from '../config.js';
 import type { DownloadMessage, JobRecord } from '../jobs/model.js';
 import type { JobStore } from '../jobs/store.js';
 import { describeError, type MetricsSink } from '../observability.js';
+import { type KnownCrc, usePartChecksums } from '../s3.js';
 import type { ZohoClient } from '../zoho/client.js';
 import { ZohoError } from '../zoho/errors.js';
 import { backoffMs } from './backoff.js';
@@ -129,6 +130,10 @@ export async function downloadJob(
 
   const key = objectKey(deps.config.S3_PREFIX, job);
   const expected = job.records ?? undefined;
+  const partSize = deps.partSize ?? 6 * 1024 * 1024;
+  // The unzipper's CRC-32 of each part-sized slice becomes that part's S3 checksum: one hash per byte.
+  const partCrcs = new Map<number, KnownCrc>();
+  const releaseChecksums = usePartChecksums(deps.s3, { Bucket: bucket, Key: key }, partCrcs);
   let upload: Upload | undefined;
   let source: Readable | undefined;
   const onAbort = (): void => {
@@ -141,17 +146,18 @@ export async function downloadJob(
   try {
     if (!job.download_url)
       throw new ZohoError({ code: 'INVALID_RESPONSE', message: 'no download_url', kind: 'terminal' });
-    const result = await deps.zoho.downloadResult(
-      job.download_url,
-      opts.signal ? { signal: opts.signal } : {},
-    );
+    const result = await deps.zoho.downloadResult(job.download_url, {
+      ...(opts.signal && { signal: opts.signal }),
+      segmentSize: partSize,
+      onSegment: (s) => partCrcs.set(s.index, s),
+    });
     source = result.stream;
     const counter = new VerifyingCounter(expected);
     source.on('error', (e) => counter.destroy(e));
     source.pipe(counter);
     upload = new Upload({
       client: deps.s3,
-      partSize: deps.partSize ?? 6 * 1024 * 1024,
+      partSize,
       queueSize: deps.queueSize ?? 2,
       leavePartsOnError: false,
       params: {
@@ -229,5 +235,6 @@ export async function downloadJob(
     return { outcome: 'retry', code: error.code, retryAt };
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
+    releaseChecksums();
   }
 }

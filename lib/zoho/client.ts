@@ -11,7 +11,7 @@ import {
   toZohoJob,
   type ZohoJob,
 } from './schemas.js';
-import { unzipSingleEntry, type ZipEntryInfo } from './unzip.js';
+import { type UnzipOptions, unzipSingleEntry, type ZipEntryInfo } from './unzip.js';
 
 /** What the client needs from the token broker. */
 export interface AccessToken {
@@ -60,11 +60,15 @@ export interface DownloadResult {
   verified: Promise<ZipEntryInfo>;
 }
 
+export interface DownloadOptions extends Pick<UnzipOptions, 'segmentSize' | 'onSegment'> {
+  signal?: AbortSignal;
+}
+
 export interface ZohoClient {
   readonly apiVersion: ApiVersion;
   getJob(jobId: string, opts?: { version?: ApiVersion; signal?: AbortSignal }): Promise<ZohoJob>;
   createJob(query: CreateJobQuery, opts?: CreateJobOptions): Promise<{ id: string; state: string }>;
-  downloadResult(downloadUrl: string, opts?: { signal?: AbortSignal }): Promise<DownloadResult>;
+  downloadResult(downloadUrl: string, opts?: DownloadOptions): Promise<DownloadResult>;
 }
 
 const JOB_ID = /^[0-9]{1,19}$/;
@@ -322,6 +326,8 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
         });
         verified.catch(() => undefined);
         const stream = unzipSingleEntry(body, {
+          ...(opts.segmentSize !== undefined && { segmentSize: opts.segmentSize }),
+          ...(opts.onSegment && { onSegment: opts.onSegment }),
           onVerified: resolveVerified,
           mapSourceError: (e) => {
             const reason: unknown = controller.signal.reason;

@@ -1,5 +1,6 @@
 import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { crc32, createInflateRaw } from 'node:zlib';
+import { crc32Combine } from '../crc32.js';
 import { classify, ZohoError } from './errors.js';
 import { oauthErrorBody, parseErrorEnvelope } from './schemas.js';
 
@@ -46,9 +47,26 @@ export interface ZipEntryInfo {
   uncompressedSize: number;
 }
 
+/** The CRC-32 of one fixed-size slice of the uncompressed output (see `UnzipOptions.segmentSize`). */
+export interface CrcSegment {
+  /** 0 for the first `segmentSize` bytes, 1 for the next, ... */
+  index: number;
+  crc32: number;
+  /** `segmentSize`, except for the last segment. */
+  length: number;
+}
+
 export interface UnzipOptions {
   /** Output chunk size of the inflater (default 1 MiB; zlib's 16 KiB default is far slower). */
   chunkSize?: number;
+  /**
+   * The output is checksummed in slices of this many bytes, and the entry's CRC-32 is combined from
+   * theirs (`crc32Combine`), so every byte is hashed once. With `onSegment`, a consumer that cuts the
+   * output at the same offsets (multipart upload parts) gets each slice's CRC-32 for free.
+   */
+  segmentSize?: number;
+  /** Called as each slice completes (the last one, possibly shorter, once the archive verified). */
+  onSegment?: (segment: CrcSegment) => void;
   /** Called once the archive has been verified, before the output stream ends. */
   onVerified?: (info: ZipEntryInfo) => void;
   /** Maps errors of the source (network, abort) to the error the output stream fails with. */
@@ -329,8 +347,33 @@ class ZipFront extends Transform {
 export function unzipSingleEntry(source: Readable, options: UnzipOptions = {}): Readable {
   const front = new ZipFront();
   const inflate = createInflateRaw({ chunkSize: options.chunkSize ?? INFLATE_CHUNK });
-  let crc = 0;
+  const segmentSize = options.segmentSize ?? Number.MAX_SAFE_INTEGER;
+  if (!Number.isSafeInteger(segmentSize) || segmentSize <= 0) throw new RangeError('segmentSize must be > 0');
+  let crc = 0; // of the completed segments
   let size = 0;
+  const segment = { index: 0, crc32: 0, length: 0 };
+  const closeSegment = (): CrcSegment => {
+    const done = { ...segment, crc32: segment.crc32 >>> 0 };
+    crc = crc32Combine(crc, done.crc32, done.length);
+    segment.index++;
+    segment.crc32 = 0;
+    segment.length = 0;
+    return done;
+  };
+  /** Hashes one output chunk (one pass per byte: a chunk across a slice boundary is hashed in two pieces). */
+  const checksum = (chunk: Buffer): CrcSegment[] => {
+    const completed: CrcSegment[] = [];
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(segmentSize - segment.length, chunk.length - off);
+      segment.crc32 = crc32(n === chunk.length ? chunk : chunk.subarray(off, off + n), segment.crc32);
+      segment.length += n;
+      off += n;
+      if (segment.length === segmentSize) completed.push(closeSegment());
+    }
+    size += chunk.length;
+    return completed;
+  };
   const verifier = new Transform({
     destroy(err, cb) {
       if (!err) {
@@ -341,8 +384,13 @@ export function unzipSingleEntry(source: Readable, options: UnzipOptions = {}): 
       cb(mapped instanceof ZohoError || !options.mapSourceError ? mapped : options.mapSourceError(mapped));
     },
     transform(chunk: Buffer, _e, cb) {
-      crc = crc32(chunk, crc);
-      size += chunk.length;
+      try {
+        // Reported before the chunk moves on: a consumer has a slice's CRC once it has the slice.
+        for (const s of checksum(chunk)) options.onSegment?.(s);
+      } catch (e) {
+        cb(e as Error);
+        return;
+      }
       cb(null, chunk);
     },
     flush(cb) {
@@ -351,6 +399,7 @@ export function unzipSingleEntry(source: Readable, options: UnzipOptions = {}): 
         if (!h) throw zipError('ZIP_TRUNCATED', 'the ZIP holds no data');
         const cd = parseCentralDirectory(front.tail());
         const consumed = inflate.bytesWritten;
+        const last = segment.length > 0 || segment.index === 0 ? closeSegment() : undefined;
         if (cd.method !== h.method)
           throw zipError('ZIP_CORRUPT', 'ZIP local header and central directory disagree');
         if (consumed !== cd.compressedSize) {
@@ -373,6 +422,7 @@ export function unzipSingleEntry(source: Readable, options: UnzipOptions = {}): 
         }
         if (h.flags & 0x08) verifyDescriptor(front.tail(), h.length + consumed, cd);
         else if (h.crc32 !== cd.crc32) throw zipError('ZIP_CRC_MISMATCH', 'ZIP local header CRC-32 mismatch');
+        if (last) options.onSegment?.(last);
         options.onVerified?.({
           name: cd.name,
           method: cd.method,
