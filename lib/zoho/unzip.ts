@@ -384,14 +384,20 @@ export function unzipSingleEntry(source: Readable, options: UnzipOptions = {}): 
       cb(mapped instanceof ZohoError || !options.mapSourceError ? mapped : options.mapSourceError(mapped));
     },
     transform(chunk: Buffer, _e, cb) {
-      try {
-        // Reported before the chunk moves on: a consumer has a slice's CRC once it has the slice.
-        for (const s of checksum(chunk)) options.onSegment?.(s);
-      } catch (e) {
-        cb(e as Error);
-        return;
-      }
-      cb(null, chunk);
+      // zlib hands each output chunk over (push) before it starts inflating the next one, so whatever
+      // runs synchronously downstream (checksum, record count, upload bookkeeping) would hold the
+      // inflater idle. Deferring it to the next tick lets the thread pool inflate chunk N+1 while the
+      // main thread works on chunk N.
+      process.nextTick(() => {
+        try {
+          // Reported before the chunk moves on: a consumer has a slice's CRC once it has the slice.
+          for (const s of checksum(chunk)) options.onSegment?.(s);
+        } catch (e) {
+          cb(e as Error);
+          return;
+        }
+        cb(null, chunk);
+      });
     },
     flush(cb) {
       try {
