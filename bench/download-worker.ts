@@ -63,6 +63,8 @@ async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
   const { TokenBroker } = await import('../lib/zoho/token-broker.js');
   const { localDynamoDbClient, localS3Client } = await import('../local/stand-ins.js');
   const { exportS3Client } = await import('../lib/s3.js');
+  const { tuneHeapForStreaming } = await import('../lib/heap.js');
+  tuneHeapForStreaming(); // as functions/download-result.ts does at start-up
   const ddb = documentClient(localDynamoDbClient(a.ddbEndpoint));
   const config = configSchema.parse({
     JOBS_TABLE: a.jobsTable,

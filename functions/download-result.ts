@@ -1,11 +1,13 @@
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { tuneHeapForStreaming } from '../lib/heap.js';
 import { downloadMessage } from '../lib/jobs/model.js';
 import { describeError } from '../lib/observability.js';
 import { downloadJob } from '../lib/pipeline/download.js';
 import { DownloadBudget } from '../lib/pipeline/download-budget.js';
 import { lambdaRuntime } from '../lib/runtime.js';
 
+tuneHeapForStreaming();
 const rt = lambdaRuntime('download-result');
 const { config, logger, metrics } = rt;
 if (!config.BUCKET) throw new Error('invalid configuration: BUCKET is required');

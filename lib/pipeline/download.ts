@@ -23,7 +23,10 @@ export interface DownloadDeps {
   budget: DownloadBudget;
   logger: Logger;
   metrics: MetricsSink;
-  /** Multipart settings: 6 MiB parts, 2 in flight (about 3 x 6 MiB of buffers; 10,000 parts = 58 GiB). */
+  /**
+   * Multipart settings: 5 MiB parts (S3's minimum), 2 in flight, about 3 x 5 MiB of part buffers;
+   * 10,000 parts make the largest object 48.8 GiB, far above a 200,000-record page.
+   */
   partSize?: number;
   queueSize?: number;
   now?: () => number;
@@ -130,7 +133,7 @@ export async function downloadJob(
 
   const key = objectKey(deps.config.S3_PREFIX, job);
   const expected = job.records ?? undefined;
-  const partSize = deps.partSize ?? 6 * 1024 * 1024;
+  const partSize = deps.partSize ?? 5 * 1024 * 1024;
   // The unzipper's CRC-32 of each part-sized slice becomes that part's S3 checksum: one hash per byte.
   const partCrcs = new Map<number, KnownCrc>();
   const releaseChecksums = usePartChecksums(deps.s3, { Bucket: bucket, Key: key }, partCrcs);
