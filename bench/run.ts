@@ -14,7 +14,7 @@
  *
  * Sections:
  *   1. Download: the real `downloadJob` (JobStore on DynamoDB Local, token broker, ZIP from the fake Zoho
- *      over loopback HTTP, VerifyingCounter, lib-storage Upload with 6 MiB parts / queue 3) into an
+ *      over loopback HTTP, VerifyingCounter, lib-storage Upload with 5 MiB parts / queue 2) into an
  *      S3 endpoint that discards bodies (bench/discard-s3.ts) and into s3rver, beside `zlib.inflateRaw`
  *      to nowhere and `curl | funzip > /dev/null` on the same ZIP bytes. Every measurement runs in its
  *      own child process (bench/download-worker.ts); the fake Zoho runs in another
