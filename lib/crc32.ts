@@ -58,9 +58,14 @@ export function crc32Combine(crcA: number, crcB: number, lengthB: number): numbe
   return (multModP(x2nModP(lengthB, 3), crcA >>> 0) ^ (crcB >>> 0)) >>> 0;
 }
 
+/** A CRC-32 as its 4 big-endian bytes (the digest S3 checksums are made of). */
+export function crc32Bytes(crc: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, crc >>> 0, false);
+  return out;
+}
+
 /** A CRC-32 as S3 wants it in `x-amz-checksum-crc32`: the 4 big-endian bytes, base64. */
 export function crc32Base64(crc: number): string {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(crc >>> 0, 0);
-  return b.toString('base64');
+  return Buffer.from(crc32Bytes(crc)).toString('base64');
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { crc32Base64 } from './crc32.js';
+import { crc32Base64, crc32Bytes } from './crc32.js';
 
 /**
  * CRC32 for the SDK's flexible checksums, computed by zlib (native) instead of the SDK's pure-JS
@@ -13,9 +13,7 @@ export class ZlibCrc32 {
     this.value = crc32(data, this.value);
   }
   async digest(): Promise<Uint8Array> {
-    const out = new Uint8Array(4);
-    new DataView(out.buffer).setUint32(0, this.value >>> 0, false);
-    return out;
+    return crc32Bytes(this.value);
   }
   reset(): void {
     this.value = 0;
