@@ -53,7 +53,10 @@ const args = JSON.parse(process.argv[2] ?? '{}') as PipelineArgs | InflateArgs |
 
 async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
   // Imported here, so that the baselines' peak RSS does not include the AWS SDK.
-  const { configSchema, timingFrom } = await import('../lib/config.js');
+  const { loadSettings, timingFrom } = await import('../lib/config.js');
+  const { SETTING_NAMES } = await import('../lib/settings.js');
+  const { DynamoTable } = await import('../lib/ddb/dynamo-table.js');
+  const { TABLES } = await import('../lib/tables.js');
   const { JobStore } = await import('../lib/jobs/store.js');
   const { createLogger, memoryMetrics } = await import('../lib/observability.js');
   const { downloadJob } = await import('../lib/pipeline/download.js');
@@ -66,17 +69,15 @@ async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
   const { tuneHeapForStreaming } = await import('../lib/heap.js');
   tuneHeapForStreaming(); // as functions/download-result.ts does at start-up
   const ddb = documentClient(localDynamoDbClient(a.ddbEndpoint));
-  const config = configSchema.parse({
-    JOBS_TABLE: a.jobsTable,
-    STATE_TABLE: a.stateTable,
+  const config = {
+    ...loadSettings(SETTING_NAMES, { ZOHO_ACCOUNTS_URL: a.zohoUrl, ZOHO_API_DOMAIN: a.zohoUrl }),
     BUCKET: a.bucket,
-    ZOHO_ACCOUNTS_URL: a.zohoUrl,
-    ZOHO_API_DOMAIN: a.zohoUrl,
-  });
-  const jobs = new JobStore(ddb, a.jobsTable);
+  };
+  const jobsTable = new DynamoTable(ddb, a.jobsTable, TABLES.jobs);
+  const stateTable = new DynamoTable(ddb, a.stateTable, TABLES.state);
+  const jobs = new JobStore(jobsTable);
   const broker = new TokenBroker({
-    ddb,
-    table: a.stateTable,
+    table: stateTable,
     key: a.tokenKey,
     credentials: fakeCredentials,
     accountsUrl: a.zohoUrl,
@@ -97,18 +98,20 @@ async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
   // Untimed set-up: the job as the poller leaves it (DOWNLOADING, dispatch_id, download_url, records).
   await jobs.register(a.jobId, { module: 'Contacts', page: 1 });
   const dispatchId = randomUUID();
-  const ok = await jobs.update(a.jobId, {
-    set: {
-      status: 'DOWNLOADING',
-      dispatch_id: dispatchId,
-      download_url: `/crm/bulk/v8/read/${a.jobId}/result`,
-      records: a.records,
-      attempts: 0,
-      next_check_at: Date.now(),
+  const ok = await jobsTable.update(
+    { job_id: a.jobId },
+    {
+      set: {
+        status: 'DOWNLOADING',
+        dispatch_id: dispatchId,
+        download_url: `/crm/bulk/v8/read/${a.jobId}/result`,
+        records: a.records,
+        attempts: 0,
+        next_check_at: Date.now(),
+      },
+      remove: ['download_owner', 's3', 'expires_at'],
     },
-    remove: ['download_owner', 's3', 'expires_at'],
-    condition: 'attribute_exists(job_id)',
-  });
+  );
   if (!ok) throw new Error('could not put the job in DOWNLOADING state');
 
   const t0 = performance.now();
@@ -119,7 +122,10 @@ async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
       jobs,
       zoho,
       s3,
-      budget: new DownloadBudget(ddb, a.stateTable, config.DOWNLOADS_PER_MINUTE),
+      budget: new DownloadBudget(stateTable, { perMinute: config.DOWNLOADS_PER_MINUTE }),
+      dispatch: async () => {
+        throw new Error('the benchmark download was deferred');
+      },
       logger: createLogger('bench', 'SILENT'),
       metrics: memoryMetrics(),
     },

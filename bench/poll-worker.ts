@@ -1,9 +1,12 @@
-import { configSchema, timingFrom } from '../lib/config.js';
+import { loadSettings, timingFrom } from '../lib/config.js';
+import { DynamoTable } from '../lib/ddb/dynamo-table.js';
 import type { DownloadMessage } from '../lib/jobs/model.js';
 import { JobStore } from '../lib/jobs/store.js';
 import { createLogger, memoryMetrics } from '../lib/observability.js';
 import { pollOnce } from '../lib/pipeline/poll.js';
 import { documentClient } from '../lib/runtime.js';
+import { SETTING_NAMES } from '../lib/settings.js';
+import { TABLES } from '../lib/tables.js';
 import { createZohoClient } from '../lib/zoho/client.js';
 import { TokenBroker } from '../lib/zoho/token-broker.js';
 import { fakeCredentials } from '../local/fake-zoho/credentials.js';
@@ -39,17 +42,14 @@ raw.middlewareStack.add(
   { step: 'initialize', name: 'benchCallCounter' },
 );
 const ddb = documentClient(raw);
-const config = configSchema.parse({
-  JOBS_TABLE: a.jobsTable,
-  STATE_TABLE: a.stateTable,
+const config = loadSettings(SETTING_NAMES, {
   ZOHO_ACCOUNTS_URL: a.zohoUrl,
   ZOHO_API_DOMAIN: a.zohoUrl,
   POLL_CONCURRENCY: String(a.concurrency),
 });
 let mints = 0;
 const broker = new TokenBroker({
-  ddb,
-  table: a.stateTable,
+  table: new DynamoTable(ddb, a.stateTable, TABLES.state),
   key: a.tokenKey,
   credentials: fakeCredentials,
   accountsUrl: a.zohoUrl,
@@ -66,7 +66,7 @@ const summary = await pollOnce(
   {
     config,
     timing: timingFrom(config),
-    jobs: new JobStore(ddb, a.jobsTable),
+    jobs: new JobStore(new DynamoTable(ddb, a.jobsTable, TABLES.jobs)),
     zoho,
     dispatch: async (m) => {
       dispatched.push(m);

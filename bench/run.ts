@@ -33,8 +33,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { build } from 'esbuild';
+import { DynamoTable } from '../lib/ddb/dynamo-table.js';
 import { JobStore } from '../lib/jobs/store.js';
 import { documentClient } from '../lib/runtime.js';
+import { TABLES } from '../lib/tables.js';
 import {
   createTables,
   localDynamoDbClient,
@@ -44,7 +46,6 @@ import {
   startS3rver,
   stopChild,
 } from '../local/stand-ins.js';
-import { tableDefinitionsFromStack } from '../local/template.js';
 import type { FloorArgs, InflateArgs, PipelineArgs, WorkerResult } from './download-worker.js';
 import type { PollArgs } from './poll-worker.js';
 
@@ -336,20 +337,19 @@ function machine(): string[] {
 // ------------------------------------------------------------------ shared AWS stand-ins
 
 let ddbEndpoint = '';
-let tableDefs: ReturnType<typeof tableDefinitionsFromStack> | undefined;
 async function ensureDdb(): Promise<void> {
   if (ddbEndpoint) return;
-  log('starting DynamoDB Local and synthesizing the table definitions');
+  log('starting DynamoDB Local');
   const ddb = await startDynamoDbLocal();
   services.push(ddb);
   ddbEndpoint = ddb.endpoint;
-  tableDefs = tableDefinitionsFromStack();
 }
 async function tables(prefix: string): Promise<{ jobsTable: string; stateTable: string }> {
   await ensureDdb();
   const raw = localDynamoDbClient(ddbEndpoint);
   try {
-    return await createTables(raw, tableDefs!, prefix);
+    const names = await createTables(raw, prefix);
+    return { jobsTable: names.jobs, stateTable: names.state };
   } finally {
     raw.destroy();
   }
@@ -635,7 +635,7 @@ async function pollSection(): Promise<void> {
       },
     });
     const raw = localDynamoDbClient(ddbEndpoint);
-    const store = new JobStore(documentClient(raw), t.jobsTable);
+    const store = new JobStore(new DynamoTable(documentClient(raw), t.jobsTable, TABLES.jobs));
     for (let i = 0; i < ids.length; i += 50) {
       await Promise.all(ids.slice(i, i + 50).map((id) => store.register(id, { module: 'Contacts' })));
     }
@@ -768,7 +768,7 @@ async function coldSection(): Promise<void> {
     baseline: `${f2(baselineMaps)} ms w/ maps`,
     target: 'info',
   });
-  for (const fn of ['register-job', 'poll-jobs', 'download-result']) {
+  for (const fn of ['api', 'poll-jobs', 'download-result']) {
     const outfile = path.join(dir, fn, 'index.mjs');
     log(`cold start: bundling functions/${fn}.ts`);
     await build({

@@ -1,80 +1,46 @@
 import { z } from 'zod';
+import {
+  contextSchemaOf,
+  SETTING_NAMES,
+  SETTINGS,
+  type SettingContextKey,
+  type SettingName,
+  settingToEnv,
+} from '../lib/settings.js';
 
 /**
  * Deployment configuration, read from CDK context (`cdk.json` "context", or `npx cdk deploy -c key=value`).
- * Values given on the command line arrive as strings, so numbers are coerced; an empty string means "unset"
- * for the optional keys. Everything is validated here, before any construct is created, so a bad value fails
- * `cdk synth` with one readable message instead of a broken deployment.
+ * The keys that reach the functions come from lib/settings.ts (one definition for the stack and the
+ * code); the others shape the stack itself. Values given on the command line arrive as strings, so
+ * numbers are coerced; an empty string means "unset" for the optional keys. Everything is validated here,
+ * before any construct is created, so a bad value fails `cdk synth` with one readable message.
  */
-
-export const ZOHO_DATA_CENTERS = ['US', 'EU', 'IN', 'AU', 'JP', 'CA', 'SA', 'CN', 'UK'] as const;
-export const ZOHO_API_VERSIONS = ['v2', 'v2.1', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8'] as const;
 
 /** The retention periods CloudWatch Logs accepts (days). */
 export const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ] as const;
 
-/** Every context key this app reads, with its default (undefined = optional, no default). */
-export const CONTEXT_DEFAULTS = {
-  stackName: 'ZohoCrmBulkExport',
-  zohoDataCenter: 'US',
-  zohoAccountsUrl: undefined,
-  zohoApiDomain: undefined,
-  zohoApiVersion: 'v8',
-  pollSchedule: 1,
-  pollConcurrency: 5,
-  maxJobAgeHours: 24,
-  maxDownloadAttempts: 5,
-  bucketName: undefined,
-  s3Prefix: 'zoho-crm',
-  retentionDays: 90,
-  logRetentionDays: 30,
-  secretName: undefined,
-  alarmEmail: undefined,
-  downloaderMemoryMb: 1024,
-} as const;
-
-export type ContextKey = keyof typeof CONTEXT_DEFAULTS;
-export const CONTEXT_KEYS = Object.keys(CONTEXT_DEFAULTS) as ContextKey[];
-
-/** Treat '' (e.g. `-c secretName=`) and null as "not set". */
 const blankToUndefined = (value: unknown): unknown =>
   value === null || (typeof value === 'string' && value.trim() === '') ? undefined : value;
-
 const trimmed = (value: unknown): unknown => (typeof value === 'string' ? value.trim() : value);
-
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, schema.optional());
+const int = (def: number, min: number, max: number) =>
+  z.preprocess(blankToUndefined, z.coerce.number().int().min(min).max(max).default(def));
 
-const int = (min: number, max: number) => z.preprocess(trimmed, z.coerce.number().int().min(min).max(max));
-
-const httpsUrl = z
-  .string()
-  .trim()
-  .regex(/^https:\/\/[^/\s?#]+(?::\d+)?\/?$/, 'must be an https origin such as https://accounts.zoho.eu')
-  .transform((url) => url.replace(/\/$/, ''));
-
-const schema = z.object({
-  stackName: z
-    .string()
-    .trim()
-    .regex(
-      /^[A-Za-z][A-Za-z0-9-]{0,127}$/,
-      'must start with a letter and contain only letters, digits and -',
-    ),
-  zohoDataCenter: z.preprocess(
-    (v) => (typeof v === 'string' ? v.trim().toUpperCase() : v),
-    z.enum(ZOHO_DATA_CENTERS),
+/** Context keys that shape the stack and do not reach any function. */
+const STACK_KEYS = {
+  stackName: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .trim()
+      .regex(
+        /^[A-Za-z][A-Za-z0-9-]{0,127}$/,
+        'must start with a letter and contain only letters, digits and -',
+      )
+      .default('ZohoCrmBulkExport'),
   ),
-  zohoAccountsUrl: optional(httpsUrl),
-  zohoApiDomain: optional(httpsUrl),
-  zohoApiVersion: z.preprocess(trimmed, z.enum(ZOHO_API_VERSIONS)),
-  /** Poll schedule period in minutes (EventBridge `rate(n minutes)`). */
-  pollSchedule: int(1, 60),
-  pollConcurrency: int(1, 50),
-  /** Same bounds as lib/config.ts (MAX_JOB_AGE_HOURS <= 30 days). */
-  maxJobAgeHours: int(1, 720),
-  maxDownloadAttempts: int(1, 50),
   bucketName: optional(
     z
       .string()
@@ -84,21 +50,14 @@ const schema = z.object({
         'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots and hyphens)',
       ),
   ),
-  s3Prefix: z
-    .string()
-    .trim()
-    .regex(
-      /^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/,
-      "must be a key prefix without leading/trailing '/' or wildcards, e.g. zoho-crm or exports/zoho",
-    )
-    .max(200),
-  /** TTL (days) of finished job records. */
-  retentionDays: int(1, 3650),
   logRetentionDays: z.preprocess(
-    trimmed,
-    z.coerce.number().refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), {
-      message: `must be one of the CloudWatch Logs retention values: ${LOG_RETENTION_DAYS.join(', ')}`,
-    }),
+    (v) => trimmed(blankToUndefined(v)),
+    z.coerce
+      .number()
+      .default(30)
+      .refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), {
+        message: `must be one of the CloudWatch Logs retention values: ${LOG_RETENTION_DAYS.join(', ')}`,
+      }),
   ),
   secretName: optional(
     z
@@ -110,10 +69,35 @@ const schema = z.object({
       ),
   ),
   alarmEmail: optional(z.string().trim().pipe(z.email('must be an e-mail address'))),
-  downloaderMemoryMb: int(128, 10240),
+  downloaderMemoryMb: int(1024, 128, 10240),
+} as const;
+
+/** The context key of each setting, and back. */
+const SETTING_OF_KEY = Object.fromEntries(SETTING_NAMES.map((n) => [SETTINGS[n].context.key, n])) as Record<
+  SettingContextKey,
+  SettingName
+>;
+
+const schema = z.object({
+  ...STACK_KEYS,
+  ...(Object.fromEntries(SETTING_NAMES.map((n) => [SETTINGS[n].context.key, contextSchemaOf(n)])) as Record<
+    SettingContextKey,
+    z.ZodType
+  >),
 });
 
-export type ExporterConfig = z.infer<typeof schema>;
+type StackKeys = { [K in keyof typeof STACK_KEYS]: z.output<(typeof STACK_KEYS)[K]> };
+/** The validated deployment configuration: the stack's own keys and every setting's context value. */
+export type ExporterConfig = StackKeys & {
+  [K in SettingName as (typeof SETTINGS)[K]['context']['key']]: (typeof SETTINGS)[K]['context'] extends {
+    schema: z.ZodType;
+  }
+    ? z.output<(typeof SETTINGS)[K]['context']['schema']>
+    : z.output<(typeof SETTINGS)[K]['schema']>;
+};
+
+export type ContextKey = keyof ExporterConfig;
+export const CONTEXT_KEYS = [...Object.keys(STACK_KEYS), ...Object.keys(SETTING_OF_KEY)] as ContextKey[];
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -137,12 +121,9 @@ const describe = (value: unknown): string => {
  */
 export function parseConfig(raw: Partial<Record<ContextKey, unknown>>): ExporterConfig {
   const input: Record<string, unknown> = {};
-  for (const key of CONTEXT_KEYS) {
-    const value = raw[key];
-    input[key] = value === undefined ? CONTEXT_DEFAULTS[key] : value;
-  }
+  for (const key of CONTEXT_KEYS) input[key] = raw[key];
   const result = schema.safeParse(input);
-  if (result.success) return result.data;
+  if (result.success) return result.data as ExporterConfig;
   const lines = result.error.issues.map((issue) => {
     const key = String(issue.path[0] ?? '(config)');
     return `  - ${key} = ${describe(input[key])}: ${issue.message}`;
@@ -158,4 +139,12 @@ export function configFromContext(tryGetContext: (key: string) => unknown): Expo
   const raw: Partial<Record<ContextKey, unknown>> = {};
   for (const key of CONTEXT_KEYS) raw[key] = tryGetContext(key);
   return parseConfig(raw);
+}
+
+/** The environment value of every setting, from the validated configuration (undefined: not set). */
+export function settingsEnv(config: ExporterConfig): Record<SettingName, string | undefined> {
+  const out = {} as Record<SettingName, string | undefined>;
+  const values = config as unknown as Record<string, unknown>;
+  for (const n of SETTING_NAMES) out[n] = settingToEnv(n, values[SETTINGS[n].context.key]);
+  return out;
 }

@@ -1,11 +1,12 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Duration } from 'aws-cdk-lib';
+import { type Duration, Tags } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import type { FunctionName } from '../lib/config.js';
 
 /** Repository root (infra/..): the esbuild project root and home of package-lock.json. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -14,9 +15,12 @@ export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 const ESM_REQUIRE_SHIM =
   "import { createRequire as __bundleCreateRequire } from 'module'; const require = __bundleCreateRequire(import.meta.url);";
 
+/** The tag that names which function of lib/config.ts a Lambda is (tests map the template with it). */
+export const FUNCTION_TAG = 'zoho-export:function';
+
 export interface ExporterFunctionProps {
-  /** File name under functions/, e.g. 'poll-jobs.ts'. */
-  readonly entry: string;
+  /** The function (lib/config.ts): its entry is functions/<name>.ts, its environment is described there. */
+  readonly name: FunctionName;
   readonly description: string;
   readonly memorySize: number;
   readonly timeout: Duration;
@@ -38,7 +42,7 @@ export class ExporterFunction extends NodejsFunction {
       description: `Execution role of ${id}`,
     });
     super(scope, id, {
-      entry: path.join(PROJECT_ROOT, 'functions', props.entry),
+      entry: path.join(PROJECT_ROOT, 'functions', `${props.name}.ts`),
       handler: 'handler',
       description: props.description,
       runtime: lambda.Runtime.NODEJS_22_X,
@@ -62,5 +66,6 @@ export class ExporterFunction extends NodejsFunction {
       },
     });
     logGroup.grantWrite(role);
+    Tags.of(this).add(FUNCTION_TAG, props.name);
   }
 }

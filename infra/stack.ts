@@ -17,25 +17,18 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct, IConstruct } from 'constructs';
-import {
-  JOBS_FAILED_METRIC,
-  METRIC_SERVICES,
-  METRICS_NAMESPACE,
-  STATUS_INDEX,
-  TOKEN_ERRORS_METRIC,
-} from '../lib/contract.js';
-import type { ExporterConfig } from './config.js';
+import { API_ROUTES } from '../lib/api/routes.js';
+import { envFor, FUNCTION_NAMES } from '../lib/config.js';
+import { JOBS_FAILED_METRIC, METRICS_NAMESPACE, TOKEN_ERRORS_METRIC } from '../lib/contract.js';
+import { TABLES, type TableDefinition } from '../lib/tables.js';
+import { type ExporterConfig, settingsEnv } from './config.js';
 import { ExporterFunction } from './function.js';
 
 export interface ZohoCrmBulkExportStackProps extends StackProps {
   readonly config: ExporterConfig;
 }
 
-// Names shared with lib/ (index, metric namespace and names, service dimensions): lib/contract.ts.
-export const JOBS_STATUS_INDEX = STATUS_INDEX;
-export const JOBS_FAILED_SERVICES = METRIC_SERVICES;
-
-const REGISTER_TIMEOUT = Duration.seconds(10);
+const API_TIMEOUT = Duration.seconds(10);
 const POLL_TIMEOUT = Duration.minutes(5);
 const DOWNLOAD_TIMEOUT = Duration.minutes(15);
 /**
@@ -60,7 +53,7 @@ export class ZohoCrmBulkExportStack extends Stack {
   public readonly downloadQueue: sqs.Queue;
   public readonly downloadDeadLetterQueue: sqs.Queue;
   public readonly scheduleDeadLetterQueue: sqs.Queue;
-  public readonly registerFunction: ExporterFunction;
+  public readonly apiFunction: ExporterFunction;
   public readonly pollFunction: ExporterFunction;
   public readonly downloadFunction: ExporterFunction;
   public readonly api: apigwv2.HttpApi;
@@ -75,31 +68,10 @@ export class ZohoCrmBulkExportStack extends Stack {
 
     const logRetention = config.logRetentionDays as logs.RetentionDays;
 
-    // ---------------------------------------------------------------- DynamoDB
-    this.jobsTable = new dynamodb.Table(this, 'JobsTable', {
-      partitionKey: { name: 'job_id', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      timeToLiveAttribute: 'expires_at',
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    this.jobsTable.addGlobalSecondaryIndex({
-      indexName: JOBS_STATUS_INDEX,
-      partitionKey: { name: 'status', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'next_check_at', type: dynamodb.AttributeType.NUMBER },
-      projectionType: dynamodb.ProjectionType.ALL,
-    });
-
-    // Only a cache (OAuth access token, refresh lease, download-rate windows): safe to destroy.
-    this.stateTable = new dynamodb.Table(this, 'StateTable', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      timeToLiveAttribute: 'expires_at',
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    // ---------------------------------------------------------------- DynamoDB (lib/tables.ts)
+    this.jobsTable = this.table('JobsTable', TABLES.jobs);
+    // Only a cache (OAuth access token, refresh lease, download budget): safe to destroy.
+    this.stateTable = this.table('StateTable', TABLES.state);
 
     // ---------------------------------------------------------------- S3
     this.bucket = config.bucketName
@@ -131,62 +103,56 @@ export class ZohoCrmBulkExportStack extends Stack {
     });
 
     // ---------------------------------------------------------------- Lambda functions
-    const tables = {
-      JOBS_TABLE: this.jobsTable.tableName,
-      STATE_TABLE: this.stateTable.tableName,
-      RETENTION_DAYS: String(config.retentionDays),
-    };
-    const zoho: Record<string, string> = {
-      ZOHO_SECRET_ARN: this.secret.secretArn,
-      ZOHO_DATA_CENTER: config.zohoDataCenter,
-      ...(config.zohoAccountsUrl ? { ZOHO_ACCOUNTS_URL: config.zohoAccountsUrl } : {}),
-      ...(config.zohoApiDomain ? { ZOHO_API_DOMAIN: config.zohoApiDomain } : {}),
-    };
-    const pollIntervalSeconds = String(config.pollSchedule * 60);
-
-    this.registerFunction = new ExporterFunction(this, 'RegisterJobFunction', {
-      entry: 'register-job.ts',
-      description: 'Zoho CRM bulk export: HTTP API to register and query export jobs',
+    // Each function's environment comes from lib/config.ts: its resources, and every setting it reads.
+    const settings = settingsEnv(config);
+    const secretArn = this.secret.secretArn;
+    this.apiFunction = new ExporterFunction(this, 'ApiFunction', {
+      name: 'api',
+      description: 'Zoho CRM bulk export: the HTTP API (register and read jobs)',
       memorySize: 256,
-      timeout: REGISTER_TIMEOUT,
+      timeout: API_TIMEOUT,
       logRetention,
-      environment: { ...tables },
+      environment: envFor('api', { JOBS_TABLE: this.jobsTable.tableName }, settings),
     });
     this.pollFunction = new ExporterFunction(this, 'PollJobsFunction', {
-      entry: 'poll-jobs.ts',
+      name: 'poll-jobs',
       description:
-        'Zoho CRM bulk export: scheduled poller (creates Zoho jobs, checks status, dispatches downloads)',
+        'Zoho CRM bulk export: scheduled poller (checks job status, creates follow-up pages, dispatches downloads)',
       memorySize: 512,
       timeout: POLL_TIMEOUT,
       logRetention,
-      environment: {
-        ...tables,
-        ...zoho,
-        DOWNLOAD_QUEUE_URL: this.downloadQueue.queueUrl,
-        ZOHO_API_VERSION: config.zohoApiVersion,
-        POLL_CONCURRENCY: String(config.pollConcurrency),
-        POLL_INTERVAL_SECONDS: pollIntervalSeconds,
-        MAX_JOB_AGE_HOURS: String(config.maxJobAgeHours),
-      },
+      environment: envFor(
+        'poll-jobs',
+        {
+          JOBS_TABLE: this.jobsTable.tableName,
+          STATE_TABLE: this.stateTable.tableName,
+          DOWNLOAD_QUEUE_URL: this.downloadQueue.queueUrl,
+          ZOHO_SECRET_ARN: secretArn,
+        },
+        settings,
+      ),
     });
     this.downloadFunction = new ExporterFunction(this, 'DownloadResultFunction', {
-      entry: 'download-result.ts',
+      name: 'download-result',
       description: 'Zoho CRM bulk export: streams a finished Zoho result (ZIP with one CSV) into S3',
       memorySize: config.downloaderMemoryMb,
       timeout: DOWNLOAD_TIMEOUT,
       logRetention,
-      environment: {
-        ...tables,
-        ...zoho,
-        BUCKET: this.bucket.bucketName,
-        S3_PREFIX: config.s3Prefix,
-        POLL_INTERVAL_SECONDS: pollIntervalSeconds,
-        MAX_DOWNLOAD_ATTEMPTS: String(config.maxDownloadAttempts),
-      },
+      environment: envFor(
+        'download-result',
+        {
+          JOBS_TABLE: this.jobsTable.tableName,
+          STATE_TABLE: this.stateTable.tableName,
+          BUCKET: this.bucket.bucketName,
+          DOWNLOAD_QUEUE_URL: this.downloadQueue.queueUrl,
+          ZOHO_SECRET_ARN: secretArn,
+        },
+        settings,
+      ),
     });
 
     // ---------------------------------------------------------------- Least-privilege grants
-    this.jobsTable.grantReadWriteData(this.registerFunction);
+    this.jobsTable.grantReadWriteData(this.apiFunction);
 
     this.jobsTable.grantReadWriteData(this.pollFunction);
     this.stateTable.grantReadWriteData(this.pollFunction);
@@ -196,6 +162,8 @@ export class ZohoCrmBulkExportStack extends Stack {
     this.jobsTable.grantReadWriteData(this.downloadFunction);
     this.stateTable.grantReadWriteData(this.downloadFunction);
     this.secret.grantRead(this.downloadFunction);
+    // A download waiting for a slot of the shared budget comes back as a delayed message.
+    this.downloadQueue.grantSendMessages(this.downloadFunction);
     // s3:PutObject (+ tagging/retention) and s3:Abort* (AbortMultipartUpload), only under the prefix.
     this.bucket.grantPut(this.downloadFunction, `${config.s3Prefix}/*`);
     // After an upload the downloader checks the stored size (HeadObject needs s3:GetObject) and deletes
@@ -262,15 +230,14 @@ export class ZohoCrmBulkExportStack extends Stack {
         ),
       },
     });
-    const integration = new HttpLambdaIntegration('RegisterJobIntegration', this.registerFunction, {
+    const integration = new HttpLambdaIntegration('ApiIntegration', this.apiFunction, {
       payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
     });
-    this.api.addRoutes({
-      path: '/jobs',
-      methods: [apigwv2.HttpMethod.POST, apigwv2.HttpMethod.GET],
-      integration,
-    });
-    this.api.addRoutes({ path: '/jobs/{job_id}', methods: [apigwv2.HttpMethod.GET], integration });
+    // Exactly the routes the handler serves (lib/api/routes.ts).
+    const byPath = new Map<string, apigwv2.HttpMethod[]>();
+    for (const r of API_ROUTES)
+      byPath.set(r.path, [...(byPath.get(r.path) ?? []), r.method as apigwv2.HttpMethod]);
+    for (const [path, methods] of byPath) this.api.addRoutes({ path, methods, integration });
 
     // ---------------------------------------------------------------- Alarms
     if (config.alarmEmail) {
@@ -315,7 +282,7 @@ export class ZohoCrmBulkExportStack extends Stack {
     );
     alarm('PollJobsErrorsAlarm', errors(this.pollFunction), 'The poller function failed');
     alarm('DownloadResultErrorsAlarm', errors(this.downloadFunction), 'The download function failed');
-    alarm('RegisterJobErrorsAlarm', errors(this.registerFunction), 'The register-job API function failed');
+    alarm('ApiErrorsAlarm', errors(this.apiFunction), 'The HTTP API function failed');
     alarm(
       'ApiServerErrorsAlarm',
       this.api.metricServerError({ period: ALARM_PERIOD, statistic: 'Sum' }),
@@ -346,6 +313,36 @@ export class ZohoCrmBulkExportStack extends Stack {
     });
     new CfnOutput(this, 'DownloadQueueUrl', { value: this.downloadQueue.queueUrl });
     if (this.alarmTopic) new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+  }
+
+  private functions(): ExporterFunction[] {
+    return [this.apiFunction, this.pollFunction, this.downloadFunction];
+  }
+
+  /** A table from its definition in lib/tables.ts: on-demand, AWS-managed encryption, TTL, PITR. */
+  private table(id: string, def: TableDefinition): dynamodb.Table {
+    const attr = (a: { name: string; type: 'S' | 'N' }): dynamodb.Attribute => ({
+      name: a.name,
+      type: a.type === 'S' ? dynamodb.AttributeType.STRING : dynamodb.AttributeType.NUMBER,
+    });
+    const table = new dynamodb.Table(this, id, {
+      partitionKey: attr(def.partitionKey),
+      ...(def.sortKey ? { sortKey: attr(def.sortKey) } : {}),
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: def.ttlAttribute,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: def.pointInTimeRecovery },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      removalPolicy: def.retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    for (const index of def.indexes) {
+      table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: attr(index.partitionKey),
+        ...(index.sortKey ? { sortKey: attr(index.sortKey) } : {}),
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
+    return table;
   }
 
   private createExportBucket(): s3.Bucket {
@@ -403,7 +400,7 @@ export class ZohoCrmBulkExportStack extends Stack {
    * are exact finding ids (`Rule[finding]`), so a new wildcard would still be reported.
    */
   private acknowledgeNagFindings(config: ExporterConfig): void {
-    for (const fn of [this.registerFunction, this.pollFunction, this.downloadFunction]) {
+    for (const fn of this.functions()) {
       acknowledge(
         fn,
         'AwsSolutions-L1',
@@ -416,7 +413,7 @@ export class ZohoCrmBulkExportStack extends Stack {
     const indexReason =
       'grantReadWriteData adds <jobs table ARN>/index/* so the function can query the by-status GSI; it names ' +
       'only the indexes of this one table.';
-    for (const fn of [this.registerFunction, this.pollFunction, this.downloadFunction]) {
+    for (const fn of this.functions()) {
       acknowledge(fn.role!, `AwsSolutions-IAM5[Resource::<${jobsTableId}.Arn>/index/*]`, indexReason);
     }
 
@@ -452,7 +449,7 @@ export class ZohoCrmBulkExportStack extends Stack {
 function emfSum(metricName: string): cloudwatch.IMetric {
   const dimensionSets: Array<Record<string, string> | undefined> = [
     undefined,
-    ...JOBS_FAILED_SERVICES.map((service) => ({ service })),
+    ...FUNCTION_NAMES.map((service) => ({ service })),
   ];
   const usingMetrics: Record<string, cloudwatch.IMetric> = {};
   dimensionSets.forEach((dimensionsMap, i) => {

@@ -1,61 +1,134 @@
+/**
+ * Each function's environment, described once: the resources it is given (table names, queue URLs,
+ * ...) and the settings it reads (lib/settings.ts). A function validates its environment at load with
+ * `loadFunctionConfig` (a missing or bad variable fails the cold start with every problem named), and
+ * the CDK stack builds the same function's environment with `envFor`, which can set nothing else and
+ * must be given every resource: a variable that a function reads and the stack does not set cannot exist.
+ */
 import { z } from 'zod';
-import { API_VERSIONS, DATA_CENTER_CODES, type DataCenter } from './zoho/data-centers.js';
+import { parseSettings, SETTINGS, type SettingName, type Settings } from './settings.js';
 
-const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
-const optionalUrl = z
-  .string()
-  .trim()
-  .transform((s) => (s === '' ? undefined : s))
-  .pipe(z.url({ protocol: /^https?$/ }).optional())
-  .optional();
+export const RESOURCES = {
+  JOBS_TABLE: 'the jobs table',
+  STATE_TABLE: 'the state table (shared access token, download budget)',
+  BUCKET: 'the export bucket',
+  DOWNLOAD_QUEUE_URL: 'the SQS queue the downloader consumes (deferred downloads come back through it)',
+  ZOHO_SECRET_ARN: 'the Secrets Manager secret with the Zoho client and refresh token',
+} as const;
+export type ResourceName = keyof typeof RESOURCES;
 
-/** Everything any function reads from its environment, validated once at start-up. */
-export const configSchema = z.object({
-  JOBS_TABLE: z.string().min(1),
-  STATE_TABLE: z.string().min(1),
-  BUCKET: z.string().min(1).optional(),
-  S3_PREFIX: z
-    .string()
-    .default('zoho-crm')
-    .transform((s) => s.replace(/^\/+|\/+$/g, ''))
-    .pipe(
-      z.string().regex(/^[A-Za-z0-9!_.*'()\-/=]*$/, "S3_PREFIX may hold only letters, digits and !_.*'()-/="),
-    ),
-  DOWNLOAD_QUEUE_URL: z.string().min(1).optional(),
-  ZOHO_SECRET_ARN: z.string().min(1).optional(),
-  ZOHO_DATA_CENTER: z
-    .string()
-    .default('US')
-    .transform((s) => s.toUpperCase())
-    .pipe(z.enum(DATA_CENTER_CODES as [DataCenter, ...DataCenter[]])),
-  ZOHO_ACCOUNTS_URL: optionalUrl,
-  ZOHO_API_DOMAIN: optionalUrl,
-  ZOHO_API_VERSION: z.enum(API_VERSIONS).default('v8'),
-  POLL_CONCURRENCY: int(5, 1, 50),
-  POLL_INTERVAL_SECONDS: z.coerce.number().positive().max(3600).default(60),
-  MAX_JOB_AGE_HOURS: z.coerce
-    .number()
-    .positive()
-    .max(24 * 30)
-    .default(24),
-  MAX_DOWNLOAD_ATTEMPTS: int(5, 1, 50),
-  RETENTION_DAYS: int(90, 1, 3650),
-  DOWNLOADS_PER_MINUTE: int(10, 1, 10),
-});
-export type Config = z.infer<typeof configSchema>;
+interface FunctionSpec {
+  readonly resources: readonly ResourceName[];
+  readonly settings: readonly SettingName[];
+}
+
+const ZOHO = ['ZOHO_DATA_CENTER', 'ZOHO_ACCOUNTS_URL', 'ZOHO_API_DOMAIN'] as const;
+
+export const FUNCTIONS = {
+  /** HTTP API: POST /jobs, GET /jobs, GET /jobs/{job_id}. */
+  api: { resources: ['JOBS_TABLE'], settings: [] },
+  /** Scheduled poller: status checks, follow-up pages, download dispatch, expiry. */
+  'poll-jobs': {
+    resources: ['JOBS_TABLE', 'STATE_TABLE', 'DOWNLOAD_QUEUE_URL', 'ZOHO_SECRET_ARN'],
+    settings: [
+      ...ZOHO,
+      'ZOHO_API_VERSION',
+      'POLL_INTERVAL_SECONDS',
+      'POLL_CONCURRENCY',
+      'MAX_JOB_AGE_HOURS',
+      'MAX_DOWNLOAD_ATTEMPTS',
+      'RETENTION_DAYS',
+    ],
+  },
+  /** SQS consumer: streams one finished result into S3. */
+  'download-result': {
+    resources: ['JOBS_TABLE', 'STATE_TABLE', 'BUCKET', 'DOWNLOAD_QUEUE_URL', 'ZOHO_SECRET_ARN'],
+    settings: [
+      ...ZOHO,
+      'POLL_INTERVAL_SECONDS',
+      'MAX_DOWNLOAD_ATTEMPTS',
+      'DOWNLOADS_PER_MINUTE',
+      'S3_PREFIX',
+      'RETENTION_DAYS',
+    ],
+  },
+} as const satisfies Record<string, FunctionSpec>;
+
+export type FunctionName = keyof typeof FUNCTIONS;
+export const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
+type ResourcesOf<F extends FunctionName> = (typeof FUNCTIONS)[F]['resources'][number];
+type SettingsOf<F extends FunctionName> = (typeof FUNCTIONS)[F]['settings'][number];
+
+/** What a function knows after validating its environment. */
+export type FunctionConfig<F extends FunctionName> = { [K in ResourcesOf<F>]: string } & Pick<
+  Settings,
+  SettingsOf<F>
+>;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** Parses the environment; a bad or missing variable fails at start-up with every problem named. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const r = configSchema.safeParse(env);
-  if (!r.success) {
-    const problems = r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ConfigError(`invalid configuration: ${problems}`);
+/** The zod schema of a function's environment (the resources are required, the settings defaulted). */
+export function functionEnvSchema(fn: FunctionName): z.ZodObject {
+  const spec: FunctionSpec = FUNCTIONS[fn];
+  const shape: Record<string, z.ZodType> = {};
+  for (const r of spec.resources) {
+    shape[r] = z.string({ message: `${r} is required (${RESOURCES[r]})` }).min(1, `${r} is empty`);
   }
-  return r.data;
+  for (const s of spec.settings) shape[s] = SETTINGS[s].schema;
+  return z.object(shape);
+}
+
+/** Every variable a function reads. */
+export function variablesOf(fn: FunctionName): string[] {
+  const spec: FunctionSpec = FUNCTIONS[fn];
+  return [...spec.resources, ...spec.settings];
+}
+
+const describeIssues = (e: z.ZodError): string =>
+  e.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`).join('; ');
+
+/** Parses a function's environment; a bad or missing variable fails at load with every problem named. */
+export function loadFunctionConfig<F extends FunctionName>(
+  fn: F,
+  env: Record<string, string | undefined> = process.env,
+): FunctionConfig<F> {
+  const r = functionEnvSchema(fn).safeParse(env);
+  if (!r.success) throw new ConfigError(`invalid configuration of ${fn}: ${describeIssues(r.error)}`);
+  return r.data as FunctionConfig<F>;
+}
+
+/** The settings of the local stack or a test, validated; every problem named. */
+export function loadSettings<N extends SettingName>(
+  names: readonly N[],
+  env: Record<string, string | undefined>,
+): Pick<Settings, N> {
+  try {
+    return parseSettings(names, env);
+  } catch (e) {
+    if (e instanceof z.ZodError) throw new ConfigError(`invalid configuration: ${describeIssues(e)}`);
+    throw e;
+  }
+}
+
+/**
+ * The environment of function `fn`: its resources, and each setting it reads taken from `settings`
+ * (environment values derived from the deploy configuration; undefined = not set, the default applies).
+ */
+export function envFor<F extends FunctionName>(
+  fn: F,
+  resources: { [K in ResourcesOf<F>]: string },
+  settings: Partial<Record<SettingName, string | undefined>>,
+): Record<string, string> {
+  const spec: FunctionSpec = FUNCTIONS[fn];
+  const env: Record<string, string> = {};
+  for (const r of spec.resources) env[r] = (resources as Record<string, string>)[r]!;
+  for (const s of spec.settings) {
+    const v = settings[s];
+    if (v !== undefined) env[s] = v;
+  }
+  return env;
 }
 
 /** Timing derived from the configuration: backoffs scale with the poll interval. */
@@ -78,7 +151,8 @@ export interface Timing {
 }
 
 export function timingFrom(
-  config: Pick<Config, 'POLL_INTERVAL_SECONDS' | 'MAX_JOB_AGE_HOURS' | 'RETENTION_DAYS'>,
+  config: Pick<Settings, 'POLL_INTERVAL_SECONDS' | 'RETENTION_DAYS'> &
+    Partial<Pick<Settings, 'MAX_JOB_AGE_HOURS'>>,
   opts: { downloadTimeoutMs?: number } = {},
 ): Timing {
   const baseMs = config.POLL_INTERVAL_SECONDS * 1000;
@@ -86,7 +160,7 @@ export function timingFrom(
   return {
     baseMs,
     capMs: baseMs * 10,
-    maxAgeMs: config.MAX_JOB_AGE_HOURS * 3_600_000,
+    maxAgeMs: (config.MAX_JOB_AGE_HOURS ?? SETTINGS.MAX_JOB_AGE_HOURS.schema.parse(undefined)) * 3_600_000,
     dispatchGraceMs: downloadLeaseMs + 2 * baseMs,
     downloadLeaseMs,
     checkLeaseMs: Math.max(2 * baseMs, 30_000),

@@ -1,8 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { METRICS_NAMESPACE, type MetricName, type MetricService } from './contract.js';
+import { METRICS_NAMESPACE, type MetricName } from './contract.js';
 
-/** Structured JSON logs (Powertools); job ids go in every line through `appendKeys` or the payload. */
+/** Structured JSON logs (Powertools); job ids go in every line through the payload. */
 export function createLogger(serviceName: string, level = process.env.LOG_LEVEL ?? 'INFO'): Logger {
   return new Logger({ serviceName, logLevel: level as 'INFO' });
 }
@@ -10,18 +10,16 @@ export function createLogger(serviceName: string, level = process.env.LOG_LEVEL 
 /** Counters the pipeline emits; in Lambda they become CloudWatch EMF metrics. */
 export interface MetricsSink {
   count(name: MetricName, n?: number): void;
-  flush(): void;
 }
 
-export function emfMetrics(serviceName: MetricService): MetricsSink {
+/** EMF metrics through Powertools; the `logMetrics` middleware of each function flushes them. */
+export function emfMetrics(serviceName: string): MetricsSink & { powertools: Metrics } {
   const m = new Metrics({ namespace: METRICS_NAMESPACE, serviceName });
   m.setThrowOnEmptyMetrics(false);
   return {
+    powertools: m,
     count(name, n = 1) {
       m.addMetric(name, MetricUnit.Count, n);
-    },
-    flush() {
-      m.publishStoredMetrics();
     },
   };
 }
@@ -34,7 +32,6 @@ export function memoryMetrics(): MetricsSink & { counts: Record<string, number> 
     count(name, n = 1) {
       counts[name] = (counts[name] ?? 0) + n;
     },
-    flush() {},
   };
 }
 

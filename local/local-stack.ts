@@ -1,22 +1,26 @@
 /**
- * The whole product on one machine, no AWS account: DynamoDB Local and s3rver as stand-ins (tables
- * created from the synthesized CDK template), the register API on PORT served by the same handler
- * code as in Lambda, the poller on a timer, downloads dispatched to the same download code, and the
- * built-in fake Zoho unless ZOHO_ACCOUNTS_URL points at a real accounts server.
+ * The whole product on one machine, no AWS account: DynamoDB Local (data on disk under
+ * LOCAL_DATA_DIR) and s3rver as stand-ins, tables from lib/tables.ts, the HTTP API on PORT served by
+ * the same handler code as in Lambda, the poller on a timer, downloads dispatched to the same download
+ * code through an in-process queue, and the built-in fake Zoho unless ZOHO_ACCOUNTS_URL points at a
+ * real accounts server. Nothing here loads aws-cdk-lib.
  */
+import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { resolve } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import { type Config, configSchema, timingFrom } from '../lib/config.js';
+import { createApiHandler } from '../lib/api/handler.js';
+import { ConfigError, loadSettings, timingFrom } from '../lib/config.js';
+import { tuneHeapForStreaming } from '../lib/heap.js';
 import type { DownloadMessage } from '../lib/jobs/model.js';
 import { JobStore } from '../lib/jobs/store.js';
 import { createLogger, describeError, memoryMetrics } from '../lib/observability.js';
-import { handleApi } from '../lib/pipeline/api.js';
 import { downloadJob } from '../lib/pipeline/download.js';
 import { DownloadBudget } from '../lib/pipeline/download-budget.js';
 import { pollOnce } from '../lib/pipeline/poll.js';
-import { documentClient, zohoFromConfig } from '../lib/runtime.js';
+import { documentClient, dynamoTables, zohoFromConfig } from '../lib/runtime.js';
+import { SETTING_NAMES, type Settings } from '../lib/settings.js';
 import { credentialsFromEnv } from '../lib/zoho/token-broker.js';
 import { DEFAULT_CLIENT, type FakeZoho, startFakeZoho } from './fake-zoho/index.js';
 import { toApiGatewayEvent, writeApiGatewayResult } from './http-adapter.js';
@@ -30,24 +34,32 @@ import {
   type RunningService,
   startDynamoDbLocal,
   startS3rver,
+  type TableNames,
 } from './stand-ins.js';
-import { tableDefinitionsFromStack } from './template.js';
 
 const port = (def: number) => z.coerce.number().int().min(1).max(65535).default(def);
+const flag = z
+  .string()
+  .optional()
+  .transform((v) => v !== undefined && /^(1|true|yes)$/i.test(v.trim()));
 
 export const localEnvSchema = z.object({
   PORT: port(3000),
-  POLL_INTERVAL_SECONDS: z.coerce.number().positive().max(3600).default(5),
   LOCAL_S3_PORT: port(4569),
   LOCAL_DYNAMODB_PORT: port(8000),
   LOCAL_ZOHO_PORT: port(4570),
   LOCAL_DATA_DIR: z.string().default('.local-data'),
   LOCAL_BUCKET: z.string().default('zoho-crm-exports'),
   LOCAL_TABLE_PREFIX: z.string().default('zoho-crm-bulk-export'),
-  ZOHO_ACCOUNTS_URL: z.string().optional(),
   LOCAL_DOWNLOAD_CONCURRENCY: z.coerce.number().int().min(1).max(10).default(2),
+  /** Start from empty: delete LOCAL_DATA_DIR's tables, objects and fake Zoho state first. */
+  LOCAL_RESET: flag,
+  ZOHO_ACCOUNTS_URL: z.string().optional(),
 });
 export type LocalEnv = z.infer<typeof localEnvSchema>;
+
+/** The local stack polls every 5 s unless POLL_INTERVAL_SECONDS says otherwise. */
+const LOCAL_POLL_INTERVAL_SECONDS = '5';
 
 export interface DemoJob {
   id: string;
@@ -61,11 +73,10 @@ export interface LocalStack {
   s3Endpoint: string;
   dynamoDbEndpoint: string;
   bucket: string;
-  jobsTable: string;
-  stateTable: string;
+  tables: TableNames;
   zohoUrl: string | undefined;
   demoJobs: DemoJob[];
-  config: Config;
+  settings: Settings;
   stop(): Promise<void>;
 }
 
@@ -108,6 +119,51 @@ function seedDemoJobs(fake: FakeZoho): DemoJob[] {
   return demo;
 }
 
+/** An in-process stand-in for SQS: bounded concurrency, delayed messages, stops cleanly. */
+function localQueue(
+  handle: (msg: DownloadMessage, signal: AbortSignal) => Promise<void>,
+  concurrency: number,
+): { send(msg: DownloadMessage, delayMs?: number): Promise<void>; stop(): Promise<void> } {
+  const queue: DownloadMessage[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const inflight = new Set<Promise<void>>();
+  const abort = new AbortController();
+  let active = 0;
+  let stopping = false;
+  const pump = (): void => {
+    while (!stopping && active < concurrency && queue.length) {
+      const msg = queue.shift()!;
+      active++;
+      const p = handle(msg, abort.signal).finally(() => {
+        active--;
+        inflight.delete(p);
+        pump();
+      });
+      inflight.add(p);
+    }
+  };
+  return {
+    async send(msg, delayMs = 0) {
+      if (stopping) return;
+      const t = setTimeout(
+        () => {
+          timers.delete(t);
+          queue.push(msg);
+          pump();
+        },
+        Math.max(0, delayMs),
+      );
+      timers.add(t);
+    },
+    async stop() {
+      stopping = true;
+      for (const t of timers) clearTimeout(t);
+      abort.abort();
+      await Promise.allSettled([...inflight]);
+    },
+  };
+}
+
 export async function startLocalStack(
   env: NodeJS.ProcessEnv = process.env,
   opts: { logger?: Logger; say?: (line: string) => void } = {},
@@ -116,11 +172,18 @@ export async function startLocalStack(
   const say = opts.say ?? ((l: string) => console.log(l));
   const logger = opts.logger ?? createLogger('local-stack');
   const useFake = !local.ZOHO_ACCOUNTS_URL;
+  const dataDir = resolve(local.LOCAL_DATA_DIR);
 
   // Fail early and plainly: Java for DynamoDB Local first, then the ports.
   assertJava();
   await assertPortFree(local.PORT, 'the API', 'PORT');
   if (useFake) await assertPortFree(local.LOCAL_ZOHO_PORT, 'the fake Zoho', 'LOCAL_ZOHO_PORT');
+  if (local.LOCAL_RESET) {
+    for (const sub of ['dynamodb', 's3', 'fake-zoho'])
+      await rm(resolve(dataDir, sub), { recursive: true, force: true });
+  }
+  // The downloader runs here: the same V8 heap setting as the download Lambda.
+  tuneHeapForStreaming();
 
   const stoppers: Array<() => Promise<void>> = [];
   const stopAll = async () => {
@@ -129,23 +192,21 @@ export async function startLocalStack(
   };
   try {
     const [ddbService, s3Service] = await Promise.all([
-      startDynamoDbLocal({ port: local.LOCAL_DYNAMODB_PORT }),
+      startDynamoDbLocal({ port: local.LOCAL_DYNAMODB_PORT, dataDir: resolve(dataDir, 'dynamodb') }),
       startS3rver({
         port: local.LOCAL_S3_PORT,
-        directory: resolve(local.LOCAL_DATA_DIR, 's3'),
+        directory: resolve(dataDir, 's3'),
         buckets: [local.LOCAL_BUCKET],
       }),
-    ]).catch(async (e) => {
-      throw e;
-    });
+    ]);
     stoppers.push(
       () => (ddbService as RunningService).stop(),
       () => (s3Service as RunningService).stop(),
     );
 
     const raw = localDynamoDbClient(ddbService.endpoint);
-    const names = await createTables(raw, tableDefinitionsFromStack(), local.LOCAL_TABLE_PREFIX);
-    const ddb = documentClient(raw);
+    const names = await createTables(raw, local.LOCAL_TABLE_PREFIX);
+    const tables = dynamoTables(documentClient(raw), names);
     const s3 = localS3Client(s3Service.endpoint);
 
     let fake: FakeZoho | undefined;
@@ -165,67 +226,76 @@ export async function startLocalStack(
       zohoEnv.ZOHO_REFRESH_TOKEN = DEFAULT_CLIENT.refreshToken;
     }
 
-    const cfg = configSchema.safeParse({
-      ...zohoEnv,
-      JOBS_TABLE: names.jobsTable,
-      STATE_TABLE: names.stateTable,
-      BUCKET: local.LOCAL_BUCKET,
-      POLL_INTERVAL_SECONDS: String(local.POLL_INTERVAL_SECONDS),
-      ZOHO_SECRET_ARN: undefined,
-    });
-    if (!cfg.success) {
-      throw new LocalStackError(
-        `invalid configuration: ${cfg.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      );
+    let settings: Settings;
+    try {
+      settings = loadSettings(SETTING_NAMES, {
+        ...zohoEnv,
+        POLL_INTERVAL_SECONDS: zohoEnv.POLL_INTERVAL_SECONDS ?? LOCAL_POLL_INTERVAL_SECONDS,
+      });
+    } catch (e) {
+      if (e instanceof ConfigError) throw new LocalStackError(e.message);
+      throw e;
     }
-    const config = cfg.data;
-    const timing = timingFrom(config);
+    const timing = timingFrom(settings);
     const metrics = memoryMetrics();
-    const { zoho } = zohoFromConfig(config, { ddb, credentials: credentialsFromEnv(zohoEnv), metrics });
+    const credentials = credentialsFromEnv(zohoEnv);
     // Fail now, not on the first poll, if the credentials are missing.
-    await credentialsFromEnv(zohoEnv)();
-    const jobs = new JobStore(ddb, names.jobsTable);
-    const budget = new DownloadBudget(ddb, names.stateTable, config.DOWNLOADS_PER_MINUTE);
+    await credentials();
+    const { zoho } = zohoFromConfig(settings, { state: tables.state, credentials, metrics });
+    const jobs = new JobStore(tables.jobs, Date.now, timing.retentionSeconds);
+    const budget = new DownloadBudget(tables.state, { perMinute: settings.DOWNLOADS_PER_MINUTE });
 
     // Downloads: an in-process queue served by the same download code the Lambda runs.
-    const queue: DownloadMessage[] = [];
-    let active = 0;
-    let stopping = false;
-    const inflight = new Set<Promise<unknown>>();
-    const abort = new AbortController();
-    const pump = () => {
-      while (!stopping && active < local.LOCAL_DOWNLOAD_CONCURRENCY && queue.length) {
-        const msg = queue.shift()!;
-        active++;
-        const p = downloadJob({ config, timing, jobs, zoho, s3, budget, logger, metrics }, msg, {
-          signal: abort.signal,
-        })
-          .then((o) => logger.info('download handled', { job_id: msg.job_id, ...o }))
-          .catch((e) =>
-            logger.error('download could not be recorded', { job_id: msg.job_id, error: describeError(e) }),
-          )
-          .finally(() => {
-            active--;
-            inflight.delete(p);
-            pump();
-          });
-        inflight.add(p);
+    const downloads = localQueue(async (msg, signal) => {
+      try {
+        const o = await downloadJob(
+          {
+            config: { ...settings, BUCKET: local.LOCAL_BUCKET },
+            timing,
+            jobs,
+            zoho,
+            s3,
+            budget,
+            dispatch,
+            logger,
+            metrics,
+          },
+          msg,
+          { signal },
+        );
+        logger.info('download handled', { job_id: msg.job_id, ...o });
+      } catch (e) {
+        logger.error('download could not be recorded', { job_id: msg.job_id, error: describeError(e) });
       }
-    };
-    const dispatch = async (msg: DownloadMessage) => {
-      queue.push(msg);
-      setImmediate(pump);
-    };
+    }, local.LOCAL_DOWNLOAD_CONCURRENCY);
+    const dispatch = downloads.send;
+    stoppers.push(() => downloads.stop());
+
+    // Downloads the last run of this stack was doing when it stopped (or was killed) have no owner
+    // now: dispatch them again at once instead of waiting for their leases to run out.
+    for (let page = await jobs.due('DOWNLOADING', Number.MAX_SAFE_INTEGER, 100); ; ) {
+      for (const job of page.jobs) {
+        const dispatchId = await jobs.redispatch(job, Date.now() + timing.dispatchGraceMs);
+        if (dispatchId) {
+          logger.info('resuming a download the last run left unfinished', { job_id: job.job_id });
+          await dispatch({ job_id: job.job_id, dispatch_id: dispatchId });
+        }
+      }
+      if (!page.lastKey) break;
+      page = await jobs.due('DOWNLOADING', Number.MAX_SAFE_INTEGER, 100, page.lastKey);
+    }
 
     // The poller on a timer; a tick never overlaps the next.
     let timer: NodeJS.Timeout | undefined;
     let ticking: Promise<unknown> | undefined;
-    const intervalMs = config.POLL_INTERVAL_SECONDS * 1000;
+    let stopping = false;
+    const abort = new AbortController();
+    const intervalMs = settings.POLL_INTERVAL_SECONDS * 1000;
     const tick = async () => {
       if (stopping) return;
       try {
         const s = await pollOnce(
-          { config, timing, jobs, zoho, dispatch, logger, metrics },
+          { config: settings, timing, jobs, zoho, dispatch, logger, metrics },
           { deadline: Date.now() + Math.max(intervalMs * 10, 60_000), signal: abort.signal },
         );
         if (s.checked || s.failed || s.redispatched) logger.info('poll tick', { ...s });
@@ -235,7 +305,7 @@ export async function startLocalStack(
       if (!stopping) timer = setTimeout(() => (ticking = tick()), intervalMs);
     };
 
-    const apiDeps = { jobs, logger };
+    const api = createApiHandler({ jobs, logger });
     const server: Server = createServer((req, res) => {
       toApiGatewayEvent(req)
         .then(async (event) => {
@@ -249,7 +319,7 @@ export async function startLocalStack(
             });
             return;
           }
-          writeApiGatewayResult(res, await handleApi(apiDeps, event));
+          writeApiGatewayResult(res, await api(event));
         })
         .catch((e) => {
           logger.error('request failed', { error: describeError(e) });
@@ -273,22 +343,21 @@ export async function startLocalStack(
       clearTimeout(timer);
       abort.abort();
       await ticking?.catch(() => undefined);
-      await Promise.allSettled([...inflight]);
     });
     ticking = tick();
 
-    say(`Zoho CRM bulk export, local stack`);
+    say('Zoho CRM bulk export, local stack');
     say(`  API            http://127.0.0.1:${local.PORT}  (POST /jobs, GET /jobs, GET /jobs/{job_id})`);
     say(
       `  S3 (s3rver)    ${s3Service.endpoint}  bucket ${local.LOCAL_BUCKET}, credentials ${LOCAL_CREDENTIALS.accessKeyId}/${LOCAL_CREDENTIALS.secretAccessKey}, path-style`,
     );
     say(
-      `  DynamoDB Local ${ddbService.endpoint}  tables ${names.jobsTable}, ${names.stateTable} (any credentials, region us-east-1)`,
+      `  DynamoDB Local ${ddbService.endpoint}  tables ${Object.values(names).join(', ')} (any credentials, region us-east-1), data in ${resolve(dataDir, 'dynamodb')}`,
     );
     say(
-      `  Zoho           ${useFake ? `built-in fake at ${fake!.url}` : `${config.ZOHO_ACCOUNTS_URL} (real)`}`,
+      `  Zoho           ${useFake ? `built-in fake at ${fake!.url}` : `${settings.ZOHO_ACCOUNTS_URL} (real)`}`,
     );
-    say(`  poller         every ${config.POLL_INTERVAL_SECONDS} s`);
+    say(`  poller         every ${settings.POLL_INTERVAL_SECONDS} s`);
     if (demoJobs.length) {
       say('');
       say('Demo Zoho bulk read jobs on the fake (register one and watch its CSV land in S3):');
@@ -300,17 +369,17 @@ export async function startLocalStack(
       say(`  curl -s http://127.0.0.1:${local.PORT}/jobs/${demoJobs[0]!.id}`);
       say(`  curl -s 'http://127.0.0.1:${local.PORT}/jobs?status=EXPORTED'`);
     }
-    say('Ready. Ctrl-C stops everything.');
+    say(`Ready. Ctrl-C stops everything; data stays in ${dataDir} (npm start -- --reset starts from empty).`);
 
     return {
       apiUrl: `http://127.0.0.1:${local.PORT}`,
       s3Endpoint: s3Service.endpoint,
       dynamoDbEndpoint: ddbService.endpoint,
       bucket: local.LOCAL_BUCKET,
-      ...names,
+      tables: names,
       zohoUrl: fake?.url,
       demoJobs,
-      config,
+      settings,
       stop: stopAll,
     };
   } catch (e) {

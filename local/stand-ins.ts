@@ -18,6 +18,14 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { withUnsignedPayload } from '../lib/s3.js';
+import {
+  type KeyAttribute,
+  keyAttributes,
+  TABLE_ROLES,
+  TABLES,
+  type TableDefinition,
+  type TableRole,
+} from '../lib/tables.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -128,11 +136,17 @@ export function assertJava(): void {
   }
 }
 
-/** Starts DynamoDB Local in memory with a shared database (any access key and region see the same tables). */
-export async function startDynamoDbLocal(opts: { port?: number } = {}): Promise<RunningService> {
+/**
+ * Starts DynamoDB Local with a shared database (any access key and region see the same tables), in
+ * memory, or on disk under `dataDir` so that its tables survive a restart.
+ */
+export async function startDynamoDbLocal(
+  opts: { port?: number; dataDir?: string } = {},
+): Promise<RunningService> {
   assertJava();
   const port = opts.port ?? (await freePort());
   if (opts.port !== undefined) await assertPortFree(port, 'DynamoDB Local', 'LOCAL_DYNAMODB_PORT');
+  if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
   const dir = dynamoDbLocalDir();
   const child = spawn(
     'java',
@@ -144,7 +158,7 @@ export async function startDynamoDbLocal(opts: { port?: number } = {}): Promise<
       `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
       '-jar',
       join(dir, 'DynamoDBLocal.jar'),
-      '-inMemory',
+      ...(opts.dataDir ? ['-dbPath', opts.dataDir] : ['-inMemory']),
       '-sharedDb',
       '-port',
       String(port),
@@ -225,82 +239,39 @@ export function localDynamoDbClient(endpoint: string): DynamoDBClient {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tables from the synthesized CDK template, so the local schema cannot drift from the stack.
+// Tables from lib/tables.ts, the definitions the CDK stack builds its tables from.
 
-interface CfnTable {
-  Type: string;
-  Properties: {
-    TableName?: unknown;
-    KeySchema: CreateTableCommandInput['KeySchema'];
-    AttributeDefinitions: CreateTableCommandInput['AttributeDefinitions'];
-    GlobalSecondaryIndexes?: Array<{
-      IndexName: string;
-      KeySchema: NonNullable<CreateTableCommandInput['KeySchema']>;
-      Projection: { ProjectionType?: string; NonKeyAttributes?: string[] };
-    }>;
+/** The CreateTable input of a table definition (on-demand; every index projects ALL). */
+export function createTableInput(def: TableDefinition, TableName: string): CreateTableCommandInput {
+  const key = (pk: KeyAttribute, sk?: KeyAttribute) => [
+    { AttributeName: pk.name, KeyType: 'HASH' as const },
+    ...(sk ? [{ AttributeName: sk.name, KeyType: 'RANGE' as const }] : []),
+  ];
+  return {
+    TableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    KeySchema: key(def.partitionKey, def.sortKey),
+    AttributeDefinitions: keyAttributes(def).map((a) => ({ AttributeName: a.name, AttributeType: a.type })),
+    ...(def.indexes.length
+      ? {
+          GlobalSecondaryIndexes: def.indexes.map((i) => ({
+            IndexName: i.name,
+            KeySchema: key(i.partitionKey, i.sortKey),
+            Projection: { ProjectionType: 'ALL' as const },
+          })),
+        }
+      : {}),
   };
 }
 
-export interface TableDefinition {
-  /** Logical role: `jobs` or `state` (from the resource's logical ID). */
-  role: 'jobs' | 'state';
-  logicalId: string;
-  input: Omit<CreateTableCommandInput, 'TableName'>;
-}
+export type TableNames = Record<TableRole, string>;
 
-/** Extracts the DynamoDB tables of a synthesized CloudFormation template. */
-export function tablesFromTemplate(template: {
-  Resources?: Record<string, { Type: string; Properties?: unknown }>;
-}): TableDefinition[] {
-  const out: TableDefinition[] = [];
-  for (const [logicalId, res] of Object.entries(template.Resources ?? {})) {
-    if (res.Type !== 'AWS::DynamoDB::Table') continue;
-    const p = (res as CfnTable).Properties;
-    const role = /job/i.test(logicalId) ? 'jobs' : 'state';
-    out.push({
-      role,
-      logicalId,
-      input: {
-        KeySchema: p.KeySchema,
-        AttributeDefinitions: p.AttributeDefinitions,
-        BillingMode: 'PAY_PER_REQUEST',
-        ...(p.GlobalSecondaryIndexes?.length
-          ? {
-              GlobalSecondaryIndexes: p.GlobalSecondaryIndexes.map((g) => ({
-                IndexName: g.IndexName,
-                KeySchema: g.KeySchema,
-                Projection: {
-                  ProjectionType: (g.Projection.ProjectionType ?? 'ALL') as 'ALL' | 'KEYS_ONLY' | 'INCLUDE',
-                  ...(g.Projection.NonKeyAttributes
-                    ? { NonKeyAttributes: g.Projection.NonKeyAttributes }
-                    : {}),
-                },
-              })),
-            }
-          : {}),
-      },
-    });
-  }
-  const roles = out.map((t) => t.role).sort();
-  if (roles.join(',') !== 'jobs,state') {
-    throw new StandInError(
-      `expected a jobs table and a state table in the template, found: ${out.map((t) => t.logicalId).join(', ')}`,
-    );
-  }
-  return out;
-}
-
-/** Creates the tables (named `<prefix>-jobs` and `<prefix>-state`) and returns their names. */
-export async function createTables(
-  ddb: DynamoDBClient,
-  defs: TableDefinition[],
-  prefix: string,
-): Promise<{ jobsTable: string; stateTable: string }> {
-  const names = { jobsTable: `${prefix}-jobs`, stateTable: `${prefix}-state` };
-  for (const d of defs) {
-    const TableName = d.role === 'jobs' ? names.jobsTable : names.stateTable;
+/** Creates every table of lib/tables.ts (named `<prefix>-<role>`) unless it exists; returns the names. */
+export async function createTables(ddb: DynamoDBClient, prefix: string): Promise<TableNames> {
+  const names = Object.fromEntries(TABLE_ROLES.map((r) => [r, `${prefix}-${r}`])) as TableNames;
+  for (const role of TABLE_ROLES) {
     try {
-      await ddb.send(new CreateTableCommand({ ...d.input, TableName }));
+      await ddb.send(new CreateTableCommand(createTableInput(TABLES[role], names[role])));
     } catch (e) {
       if ((e as Error).name !== 'ResourceInUseException') throw e;
     }

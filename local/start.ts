@@ -1,6 +1,7 @@
 /**
  * `npm start`: the whole product locally, on built-in defaults. See README "Quick start".
- * Stops cleanly on SIGINT / SIGTERM, leaving no child process behind.
+ * `npm start -- --reset` (or LOCAL_RESET=1) starts from empty. Stops cleanly on SIGINT / SIGTERM,
+ * leaving no child process behind.
  */
 import { ConfigError } from '../lib/config.js';
 import { LocalStackError, startLocalStack } from './local-stack.js';
@@ -9,7 +10,21 @@ import { StandInError } from './stand-ins.js';
 // The pinned AWS SDK runs on Node 20; its notice about future releases needing Node 22 is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+const USAGE =
+  'usage: npm start [-- --reset]   (--reset: start from empty, deleting the local tables, objects and fake Zoho state)';
+
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  for (const a of args) {
+    if (a === '--reset') process.env.LOCAL_RESET = '1';
+    else if (a === '--help' || a === '-h') {
+      console.log(USAGE);
+      return;
+    } else {
+      console.error(`npm start: unknown argument ${JSON.stringify(a)}\n${USAGE}`);
+      process.exit(2);
+    }
+  }
   let stack: Awaited<ReturnType<typeof startLocalStack>>;
   try {
     stack = await startLocalStack(process.env);

@@ -1,16 +1,22 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  ScanCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
-import { STATUS_INDEX } from '../contract.js';
-import type { JobError, JobRecord, JobStatus } from './model.js';
-
-type Values = Record<string, unknown>;
+/**
+ * The job state machine. Every change of a job is one named operation below, and its condition is
+ * written here and nowhere else: the condition names the state (and the claim token) the writer saw,
+ * so two pollers, two downloaders or a duplicated message can never both win. Operations that lose
+ * answer false / undefined; the caller then does nothing (someone else moved the job on).
+ *
+ *   register ──▶ PENDING ──claimCheck──▶ (checking) ──stillPending / checkFailed──▶ PENDING
+ *                                         │ startDownload
+ *                                         ▼
+ *               DOWNLOADING ◀──redispatch── (lease over)     makeDue: a PENDING job is due now
+ *                 │ claimDownload ──▶ (downloading) ──deferDownload / retryDownload──▶ DOWNLOADING
+ *                 │                                  └──exported──▶ EXPORTED
+ *                 └── fail (from any claim or seen state) ──▶ FAILED
+ */
+import { randomUUID } from 'node:crypto';
+import { and, type Cond, eq, exists, gt, lt, missing, or, type Update } from '../ddb/expr.js';
+import type { Table } from '../ddb/table.js';
+import { STATUS_INDEX } from '../tables.js';
+import type { JobError, JobRecord, JobStatus, S3Location } from './model.js';
 
 /** Thrown when a cursor given to `list` is not one this store produced. */
 export class InvalidCursorError extends Error {
@@ -20,11 +26,10 @@ export class InvalidCursorError extends Error {
 const encodeCursor = (key: Record<string, unknown> | undefined): string | null =>
   key ? Buffer.from(JSON.stringify(key)).toString('base64url') : null;
 
-function decodeCursor(cursor: string): Record<string, unknown> {
+function decodeCursor(cursor: string, allowed: ReadonlySet<string>): Record<string, unknown> {
   try {
     const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
-    const allowed = new Set(['job_id', 'status', 'next_check_at']);
     for (const [k, val] of Object.entries(v)) {
       if (!allowed.has(k) || (typeof val !== 'string' && typeof val !== 'number')) throw new Error('bad key');
     }
@@ -34,65 +39,72 @@ function decodeCursor(cursor: string): Record<string, unknown> {
   }
 }
 
-/**
- * The job table. Every state change is a conditional write: the condition names the state (and the
- * claim token) the writer saw, so two pollers, or a duplicated message, can never both win.
- */
+/** What a writer holds: a claim it took, or the state it read. */
+export type Guard =
+  | { kind: 'check'; token: string }
+  | { kind: 'download'; owner: string }
+  | { kind: 'seen'; status: JobStatus; nextCheckAt: number };
+
+/** The condition of each guard: the one place a job's write conditions are written. */
+export function guardCondition(g: Guard): Cond {
+  switch (g.kind) {
+    case 'check':
+      return and(eq('status', 'PENDING'), eq('poll_token', g.token));
+    case 'download':
+      return and(eq('status', 'DOWNLOADING'), eq('download_owner', g.owner));
+    case 'seen':
+      return and(eq('status', g.status), eq('next_check_at', g.nextCheckAt));
+  }
+}
+
+/** What a status check learnt, written on every outcome. */
+export type Observed = Partial<Pick<JobRecord, 'zoho_state' | 'module' | 'page' | 'checks'>>;
+
+/** What a COMPLETED status gives the download. */
+export interface CompletedResult {
+  records: number;
+  download_url: string;
+  api_version: string;
+  more_records: boolean;
+  next_page_token?: string | undefined;
+  next_job_id?: string | undefined;
+  follow_up_error?: JobError | undefined;
+}
+
+/** What `register` may set besides the id. */
+export type RegisterInit = Partial<Pick<JobRecord, 'module' | 'page' | 'previous_job_id' | 'api_version'>>;
+
+const CLAIMS = ['poll_token', 'download_owner', 'dispatch_id'] as const;
+
 export class JobStore {
   constructor(
-    private readonly ddb: DynamoDBDocumentClient,
-    readonly table: string,
+    readonly table: Table,
     private readonly now: () => number = Date.now,
+    private readonly retentionSeconds = 90 * 86_400,
   ) {}
 
   private iso(ms = this.now()): string {
     return new Date(ms).toISOString();
   }
 
-  async get(jobId: string): Promise<JobRecord | undefined> {
-    const r = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: { job_id: jobId }, ConsistentRead: true }),
-    );
-    return r.Item as JobRecord | undefined;
+  private key(jobId: string): Record<string, string> {
+    return { job_id: jobId };
   }
 
-  /** Registers a job; returns the existing record instead if it is already there. */
-  async register(
-    jobId: string,
-    extra: Partial<Pick<JobRecord, 'module' | 'page' | 'previous_job_id' | 'api_version' | 'query'>> = {},
-  ): Promise<{ created: boolean; job: JobRecord }> {
-    const now = this.now();
-    const job: JobRecord = {
-      job_id: jobId,
-      status: 'PENDING',
-      zoho_state: null,
-      module: extra.module ?? null,
-      page: extra.page ?? null,
-      created_at: this.iso(now),
-      updated_at: this.iso(now),
-      attempts: 0,
-      records: null,
-      next_check_at: now,
-      checks: 0,
-      ...(extra.previous_job_id ? { previous_job_id: extra.previous_job_id } : {}),
-      ...(extra.api_version ? { api_version: extra.api_version } : {}),
-      ...(extra.query ? { query: extra.query } : {}),
-    };
-    try {
-      await this.ddb.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: job,
-          ConditionExpression: 'attribute_not_exists(job_id)',
-        }),
-      );
-      return { created: true, job };
-    } catch (e) {
-      if (!(e instanceof ConditionalCheckFailedException)) throw e;
-      const existing = await this.get(jobId);
-      if (!existing) throw e;
-      return { created: false, job: existing };
-    }
+  /** The conditional write behind every transition; `updated_at` is always set. */
+  private async write(jobId: string, update: Update, condition: Cond): Promise<boolean> {
+    const set = { ...update.set, updated_at: this.iso() };
+    return (await this.table.update(this.key(jobId), { ...update, set }, condition)) !== false;
+  }
+
+  private finishedAt(): { next_check_at: number; expires_at: number } {
+    return { next_check_at: this.now(), expires_at: Math.floor(this.now() / 1000) + this.retentionSeconds };
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  async get(jobId: string): Promise<JobRecord | undefined> {
+    return (await this.table.get(this.key(jobId))) as JobRecord | undefined;
   }
 
   /** Lists jobs, by status through the index, or all (a paginated scan, for the API only). */
@@ -101,25 +113,18 @@ export class JobStore {
     limit: number;
     cursor?: string;
   }): Promise<{ jobs: JobRecord[]; next: string | null }> {
-    const start = opts.cursor ? decodeCursor(opts.cursor) : undefined;
-    if (opts.status) {
-      const r = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: STATUS_INDEX,
-          KeyConditionExpression: '#s = :s',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':s': opts.status },
-          Limit: opts.limit,
-          ExclusiveStartKey: start,
-        }),
-      );
-      return { jobs: (r.Items ?? []) as JobRecord[], next: encodeCursor(r.LastEvaluatedKey) };
-    }
-    const r = await this.ddb.send(
-      new ScanCommand({ TableName: this.table, Limit: opts.limit, ExclusiveStartKey: start }),
-    );
-    return { jobs: (r.Items ?? []) as JobRecord[], next: encodeCursor(r.LastEvaluatedKey) };
+    const start = opts.cursor
+      ? decodeCursor(opts.cursor, new Set(['job_id', 'status', 'next_check_at']))
+      : undefined;
+    const page = opts.status
+      ? await this.table.query({
+          index: STATUS_INDEX,
+          partition: opts.status,
+          limit: opts.limit,
+          startKey: start,
+        })
+      : await this.table.scan({ limit: opts.limit, startKey: start });
+    return { jobs: page.items as unknown as JobRecord[], next: encodeCursor(page.lastKey) };
   }
 
   /** One page of jobs in `status` whose `next_check_at` has passed. */
@@ -129,112 +134,213 @@ export class JobStore {
     limit: number,
     startKey?: Record<string, unknown>,
   ): Promise<{ jobs: JobRecord[]; lastKey: Record<string, unknown> | undefined }> {
-    const r = await this.ddb.send(
-      new QueryCommand({
-        TableName: this.table,
-        IndexName: STATUS_INDEX,
-        KeyConditionExpression: '#s = :s AND next_check_at <= :now',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':s': status, ':now': now },
-        Limit: limit,
-        ExclusiveStartKey: startKey,
-      }),
+    const page = await this.table.query({
+      index: STATUS_INDEX,
+      partition: status,
+      sort: { op: 'le', value: now },
+      limit,
+      startKey,
+    });
+    return { jobs: page.items as unknown as JobRecord[], lastKey: page.lastKey };
+  }
+
+  // ------------------------------------------------------------------ transitions
+
+  /** Registers a job as PENDING, due now; returns the existing record instead if it is already there. */
+  async register(jobId: string, init: RegisterInit = {}): Promise<{ created: boolean; job: JobRecord }> {
+    const now = this.now();
+    const job: JobRecord = {
+      job_id: jobId,
+      status: 'PENDING',
+      zoho_state: null,
+      module: init.module ?? null,
+      page: init.page ?? null,
+      created_at: this.iso(now),
+      updated_at: this.iso(now),
+      attempts: 0,
+      records: null,
+      next_check_at: now,
+      checks: 0,
+      ...(init.previous_job_id ? { previous_job_id: init.previous_job_id } : {}),
+      ...(init.api_version ? { api_version: init.api_version } : {}),
+    };
+    if (await this.table.put(job as unknown as Record<string, unknown>, missing('job_id')))
+      return { created: true, job };
+    const existing = await this.get(jobId);
+    if (!existing) throw new Error(`job ${jobId} exists and vanished`);
+    return { created: false, job: existing };
+  }
+
+  /** Claims a due PENDING job for one status check; only one poller wins a given `next_check_at`. */
+  async claimCheck(job: JobRecord, leaseUntil: number): Promise<Guard | undefined> {
+    const token = randomUUID();
+    const ok = await this.write(
+      job.job_id,
+      { set: { poll_token: token, next_check_at: leaseUntil } },
+      guardCondition({ kind: 'seen', status: 'PENDING', nextCheckAt: job.next_check_at }),
     );
-    return { jobs: (r.Items ?? []) as JobRecord[], lastKey: r.LastEvaluatedKey };
+    return ok ? { kind: 'check', token } : undefined;
   }
 
-  /**
-   * Conditional update; returns false when the condition no longer holds (someone else moved the
-   * job on). `set` values become `SET` clauses, `remove` names become `REMOVE` clauses.
-   */
-  async update(
-    jobId: string,
-    opts: {
-      set: Partial<JobRecord> & Record<string, unknown>;
-      remove?: string[];
-      add?: Record<string, number>;
-      condition: string;
-      values?: Values;
-    },
-  ): Promise<boolean> {
-    const names: Record<string, string> = {};
-    const values: Values = { ...(opts.values ?? {}) };
-    const sets: string[] = [];
-    let i = 0;
-    for (const [k, v] of Object.entries({ ...opts.set, updated_at: this.iso() })) {
-      if (v === undefined) continue;
-      names[`#u${i}`] = k;
-      values[`:u${i}`] = v;
-      sets.push(`#u${i} = :u${i}`);
-      i++;
-    }
-    const adds: string[] = [];
-    for (const [k, v] of Object.entries(opts.add ?? {})) {
-      names[`#a${i}`] = k;
-      values[`:a${i}`] = v;
-      adds.push(`#a${i} :a${i}`);
-      i++;
-    }
-    const removes = (opts.remove ?? []).map((k) => {
-      names[`#r${i}`] = k;
-      return `#r${i++}`;
-    });
-    // Condition placeholders: `#status` and friends are written as #name in conditions.
-    for (const m of opts.condition.matchAll(/#([a-z_]+)/g)) names[`#${m[1]}`] = m[1]!;
-    const expr =
-      `SET ${sets.join(', ')}` +
-      (adds.length ? ` ADD ${adds.join(', ')}` : '') +
-      (removes.length ? ` REMOVE ${removes.join(', ')}` : '');
-    try {
-      await this.ddb.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { job_id: jobId },
-          UpdateExpression: expr,
-          ConditionExpression: opts.condition,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
-      throw e;
-    }
-  }
-
-  /** Claims a due job for one status check: only one poller wins a given `next_check_at`. */
-  claimCheck(job: JobRecord, token: string, leaseUntil: number): Promise<boolean> {
-    return this.update(job.job_id, {
-      set: { poll_token: token, next_check_at: leaseUntil },
-      condition: '#status = :pending AND #next_check_at = :old',
-      values: { ':pending': 'PENDING', ':old': job.next_check_at },
-    });
-  }
-
-  /**
-   * Ends a job as FAILED (the one way every function does it); `condition` names what the caller
-   * saw, `observed` adds what it learnt on the way (the last Zoho state, say).
-   */
-  fail(
-    jobId: string,
-    error: JobError,
-    condition: string,
-    values: Values,
-    retentionSeconds: number,
-    observed: Partial<JobRecord> = {},
-  ): Promise<boolean> {
-    return this.update(jobId, {
-      set: {
-        ...observed,
-        status: 'FAILED',
-        error,
-        next_check_at: this.now(),
-        expires_at: Math.floor(this.now() / 1000) + retentionSeconds,
+  /** Zoho still works on it (or answered a state we do not know): check again at `nextCheckAt`. */
+  stillPending(jobId: string, claim: Guard, observed: Observed, nextCheckAt: number): Promise<boolean> {
+    return this.write(
+      jobId,
+      {
+        set: { ...observed, consecutive_errors: 0, next_check_at: nextCheckAt },
+        remove: ['poll_token', 'last_error'],
       },
-      remove: ['poll_token', 'download_owner', 'dispatch_id', 'last_error'],
-      condition,
-      values,
-    });
+      guardCondition(claim),
+    );
+  }
+
+  /** A retryable error during the check: keep it PENDING, remember the error, check again later. */
+  checkFailed(
+    jobId: string,
+    claim: Guard,
+    error: JobError,
+    consecutiveErrors: number,
+    nextCheckAt: number,
+  ): Promise<boolean> {
+    return this.write(
+      jobId,
+      {
+        set: { consecutive_errors: consecutiveErrors, last_error: error, next_check_at: nextCheckAt },
+        remove: ['poll_token'],
+      },
+      guardCondition(claim),
+    );
+  }
+
+  /** COMPLETED at Zoho: PENDING → DOWNLOADING with a new dispatch id; returns it, or undefined if the claim was lost. */
+  async startDownload(
+    jobId: string,
+    claim: Guard,
+    observed: Observed,
+    result: CompletedResult,
+    graceUntil: number,
+  ): Promise<string | undefined> {
+    const dispatchId = randomUUID();
+    const ok = await this.write(
+      jobId,
+      {
+        set: {
+          ...observed,
+          consecutive_errors: 0,
+          status: 'DOWNLOADING',
+          records: result.records,
+          download_url: result.download_url,
+          api_version: result.api_version,
+          more_records: result.more_records,
+          next_page_token: result.next_page_token,
+          next_job_id: result.next_job_id,
+          follow_up_error: result.follow_up_error,
+          dispatch_id: dispatchId,
+          next_check_at: graceUntil,
+        },
+        remove: ['poll_token', 'last_error'],
+      },
+      guardCondition(claim),
+    );
+    return ok ? dispatchId : undefined;
+  }
+
+  /** A DOWNLOADING job whose lease ran out (unclaimed dispatch, or a downloader that died): dispatch again. */
+  async redispatch(job: JobRecord, graceUntil: number): Promise<string | undefined> {
+    const dispatchId = randomUUID();
+    const ok = await this.write(
+      job.job_id,
+      { set: { dispatch_id: dispatchId, next_check_at: graceUntil }, remove: ['download_owner'] },
+      guardCondition({ kind: 'seen', status: 'DOWNLOADING', nextCheckAt: job.next_check_at }),
+    );
+    return ok ? dispatchId : undefined;
+  }
+
+  /**
+   * Claims a dispatched download and counts the attempt: one downloader per dispatch; a duplicate
+   * delivery finds the claim taken, unless the holder's lease has run out.
+   */
+  async claimDownload(jobId: string, dispatchId: string, leaseUntil: number): Promise<Guard | undefined> {
+    const owner = randomUUID();
+    const ok = await this.write(
+      jobId,
+      { set: { download_owner: owner, next_check_at: leaseUntil }, add: { attempts: 1 } },
+      and(
+        eq('status', 'DOWNLOADING'),
+        eq('dispatch_id', dispatchId),
+        or(missing('download_owner'), lt('next_check_at', this.now())),
+      ),
+    );
+    return ok ? { kind: 'download', owner } : undefined;
+  }
+
+  /**
+   * Gives a claimed download back for a later start without counting the attempt (no download slot
+   * yet, no access token): a new dispatch id for the message that brings it back at `retryAt`; the
+   * poller dispatches it again if that message is lost.
+   */
+  async deferDownload(
+    jobId: string,
+    claim: Guard,
+    retryAt: number,
+    graceMs: number,
+  ): Promise<string | undefined> {
+    const dispatchId = randomUUID();
+    const ok = await this.write(
+      jobId,
+      {
+        set: { next_check_at: retryAt + graceMs, dispatch_id: dispatchId },
+        add: { attempts: -1 },
+        remove: ['download_owner'],
+      },
+      guardCondition(claim),
+    );
+    return ok ? dispatchId : undefined;
+  }
+
+  /** A failed attempt that may be retried: the poller dispatches it again at `retryAt`. */
+  retryDownload(jobId: string, claim: Guard, error: JobError, retryAt: number): Promise<boolean> {
+    return this.write(
+      jobId,
+      { set: { next_check_at: retryAt, last_error: error }, remove: ['download_owner', 'dispatch_id'] },
+      guardCondition(claim),
+    );
+  }
+
+  /** The verified CSV is in S3: DOWNLOADING → EXPORTED. */
+  exported(jobId: string, claim: Guard, s3: S3Location, records: number): Promise<boolean> {
+    return this.write(
+      jobId,
+      {
+        set: { status: 'EXPORTED', s3, records, ...this.finishedAt() },
+        remove: [...CLAIMS, 'last_error', 'consecutive_errors'],
+      },
+      guardCondition(claim),
+    );
+  }
+
+  /**
+   * Ends a job FAILED (the one way every function does it); `observed` adds what the caller learnt on
+   * the way (the last Zoho state, say).
+   */
+  fail(jobId: string, guard: Guard, error: JobError, observed: Observed = {}): Promise<boolean> {
+    return this.write(
+      jobId,
+      {
+        set: { ...observed, status: 'FAILED', error, ...this.finishedAt() },
+        remove: [...CLAIMS, 'last_error'],
+      },
+      guardCondition(guard),
+    );
+  }
+
+  /** Makes a PENDING job due now (a callback said it finished); false if it is not PENDING or already due. */
+  makeDue(jobId: string): Promise<boolean> {
+    const now = this.now();
+    return this.write(
+      jobId,
+      { set: { next_check_at: now } },
+      and(exists('job_id'), eq('status', 'PENDING'), gt('next_check_at', now), missing('poll_token')),
+    );
   }
 }

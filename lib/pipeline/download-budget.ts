@@ -1,55 +1,147 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-
 /**
- * Zoho allows 10 result downloads a minute per org, then refuses every download for the rest of the
- * minute. This budget is shared by every downloader through one counter per clock minute in the
- * state table (a conditional increment), so the pipeline never trips the lock on its own.
+ * Zoho allows 10 result downloads a minute per org, then answers 429 and refuses every download for a
+ * minute. Zoho does not say whether "a minute" is a clock minute or the last 60 seconds, so this budget
+ * keeps the stricter promise, which is safe under both readings: at most `perMinute` download starts in
+ * **any** 60-second interval, and none at all before a recorded lock ends.
+ *
+ * One item in the state table holds the recent download starts (past and reserved) and the lock; every
+ * change is a compare-and-set on its version, so any number of downloaders share it and two racing for
+ * the last slot cannot both win. A downloader that finds no free slot gets a **reservation**: the
+ * earliest time its start is allowed, recorded in the item so that later callers queue behind it
+ * (first come, first served). It comes back at that time and starts without asking again; a
+ * reservation not used within `slackMs` of its time is void.
+ *
+ * Each entry is the interval in which its download can start (`[t, t]` for a start now, `[at, at +
+ * slack]` for a reservation). Entries stay in ascending order, and a new one never begins before the
+ * last one begins, nor before the end of the `perMinute`-th last one plus the window: then any
+ * `perMinute + 1` real starts span more than 60 s, whether each came on time or late.
  */
-export class DownloadBudget {
-  constructor(
-    private readonly ddb: DynamoDBDocumentClient,
-    private readonly table: string,
-    private readonly perMinute: number,
-    private readonly now: () => number = Date.now,
-  ) {}
+import { eq, missing } from '../ddb/expr.js';
+import type { Table } from '../ddb/table.js';
 
-  /** Takes one download slot in the current minute; returns when the next minute starts if none is left. */
-  async take(): Promise<{ ok: true } | { ok: false; retryAt: number }> {
-    const now = this.now();
-    const minute = Math.floor(now / 60_000);
-    try {
-      await this.ddb.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: `download-window#${minute}` },
-          UpdateExpression: 'ADD used :one SET expires_at = :exp',
-          ConditionExpression: 'attribute_not_exists(used) OR used < :max',
-          ExpressionAttributeValues: {
-            ':one': 1,
-            ':max': this.perMinute,
-            ':exp': Math.floor(now / 1000) + 3600,
-          },
-        }),
-      );
-      return { ok: true };
-    } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return { ok: false, retryAt: (minute + 1) * 60_000 };
-      throw e;
-    }
+const KEY = { pk: 'download-budget' };
+/** Zoho's window plus a margin for clock skew between machines and request latency. */
+export const WINDOW_MS = 60_000 + 500;
+/** After a download 429, nothing starts before the 429's time plus this. */
+export const LOCK_MS = 60_000 + 2_000;
+
+interface BudgetItem {
+  pk: string;
+  version?: number;
+  /** `[earliest, latest]` start of recent and reserved downloads (epoch ms, ascending). */
+  slots?: Array<[number, number]>;
+  lock_until?: number;
+  expires_at?: number;
+}
+type BudgetState = Required<Pick<BudgetItem, 'slots'>> & Pick<BudgetItem, 'lock_until'>;
+
+export type SlotDecision =
+  /** Start now. */
+  | { ok: true }
+  /** Come back at `at` and pass it to `take` again; the reservation holds until `at + slackMs`. */
+  | { ok: false; at: number };
+
+export interface DownloadBudgetOptions {
+  perMinute: number;
+  /** How late a reservation may still be used (default 2 s). */
+  slackMs?: number;
+  now?: () => number;
+  /** Compare-and-set attempts before giving up (default 25). */
+  maxAttempts?: number;
+}
+
+export class BudgetContentionError extends Error {
+  override readonly name = 'BudgetContentionError';
+  readonly code = 'BUDGET_CONTENTION';
+}
+
+export class DownloadBudget {
+  readonly perMinute: number;
+  readonly slackMs: number;
+  private readonly now: () => number;
+  private readonly maxAttempts: number;
+
+  constructor(
+    private readonly table: Table,
+    opts: DownloadBudgetOptions,
+  ) {
+    this.perMinute = opts.perMinute;
+    this.slackMs = opts.slackMs ?? 2_000;
+    this.now = opts.now ?? Date.now;
+    this.maxAttempts = opts.maxAttempts ?? 25;
   }
 
-  /** After a Zoho 429 the whole minute is gone: mark it used up for everyone. */
-  async exhaust(): Promise<void> {
-    const now = this.now();
-    const minute = Math.floor(now / 60_000);
-    await this.ddb.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk: `download-window#${minute}` },
-        UpdateExpression: 'SET used = :max, expires_at = :exp',
-        ExpressionAttributeValues: { ':max': this.perMinute, ':exp': Math.floor(now / 1000) + 3600 },
-      }),
-    );
+  /**
+   * Asks to start a download now. `reservation` is an `at` this caller was given before: from that time
+   * until `at + slackMs` it starts without taking another slot (unless a lock came in between).
+   */
+  take(reservation?: number): Promise<SlotDecision> {
+    return this.change<SlotDecision>((s, now) => {
+      const lock = s.lock_until ?? 0;
+      const mine = reservation !== undefined && s.slots.some(([e, l]) => e === reservation && l > e);
+      if (mine && lock <= now) {
+        if (now < reservation) return { result: { ok: false, at: reservation } };
+        if (now <= reservation + this.slackMs) return { result: { ok: true } };
+      }
+      const slots = s.slots.filter(([, l]) => l > now - WINDOW_MS);
+      let at = Math.max(now, lock);
+      const last = slots[slots.length - 1];
+      if (last) at = Math.max(at, last[0]);
+      const nth = slots.length >= this.perMinute ? slots[slots.length - this.perMinute] : undefined;
+      if (nth) at = Math.max(at, nth[1] + WINDOW_MS);
+      if (at <= now) return { next: { ...s, slots: [...slots, [now, now]] }, result: { ok: true } };
+      return { next: { ...s, slots: [...slots, [at, at + this.slackMs]] }, result: { ok: false, at } };
+    });
+  }
+
+  /**
+   * After a Zoho download 429 at `at`: nobody starts a download before `at + LOCK_MS`. Reservations
+   * inside the lock are void; their holders queue again after it.
+   */
+  lock(at: number = this.now()): Promise<number> {
+    return this.change<number>((s, now) => {
+      const until = Math.max(s.lock_until ?? 0, at + LOCK_MS);
+      if (until === s.lock_until) return { result: until };
+      return { next: { slots: s.slots.filter(([e]) => e <= now), lock_until: until }, result: until };
+    });
+  }
+
+  /** The end of the current lock, if any. */
+  async lockedUntil(): Promise<number | undefined> {
+    const l = (await this.read()).lock_until;
+    return l !== undefined && l > this.now() ? l : undefined;
+  }
+
+  private async read(): Promise<BudgetItem> {
+    return ((await this.table.get(KEY)) as BudgetItem | undefined) ?? { pk: KEY.pk };
+  }
+
+  /** Read, decide, compare-and-set; again on a lost race (bounded, with jitter). */
+  private async change<T>(
+    step: (s: BudgetState, now: number) => { next?: BudgetState; result: T },
+  ): Promise<T> {
+    for (let i = 0; i < this.maxAttempts; i++) {
+      const item = await this.read();
+      const now = this.now();
+      const { next, result } = step({ slots: item.slots ?? [], lock_until: item.lock_until }, now);
+      if (!next) return result;
+      const version = item.version ?? 0;
+      const horizon = Math.max(now, next.lock_until ?? 0, next.slots[next.slots.length - 1]?.[1] ?? 0);
+      const written = await this.table.update(
+        KEY,
+        {
+          set: {
+            slots: next.slots,
+            lock_until: next.lock_until,
+            version: version + 1,
+            expires_at: Math.floor(horizon / 1000) + 3600,
+          },
+        },
+        item.version === undefined ? missing('version') : eq('version', version),
+      );
+      if (written !== false) return result;
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 10 * (i + 1)));
+    }
+    throw new BudgetContentionError('the shared download budget is too contended right now; try again');
   }
 }

@@ -1,26 +1,37 @@
-import { randomUUID } from 'node:crypto';
+/**
+ * The downloader: one stream pipeline per COMPLETED job,
+ *   GET download_url → unzip (CRC-32 in part-sized slices) → record counter → S3 multipart upload,
+ * between two transitions of the job state machine: `claimDownload` before, and `exported`,
+ * `retryDownload`, `deferDownload` or `fail` after. The upload completes only if the ZIP's CRC-32 and
+ * sizes verify and the record count equals Zoho's `count`; otherwise it is aborted, so no partial
+ * object is ever left under the final key.
+ */
 import type { Readable } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Config, Timing } from '../config.js';
+import type { Timing } from '../config.js';
 import type { DownloadMessage, JobRecord } from '../jobs/model.js';
-import type { JobStore } from '../jobs/store.js';
+import { afterDownloadError, isDownloadThrottle } from '../jobs/retry.js';
+import type { Guard, JobStore } from '../jobs/store.js';
 import { describeError, type MetricsSink } from '../observability.js';
 import { type KnownCrc, usePartChecksums } from '../s3.js';
+import type { Settings } from '../settings.js';
 import type { ZohoClient } from '../zoho/client.js';
 import { ZohoError } from '../zoho/errors.js';
-import { backoffMs } from './backoff.js';
 import { VerifyingCounter } from './csv-count.js';
 import type { DownloadBudget } from './download-budget.js';
+import type { Dispatch } from './poll.js';
 
 export interface DownloadDeps {
-  config: Pick<Config, 'BUCKET' | 'S3_PREFIX' | 'MAX_DOWNLOAD_ATTEMPTS'>;
+  config: Pick<Settings, 'S3_PREFIX' | 'MAX_DOWNLOAD_ATTEMPTS'> & { BUCKET: string };
   timing: Timing;
   jobs: JobStore;
   zoho: ZohoClient;
   s3: S3Client;
   budget: DownloadBudget;
+  /** Brings a deferred download back (a delayed SQS message in AWS). */
+  dispatch: Dispatch;
   logger: Logger;
   metrics: MetricsSink;
   /**
@@ -65,74 +76,14 @@ async function verifyStoredSize(s3: S3Client, bucket: string, key: string, bytes
   );
 }
 
-/** Codes worth another try: throttles, network trouble, a broken or short transfer. */
-const retryableCode = (e: unknown): boolean => {
-  if (e instanceof ZohoError) return e.kind !== 'terminal' || e.stage === 'oauth';
-  return true; // S3 errors, count mismatches, aborted streams: limited by MAX_DOWNLOAD_ATTEMPTS
-};
-
-/**
- * Exports one COMPLETED job: streams Zoho's ZIP through the unzipper and a record counter into a
- * multipart upload. The upload completes only if the ZIP's CRC-32 and sizes verify and the record
- * count equals Zoho's `count`; otherwise it is aborted, so no partial object is ever left under the
- * final key. Failures send the job back for a retry with backoff, up to MAX_DOWNLOAD_ATTEMPTS.
- */
-export async function downloadJob(
+/** Streams Zoho's ZIP through the unzipper and the counter into one multipart upload; verifies it. */
+async function streamToS3(
   deps: DownloadDeps,
-  msg: DownloadMessage,
-  opts: { signal?: AbortSignal } = {},
-): Promise<DownloadOutcome> {
-  const now = deps.now ?? Date.now;
-  const random = deps.random ?? Math.random;
-  const { jobs, logger, timing } = deps;
+  job: JobRecord,
+  key: string,
+  signal: AbortSignal | undefined,
+): Promise<{ bytes: number; records: number; crc32: number }> {
   const bucket = deps.config.BUCKET;
-  if (!bucket) throw new Error('BUCKET is not configured');
-
-  const job = await jobs.get(msg.job_id);
-  if (job?.status !== 'DOWNLOADING' || job.dispatch_id !== msg.dispatch_id) {
-    const reason = !job
-      ? 'unknown job'
-      : job.status !== 'DOWNLOADING'
-        ? `job is ${job.status}`
-        : 'stale dispatch';
-    logger.info('download message ignored', { job_id: msg.job_id, reason });
-    return { outcome: 'skipped', reason };
-  }
-  // Claim: one downloader per dispatch; a duplicate delivery finds the claim taken.
-  const owner = randomUUID();
-  const claimed = await jobs.update(job.job_id, {
-    set: { download_owner: owner, next_check_at: now() + timing.downloadLeaseMs },
-    add: { attempts: 1 },
-    condition:
-      '#status = :s AND dispatch_id = :d AND (attribute_not_exists(download_owner) OR #next_check_at < :now)',
-    values: { ':s': 'DOWNLOADING', ':d': msg.dispatch_id, ':now': now() },
-  });
-  if (!claimed) {
-    logger.info('download already claimed', { job_id: job.job_id });
-    return { outcome: 'skipped', reason: 'already claimed' };
-  }
-  const attempts = (job.attempts ?? 0) + 1;
-  const mine = '#status = :s AND download_owner = :o';
-  const mineValues = { ':s': 'DOWNLOADING', ':o': owner };
-
-  /** Gives the job back for a later try, without counting this attempt. */
-  const defer = async (retryAt: number, why: string): Promise<DownloadOutcome> => {
-    await jobs.update(job.job_id, {
-      set: { next_check_at: retryAt, attempts: attempts - 1 },
-      remove: ['download_owner', 'dispatch_id'],
-      condition: mine,
-      values: mineValues,
-    });
-    logger.info('download deferred', { job_id: job.job_id, why, retry_at: new Date(retryAt).toISOString() });
-    return { outcome: 'deferred', retryAt };
-  };
-
-  const slot = await deps.budget.take();
-  if (!slot.ok)
-    return defer(slot.retryAt + Math.round(random() * 5000), 'download budget for this minute used');
-
-  const key = objectKey(deps.config.S3_PREFIX, job);
-  const expected = job.records ?? undefined;
   const partSize = deps.partSize ?? 5 * 1024 * 1024;
   // The unzipper's CRC-32 of each part-sized slice becomes that part's S3 checksum: one hash per byte.
   const partCrcs = new Map<number, KnownCrc>();
@@ -145,17 +96,18 @@ export async function downloadJob(
       new ZohoError({ code: 'ABORTED', message: 'the download was stopped', kind: 'retryable' }),
     );
   };
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    if (!job.download_url)
+    if (!job.download_url) {
       throw new ZohoError({ code: 'INVALID_RESPONSE', message: 'no download_url', kind: 'terminal' });
+    }
     const result = await deps.zoho.downloadResult(job.download_url, {
-      ...(opts.signal && { signal: opts.signal }),
+      ...(signal && { signal }),
       segmentSize: partSize,
       onSegment: (s) => partCrcs.set(s.index, s),
     });
     source = result.stream;
-    const counter = new VerifyingCounter(expected);
+    const counter = new VerifyingCounter(job.records ?? undefined);
     source.on('error', (e) => counter.destroy(e));
     source.pipe(counter);
     upload = new Upload({
@@ -172,62 +124,115 @@ export async function downloadJob(
           'zoho-job-id': job.job_id,
           'zoho-module': job.module ?? 'unknown',
           'zoho-page': String(job.page ?? 1),
-          records: String(expected ?? counter.counter.records),
+          records: String(job.records ?? counter.counter.records),
         },
       },
     });
     await upload.done();
     const entry = await result.verified;
     await verifyStoredSize(deps.s3, bucket, key, counter.bytes);
-    const records = counter.counter.records;
-    const bytes = counter.bytes;
-    const ok = await jobs.update(job.job_id, {
-      set: {
-        status: 'EXPORTED',
-        s3: { bucket, key, bytes },
-        records,
-        next_check_at: now(),
-        expires_at: Math.floor(now() / 1000) + timing.retentionSeconds,
-      },
-      remove: ['download_owner', 'dispatch_id', 'last_error', 'consecutive_errors'],
-      condition: mine,
-      values: mineValues,
-    });
+    return { bytes: counter.bytes, records: counter.counter.records, crc32: entry.crc32 };
+  } catch (e) {
+    source?.destroy();
+    await upload?.abort().catch(() => undefined);
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    releaseChecksums();
+  }
+}
+
+/**
+ * Exports one COMPLETED job. Waits for a slot of the shared download budget (a deferral is not an
+ * attempt); failures send the job back for a retry with backoff, up to MAX_DOWNLOAD_ATTEMPTS.
+ */
+export async function downloadJob(
+  deps: DownloadDeps,
+  msg: DownloadMessage,
+  opts: { signal?: AbortSignal } = {},
+): Promise<DownloadOutcome> {
+  const now = deps.now ?? Date.now;
+  const random = deps.random ?? Math.random;
+  const { jobs, logger, timing } = deps;
+  const bucket = deps.config.BUCKET;
+
+  const job = await jobs.get(msg.job_id);
+  if (job?.status !== 'DOWNLOADING' || job.dispatch_id !== msg.dispatch_id) {
+    const reason = !job
+      ? 'unknown job'
+      : job.status !== 'DOWNLOADING'
+        ? `job is ${job.status}`
+        : 'stale dispatch';
+    logger.info('download message ignored', { job_id: msg.job_id, reason });
+    return { outcome: 'skipped', reason };
+  }
+  const claim: Guard | undefined = await jobs.claimDownload(
+    job.job_id,
+    msg.dispatch_id,
+    now() + timing.downloadLeaseMs,
+  );
+  if (!claim) {
+    logger.info('download already claimed', { job_id: job.job_id });
+    return { outcome: 'skipped', reason: 'already claimed' };
+  }
+  const attempts = (job.attempts ?? 0) + 1;
+
+  /** Gives the job back, not counting this attempt, with a message that brings it back at `at`. */
+  const defer = async (at: number, why: string, slot?: number): Promise<DownloadOutcome> => {
+    const dispatchId = await jobs.deferDownload(job.job_id, claim, at, timing.dispatchGraceMs);
+    if (dispatchId) {
+      await deps
+        .dispatch(
+          { job_id: job.job_id, dispatch_id: dispatchId, ...(slot ? { slot } : {}) },
+          Math.max(0, at - now()),
+        )
+        .catch((e) =>
+          logger.error('deferred dispatch failed; the poller will retry', {
+            job_id: job.job_id,
+            error: describeError(e),
+          }),
+        );
+    }
+    logger.info('download deferred', { job_id: job.job_id, why, retry_at: new Date(at).toISOString() });
+    return { outcome: 'deferred', retryAt: at };
+  };
+
+  const slot = await deps.budget.take(msg.slot);
+  if (!slot.ok) return defer(slot.at, 'waiting for a download slot', slot.at);
+
+  const key = objectKey(deps.config.S3_PREFIX, job);
+  try {
+    const { bytes, records, crc32 } = await streamToS3(deps, job, key, opts.signal);
+    const ok = await jobs.exported(job.job_id, claim, { bucket, key, bytes }, records);
     deps.metrics.count('Downloads');
     if (ok) {
       deps.metrics.count('JobsExported');
-      logger.info('job exported', { job_id: job.job_id, bucket, key, bytes, records, crc32: entry.crc32 });
+      logger.info('job exported', { job_id: job.job_id, bucket, key, bytes, records, crc32 });
     } else {
       logger.warn('job exported, but the claim was lost meanwhile', { job_id: job.job_id, key });
     }
     return { outcome: 'exported', bucket, key, bytes, records };
   } catch (e) {
-    source?.destroy();
-    await upload?.abort().catch(() => undefined);
     const error = describeError(e);
-    if (e instanceof ZohoError && (e.code === 'TOO_MANY_REQUESTS' || e.httpStatus === 429)) {
-      // Zoho locks every download for the rest of the minute: tell the other downloaders.
-      await deps.budget.exhaust().catch(() => undefined);
-      const wait = Math.max(timing.downloadLockMs, e.retryAfterMs ?? 0);
-      logger.warn('download throttled by Zoho; waiting at least a minute', { job_id: job.job_id });
-      return defer(now() + wait + Math.round(random() * 5000), error.code);
+    const decision = afterDownloadError(e, attempts, deps.config.MAX_DOWNLOAD_ATTEMPTS, timing, random);
+    if (decision.kind === 'wait') {
+      if (isDownloadThrottle(e)) {
+        // Zoho locks every download for a minute: tell every downloader, then queue after the lock.
+        const until = await deps.budget.lock(now()).catch(() => now() + decision.delayMs);
+        const next = await deps.budget.take().catch(() => ({ ok: false as const, at: until }));
+        logger.warn('download throttled by Zoho; waiting for its lock to end', { job_id: job.job_id });
+        return defer(next.ok ? now() : next.at, error.code, next.ok ? undefined : next.at);
+      }
+      return defer(now() + decision.delayMs, error.code);
     }
-    if (e instanceof ZohoError && e.stage === 'oauth') {
-      return defer(now() + Math.max(e.retryAfterMs ?? 0, timing.baseMs), error.code);
-    }
-    if (!retryableCode(e) || attempts >= deps.config.MAX_DOWNLOAD_ATTEMPTS) {
-      await jobs.fail(job.job_id, error, mine, mineValues, timing.retentionSeconds);
+    if (decision.kind === 'fail') {
+      await jobs.fail(job.job_id, claim, error);
       deps.metrics.count('JobsFailed');
       logger.error('download failed for good', { job_id: job.job_id, error, attempts });
       return { outcome: 'failed', code: error.code };
     }
-    const retryAt = now() + backoffMs(attempts - 1, timing.baseMs, timing.capMs, random);
-    await jobs.update(job.job_id, {
-      set: { next_check_at: retryAt, last_error: error },
-      remove: ['download_owner', 'dispatch_id'],
-      condition: mine,
-      values: mineValues,
-    });
+    const retryAt = now() + decision.delayMs;
+    await jobs.retryDownload(job.job_id, claim, error, retryAt);
     deps.metrics.count('DownloadRetries');
     logger.warn('download failed; will retry', {
       job_id: job.job_id,
@@ -236,8 +241,5 @@ export async function downloadJob(
       retry_at: new Date(retryAt).toISOString(),
     });
     return { outcome: 'retry', code: error.code, retryAt };
-  } finally {
-    opts.signal?.removeEventListener('abort', onAbort);
-    releaseChecksums();
   }
 }

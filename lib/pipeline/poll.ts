@@ -1,22 +1,31 @@
-import { randomUUID } from 'node:crypto';
+/**
+ * The poller: a scheduler over the job state machine (lib/jobs/store.ts). Each tick it walks the due
+ * jobs through the `by-status` index and, with bounded concurrency towards Zoho, checks each PENDING
+ * job (`checkJob`) and dispatches again each DOWNLOADING job whose lease ran out. Every write is a
+ * named transition; every retry decision comes from lib/jobs/retry.ts.
+ */
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { Config, Timing } from '../config.js';
-import type { DownloadMessage, JobRecord } from '../jobs/model.js';
-import type { JobStore } from '../jobs/store.js';
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { Timing } from '../config.js';
+import type { DownloadMessage, JobError, JobRecord } from '../jobs/model.js';
+import { afterCheckError, backoffMs, isTokenProblem } from '../jobs/retry.js';
+import type { Guard, JobStore, Observed } from '../jobs/store.js';
 import { describeError, type MetricsSink } from '../observability.js';
+import type { Settings } from '../settings.js';
 import { type CreateJobQuery, versionOfDownloadUrl, type ZohoClient } from '../zoho/client.js';
 import { API_VERSIONS, type ApiVersion, usesPageToken } from '../zoho/data-centers.js';
 import { ZohoError } from '../zoho/errors.js';
 import type { ZohoJob } from '../zoho/schemas.js';
-import { backoffMs } from './backoff.js';
+
+/** Hands one download to the downloader (SQS in AWS, an in-process queue locally), after `delayMs`. */
+export type Dispatch = (msg: DownloadMessage, delayMs?: number) => Promise<void>;
 
 export interface PollDeps {
-  config: Pick<Config, 'POLL_CONCURRENCY' | 'ZOHO_API_VERSION' | 'MAX_DOWNLOAD_ATTEMPTS'>;
+  config: Pick<Settings, 'POLL_CONCURRENCY' | 'ZOHO_API_VERSION' | 'MAX_DOWNLOAD_ATTEMPTS'>;
   timing: Timing;
   jobs: JobStore;
   zoho: ZohoClient;
-  /** Hands one download to the downloader (SQS in AWS, a direct call locally). */
-  dispatch(msg: DownloadMessage): Promise<void>;
+  dispatch: Dispatch;
   logger: Logger;
   metrics: MetricsSink;
   now?: () => number;
@@ -36,40 +45,244 @@ export interface PollSummary {
   stoppedEarly: boolean;
 }
 
+/** What looking at one due job came to. */
+export interface CheckOutcome {
+  kind: 'pending' | 'dispatched' | 'redispatched' | 'failed' | 'expired' | 'retried' | 'skipped';
+  /** Zoho answered a status call. */
+  checked?: boolean;
+  /** A follow-up page was created. */
+  followUp?: boolean;
+  /** No access token could be had: every other job would wait for the same reason. */
+  tokenProblem?: JobError;
+}
+const outcome = (kind: CheckOutcome['kind'], extra: Omit<CheckOutcome, 'kind'> = {}): CheckOutcome => ({
+  kind,
+  ...extra,
+});
+
 const PAGE = 100;
 
 const asVersion = (v: string | undefined): ApiVersion | undefined =>
   (API_VERSIONS as readonly string[]).includes(v ?? '') ? (v as ApiVersion) : undefined;
 
-/** At most `n` calls of `fn` at once. */
-export function semaphore(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
-  let free = n;
-  const waiting: Array<() => void> = [];
-  return async (fn) => {
-    if (free > 0) free--;
-    else await new Promise<void>((r) => waiting.push(r));
-    try {
-      return await fn();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else free++;
-    }
+/** Runs Zoho calls at most `n` at a time (one limiter per tick, shared by every job of it). */
+export const zohoLimiter = (n: number): LimitFunction => pLimit(n);
+
+/** Dispatches a download and logs the outcome; a failed dispatch is retried when its lease runs out. */
+async function dispatchLogged(deps: PollDeps, msg: DownloadMessage, what: string): Promise<boolean> {
+  try {
+    await deps.dispatch(msg);
+    deps.logger.info(what, { job_id: msg.job_id });
+    return true;
+  } catch (e) {
+    deps.logger.error('download dispatch failed; will retry', {
+      job_id: msg.job_id,
+      error: describeError(e),
+    });
+    return false;
+  }
+}
+
+async function failJob(
+  deps: PollDeps,
+  job: JobRecord,
+  guard: Guard,
+  error: JobError,
+  observed: Observed = {},
+): Promise<boolean> {
+  const ok = await deps.jobs.fail(job.job_id, guard, error, observed);
+  if (ok) {
+    deps.metrics.count('JobsFailed');
+    deps.logger.warn('job failed', { job_id: job.job_id, error });
+  }
+  return ok;
+}
+
+function tooOld(deps: PollDeps, job: JobRecord): boolean {
+  return (deps.now ?? Date.now)() - Date.parse(job.created_at) > deps.timing.maxAgeMs;
+}
+
+async function expire(deps: PollDeps, job: JobRecord): Promise<CheckOutcome> {
+  const hours = Math.round(deps.timing.maxAgeMs / 360_000) / 10;
+  const ok = await failJob(
+    deps,
+    job,
+    { kind: 'seen', status: job.status, nextCheckAt: job.next_check_at },
+    {
+      code: 'EXPIRED',
+      message: `the job did not finish within its maximum age of ${hours} h (last Zoho state: ${job.zoho_state ?? 'unknown'})`,
+    },
+  );
+  return outcome(ok ? 'expired' : 'skipped');
+}
+
+/** COMPLETED with more records: create and register the next page (linked both ways); its id. */
+async function followUp(
+  deps: PollDeps,
+  job: JobRecord,
+  z: ZohoJob,
+  version: ApiVersion,
+  limit: LimitFunction,
+): Promise<string | undefined> {
+  if (!z.result?.moreRecords || job.next_job_id) return job.next_job_id;
+  const page = (z.result.page ?? z.query?.page ?? job.page ?? 1) + 1;
+  const q: CreateJobQuery = {};
+  if (usesPageToken(version) && z.result.nextPageToken) {
+    q.pageToken = z.result.nextPageToken;
+  } else {
+    q.module = z.module;
+    if (z.query?.fields?.length) q.fields = z.query.fields;
+    if (z.query?.criteria !== undefined) q.criteria = z.query.criteria;
+    if (typeof z.query?.cvid === 'string') q.cvid = z.query.cvid;
+    q.page = page;
+  }
+  const created = await limit(() => deps.zoho.createJob(q, { version }));
+  await deps.jobs.register(created.id, {
+    previous_job_id: job.job_id,
+    module: z.module ?? job.module,
+    page,
+    api_version: version,
+  });
+  deps.logger.info('follow-up page registered', { job_id: job.job_id, next_job_id: created.id, page });
+  return created.id;
+}
+
+/**
+ * Checks one due PENDING job with Zoho and moves it on: still pending (backoff), COMPLETED (follow-up
+ * page, then DOWNLOADING and a dispatched download), FAILURE or a terminal error (FAILED), a retryable
+ * error (backoff), too old (EXPIRED).
+ */
+export async function checkJob(
+  deps: PollDeps,
+  job: JobRecord,
+  opts: { limit: LimitFunction; signal?: AbortSignal | undefined },
+): Promise<CheckOutcome> {
+  const now = deps.now ?? Date.now;
+  const random = deps.random ?? Math.random;
+  const { jobs, timing } = deps;
+  if (tooOld(deps, job)) return expire(deps, job);
+  const claim = await jobs.claimCheck(job, now() + timing.checkLeaseMs);
+  if (!claim) return outcome('skipped');
+
+  const onError = async (e: unknown): Promise<CheckOutcome> => {
+    const error = describeError(e);
+    const consecutive = (job.consecutive_errors ?? 0) + 1;
+    const decision = afterCheckError(e, consecutive, timing, random);
+    if (decision.kind === 'fail')
+      return outcome((await failJob(deps, job, claim, error)) ? 'failed' : 'skipped');
+    await jobs.checkFailed(job.job_id, claim, error, consecutive, now() + decision.delayMs);
+    deps.logger.warn('status check failed; will retry', {
+      job_id: job.job_id,
+      error,
+      retry_in_ms: decision.delayMs,
+    });
+    return outcome('retried', isTokenProblem(e) ? { tokenProblem: error } : {});
   };
+
+  const version = asVersion(job.api_version) ?? deps.config.ZOHO_API_VERSION;
+  let z: ZohoJob;
+  try {
+    z = await opts.limit(() => deps.zoho.getJob(job.job_id, { version, signal: opts.signal }));
+    deps.metrics.count('StatusChecks');
+  } catch (e) {
+    return onError(e);
+  }
+  const observed: Observed = {
+    zoho_state: z.rawState,
+    module: z.module ?? job.module,
+    page: z.result?.page ?? z.query?.page ?? job.page ?? null,
+    checks: (job.checks ?? 0) + 1,
+  };
+
+  if (z.failed) {
+    const error = z.error ?? { code: 'FAILURE', message: 'Zoho reported FAILURE' };
+    return outcome((await failJob(deps, job, claim, error, observed)) ? 'failed' : 'skipped', {
+      checked: true,
+    });
+  }
+  if (!z.completed) {
+    // ADDED, QUEUED, IN PROGRESS or a state we do not know: check again later.
+    const delay = backoffMs((observed.checks ?? 1) - 1, timing.baseMs, timing.capMs, random);
+    const ok = await jobs.stillPending(job.job_id, claim, observed, now() + delay);
+    return outcome(ok ? 'pending' : 'skipped', { checked: true });
+  }
+
+  const downloadUrl = z.result?.downloadUrl;
+  const count = z.result?.count;
+  if (!downloadUrl || count === undefined) {
+    const error = {
+      code: 'INVALID_RESPONSE',
+      message: 'Zoho reported COMPLETED without download_url or count',
+    };
+    return outcome((await failJob(deps, job, claim, error, observed)) ? 'failed' : 'skipped', {
+      checked: true,
+    });
+  }
+  const createVersion = versionOfDownloadUrl(downloadUrl) ?? version;
+  let nextJobId: string | undefined;
+  let followUpError: JobError | undefined;
+  try {
+    nextJobId = await followUp(deps, job, z, createVersion, opts.limit);
+  } catch (e) {
+    // A retryable problem: check again next tick (the download waits with it).
+    if (!(e instanceof ZohoError) || e.kind !== 'terminal') return onError(e);
+    followUpError = describeError(e);
+    // This page is still exported, but the module's export is incomplete: alarm like a failed job.
+    deps.metrics.count('JobsFailed');
+    deps.logger.error('follow-up page could not be created', { job_id: job.job_id, error: followUpError });
+  }
+  const dispatchId = await jobs.startDownload(
+    job.job_id,
+    claim,
+    observed,
+    {
+      records: count,
+      download_url: downloadUrl,
+      api_version: createVersion,
+      more_records: z.result?.moreRecords ?? false,
+      next_page_token: z.result?.nextPageToken,
+      next_job_id: nextJobId,
+      follow_up_error: followUpError,
+    },
+    now() + timing.dispatchGraceMs,
+  );
+  if (!dispatchId) return outcome('skipped', { checked: true });
+  await dispatchLogged(
+    deps,
+    { job_id: job.job_id, dispatch_id: dispatchId },
+    'job completed at Zoho; download dispatched',
+  );
+  return outcome('dispatched', {
+    checked: true,
+    followUp: nextJobId !== undefined && nextJobId !== job.next_job_id,
+  });
+}
+
+/** A DOWNLOADING job whose lease ran out: dispatch it again, or end it (too old, out of attempts). */
+async function checkDownloading(deps: PollDeps, job: JobRecord): Promise<CheckOutcome> {
+  if (tooOld(deps, job)) return expire(deps, job);
+  const seen: Guard = { kind: 'seen', status: 'DOWNLOADING', nextCheckAt: job.next_check_at };
+  if ((job.attempts ?? 0) >= deps.config.MAX_DOWNLOAD_ATTEMPTS) {
+    const error = job.last_error ?? { code: 'DOWNLOAD_TIMEOUT', message: 'the download did not finish' };
+    return outcome((await failJob(deps, job, seen, error)) ? 'failed' : 'skipped');
+  }
+  const dispatchId = await deps.jobs.redispatch(job, (deps.now ?? Date.now)() + deps.timing.dispatchGraceMs);
+  if (!dispatchId) return outcome('skipped');
+  await dispatchLogged(deps, { job_id: job.job_id, dispatch_id: dispatchId }, 'download dispatched again');
+  return outcome('redispatched');
 }
 
 /**
  * One poller tick: checks every due PENDING job with Zoho (bounded concurrency) and re-dispatches
- * DOWNLOADING jobs whose download lease ran out. Stops taking new work at `deadline`; one job's
- * failure never affects another's.
+ * DOWNLOADING jobs whose lease ran out. Stops taking new work at `deadline`, on `signal`, or when no
+ * access token can be had (every job would wait for the same reason); one job's failure never affects
+ * another's.
  */
 export async function pollOnce(
   deps: PollDeps,
   opts: { deadline: number; signal?: AbortSignal },
 ): Promise<PollSummary> {
   const now = deps.now ?? Date.now;
-  const random = deps.random ?? Math.random;
-  const { timing, jobs, logger } = deps;
   const summary: PollSummary = {
     checked: 0,
     pending: 0,
@@ -89,244 +302,7 @@ export async function pollOnce(
     else if (now() >= opts.deadline) stop = 'deadline';
     return stop !== undefined;
   };
-
-  const zohoSlot = semaphore(deps.config.POLL_CONCURRENCY);
-  const tooOld = (job: JobRecord): boolean => now() - Date.parse(job.created_at) > timing.maxAgeMs;
-  const retention = timing.retentionSeconds;
-
-  async function expire(job: JobRecord): Promise<void> {
-    const hours = Math.round(timing.maxAgeMs / 360_000) / 10;
-    const ok = await failJob(
-      job,
-      {
-        code: 'EXPIRED',
-        message: `the job did not finish within its maximum age of ${hours} h (last Zoho state: ${job.zoho_state ?? 'unknown'})`,
-      },
-      '#status = :s AND #next_check_at = :old',
-      { ':s': job.status, ':old': job.next_check_at },
-    );
-    if (ok) summary.expired++;
-  }
-
-  /** COMPLETED with more records: create and register the next page, linked both ways. */
-  async function followUp(job: JobRecord, z: ZohoJob, version: ApiVersion): Promise<string | undefined> {
-    if (!z.result?.moreRecords || job.next_job_id) return job.next_job_id;
-    const page = (z.result.page ?? z.query?.page ?? job.page ?? 1) + 1;
-    const q: CreateJobQuery = {};
-    if (usesPageToken(version) && z.result.nextPageToken) {
-      q.pageToken = z.result.nextPageToken;
-    } else {
-      q.module = z.module;
-      if (z.query?.fields?.length) q.fields = z.query.fields;
-      if (z.query?.criteria !== undefined) q.criteria = z.query.criteria;
-      if (typeof z.query?.cvid === 'string') q.cvid = z.query.cvid;
-      q.page = page;
-    }
-    const created = await zohoSlot(() => deps.zoho.createJob(q, { version }));
-    await jobs.register(created.id, {
-      previous_job_id: job.job_id,
-      module: z.module ?? job.module,
-      page,
-      api_version: version,
-    });
-    summary.followUps++;
-    logger.info('follow-up page registered', { job_id: job.job_id, next_job_id: created.id, page });
-    return created.id;
-  }
-
-  async function checkPending(job: JobRecord): Promise<void> {
-    if (tooOld(job)) {
-      await expire(job);
-      return;
-    }
-    const token = randomUUID();
-    if (!(await jobs.claimCheck(job, token, now() + timing.checkLeaseMs))) {
-      summary.skipped++;
-      return;
-    }
-    const claimed = '#status = :pending AND poll_token = :tok';
-    const claimValues = { ':pending': 'PENDING', ':tok': token };
-    const version = asVersion(job.api_version) ?? deps.config.ZOHO_API_VERSION;
-    let z: ZohoJob;
-    try {
-      z = await zohoSlot(() => deps.zoho.getJob(job.job_id, { version, signal: opts.signal }));
-      summary.checked++;
-      deps.metrics.count('StatusChecks');
-    } catch (e) {
-      await onCheckError(job, e, claimed, claimValues);
-      return;
-    }
-    const observed = {
-      zoho_state: z.rawState,
-      module: z.module ?? job.module,
-      page: z.result?.page ?? z.query?.page ?? job.page ?? null,
-      checks: (job.checks ?? 0) + 1,
-      consecutive_errors: 0,
-    };
-    if (z.completed) {
-      const downloadUrl = z.result?.downloadUrl;
-      if (!downloadUrl || z.result?.count === undefined) {
-        await failJob(
-          job,
-          { code: 'INVALID_RESPONSE', message: 'Zoho reported COMPLETED without download_url or count' },
-          claimed,
-          claimValues,
-        );
-        return;
-      }
-      let nextJobId: string | undefined;
-      let followUpError: { code: string; message: string } | undefined;
-      const createVersion = versionOfDownloadUrl(downloadUrl) ?? version;
-      try {
-        nextJobId = await followUp(job, z, createVersion);
-      } catch (e) {
-        if (e instanceof ZohoError && e.kind !== 'terminal') {
-          // Try again next tick (the status check is repeated, the download waits).
-          await onCheckError(job, e, claimed, claimValues);
-          return;
-        }
-        followUpError = describeError(e);
-        // This page is still exported, but the module's export is incomplete: alarm like a failed job.
-        deps.metrics.count('JobsFailed');
-        logger.error('follow-up page could not be created', { job_id: job.job_id, error: followUpError });
-      }
-      const dispatchId = randomUUID();
-      const ok = await jobs.update(job.job_id, {
-        set: {
-          ...observed,
-          status: 'DOWNLOADING',
-          records: z.result.count,
-          download_url: downloadUrl,
-          api_version: createVersion,
-          more_records: z.result.moreRecords,
-          ...(z.result.nextPageToken ? { next_page_token: z.result.nextPageToken } : {}),
-          ...(nextJobId ? { next_job_id: nextJobId } : {}),
-          ...(followUpError ? { follow_up_error: followUpError } : {}),
-          dispatch_id: dispatchId,
-          next_check_at: now() + timing.dispatchGraceMs,
-        },
-        remove: ['poll_token', 'last_error'],
-        condition: claimed,
-        values: claimValues,
-      });
-      if (!ok) {
-        summary.skipped++;
-        return;
-      }
-      try {
-        await deps.dispatch({ job_id: job.job_id, dispatch_id: dispatchId });
-        summary.dispatched++;
-        logger.info('job completed at Zoho; download dispatched', {
-          job_id: job.job_id,
-          records: z.result.count,
-          module: observed.module,
-        });
-      } catch (e) {
-        // The lease runs out and the next tick dispatches again.
-        logger.error('download dispatch failed; will retry', { job_id: job.job_id, error: describeError(e) });
-      }
-      return;
-    }
-    if (z.failed) {
-      await failJob(
-        job,
-        z.error ?? { code: 'FAILURE', message: 'Zoho reported FAILURE' },
-        claimed,
-        claimValues,
-        observed,
-      );
-      return;
-    }
-    // ADDED, QUEUED, IN PROGRESS or a state we do not know: check again later.
-    const delay = backoffMs(observed.checks - 1, timing.baseMs, timing.capMs, random);
-    const ok = await jobs.update(job.job_id, {
-      set: { ...observed, next_check_at: now() + delay },
-      remove: ['poll_token', 'last_error'],
-      condition: claimed,
-      values: claimValues,
-    });
-    if (ok) summary.pending++;
-    else summary.skipped++;
-  }
-
-  async function failJob(
-    job: JobRecord,
-    error: { code: string; message: string },
-    condition: string,
-    values: Record<string, unknown>,
-    observed: Partial<JobRecord> = {},
-  ): Promise<boolean> {
-    const ok = await jobs.fail(job.job_id, error, condition, values, retention, observed);
-    if (ok) {
-      summary.failed++;
-      deps.metrics.count('JobsFailed');
-      logger.warn('job failed', { job_id: job.job_id, error });
-    }
-    return ok;
-  }
-
-  async function onCheckError(
-    job: JobRecord,
-    e: unknown,
-    condition: string,
-    values: Record<string, unknown>,
-  ): Promise<void> {
-    const error = describeError(e);
-    if (e instanceof ZohoError && e.kind === 'terminal' && e.stage !== 'oauth') {
-      await failJob(job, error, condition, values);
-      return;
-    }
-    // Retryable (or a token problem that is not this job's fault): back off and try again.
-    const consecutive = (job.consecutive_errors ?? 0) + 1;
-    const retryAfter = e instanceof ZohoError ? (e.retryAfterMs ?? 0) : 0;
-    const delay = Math.max(retryAfter, backoffMs(consecutive - 1, timing.baseMs, timing.capMs, random));
-    await jobs.update(job.job_id, {
-      set: { consecutive_errors: consecutive, last_error: error, next_check_at: now() + delay },
-      remove: ['poll_token'],
-      condition,
-      values,
-    });
-    summary.retried++;
-    logger.warn('status check failed; will retry', { job_id: job.job_id, error, retry_in_ms: delay });
-    if (e instanceof ZohoError && e.stage === 'oauth') {
-      if (!stop) deps.metrics.count('ZohoTokenErrors');
-      stop = `no access token: ${error.code}`;
-    }
-  }
-
-  async function checkDownloading(job: JobRecord): Promise<void> {
-    if (tooOld(job)) {
-      await expire(job);
-      return;
-    }
-    if ((job.attempts ?? 0) >= deps.config.MAX_DOWNLOAD_ATTEMPTS) {
-      await failJob(
-        job,
-        job.last_error ?? { code: 'DOWNLOAD_TIMEOUT', message: 'the download did not finish' },
-        '#status = :s AND #next_check_at = :old',
-        { ':s': 'DOWNLOADING', ':old': job.next_check_at },
-      );
-      return;
-    }
-    const dispatchId = randomUUID();
-    const ok = await jobs.update(job.job_id, {
-      set: { dispatch_id: dispatchId, next_check_at: now() + timing.dispatchGraceMs },
-      remove: ['download_owner'],
-      condition: '#status = :s AND #next_check_at = :old',
-      values: { ':s': 'DOWNLOADING', ':old': job.next_check_at },
-    });
-    if (!ok) {
-      summary.skipped++;
-      return;
-    }
-    try {
-      await deps.dispatch({ job_id: job.job_id, dispatch_id: dispatchId });
-      summary.redispatched++;
-      logger.info('download dispatched again', { job_id: job.job_id, attempts: job.attempts });
-    } catch (e) {
-      logger.error('download dispatch failed; will retry', { job_id: job.job_id, error: describeError(e) });
-    }
-  }
+  const limit = zohoLimiter(deps.config.POLL_CONCURRENCY);
 
   async function* due(): AsyncGenerator<JobRecord> {
     for (const status of ['PENDING', 'DOWNLOADING'] as const) {
@@ -334,12 +310,22 @@ export async function pollOnce(
       const tickStart = now();
       do {
         if (shouldStop()) return;
-        const page = await jobs.due(status, tickStart, PAGE, startKey);
+        const page = await deps.jobs.due(status, tickStart, PAGE, startKey);
         for (const j of page.jobs) yield j;
         startKey = page.lastKey;
       } while (startKey);
     }
   }
+
+  const record = (o: CheckOutcome): void => {
+    summary[o.kind]++;
+    if (o.checked) summary.checked++;
+    if (o.followUp) summary.followUps++;
+    if (o.tokenProblem) {
+      if (!stop) deps.metrics.count('ZohoTokenErrors');
+      stop = `no access token: ${o.tokenProblem.code}`;
+    }
+  };
 
   const source = due();
   const worker = async (): Promise<void> => {
@@ -348,20 +334,23 @@ export async function pollOnce(
       const { value: job, done } = await source.next();
       if (done) return;
       try {
-        if (job.status === 'PENDING') await checkPending(job);
-        else await checkDownloading(job);
+        record(
+          job.status === 'PENDING'
+            ? await checkJob(deps, job, { limit, signal: opts.signal })
+            : await checkDownloading(deps, job),
+        );
       } catch (e) {
         // DynamoDB trouble on one job: its claim runs out and a later tick takes it again.
-        logger.error('job check failed', { job_id: job.job_id, error: describeError(e) });
+        deps.logger.error('job check failed', { job_id: job.job_id, error: describeError(e) });
       }
     }
   };
   // Twice as many workers as Zoho slots: while some wait on DynamoDB (claims, results), the others keep
   // every Zoho slot busy. Zoho never sees more than POLL_CONCURRENCY calls at once.
   await Promise.all(Array.from({ length: deps.config.POLL_CONCURRENCY * 2 }, worker));
-  if (stop && stop !== 'done') {
+  if (stop) {
     summary.stoppedEarly = true;
-    logger.warn('poller stopped taking new work', { reason: stop });
+    deps.logger.warn('poller stopped taking new work', { reason: stop });
   }
   return summary;
 }

@@ -36,13 +36,7 @@ export class ZohoError extends Error {
     this.retryAfterMs = init.retryAfterMs;
     this.stage = init.stage;
   }
-
-  get retryable(): boolean {
-    return this.kind === 'retryable';
-  }
 }
-
-export const isZohoError = (e: unknown): e is ZohoError => e instanceof ZohoError;
 
 const AUTH_CODES = new Set(['INVALID_TOKEN', 'INVALID_OAUTHTOKEN', 'AUTHENTICATION_FAILURE']);
 const RETRYABLE_CODES = new Set([

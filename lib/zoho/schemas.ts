@@ -3,11 +3,11 @@ import { z } from 'zod';
 /** Zoho record and job IDs: strings of digits (19 digits exceed 2^53, so never numbers). */
 export const digitsId = z.string().regex(/^[0-9]{1,30}$/, 'must be a string of digits');
 
-/** The five documented states; anything else is kept verbatim and treated as pending. */
-export const KNOWN_STATES = ['ADDED', 'QUEUED', 'IN PROGRESS', 'COMPLETED', 'FAILURE'] as const;
-export type KnownState = (typeof KNOWN_STATES)[number];
-
-/** Upper-cases and turns `_` into a space: `in_progress` → `IN PROGRESS`; `FAILED` → `FAILURE`. */
+/**
+ * Upper-cases and turns `_` into a space: `in_progress` → `IN PROGRESS`; `FAILED` → `FAILURE`. Zoho
+ * documents ADDED, QUEUED, IN PROGRESS, COMPLETED and FAILURE; anything else is kept verbatim and
+ * treated as pending.
+ */
 export function normaliseState(raw: string): string {
   const s = raw
     .trim()
@@ -16,8 +16,6 @@ export function normaliseState(raw: string): string {
   if (s === 'FAILED') return 'FAILURE';
   return s;
 }
-
-export const isKnownState = (s: string): s is KnownState => (KNOWN_STATES as readonly string[]).includes(s);
 
 const errorEnvelope = z.looseObject({
   code: z.string(),
@@ -119,7 +117,7 @@ export type TokenResponse = z.infer<typeof tokenResponse>;
 export interface ZohoJob {
   id: string;
   operation: string | undefined;
-  /** Normalised state (one of KNOWN_STATES, or the unknown state verbatim). */
+  /** Normalised state (see normaliseState). */
   state: string;
   /** The state exactly as Zoho sent it. */
   rawState: string;

@@ -1,5 +1,5 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type Cond, eq, lt, missing, or, type Update } from '../ddb/expr.js';
+import type { Table } from '../ddb/table.js';
 import type { AccessToken, TokenProvider } from './client.js';
 import { toZohoError, ZohoError } from './errors.js';
 import { type FetchFn, requestJson } from './http.js';
@@ -13,9 +13,8 @@ export interface ZohoCredentials {
 export type CredentialsProvider = () => Promise<ZohoCredentials>;
 
 export interface TokenBrokerOptions {
-  ddb: DynamoDBDocumentClient;
   /** State table (partition key `pk`). */
-  table: string;
+  table: Table;
   credentials: CredentialsProvider;
   /** Accounts server base URL, e.g. https://accounts.zoho.eu. */
   accountsUrl: string;
@@ -110,39 +109,19 @@ export class TokenBroker implements TokenProvider {
 
   async invalidate(accessToken: string): Promise<void> {
     if (this.memo?.accessToken === accessToken) this.memo = undefined;
-    await this.updateIf('REMOVE access_token, token_expires_at, api_domain', 'access_token = :t', {
-      ':t': accessToken,
-    });
+    await this.updateIf(
+      { remove: ['access_token', 'token_expires_at', 'api_domain'] },
+      eq('access_token', accessToken),
+    );
   }
 
   /** A conditional update of the cache item; false when the condition did not hold. */
-  private async updateIf(
-    update: string,
-    condition: string,
-    values: Record<string, unknown>,
-  ): Promise<boolean> {
-    try {
-      await this.o.ddb.send(
-        new UpdateCommand({
-          TableName: this.o.table,
-          Key: { pk: this.o.key },
-          UpdateExpression: update,
-          ConditionExpression: condition,
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
-      throw e;
-    }
+  private async updateIf(update: Update, condition: Cond): Promise<boolean> {
+    return (await this.o.table.update({ pk: this.o.key }, update, condition)) !== false;
   }
 
   private async read(): Promise<TokenItem | undefined> {
-    const r = await this.o.ddb.send(
-      new GetCommand({ TableName: this.o.table, Key: { pk: this.o.key }, ConsistentRead: true }),
-    );
-    return r.Item as TokenItem | undefined;
+    return (await this.o.table.get({ pk: this.o.key })) as TokenItem | undefined;
   }
 
   private async acquire(signal?: AbortSignal): Promise<AccessToken> {
@@ -200,21 +179,19 @@ export class TokenBroker implements TokenProvider {
 
   private takeLease(owner: string, now: number, mints: number[]): Promise<boolean> {
     return this.updateIf(
-      'SET lease_owner = :o, lease_until = :u, mints = :m',
-      'attribute_not_exists(lease_until) OR lease_until < :now',
-      { ':o': owner, ':u': now + this.o.leaseMs, ':m': mints, ':now': now },
+      { set: { lease_owner: owner, lease_until: now + this.o.leaseMs, mints } },
+      or(missing('lease_until'), lt('lease_until', now)),
     );
   }
 
   private async release(owner: string, extra: { deniedUntil?: number } = {}): Promise<void> {
-    if (extra.deniedUntil === undefined) {
-      await this.updateIf('REMOVE lease_owner, lease_until', 'lease_owner = :o', { ':o': owner });
-    } else {
-      await this.updateIf('SET denied_until = :d REMOVE lease_owner, lease_until', 'lease_owner = :o', {
-        ':o': owner,
-        ':d': extra.deniedUntil,
-      });
-    }
+    await this.updateIf(
+      {
+        ...(extra.deniedUntil === undefined ? {} : { set: { denied_until: extra.deniedUntil } }),
+        remove: ['lease_owner', 'lease_until'],
+      },
+      eq('lease_owner', owner),
+    );
   }
 
   private async mint(owner: string): Promise<AccessToken> {
@@ -285,9 +262,15 @@ export class TokenBroker implements TokenProvider {
     // If our lease ran out while minting, someone else owns the cache now. Either way, and even if
     // DynamoDB refuses the write (throttling), the token is valid: use it rather than fail the caller.
     await this.updateIf(
-      'SET access_token = :t, api_domain = :d, token_expires_at = :e REMOVE lease_owner, lease_until, denied_until',
-      'lease_owner = :o',
-      { ':t': token.accessToken, ':d': token.apiDomain, ':e': token.expiresAt, ':o': owner },
+      {
+        set: {
+          access_token: token.accessToken,
+          api_domain: token.apiDomain,
+          token_expires_at: token.expiresAt,
+        },
+        remove: ['lease_owner', 'lease_until', 'denied_until'],
+      },
+      eq('lease_owner', owner),
     ).catch(() => false);
     this.memo = token;
     return token;

@@ -1,16 +1,18 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { type ApiDeps, createApiHandler } from '../../lib/api/handler.js';
 import { JobStore } from '../../lib/jobs/store.js';
 import { createLogger } from '../../lib/observability.js';
-import { type ApiDeps, handleApi } from '../../lib/pipeline/api.js';
 import { freshAws, type TestAws } from '../support/aws.js';
 
 let aws: TestAws;
 let deps: ApiDeps;
+let handleApi: ReturnType<typeof createApiHandler>;
 beforeAll(async () => {
   aws = await freshAws();
-  deps = { jobs: new JobStore(aws.ddb, aws.jobsTable), logger: createLogger('api-test', 'SILENT') };
+  deps = { jobs: new JobStore(aws.tables.jobs), logger: createLogger('api-test', 'SILENT') };
+  handleApi = createApiHandler(deps);
 });
 
 interface Req {
@@ -39,7 +41,7 @@ function event(r: Req): APIGatewayProxyEventV2 {
 }
 
 async function call(r: Req) {
-  const res = await handleApi(deps, event(r));
+  const res = await handleApi(event(r));
   return {
     status: res.statusCode ?? 0,
     body: JSON.parse(res.body ?? 'null') as Record<string, unknown>,
@@ -245,7 +247,7 @@ describe('bad input', () => {
             parsedValid = false;
           }
           const before = await count();
-          const r = await handleApi(deps, event({ body, contentType: ct }));
+          const r = await handleApi(event({ body, contentType: ct }));
           const status = r.statusCode ?? 0;
           if (parsedValid) {
             expect([200, 201]).toContain(status);
@@ -269,7 +271,7 @@ describe('bad input', () => {
         fc.webPath(),
         fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'),
         async (p, method) => {
-          const r = await handleApi(deps, event({ method, path: p || '/', body: '{}' }));
+          const r = await handleApi(event({ method, path: p || '/', body: '{}' }));
           expect(r.statusCode).toBeGreaterThanOrEqual(200);
           expect(r.statusCode).toBeLessThan(500);
         },

@@ -11,18 +11,20 @@ import { promisify } from 'node:util';
 import { App } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { configFromContext } from '../../infra/config.js';
+import { FUNCTION_TAG } from '../../infra/function.js';
 import { ZohoCrmBulkExportStack } from '../../infra/stack.js';
+import type { FunctionName } from '../../lib/config.js';
 import { LOCAL_CREDENTIALS } from '../../local/stand-ins.js';
 import { freshAws, type TestAws } from '../support/aws.js';
 
 const run = promisify(execFile);
 let outdir = '';
 let aws: TestAws;
-const bundles: Record<'register' | 'poll' | 'download', string> = { register: '', poll: '', download: '' };
+const bundles: Record<FunctionName, string> = { api: '', 'poll-jobs': '', 'download-result': '' };
 
 interface CfnResource {
   Type: string;
-  Properties?: { Description?: string; Handler?: string; Runtime?: string };
+  Properties?: { Tags?: Array<{ Key: string; Value: string }>; Handler?: string; Runtime?: string };
   Metadata?: Record<string, string>;
 }
 
@@ -39,10 +41,8 @@ beforeAll(async () => {
   for (const res of Object.values(template.Resources)) {
     if (res.Type !== 'AWS::Lambda::Function' || !res.Metadata?.['aws:asset:path']) continue;
     const file = path.join(outdir, res.Metadata['aws:asset:path'], 'index.mjs');
-    const d = res.Properties?.Description ?? '';
-    if (d.includes('register')) bundles.register = file;
-    else if (d.includes('poller')) bundles.poll = file;
-    else if (d.includes('streams')) bundles.download = file;
+    const fn = res.Properties?.Tags?.find((t) => t.Key === FUNCTION_TAG)?.Value as FunctionName | undefined;
+    if (fn) bundles[fn] = file;
   }
 }, 180_000);
 
@@ -82,7 +82,7 @@ async function invoke(bundle: string, event: unknown, env: Record<string, string
 }
 
 describe('bundled handlers from the synthesized cloud assembly', () => {
-  it('bundles all three functions as ESM with the AWS SDK inside', () => {
+  it('bundles every function as ESM with the AWS SDK inside', () => {
     for (const [name, file] of Object.entries(bundles)) {
       expect(file, name).not.toBe('');
       expect(statSync(file).size).toBeGreaterThan(50_000);
@@ -90,7 +90,7 @@ describe('bundled handlers from the synthesized cloud assembly', () => {
     }
   });
 
-  it('register-job answers an API Gateway v2 event (and writes to DynamoDB)', async () => {
+  it('api answers an API Gateway v2 event (and writes to DynamoDB)', async () => {
     const event = {
       version: '2.0',
       routeKey: 'POST /jobs',
@@ -101,10 +101,10 @@ describe('bundled handlers from the synthesized cloud assembly', () => {
       body: '{"job_id":"3652397000000646004"}',
       isBase64Encoded: false,
     };
-    const r = (await invoke(bundles.register, event, {})) as { statusCode: number; body: string };
+    const r = (await invoke(bundles.api, event, {})) as { statusCode: number; body: string };
     expect(r.statusCode).toBe(201);
     expect(JSON.parse(r.body)).toMatchObject({ job_id: '3652397000000646004', status: 'PENDING' });
-    const bad = (await invoke(bundles.register, { ...event, body: '{"job_id": 1}' }, {})) as {
+    const bad = (await invoke(bundles.api, { ...event, body: '{"job_id": 1}' }, {})) as {
       statusCode: number;
     };
     expect(bad.statusCode).toBe(400);
@@ -123,7 +123,7 @@ describe('bundled handlers from the synthesized cloud assembly', () => {
       detail: {},
     };
     // The registered job is due; with no reachable Zoho credentials it must stay PENDING, not crash.
-    const r = (await invoke(bundles.poll, event, {
+    const r = (await invoke(bundles['poll-jobs'], event, {
       DOWNLOAD_QUEUE_URL: 'http://127.0.0.1:9/queue/none',
       ZOHO_ACCOUNTS_URL: 'http://127.0.0.1:9',
       ZOHO_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:none',
@@ -147,9 +147,13 @@ describe('bundled handlers from the synthesized cloud assembly', () => {
       awsRegion: 'us-east-1',
     });
     const r = (await invoke(
-      bundles.download,
+      bundles['download-result'],
       { Records: [record('{"job_id":"3652397000000646004","dispatch_id":"old"}'), record('not json')] },
-      { BUCKET: aws.bucket, ZOHO_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:none' },
+      {
+        BUCKET: aws.bucket,
+        DOWNLOAD_QUEUE_URL: 'http://127.0.0.1:9/queue/none',
+        ZOHO_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:none',
+      },
     )) as { batchItemFailures: Array<{ itemIdentifier: string }> };
     expect(r.batchItemFailures).toEqual([{ itemIdentifier: 'm-8' }]);
   }, 60_000);

@@ -6,7 +6,17 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, configFromContext, parseConfig } from '../../infra/config.js';
+import { FUNCTION_TAG } from '../../infra/function.js';
 import type { ZohoCrmBulkExportStack } from '../../infra/stack.js';
+import {
+  FUNCTION_NAMES,
+  FUNCTIONS,
+  type FunctionName,
+  loadFunctionConfig,
+  variablesOf,
+} from '../../lib/config.js';
+import { TABLE_ROLES, TABLES } from '../../lib/tables.js';
+import { createTableInput } from '../../local/stand-ins.js';
 import { buildStack, type Synthesized } from './synth.js';
 
 interface Statement {
@@ -31,6 +41,24 @@ function statementsOf(template: Template, roleId: string): Statement[] {
 const actionsOf = (statements: Statement[]): string[] => statements.flatMap((s) => [s.Action].flat());
 const resourcesOf = (s: Statement): unknown[] => [s.Resource].flat();
 
+interface CfnFunction {
+  Type: string;
+  Properties: {
+    Tags?: Array<{ Key: string; Value: string }>;
+    Environment: { Variables: Record<string, unknown> };
+  };
+}
+
+interface CfnTableProps {
+  KeySchema: unknown;
+  AttributeDefinitions: Array<{ AttributeName: string }>;
+  GlobalSecondaryIndexes?: unknown[];
+  TimeToLiveSpecification?: unknown;
+}
+
+const sortBy = (a: Array<{ AttributeName: string }> | undefined) =>
+  [...(a ?? [])].sort((x, y) => x.AttributeName.localeCompare(y.AttributeName));
+
 function envOf(template: Template, functionId: string): Record<string, unknown> {
   return template.toJSON().Resources[functionId].Properties.Environment.Variables;
 }
@@ -39,7 +67,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
   let built: Synthesized;
   let stack: ZohoCrmBulkExportStack;
   let template: Template;
-  let ids: Record<'register' | 'poll' | 'download', { fn: string; role: string }>;
+  let ids: Record<'api' | 'poll' | 'download', { fn: string; role: string }>;
 
   beforeAll(() => {
     built = buildStack();
@@ -50,7 +78,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       role: logicalId(stack, fn.role!),
     });
     ids = {
-      register: idsOf(stack.registerFunction),
+      api: idsOf(stack.apiFunction),
       poll: idsOf(stack.pollFunction),
       download: idsOf(stack.downloadFunction),
     };
@@ -164,7 +192,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
   describe('Lambda functions', () => {
     it('every function is nodejs22.x on arm64 with source maps, an explicit log group, no tracing', () => {
       const functions = template.findResources('AWS::Lambda::Function');
-      expect(Object.keys(functions).sort()).toEqual([ids.download.fn, ids.poll.fn, ids.register.fn].sort());
+      expect(Object.keys(functions).sort()).toEqual([ids.download.fn, ids.poll.fn, ids.api.fn].sort());
       for (const fn of Object.values(functions)) {
         expect(fn.Properties.Runtime).toBe('nodejs22.x');
         expect(fn.Properties.Architectures).toEqual(['arm64']);
@@ -178,47 +206,76 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
 
     it('memory and timeouts', () => {
       const props = (id: string) => template.toJSON().Resources[id].Properties;
-      expect(props(ids.register.fn)).toMatchObject({ MemorySize: 256, Timeout: 10 });
+      expect(props(ids.api.fn)).toMatchObject({ MemorySize: 256, Timeout: 10 });
       expect(props(ids.poll.fn)).toMatchObject({ MemorySize: 512, Timeout: 300 });
       expect(props(ids.download.fn)).toMatchObject({ MemorySize: 1024, Timeout: 900 });
       expect(props(ids.download.fn).EphemeralStorage).toBeUndefined();
     });
 
-    it('environment follows docs/architecture.md, only what each function uses', () => {
-      const jobs = { Ref: logicalId(stack, stack.jobsTable) };
-      const state = { Ref: logicalId(stack, stack.stateTable) };
-      const secret = { Ref: logicalId(stack, stack.secret) };
-      expect(envOf(template, ids.register.fn)).toEqual({
-        NODE_OPTIONS: '--enable-source-maps',
-        JOBS_TABLE: jobs,
-        STATE_TABLE: state,
-        RETENTION_DAYS: '90',
-      });
-      expect(envOf(template, ids.poll.fn)).toEqual({
-        NODE_OPTIONS: '--enable-source-maps',
-        JOBS_TABLE: jobs,
-        STATE_TABLE: state,
-        RETENTION_DAYS: '90',
-        DOWNLOAD_QUEUE_URL: { Ref: logicalId(stack, stack.downloadQueue) },
-        ZOHO_SECRET_ARN: secret,
-        ZOHO_DATA_CENTER: 'US',
-        ZOHO_API_VERSION: 'v8',
-        POLL_CONCURRENCY: '5',
+    it('each function gets exactly the environment lib/config.ts describes for it, and it validates', () => {
+      const resources = template.toJSON().Resources as Record<string, CfnFunction>;
+      const seen: string[] = [];
+      for (const [id, res] of Object.entries(resources)) {
+        if (res.Type !== 'AWS::Lambda::Function') continue;
+        const fn = res.Properties.Tags?.find((t) => t.Key === FUNCTION_TAG)?.Value as
+          | FunctionName
+          | undefined;
+        expect(fn, `function ${id} has no ${FUNCTION_TAG} tag`).toBeDefined();
+        seen.push(fn!);
+        const { NODE_OPTIONS, ...env } = res.Properties.Environment.Variables;
+        expect(NODE_OPTIONS).toBe('--enable-source-maps');
+        // Nothing the function does not read ...
+        for (const k of Object.keys(env)) expect(variablesOf(fn!), `${fn} is given ${k}`).toContain(k);
+        // ... and with the deployment's resources standing in for CloudFormation references, it loads.
+        const concrete = Object.fromEntries(
+          Object.entries(env).map(([k, v]) => [k, typeof v === 'string' ? v : `resolved-${k}`]),
+        );
+        expect(() => loadFunctionConfig(fn!, concrete)).not.toThrow();
+        // Every resource is set; every setting with a value in this deployment too.
+        for (const r of FUNCTIONS[fn!].resources) expect(env[r], `${fn} lacks ${r}`).toBeDefined();
+      }
+      expect(seen.sort()).toEqual([...FUNCTION_NAMES].sort());
+      expect(envOf(template, ids.poll.fn)).toMatchObject({
+        MAX_DOWNLOAD_ATTEMPTS: '5',
         POLL_INTERVAL_SECONDS: '60',
-        MAX_JOB_AGE_HOURS: '24',
+        ZOHO_DATA_CENTER: 'US',
+        DOWNLOAD_QUEUE_URL: { Ref: logicalId(stack, stack.downloadQueue) },
       });
-      expect(envOf(template, ids.download.fn)).toEqual({
-        NODE_OPTIONS: '--enable-source-maps',
-        JOBS_TABLE: jobs,
-        STATE_TABLE: state,
-        RETENTION_DAYS: '90',
+      expect(envOf(template, ids.download.fn)).toMatchObject({
         BUCKET: { Ref: logicalId(stack, stack.bucket) },
         S3_PREFIX: 'zoho-crm',
-        ZOHO_SECRET_ARN: secret,
-        ZOHO_DATA_CENTER: 'US',
-        POLL_INTERVAL_SECONDS: '60',
-        MAX_DOWNLOAD_ATTEMPTS: '5',
+        DOWNLOADS_PER_MINUTE: '10',
       });
+      expect(envOf(template, ids.api.fn)).toEqual({
+        NODE_OPTIONS: '--enable-source-maps',
+        JOBS_TABLE: { Ref: logicalId(stack, stack.jobsTable) },
+      });
+    });
+
+    it('the tables are exactly those of lib/tables.ts (what the local stack and the tests create)', () => {
+      const tables = Object.values(template.findResources('AWS::DynamoDB::Table')) as Array<{
+        DeletionPolicy?: string;
+        Properties: CfnTableProps;
+      }>;
+      expect(tables).toHaveLength(TABLE_ROLES.length);
+      for (const role of TABLE_ROLES) {
+        const want = createTableInput(TABLES[role], 'x');
+        const got = tables.find(
+          (t) =>
+            equal(t.Properties.KeySchema, want.KeySchema) &&
+            equal(
+              sortBy(t.Properties.AttributeDefinitions),
+              sortBy(want.AttributeDefinitions as Array<{ AttributeName: string }>),
+            ),
+        );
+        expect(got, role).toBeDefined();
+        expect(got!.Properties.GlobalSecondaryIndexes ?? [], role).toEqual(want.GlobalSecondaryIndexes ?? []);
+        expect(got!.Properties.TimeToLiveSpecification).toEqual({
+          AttributeName: TABLES[role].ttlAttribute,
+          Enabled: true,
+        });
+        expect(got!.DeletionPolicy ?? 'Delete').toBe(TABLES[role].retain ? 'Retain' : 'Delete');
+      }
     });
   });
 
@@ -257,8 +314,8 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       }
     });
 
-    it('register: jobs table read/write only', () => {
-      const statements = statementsOf(template, ids.register.role);
+    it('api: jobs table read/write only', () => {
+      const statements = statementsOf(template, ids.api.role);
       const actions = actionsOf(statements);
       expect(actions).toEqual(
         expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query']),
@@ -296,7 +353,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       expect(actions).not.toContain('sqs:ReceiveMessage');
     });
 
-    it('downloader: put, abort, head (GetObject) and delete only under the prefix; no list, no send', () => {
+    it('downloader: put, abort, head (GetObject) and delete only under the prefix; no list; sends only to its own queue', () => {
       const statements = statementsOf(template, ids.download.role);
       const s3Statements = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:')));
       expect(s3Statements.length).toBeGreaterThanOrEqual(1);
@@ -314,7 +371,10 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       const actions = actionsOf(statements);
       expect(actions).toContain('secretsmanager:GetSecretValue');
       expect(actions).toContain('sqs:ReceiveMessage'); // event source mapping
-      expect(actions).not.toContain('sqs:SendMessage');
+      // A download waiting for a budget slot comes back as a delayed message on its own queue.
+      for (const st of statements.filter((x) => actionsOf([x]).includes('sqs:SendMessage'))) {
+        expect(st.Resource).toEqual(getAtt(logicalId(stack, stack.downloadQueue)));
+      }
     });
 
     it('only the poller and downloader can read the secret', () => {
@@ -323,10 +383,10 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
         const reads = statementsOf(template, role).filter((s) =>
           resourcesOf(s).some((r) => equal(r, secretRef)),
         );
-        expect(reads.length, name).toBe(name === 'register' ? 0 : 1);
+        expect(reads.length, name).toBe(name === 'api' ? 0 : 1);
       }
       expect(
-        actionsOf(statementsOf(template, ids.register.role)).some((a) => a.startsWith('secretsmanager:')),
+        actionsOf(statementsOf(template, ids.api.role)).some((a) => a.startsWith('secretsmanager:')),
       ).toBe(false);
     });
   });
@@ -342,11 +402,11 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       for (const route of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
     });
 
-    it('routes go to the register function with payload format 2.0', () => {
+    it('routes go to the API function with payload format 2.0', () => {
       template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
         IntegrationType: 'AWS_PROXY',
         PayloadFormatVersion: '2.0',
-        IntegrationUri: getAtt(ids.register.fn),
+        IntegrationUri: getAtt(ids.api.fn),
       });
       template.resourceCountIs('AWS::ApiGatewayV2::Integration', 1);
     });
@@ -496,12 +556,14 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
           Period: 300,
         });
       }
+      // Without a dimension, or with the `service` dimension of any function (Powertools adds it).
       expect(stats.map((q) => q.MetricStat?.Metric.Dimensions ?? null)).toEqual([
         null,
-        [{ Name: 'service', Value: 'poll-jobs' }],
-        [{ Name: 'service', Value: 'download-result' }],
+        ...FUNCTION_NAMES.map((f) => [{ Name: 'service', Value: f }]),
       ]);
-      expect(queries.find((q) => q.Expression)?.Expression).toBe('FILL(m0, 0) + FILL(m1, 0) + FILL(m2, 0)');
+      expect(queries.find((q) => q.Expression)?.Expression).toBe(
+        ['m0', ...FUNCTION_NAMES.map((_, i) => `m${i + 1}`)].map((m) => `FILL(${m}, 0)`).join(' + '),
+      );
     });
 
     it('treat missing data as OK and notify nobody without alarmEmail', () => {
@@ -560,6 +622,8 @@ describe('ZohoCrmBulkExportStack (existing bucket and secret, custom settings, a
       zohoAccountsUrl: 'https://accounts.zoho.eu',
       zohoApiDomain: '',
       logRetentionDays: 90,
+      maxDownloadAttempts: '10',
+      maxJobAgeHours: '12',
     });
     stack = built.stack;
     template = Template.fromStack(stack);
@@ -606,6 +670,10 @@ describe('ZohoCrmBulkExportStack (existing bucket and secret, custom settings, a
       POLL_INTERVAL_SECONDS: '300',
     });
     expect(envOf(template, download)).not.toHaveProperty('ZOHO_API_DOMAIN');
+    // Both functions that read the attempt limit get it (the poller used to be left at the default).
+    const poll = logicalId(stack, stack.pollFunction);
+    expect(envOf(template, poll)).toMatchObject({ MAX_DOWNLOAD_ATTEMPTS: '10', MAX_JOB_AGE_HOURS: '12' });
+    expect(envOf(template, download)).toMatchObject({ MAX_DOWNLOAD_ATTEMPTS: '10' });
     for (const group of Object.values(template.findResources('AWS::Logs::LogGroup'))) {
       expect(group.Properties.RetentionInDays).toBe(90);
     }
@@ -642,6 +710,7 @@ describe('configuration validation', () => {
       pollConcurrency: 5,
       maxJobAgeHours: 24,
       maxDownloadAttempts: 5,
+      downloadsPerMinute: 10,
       s3Prefix: 'zoho-crm',
       retentionDays: 90,
       logRetentionDays: 30,

@@ -254,16 +254,12 @@ describe('fault matrix', () => {
         Body: Buffer.alloc(5 * 1024 * 1024, 65),
       }),
     );
-    const claimed = await h.jobs.update(job.job_id, {
-      set: {
-        download_owner: 'killed-lambda',
-        next_check_at: h.clock.now() + h.pollDeps.timing.downloadLeaseMs,
-      },
-      add: { attempts: 1 },
-      condition: 'dispatch_id = :d',
-      values: { ':d': msg.dispatch_id },
-    });
-    expect(claimed).toBe(true);
+    const claimed = await h.jobs.claimDownload(
+      job.job_id,
+      msg.dispatch_id,
+      h.clock.now() + h.pollDeps.timing.downloadLeaseMs,
+    );
+    expect(claimed).toBeDefined();
     expect(await objectExists(h, key)).toBe(false);
     // SQS redelivers the same message while the dead claim is still leased: nothing happens.
     expect((await downloadJob(h.downloadDeps, msg)).outcome).toBe('skipped');

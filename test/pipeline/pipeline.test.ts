@@ -182,10 +182,7 @@ describe('the export pipeline end to end', () => {
     for (const s of seeded) await h.register(s.id);
     h.clock.advance(300_000); // all COMPLETED at Zoho
     for (const s of seeded)
-      await h.jobs.update(s.id, {
-        set: { next_check_at: h.clock.now() - 1 },
-        condition: 'attribute_exists(job_id)',
-      });
+      await h.aws.tables.jobs.update({ job_id: s.id }, { set: { next_check_at: h.clock.now() - 1 } });
     const [a, b] = await Promise.all([
       pollOnce(h.pollDeps, { deadline: h.clock.now() + 60_000 }),
       pollOnce({ ...h.pollDeps }, { deadline: h.clock.now() + 60_000 }),

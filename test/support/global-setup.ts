@@ -1,20 +1,18 @@
 /**
- * Starts the stand-ins once for the whole run: DynamoDB Local and s3rver, each a child process
- * killed at the end. Table definitions come from the synthesized CDK stack. Test files create
- * their own tables (unique names) and buckets, so they can run in parallel.
+ * Starts the stand-ins once for the integration project: DynamoDB Local and s3rver, each a child
+ * process killed at the end. Test files create their own tables (from lib/tables.ts, unique names)
+ * and buckets, so they can run in parallel.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { type RunningService, startDynamoDbLocal, startS3rver } from '../../local/stand-ins.js';
-import { tableDefinitionsFromStack } from '../../local/template.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     ddbEndpoint: string;
     s3Endpoint: string;
-    tableDefs: string;
   }
 }
 
@@ -32,7 +30,6 @@ export async function setup(project: TestProject): Promise<void> {
   services = [ddb, s3];
   project.provide('ddbEndpoint', ddb.endpoint);
   project.provide('s3Endpoint', s3.endpoint);
-  project.provide('tableDefs', JSON.stringify(tableDefinitionsFromStack()));
 }
 
 export async function teardown(): Promise<void> {

@@ -1,12 +1,13 @@
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { type Config, configSchema, timingFrom } from '../../lib/config.js';
+import { type ApiDeps, createApiHandler } from '../../lib/api/handler.js';
+import { loadSettings, timingFrom } from '../../lib/config.js';
 import type { DownloadMessage, JobRecord } from '../../lib/jobs/model.js';
 import { JobStore } from '../../lib/jobs/store.js';
 import { createLogger, memoryMetrics } from '../../lib/observability.js';
-import { type ApiDeps, handleApi } from '../../lib/pipeline/api.js';
 import { type DownloadDeps, type DownloadOutcome, downloadJob } from '../../lib/pipeline/download.js';
 import { DownloadBudget } from '../../lib/pipeline/download-budget.js';
 import { type PollDeps, type PollSummary, pollOnce } from '../../lib/pipeline/poll.js';
+import { SETTING_NAMES, type Settings } from '../../lib/settings.js';
 import { createZohoClient } from '../../lib/zoho/client.js';
 import { TokenBroker } from '../../lib/zoho/token-broker.js';
 import { type FakeZoho, type FakeZohoOptions, startFakeZoho } from '../../local/fake-zoho/index.js';
@@ -17,11 +18,12 @@ export interface Harness {
   aws: TestAws;
   fake: FakeZoho;
   jobs: JobStore;
-  config: Config;
+  config: Settings & { BUCKET: string };
   clock: { now: () => number; advance: (ms: number) => void };
   pollDeps: PollDeps;
   downloadDeps: DownloadDeps;
   api: ApiDeps;
+  /** Dispatched download messages that are due (delayed ones join when the clock reaches them). */
   queue: DownloadMessage[];
   /** Messages whose handler threw three times (the dead-letter queue). */
   dlq: DownloadMessage[];
@@ -56,21 +58,20 @@ export async function pipelineHarness(
     timeline: { queuedAfterMs: 60_000, inProgressAfterMs: 120_000, completedAfterMs: 240_000 },
     ...opts.fake,
   });
-  const config = configSchema.parse({
-    JOBS_TABLE: aws.jobsTable,
-    STATE_TABLE: aws.stateTable,
+  const config = {
+    ...loadSettings(SETTING_NAMES, {
+      ZOHO_ACCOUNTS_URL: fake.accountsUrl,
+      POLL_INTERVAL_SECONDS: '60',
+      ...opts.config,
+    }),
     BUCKET: aws.bucket,
-    ZOHO_ACCOUNTS_URL: fake.accountsUrl,
-    POLL_INTERVAL_SECONDS: '60',
-    ...opts.config,
-  });
+  };
   const timing = timingFrom(config);
   const logger = createLogger('test', 'SILENT');
   const metrics = memoryMetrics();
-  const jobs = new JobStore(aws.ddb, aws.jobsTable, clock.now);
+  const jobs = new JobStore(aws.tables.jobs, clock.now, timing.retentionSeconds);
   const broker = new TokenBroker({
-    ddb: aws.ddb,
-    table: aws.stateTable,
+    table: aws.tables.state,
     credentials: async () => FAKE_CREDENTIALS,
     accountsUrl: fake.accountsUrl,
     defaultApiDomain: fake.apiDomain,
@@ -78,14 +79,22 @@ export async function pipelineHarness(
   });
   const zoho = createZohoClient({ tokens: broker, apiVersion: config.ZOHO_API_VERSION });
   const queue: DownloadMessage[] = [];
+  const delayed: Array<{ msg: DownloadMessage; at: number }> = [];
+  const dispatch = async (m: DownloadMessage, delayMs = 0): Promise<void> => {
+    if (delayMs > 0) delayed.push({ msg: m, at: clock.now() + delayMs });
+    else queue.push(m);
+  };
+  const releaseDelayed = (): void => {
+    for (let i = delayed.length - 1; i >= 0; i--) {
+      if (delayed[i]!.at <= clock.now()) queue.push(...delayed.splice(i, 1).map((d) => d.msg));
+    }
+  };
   const pollDeps: PollDeps = {
     config,
     timing,
     jobs,
     zoho,
-    dispatch: async (m) => {
-      queue.push(m);
-    },
+    dispatch,
     logger,
     metrics,
     now: clock.now,
@@ -96,13 +105,15 @@ export async function pipelineHarness(
     jobs,
     zoho,
     s3: aws.s3,
-    budget: new DownloadBudget(aws.ddb, aws.stateTable, config.DOWNLOADS_PER_MINUTE, clock.now),
+    budget: new DownloadBudget(aws.tables.state, { perMinute: config.DOWNLOADS_PER_MINUTE, now: clock.now }),
+    dispatch,
     logger,
     metrics,
     partSize: 5 * 1024 * 1024,
     now: clock.now,
   };
   const api: ApiDeps = { jobs, logger };
+  const handleApi = createApiHandler(api);
   const receives = new Map<DownloadMessage, number>();
   const redeliver: DownloadMessage[] = [];
   const dlq: DownloadMessage[] = [];
@@ -120,7 +131,7 @@ export async function pipelineHarness(
     dlq,
     metrics,
     async register(jobId) {
-      const res = await handleApi(api, {
+      const res = await handleApi({
         version: '2.0',
         routeKey: 'POST /jobs',
         rawPath: '/jobs',
@@ -138,6 +149,7 @@ export async function pipelineHarness(
     async deliver() {
       // Like SQS with maxReceiveCount 3: a handler that throws gets the message again, then the DLQ.
       const out: DownloadOutcome[] = [];
+      releaseDelayed();
       while (queue.length) {
         const msg = queue.shift()!;
         try {

@@ -16,12 +16,11 @@ export const FAKE_CREDENTIALS = {
 
 export function brokerFor(
   fake: FakeZoho,
-  aws: Pick<TestAws, 'ddb' | 'stateTable'>,
+  aws: Pick<TestAws, 'tables'>,
   extra: Partial<TokenBrokerOptions> = {},
 ): TokenBroker {
   return new TokenBroker({
-    ddb: aws.ddb,
-    table: aws.stateTable,
+    table: aws.tables.state,
     credentials: async () => FAKE_CREDENTIALS,
     accountsUrl: fake.accountsUrl,
     defaultApiDomain: fake.apiDomain,

@@ -97,9 +97,7 @@ describe('getJob', () => {
     try {
       const job = f2.addJob({ totalRecords: 5 });
       f2.setState(job.id, 'IN PROGRESS');
-      const z = await clientFor(
-        brokerFor(f2, { ddb: aws.ddb, stateTable: aws.stateTable }, { key: 'f2' }),
-      ).getJob(job.id);
+      const z = await clientFor(brokerFor(f2, aws, { key: 'f2' })).getJob(job.id);
       expect(z.state).toBe('IN PROGRESS');
       expect(z.completed).toBe(false);
     } finally {

@@ -128,8 +128,7 @@ describe('TokenBroker', () => {
       expect(e.code).toBe('invalid_code');
       expect(e.kind).toBe('terminal');
       const wrong = new TokenBroker({
-        ddb: aws.ddb,
-        table: aws.stateTable,
+        table: aws.tables.state,
         key: key(),
         credentials: async () => ({
           clientId: 'nope',
@@ -188,8 +187,7 @@ describe('data centres', () => {
       const ep = resolveEndpoints({ dataCenter: dc });
       expect(ep.accountsUrl).toBe(DATA_CENTERS[dc].accounts);
       const b = new TokenBroker({
-        ddb: aws.ddb,
-        table: aws.stateTable,
+        table: aws.tables.state,
         key: key(),
         credentials: async () => FAKE_CREDENTIALS,
         accountsUrl: ep.accountsUrl,

@@ -1,0 +1,77 @@
+/**
+ * The HTTP API handler: a middy handler with `@middy/http-router` over API_ROUTES. Routes on method
+ * and path (not on `routeKey`), so the same code serves API Gateway and the local HTTP server. Bad
+ * input always gets a 4xx naming the problem and writes nothing; an unexpected failure (DynamoDB
+ * unreachable) is a 503 that never shows the raw error.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import middy from '@middy/core';
+import httpRouterHandler, { type Route } from '@middy/http-router';
+import type { Context } from 'aws-lambda';
+import { describeError } from '../observability.js';
+import { ApiError, type Event, errorResult, type Result } from './http.js';
+import { getJob, type JobsApiDeps, listJobs, registerJob } from './jobs.js';
+import { API_ROUTES, type RouteId } from './routes.js';
+
+export type ApiDeps = JobsApiDeps & { logger: Logger };
+
+type RouteHandler = (deps: ApiDeps, event: Event) => Promise<Result>;
+const HANDLERS: Record<RouteId, RouteHandler> = { registerJob, listJobs, getJob };
+
+/** `/jobs/{job_id}` → a regular expression for a concrete path. */
+const pattern = (path: string): RegExp => new RegExp(`^${path.replace(/\{[^/]+\}/g, '[^/]+')}/?$`);
+
+function notFound(method: string, path: string): never {
+  const shown = path.slice(0, 200);
+  const allowed = API_ROUTES.filter((r) => pattern(r.path).test(path)).map((r) => r.method);
+  if (allowed.length) {
+    const allow = [...new Set(allowed)].sort().join(', ');
+    throw new ApiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${shown}; use ${allow}`, {
+      allow,
+    });
+  }
+  const routes = API_ROUTES.map((r) => `${r.method} ${r.path}`).join(', ');
+  throw new ApiError(404, 'ROUTE_NOT_FOUND', `no route for ${method} ${shown}; the API has ${routes}`);
+}
+
+/** The API as a function of an API Gateway (payload 2.0) event. */
+export function createApiHandler(deps: ApiDeps): (event: Event, context?: Context) => Promise<Result> {
+  const routes: Array<Route<Event, Result>> = API_ROUTES.flatMap((r) => {
+    const handler = (event: Event) => HANDLERS[r.id](deps, event);
+    // HEAD is answered like GET (API Gateway and clients use it to probe a resource).
+    const methods = r.method === 'GET' ? (['GET', 'HEAD'] as const) : ([r.method] as const);
+    return methods.map((method) => ({ method, path: r.path, handler }));
+  });
+  const router = httpRouterHandler<Event, Result>({
+    routes,
+    notFoundResponse: ({ method, path }) => notFound(method, path),
+  });
+  const handler = middy<Event, Result>()
+    .before((request) => {
+      // The router reads requestContext.http; the local server and tests may only give rawPath.
+      const e = request.event;
+      if (!e.requestContext) e.requestContext = {} as Event['requestContext'];
+      const http = e.requestContext.http ?? ({} as Event['requestContext']['http']);
+      http.method = (http.method ?? 'GET').toUpperCase();
+      http.path = e.rawPath ?? http.path ?? '/';
+      e.requestContext.http = http;
+    })
+    .onError((request) => {
+      const e = request.error;
+      if (e instanceof ApiError) {
+        request.response = errorResult(e);
+        return;
+      }
+      const http = request.event.requestContext?.http;
+      deps.logger.error('request failed', {
+        error: describeError(e),
+        method: http?.method,
+        path: http?.path?.slice(0, 200),
+      });
+      request.response = errorResult(
+        new ApiError(503, 'SERVICE_UNAVAILABLE', 'the service is unavailable right now; try again'),
+      );
+    })
+    .handler(router);
+  return (event, context) => handler(event, context ?? ({} as Context));
+}

@@ -1,0 +1,110 @@
+/** `POST /jobs`, `GET /jobs/{job_id}`, `GET /jobs`: register a Zoho bulk read job made elsewhere, and read jobs. */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { z } from 'zod';
+import { JOB_ID_PATTERN, JOB_STATUSES, toPublicJob } from '../jobs/model.js';
+import { InvalidCursorError, type JobStore } from '../jobs/store.js';
+import {
+  ApiError,
+  describeValue,
+  type Event,
+  json,
+  parseJsonBody,
+  parseQuery,
+  pathParam,
+  type Result,
+} from './http.js';
+
+export interface JobsApiDeps {
+  jobs: JobStore;
+  logger: Logger;
+}
+
+/** Largest accepted POST body: `{"job_id": "<19 digits>"}` is 40 bytes; 4 KiB leaves room for whitespace. */
+export const MAX_JOB_BODY_BYTES = 4096;
+
+/** Validates a job id from a body or a path; returns an error message or undefined. */
+export function jobIdProblem(v: unknown, where: string): string | undefined {
+  if (typeof v === 'number') {
+    return `${where} must be a JSON string of digits, not a number: a 19-digit Zoho job id cannot be represented exactly as a JSON number (send "job_id": "3652397000000646004")`;
+  }
+  if (typeof v !== 'string')
+    return `${where} must be a string of 1 to 19 ASCII digits, got ${describeValue(v)}`;
+  if (v.length === 0) return `${where} is empty: it must be 1 to 19 ASCII digits`;
+  if (v.length > 19 && /^[0-9]+$/.test(v))
+    return `${where} has ${v.length} digits: Zoho job ids have at most 19`;
+  if (!JOB_ID_PATTERN.test(v)) return `${where} must hold only the ASCII digits 0-9 (1 to 19 of them)`;
+  return undefined;
+}
+
+/** A Zoho job id (a string of 1-19 digits), with the messages of `jobIdProblem`. */
+export const jobIdSchema = (where: string) =>
+  z.unknown().transform((v, ctx) => {
+    if (v === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${where} is missing; send {"${where}": "<digits>"}`,
+        params: { code: 'MISSING_FIELD' },
+      });
+      return z.NEVER;
+    }
+    const problem = jobIdProblem(v, where);
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: problem, params: { code: 'INVALID_JOB_ID' } });
+      return z.NEVER;
+    }
+    return v as string;
+  });
+
+const registerBody = z.strictObject({ job_id: jobIdSchema('job_id') });
+
+const listQuery = z.strictObject({
+  status: z.enum(JOB_STATUSES, { message: `status must be one of ${JOB_STATUSES.join(', ')}` }).optional(),
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,3}$/, 'limit must be a whole number from 1 to 100')
+    .transform(Number)
+    .pipe(z.number().int().min(1, 'limit must be at least 1').max(100, 'limit must be at most 100'))
+    .optional(),
+  next: z.string().min(1).max(1024).optional(),
+});
+
+/** The error code a zod issue carries in `params.code`, if any. */
+export const issueCode = (issue: z.core.$ZodIssue): string | undefined => {
+  const params = (issue as { params?: { code?: unknown } }).params;
+  return typeof params?.code === 'string' ? params.code : undefined;
+};
+
+export async function registerJob(deps: JobsApiDeps, event: Event): Promise<Result> {
+  const body = parseJsonBody(event, registerBody, {
+    maxBytes: MAX_JOB_BODY_BYTES,
+    example: '{"job_id": "<digits>"}',
+    issueCode: (i) => issueCode(i) ?? 'INVALID_JOB_ID',
+  });
+  const { created, job } = await deps.jobs.register(body.job_id);
+  deps.logger.info(created ? 'job registered' : 'job already registered', { job_id: job.job_id });
+  return json(created ? 201 : 200, toPublicJob(job), created ? { location: `/jobs/${job.job_id}` } : {});
+}
+
+export async function getJob(deps: JobsApiDeps, event: Event): Promise<Result> {
+  const id = pathParam(event, 'job_id', 'INVALID_JOB_ID');
+  const problem = jobIdProblem(id, 'the job id in the path');
+  if (problem) throw new ApiError(400, 'INVALID_JOB_ID', problem);
+  const job = await deps.jobs.get(id);
+  if (!job) throw new ApiError(404, 'JOB_NOT_FOUND', `no job ${id} is registered`);
+  return json(200, toPublicJob(job));
+}
+
+export async function listJobs(deps: JobsApiDeps, event: Event): Promise<Result> {
+  const q = parseQuery(event, listQuery, 'status, limit and next');
+  try {
+    const page = await deps.jobs.list({
+      limit: q.limit ?? 50,
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.next ? { cursor: q.next } : {}),
+    });
+    return json(200, { jobs: page.jobs.map(toPublicJob), next: page.next });
+  } catch (e) {
+    if (e instanceof InvalidCursorError) throw new ApiError(400, 'INVALID_CURSOR', e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,12 @@
+/**
+ * The HTTP API's routes, as data: the CDK stack creates exactly these API Gateway routes and the
+ * handler's router serves exactly these, so the two cannot drift.
+ */
+export const API_ROUTES = [
+  { id: 'registerJob', method: 'POST', path: '/jobs' },
+  { id: 'listJobs', method: 'GET', path: '/jobs' },
+  { id: 'getJob', method: 'GET', path: '/jobs/{job_id}' },
+] as const;
+
+export type RouteId = (typeof API_ROUTES)[number]['id'];
+export type RouteMethod = (typeof API_ROUTES)[number]['method'];

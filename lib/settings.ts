@@ -1,0 +1,156 @@
+/**
+ * Every tunable of the product, defined once: its environment variable (what a function reads), its
+ * CDK context key (what an operator sets at deploy time), its bounds and default. `infra/config.ts`
+ * builds the context schema from this table, `lib/config.ts` the functions' environment schemas, and
+ * `envFor` turns a validated deploy configuration into each function's environment, so a value the
+ * operator sets always reaches every function that reads it.
+ */
+import { z } from 'zod';
+import { API_VERSIONS, DATA_CENTER_CODES, type DataCenter } from './zoho/data-centers.js';
+
+/** An S3 key prefix: segments of letters, digits and `_.-`, joined by `/`, no leading or trailing `/`. */
+export const S3_PREFIX_PATTERN = /^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/;
+export const S3_PREFIX_RULE =
+  "a key prefix of letters, digits and _.- segments joined by '/', without leading or trailing '/', e.g. zoho-crm or exports/zoho";
+
+/** Blank strings and null mean "not set" (`-c secretName=`, `ZOHO_API_DOMAIN=`). */
+const blankToUndefined = (v: unknown): unknown =>
+  v === null || (typeof v === 'string' && v.trim() === '') ? undefined : v;
+const trimmed = (v: unknown): unknown => (typeof v === 'string' ? v.trim() : v);
+
+const int = (def: number, min: number, max: number) =>
+  z.preprocess(blankToUndefined, z.coerce.number().int().min(min).max(max).default(def));
+
+const url = (protocols: RegExp, message: string) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .trim()
+      .pipe(z.url({ protocol: protocols, message }))
+      .transform((u) => u.replace(/\/+$/, ''))
+      .optional(),
+  );
+
+/** An origin such as https://accounts.zoho.eu (the context rule: deployed, Zoho is always https). */
+const httpsOrigin = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .trim()
+    .regex(/^https:\/\/[^/\s?#]+(?::\d+)?\/?$/, 'must be an https origin such as https://accounts.zoho.eu')
+    .transform((u) => u.replace(/\/$/, ''))
+    .optional(),
+);
+
+interface SettingSpec {
+  /** Runtime schema: parses the environment variable (a string) and applies the default. */
+  readonly schema: z.ZodType;
+  /** Deploy-time context key, when operators can set it with `-c key=value`. */
+  readonly context?: {
+    readonly key: string;
+    /** When the context value is stricter or in other units than the variable. */
+    readonly schema?: z.ZodType;
+    readonly toEnv?: (v: never) => string | undefined;
+  };
+  readonly doc: string;
+}
+
+export const SETTINGS = {
+  ZOHO_DATA_CENTER: {
+    schema: z.preprocess(
+      (v) => (typeof v === 'string' ? v.trim().toUpperCase() : blankToUndefined(v)),
+      z.enum(DATA_CENTER_CODES as [DataCenter, ...DataCenter[]]).default('US'),
+    ),
+    context: { key: 'zohoDataCenter' },
+    doc: 'Zoho data centre: US, EU, IN, AU, JP, CA, SA, CN, UK',
+  },
+  ZOHO_ACCOUNTS_URL: {
+    schema: url(/^https?$/, 'must be an http(s) URL'),
+    context: { key: 'zohoAccountsUrl', schema: httpsOrigin },
+    doc: 'explicit accounts server (overrides the data centre)',
+  },
+  ZOHO_API_DOMAIN: {
+    schema: url(/^https?$/, 'must be an http(s) URL'),
+    context: { key: 'zohoApiDomain', schema: httpsOrigin },
+    doc: "API domain override (otherwise the token response's api_domain)",
+  },
+  ZOHO_API_VERSION: {
+    schema: z.preprocess(trimmed, z.enum(API_VERSIONS).default('v8')),
+    context: { key: 'zohoApiVersion' },
+    doc: 'Bulk Read API version for status checks and new jobs: v2, v2.1, v3 ... v8',
+  },
+  POLL_INTERVAL_SECONDS: {
+    schema: int(60, 1, 3600),
+    context: {
+      key: 'pollSchedule',
+      schema: int(1, 1, 60),
+      toEnv: (minutes: number) => String(minutes * 60),
+    },
+    doc: 'poll period (context: minutes, 1-60; variable: seconds); backoffs and retry delays scale with it',
+  },
+  POLL_CONCURRENCY: {
+    schema: int(5, 1, 50),
+    context: { key: 'pollConcurrency' },
+    doc: 'Zoho status checks in flight',
+  },
+  MAX_JOB_AGE_HOURS: {
+    schema: int(24, 1, 720),
+    context: { key: 'maxJobAgeHours' },
+    doc: 'jobs not finished by then end FAILED with EXPIRED (Zoho results expire after a day)',
+  },
+  MAX_DOWNLOAD_ATTEMPTS: {
+    schema: int(5, 1, 50),
+    context: { key: 'maxDownloadAttempts' },
+    doc: 'download tries before a job ends FAILED',
+  },
+  DOWNLOADS_PER_MINUTE: {
+    schema: int(10, 1, 10),
+    context: { key: 'downloadsPerMinute' },
+    doc: 'download starts allowed in any 60 s (Zoho allows 10 per org)',
+  },
+  S3_PREFIX: {
+    schema: z.preprocess(
+      (v) => (v === undefined || v === null ? undefined : String(v).trim()),
+      z.string().max(200).regex(S3_PREFIX_PATTERN, `must be ${S3_PREFIX_RULE}`).default('zoho-crm'),
+    ),
+    context: { key: 's3Prefix' },
+    doc: 'key prefix of everything the exporter writes',
+  },
+  RETENTION_DAYS: {
+    schema: int(90, 1, 3650),
+    context: { key: 'retentionDays' },
+    doc: 'finished job records expire (DynamoDB TTL) after this many days',
+  },
+} as const satisfies Record<string, SettingSpec>;
+
+export type SettingName = keyof typeof SETTINGS;
+export type Settings = { [K in SettingName]: z.output<(typeof SETTINGS)[K]['schema']> };
+export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
+
+/** Context keys of the settings that have one. */
+export type SettingContextKey = (typeof SETTINGS)[SettingName]['context']['key'];
+
+/** The context schema of one setting (the variable's schema unless the context has its own). */
+export function contextSchemaOf(name: SettingName): z.ZodType {
+  const s: SettingSpec = SETTINGS[name];
+  return s.context?.schema ?? s.schema;
+}
+
+/** The environment value of a setting, from its validated context value. */
+export function settingToEnv(name: SettingName, contextValue: unknown): string | undefined {
+  const s: SettingSpec = SETTINGS[name];
+  if (contextValue === undefined) return undefined;
+  const f = s.context?.toEnv as ((v: unknown) => string | undefined) | undefined;
+  return f ? f(contextValue) : String(contextValue);
+}
+
+/** Validates the environment against the schemas of `names`, listing every problem at once. */
+export function parseSettings<N extends SettingName>(
+  names: readonly N[],
+  env: Record<string, string | undefined>,
+): Pick<Settings, N> {
+  const shape: Record<string, z.ZodType> = {};
+  for (const n of names) shape[n] = SETTINGS[n].schema;
+  return z.object(shape).parse(env) as Pick<Settings, N>;
+}
