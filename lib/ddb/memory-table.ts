@@ -9,6 +9,19 @@ import {
   type TransactOp,
 } from './table.js';
 
+/** Every attribute a condition names. */
+function condPaths(c: Cond): string[] {
+  switch (c.op) {
+    case 'and':
+    case 'or':
+      return c.conds.flatMap(condPaths);
+    case 'not':
+      return condPaths(c.cond);
+    default:
+      return [c.path];
+  }
+}
+
 const cmp = (a: unknown, b: unknown): number => {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   const x = String(a);
@@ -50,7 +63,7 @@ export class MemoryTable implements Table {
     readonly definition: TableDefinition,
   ) {}
 
-  private id(key: Item): string {
+  id(key: Item): string {
     return JSON.stringify(keyOf(this.definition, key));
   }
 
@@ -116,6 +129,9 @@ export class MemoryTable implements Table {
     if (!def) throw new Error(`table ${this.name} has no index ${q.index}`);
     const pk = def.partitionKey.name;
     const sk = def.sortKey?.name;
+    if (q.filter && condPaths(q.filter).some((p) => p === pk || p === sk)) {
+      throw new Error('Filter Expression can only contain non-primary key attributes (as DynamoDB says)');
+    }
     const tableKey = (i: Item): string => this.id(i);
     let rows = [...this.items.values()].filter(
       (i) =>
@@ -159,8 +175,14 @@ export class MemoryTable implements Table {
   }
 
   async transact(ops: TransactOp[]): Promise<boolean> {
-    for (const op of ops)
+    const targets = new Set<string>();
+    for (const op of ops) {
       if (!(op.table instanceof MemoryTable)) throw new Error('a transaction mixes table kinds');
+      const target = `${op.table.name}:${op.table.id(op.type === 'put' ? op.item : op.key)}`;
+      if (targets.has(target))
+        throw new Error('Transaction request cannot include multiple operations on one item');
+      targets.add(target);
+    }
     // Synchronous from here on: nothing else can run between the checks and the writes.
     if (!ops.every((op) => (op.table as MemoryTable).check(op))) return false;
     for (const op of ops) (op.table as MemoryTable).apply(op);
