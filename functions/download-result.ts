@@ -3,14 +3,15 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { pageHooks } from '../lib/exports/service.js';
 import { tuneHeapForStreaming } from '../lib/heap.js';
 import { downloadMessage } from '../lib/jobs/model.js';
 import { downloadJob } from '../lib/pipeline/download.js';
 import { DownloadBudget } from '../lib/pipeline/download-budget.js';
-import { pipelineRuntime, sqsDispatcher } from '../lib/runtime.js';
+import { lambdaRuntime, sqsDispatcher } from '../lib/runtime.js';
 
 tuneHeapForStreaming();
-const rt = pipelineRuntime('download-result');
+const rt = lambdaRuntime('download-result');
 const { config, logger } = rt;
 const deps = {
   ...rt,
@@ -18,6 +19,7 @@ const deps = {
   budget: new DownloadBudget(rt.tables.state, { perMinute: config.DOWNLOADS_PER_MINUTE }),
   // Deferred downloads come back through the same queue, delayed until their slot.
   dispatch: sqsDispatcher(rt.clients.sqs, config.DOWNLOAD_QUEUE_URL),
+  pages: pageHooks(rt.exportDeps),
 };
 const processor = new BatchProcessor(EventType.SQS);
 

@@ -2,11 +2,17 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
+import { pageHooks, sweepExports } from '../lib/exports/service.js';
 import { type PollSummary, pollOnce } from '../lib/pipeline/poll.js';
-import { pipelineRuntime, sqsDispatcher } from '../lib/runtime.js';
+import { lambdaRuntime, sqsDispatcher } from '../lib/runtime.js';
 
-const rt = pipelineRuntime('poll-jobs');
-const deps = { ...rt, dispatch: sqsDispatcher(rt.clients.sqs, rt.config.DOWNLOAD_QUEUE_URL) };
+const rt = lambdaRuntime('poll-jobs');
+const deps = {
+  ...rt,
+  dispatch: sqsDispatcher(rt.clients.sqs, rt.config.DOWNLOAD_QUEUE_URL),
+  pages: pageHooks(rt.exportDeps),
+  sweep: (o: { deadline: number }) => sweepExports(rt.exportDeps, o),
+};
 
 /** Stop taking new jobs this long before the Lambda timeout, so checks in flight can finish. */
 const SAFETY_MS = 30_000;

@@ -47,6 +47,7 @@ const ACCESS_LOG_EXPIRATION = Duration.days(365);
 
 export class ZohoCrmBulkExportStack extends Stack {
   public readonly jobsTable: dynamodb.Table;
+  public readonly exportsTable: dynamodb.Table;
   public readonly stateTable: dynamodb.Table;
   public readonly bucket: s3.IBucket;
   public readonly secret: secretsmanager.ISecret;
@@ -70,6 +71,7 @@ export class ZohoCrmBulkExportStack extends Stack {
 
     // ---------------------------------------------------------------- DynamoDB (lib/tables.ts)
     this.jobsTable = this.table('JobsTable', TABLES.jobs);
+    this.exportsTable = this.table('ExportsTable', TABLES.exports);
     // Only a cache (OAuth access token, refresh lease, download budget): safe to destroy.
     this.stateTable = this.table('StateTable', TABLES.state);
 
@@ -108,11 +110,20 @@ export class ZohoCrmBulkExportStack extends Stack {
     const secretArn = this.secret.secretArn;
     this.apiFunction = new ExporterFunction(this, 'ApiFunction', {
       name: 'api',
-      description: 'Zoho CRM bulk export: the HTTP API (register and read jobs)',
+      description: 'Zoho CRM bulk export: the HTTP API (start and read exports, register and read jobs)',
       memorySize: 256,
       timeout: API_TIMEOUT,
       logRetention,
-      environment: envFor('api', { JOBS_TABLE: this.jobsTable.tableName }, settings),
+      environment: envFor(
+        'api',
+        {
+          JOBS_TABLE: this.jobsTable.tableName,
+          EXPORTS_TABLE: this.exportsTable.tableName,
+          STATE_TABLE: this.stateTable.tableName,
+          ZOHO_SECRET_ARN: secretArn,
+        },
+        settings,
+      ),
     });
     this.pollFunction = new ExporterFunction(this, 'PollJobsFunction', {
       name: 'poll-jobs',
@@ -125,7 +136,9 @@ export class ZohoCrmBulkExportStack extends Stack {
         'poll-jobs',
         {
           JOBS_TABLE: this.jobsTable.tableName,
+          EXPORTS_TABLE: this.exportsTable.tableName,
           STATE_TABLE: this.stateTable.tableName,
+          BUCKET: this.bucket.bucketName,
           DOWNLOAD_QUEUE_URL: this.downloadQueue.queueUrl,
           ZOHO_SECRET_ARN: secretArn,
         },
@@ -142,6 +155,7 @@ export class ZohoCrmBulkExportStack extends Stack {
         'download-result',
         {
           JOBS_TABLE: this.jobsTable.tableName,
+          EXPORTS_TABLE: this.exportsTable.tableName,
           STATE_TABLE: this.stateTable.tableName,
           BUCKET: this.bucket.bucketName,
           DOWNLOAD_QUEUE_URL: this.downloadQueue.queueUrl,
@@ -152,15 +166,18 @@ export class ZohoCrmBulkExportStack extends Stack {
     });
 
     // ---------------------------------------------------------------- Least-privilege grants
-    this.jobsTable.grantReadWriteData(this.apiFunction);
+    // The API starts exports (creates the first Zoho job: the token and the secret) and reads them.
+    for (const t of [this.jobsTable, this.exportsTable, this.stateTable])
+      t.grantReadWriteData(this.apiFunction);
+    this.secret.grantRead(this.apiFunction);
 
-    this.jobsTable.grantReadWriteData(this.pollFunction);
-    this.stateTable.grantReadWriteData(this.pollFunction);
+    for (const t of [this.jobsTable, this.exportsTable, this.stateTable])
+      t.grantReadWriteData(this.pollFunction);
     this.secret.grantRead(this.pollFunction);
     this.downloadQueue.grantSendMessages(this.pollFunction);
 
-    this.jobsTable.grantReadWriteData(this.downloadFunction);
-    this.stateTable.grantReadWriteData(this.downloadFunction);
+    for (const t of [this.jobsTable, this.exportsTable, this.stateTable])
+      t.grantReadWriteData(this.downloadFunction);
     this.secret.grantRead(this.downloadFunction);
     // A download waiting for a slot of the shared budget comes back as a delayed message.
     this.downloadQueue.grantSendMessages(this.downloadFunction);
@@ -175,6 +192,17 @@ export class ZohoCrmBulkExportStack extends Stack {
         resources: [this.bucket.arnForObjects(`${config.s3Prefix}/*`)],
       }),
     );
+    // The downloader (last page landed) and the poller (its sweep) complete exports: they write the
+    // manifest, only under the manifests prefix, and publish the completion event on the default bus.
+    this.pollFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects(`${config.s3Prefix}/_manifests/*`)],
+      }),
+    );
+    const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+    defaultBus.grantPutEventsTo(this.pollFunction);
+    defaultBus.grantPutEventsTo(this.downloadFunction);
 
     // ---------------------------------------------------------------- Triggers
     this.downloadFunction.addEventSource(
@@ -409,12 +437,14 @@ export class ZohoCrmBulkExportStack extends Stack {
       );
     }
 
-    const jobsTableId = this.getLogicalId(this.jobsTable.node.defaultChild as dynamodb.CfnTable);
-    const indexReason =
-      'grantReadWriteData adds <jobs table ARN>/index/* so the function can query the by-status GSI; it names ' +
-      'only the indexes of this one table.';
-    for (const fn of this.functions()) {
-      acknowledge(fn.role!, `AwsSolutions-IAM5[Resource::<${jobsTableId}.Arn>/index/*]`, indexReason);
+    for (const table of [this.jobsTable, this.exportsTable]) {
+      const tableId = this.getLogicalId(table.node.defaultChild as dynamodb.CfnTable);
+      const indexReason =
+        "grantReadWriteData adds <table ARN>/index/* so the function can query the table's GSIs (lib/tables.ts); " +
+        'it names only the indexes of this one table.';
+      for (const fn of this.functions()) {
+        acknowledge(fn.role!, `AwsSolutions-IAM5[Resource::<${tableId}.Arn>/index/*]`, indexReason);
+      }
     }
 
     const downloadRole = this.downloadFunction.role!;
@@ -433,6 +463,13 @@ export class ZohoCrmBulkExportStack extends Stack {
       `AwsSolutions-IAM5[Resource::${bucketArn}/${config.s3Prefix}/*]`,
       'The downloader writes one object per job with a run-time key, so it needs the key-prefix wildcard; it is ' +
         `limited to the configured prefix (${config.s3Prefix}/*) and to put actions.`,
+    );
+    acknowledge(
+      this.pollFunction.role!,
+      `AwsSolutions-IAM5[Resource::${bucketArn}/${config.s3Prefix}/_manifests/*]`,
+      'The poller completes exports whose last page landed while it was away: it writes one manifest per export, ' +
+        `named by the export id, so it needs the wildcard of the manifests prefix (${config.s3Prefix}/_manifests/*), ` +
+        'with s3:PutObject only.',
     );
 
     acknowledge(

@@ -10,6 +10,7 @@ import { parseSettings, SETTINGS, type SettingName, type Settings } from './sett
 
 export const RESOURCES = {
   JOBS_TABLE: 'the jobs table',
+  EXPORTS_TABLE: 'the exports table',
   STATE_TABLE: 'the state table (shared access token, download budget)',
   BUCKET: 'the export bucket',
   DOWNLOAD_QUEUE_URL: 'the SQS queue the downloader consumes (deferred downloads come back through it)',
@@ -25,12 +26,23 @@ interface FunctionSpec {
 const ZOHO = ['ZOHO_DATA_CENTER', 'ZOHO_ACCOUNTS_URL', 'ZOHO_API_DOMAIN'] as const;
 
 export const FUNCTIONS = {
-  /** HTTP API: POST /jobs, GET /jobs, GET /jobs/{job_id}. */
-  api: { resources: ['JOBS_TABLE'], settings: [] },
-  /** Scheduled poller: status checks, follow-up pages, download dispatch, expiry. */
+  /** HTTP API (lib/api/routes.ts): exports and jobs; creates the first Zoho job of an export. */
+  api: {
+    resources: ['JOBS_TABLE', 'EXPORTS_TABLE', 'STATE_TABLE', 'ZOHO_SECRET_ARN'],
+    settings: [...ZOHO, 'ZOHO_API_VERSION', 'POLL_INTERVAL_SECONDS', 'RETENTION_DAYS'],
+  },
+  /** Scheduled poller: status checks, follow-up pages, download dispatch, expiry, the exports' sweep (manifests, events). */
   'poll-jobs': {
-    resources: ['JOBS_TABLE', 'STATE_TABLE', 'DOWNLOAD_QUEUE_URL', 'ZOHO_SECRET_ARN'],
+    resources: [
+      'JOBS_TABLE',
+      'EXPORTS_TABLE',
+      'STATE_TABLE',
+      'BUCKET',
+      'DOWNLOAD_QUEUE_URL',
+      'ZOHO_SECRET_ARN',
+    ],
     settings: [
+      'S3_PREFIX',
       ...ZOHO,
       'ZOHO_API_VERSION',
       'POLL_INTERVAL_SECONDS',
@@ -40,9 +52,16 @@ export const FUNCTIONS = {
       'RETENTION_DAYS',
     ],
   },
-  /** SQS consumer: streams one finished result into S3. */
+  /** SQS consumer: streams one finished result into S3; completes its export when it was the last page. */
   'download-result': {
-    resources: ['JOBS_TABLE', 'STATE_TABLE', 'BUCKET', 'DOWNLOAD_QUEUE_URL', 'ZOHO_SECRET_ARN'],
+    resources: [
+      'JOBS_TABLE',
+      'EXPORTS_TABLE',
+      'STATE_TABLE',
+      'BUCKET',
+      'DOWNLOAD_QUEUE_URL',
+      'ZOHO_SECRET_ARN',
+    ],
     settings: [
       ...ZOHO,
       'POLL_INTERVAL_SECONDS',

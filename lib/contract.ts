@@ -17,6 +17,15 @@ export type MetricName =
   | 'DownloadsDeferred'
   | 'DownloadThrottled'
   | 'TokenMints'
-  | 'ZohoTokenErrors';
+  | 'ZohoTokenErrors'
+  | 'ExportsStarted'
+  | 'ExportsCompleted'
+  | 'ExportsFailed'
+  | 'ExportRecords'
+  | 'ExportDurationSeconds';
 export const JOBS_FAILED_METRIC: MetricName = 'JobsFailed';
 export const TOKEN_ERRORS_METRIC: MetricName = 'ZohoTokenErrors';
+export const EXPORTS_FAILED_METRIC: MetricName = 'ExportsFailed';
+
+/** Metrics in seconds (every other one is a count). */
+export const SECONDS_METRICS: ReadonlySet<MetricName> = new Set(['ExportDurationSeconds']);

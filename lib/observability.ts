@@ -1,13 +1,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { METRICS_NAMESPACE, type MetricName } from './contract.js';
+import { METRICS_NAMESPACE, type MetricName, SECONDS_METRICS } from './contract.js';
 
 /** Structured JSON logs (Powertools); job ids go in every line through the payload. */
 export function createLogger(serviceName: string, level = process.env.LOG_LEVEL ?? 'INFO'): Logger {
   return new Logger({ serviceName, logLevel: level as 'INFO' });
 }
 
-/** Counters the pipeline emits; in Lambda they become CloudWatch EMF metrics. */
+/** What the pipeline measures (counts, or seconds for SECONDS_METRICS); in Lambda, CloudWatch EMF metrics. */
 export interface MetricsSink {
   count(name: MetricName, n?: number): void;
 }
@@ -19,7 +19,7 @@ export function emfMetrics(serviceName: string): MetricsSink & { powertools: Met
   return {
     powertools: m,
     count(name, n = 1) {
-      m.addMetric(name, MetricUnit.Count, n);
+      m.addMetric(name, SECONDS_METRICS.has(name) ? MetricUnit.Seconds : MetricUnit.Count, n);
     },
   };
 }

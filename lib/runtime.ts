@@ -4,20 +4,31 @@
  * same code runs in both places; only the clients, the credentials and the dispatcher differ.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { type FunctionConfig, type FunctionName, loadFunctionConfig, timingFrom } from './config.js';
+import {
+  type FunctionConfig,
+  type FunctionName,
+  loadFunctionConfig,
+  type Timing,
+  timingFrom,
+} from './config.js';
 import { DynamoTable } from './ddb/dynamo-table.js';
 import type { Table } from './ddb/table.js';
+import { eventBridgePublisher } from './exports/events.js';
+import { IdempotencyStore } from './exports/idempotency.js';
+import type { ExportDeps } from './exports/service.js';
+import { ExportStore } from './exports/store.js';
 import type { DownloadMessage } from './jobs/model.js';
 import { JobStore } from './jobs/store.js';
 import { createLogger, emfMetrics, type MetricsSink } from './observability.js';
 import type { Dispatch } from './pipeline/poll.js';
 import { exportS3Client } from './s3.js';
 import type { Settings } from './settings.js';
-import { TABLES } from './tables.js';
+import { TABLES, type TableRole } from './tables.js';
 import { createZohoClient, type ZohoClient } from './zoho/client.js';
 import { credentialsFromSecret } from './zoho/credentials.js';
 import { resolveEndpoints } from './zoho/data-centers.js';
@@ -31,14 +42,24 @@ export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
   });
 }
 
+export type Tables = Record<TableRole, Table>;
+
 /** The product's tables in DynamoDB, by role. */
-export function dynamoTables(
-  ddb: DynamoDBDocumentClient,
-  names: { jobs: string; state: string },
-): { jobs: Table; state: Table } {
+export function dynamoTables(ddb: DynamoDBDocumentClient, names: Record<TableRole, string>): Tables {
   return {
     jobs: new DynamoTable(ddb, names.jobs, TABLES.jobs),
+    exports: new DynamoTable(ddb, names.exports, TABLES.exports),
     state: new DynamoTable(ddb, names.state, TABLES.state),
+  };
+}
+
+/** The stores over the tables: the two state machines and the idempotency keys. */
+export function stores(tables: Tables, timing: Timing, now: () => number = Date.now) {
+  const jobs = new JobStore(tables.jobs, now, timing.retentionSeconds);
+  return {
+    jobs,
+    exports: new ExportStore(tables.exports, jobs, now, timing.retentionSeconds),
+    idempotency: new IdempotencyStore(tables.state, now),
   };
 }
 
@@ -88,30 +109,21 @@ export function sqsDispatcher(sqs: SQSClient, queueUrl: string): Dispatch {
 }
 
 /** Clients created once per Lambda container. */
-function awsClients(): {
-  ddb: DynamoDBDocumentClient;
-  s3: S3Client;
-  secrets: SecretsManagerClient;
-  sqs: SQSClient;
-} {
+function awsClients() {
   return {
     ddb: documentClient(new DynamoDBClient({})),
     s3: exportS3Client(),
     secrets: new SecretsManagerClient({}),
     sqs: new SQSClient({}),
+    events: new EventBridgeClient({}),
   };
 }
 
-/** What every Lambda builds at cold start: validated config, clients, logger, EMF metrics. */
-export function lambdaBase<F extends FunctionName>(fn: F) {
-  const config = loadFunctionConfig(fn);
-  return { config, clients: awsClients(), logger: createLogger(fn), metrics: emfMetrics(fn) };
-}
-
-/** What the poller and the downloader both read. */
-type PipelineCommon = Pick<
-  FunctionConfig<'poll-jobs'> & FunctionConfig<'download-result'>,
+/** What every function reads: its tables, the Zoho secret, the retention and poll interval. */
+type Common = Pick<
+  FunctionConfig<'api'>,
   | 'JOBS_TABLE'
+  | 'EXPORTS_TABLE'
   | 'STATE_TABLE'
   | 'ZOHO_SECRET_ARN'
   | 'ZOHO_DATA_CENTER'
@@ -120,24 +132,39 @@ type PipelineCommon = Pick<
   | 'POLL_INTERVAL_SECONDS'
   | 'RETENTION_DAYS'
 > &
-  Partial<Pick<Settings, 'ZOHO_API_VERSION' | 'MAX_JOB_AGE_HOURS'>>;
+  Partial<Pick<Settings, 'ZOHO_API_VERSION' | 'MAX_JOB_AGE_HOURS' | 'S3_PREFIX'>> & { BUCKET?: string };
 
-/** A pipeline Lambda (poller, downloader): the base plus the tables, the job store and the Zoho client. */
-export function pipelineRuntime<F extends 'poll-jobs' | 'download-result'>(fn: F) {
-  const base = lambdaBase(fn);
-  const common = base.config as unknown as PipelineCommon;
-  const tables = dynamoTables(base.clients.ddb, { jobs: common.JOBS_TABLE, state: common.STATE_TABLE });
+/**
+ * What a Lambda builds at cold start: its validated config, the AWS clients, logger and EMF metrics,
+ * the tables and stores, the Zoho client with the shared token broker, and the exports' dependencies.
+ */
+export function lambdaRuntime<F extends FunctionName>(fn: F) {
+  const config = loadFunctionConfig(fn);
+  const common = config as unknown as Common;
+  const clients = awsClients();
+  const logger = createLogger(fn);
+  const metrics = emfMetrics(fn);
+  const tables = dynamoTables(clients.ddb, {
+    jobs: common.JOBS_TABLE,
+    exports: common.EXPORTS_TABLE,
+    state: common.STATE_TABLE,
+  });
   const timing = timingFrom(common);
   const { zoho } = zohoFromConfig(common, {
     state: tables.state,
-    credentials: credentialsFromSecret(base.clients.secrets, common.ZOHO_SECRET_ARN),
-    metrics: base.metrics,
+    credentials: credentialsFromSecret(clients.secrets, common.ZOHO_SECRET_ARN),
+    metrics,
   });
-  return {
-    ...base,
-    tables,
-    timing,
+  const s = stores(tables, timing);
+  const exportDeps: ExportDeps = {
+    ...s,
     zoho,
-    jobs: new JobStore(tables.jobs, Date.now, timing.retentionSeconds),
+    config: common,
+    timing,
+    logger,
+    metrics,
+    s3: clients.s3,
+    events: eventBridgePublisher(clients.events),
   };
+  return { config, clients, logger, metrics, tables, timing, zoho, ...s, exportDeps };
 }

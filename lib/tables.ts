@@ -31,6 +31,26 @@ export interface TableDefinition {
 /** GSI of the jobs table: partition key `status`, sort key `next_check_at` (epoch ms). */
 export const STATUS_INDEX = 'by-status';
 
+/**
+ * Sparse GSI of the jobs table: jobs whose export has not yet taken in what happened to them (a page
+ * COMPLETED with more records, EXPORTED or FAILED); `export_pending` exists only until the export has,
+ * `export_due` is when the poller's sweep steps in if the function that moved the job did not.
+ */
+export const EXPORT_DUE_INDEX = 'by-export-due';
+
+/**
+ * GSIs of the exports table. By module, by status and all (`kind` is always "export") are sorted by
+ * `export_id`, a ULID, so queried descending they list newest first. The sparse `by-attention` index
+ * holds the exports the poller's sweep must look at (`attention_at`, epoch ms): a follow-up page to
+ * create or retry, an event to publish.
+ */
+export const EXPORT_INDEXES = {
+  byModule: 'by-module',
+  byStatus: 'by-status',
+  all: 'by-created',
+  attention: 'by-attention',
+} as const;
+
 export const TABLES = {
   /** One item per Zoho bulk read job. */
   jobs: {
@@ -41,6 +61,40 @@ export const TABLES = {
         partitionKey: { name: 'status', type: 'S' },
         sortKey: { name: 'next_check_at', type: 'N' },
       },
+      {
+        name: EXPORT_DUE_INDEX,
+        partitionKey: { name: 'export_pending', type: 'S' },
+        sortKey: { name: 'export_due', type: 'N' },
+      },
+    ],
+    ttlAttribute: 'expires_at',
+    retain: true,
+    pointInTimeRecovery: true,
+  },
+  /** One item per export: its query, its pages' job ids, its state, its manifest. */
+  exports: {
+    partitionKey: { name: 'export_id', type: 'S' },
+    indexes: [
+      {
+        name: EXPORT_INDEXES.byModule,
+        partitionKey: { name: 'module', type: 'S' },
+        sortKey: { name: 'export_id', type: 'S' },
+      },
+      {
+        name: EXPORT_INDEXES.byStatus,
+        partitionKey: { name: 'status', type: 'S' },
+        sortKey: { name: 'export_id', type: 'S' },
+      },
+      {
+        name: EXPORT_INDEXES.all,
+        partitionKey: { name: 'kind', type: 'S' },
+        sortKey: { name: 'export_id', type: 'S' },
+      },
+      {
+        name: EXPORT_INDEXES.attention,
+        partitionKey: { name: 'attention', type: 'S' },
+        sortKey: { name: 'attention_at', type: 'N' },
+      },
     ],
     ttlAttribute: 'expires_at',
     retain: true,
@@ -48,7 +102,7 @@ export const TABLES = {
   },
   /**
    * Shared state that is only a cache or a coordination point: the OAuth access token and its refresh
-   * lease, the download budget. Safe to lose.
+   * lease, the download budget, idempotency keys (24 h). Safe to lose.
    */
   state: {
     partitionKey: { name: 'pk', type: 'S' },

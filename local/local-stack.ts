@@ -12,14 +12,15 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { createApiHandler } from '../lib/api/handler.js';
 import { ConfigError, loadSettings, timingFrom } from '../lib/config.js';
+import { fileEventPublisher } from '../lib/exports/events.js';
+import { type ExportDeps, pageHooks, sweepExports } from '../lib/exports/service.js';
 import { tuneHeapForStreaming } from '../lib/heap.js';
 import type { DownloadMessage } from '../lib/jobs/model.js';
-import { JobStore } from '../lib/jobs/store.js';
 import { createLogger, describeError, memoryMetrics } from '../lib/observability.js';
 import { downloadJob } from '../lib/pipeline/download.js';
 import { DownloadBudget } from '../lib/pipeline/download-budget.js';
 import { pollOnce } from '../lib/pipeline/poll.js';
-import { documentClient, dynamoTables, zohoFromConfig } from '../lib/runtime.js';
+import { documentClient, dynamoTables, stores, zohoFromConfig } from '../lib/runtime.js';
 import { SETTING_NAMES, type Settings } from '../lib/settings.js';
 import { credentialsFromEnv } from '../lib/zoho/token-broker.js';
 import { DEFAULT_CLIENT, type FakeZoho, startFakeZoho } from './fake-zoho/index.js';
@@ -242,8 +243,23 @@ export async function startLocalStack(
     // Fail now, not on the first poll, if the credentials are missing.
     await credentials();
     const { zoho } = zohoFromConfig(settings, { state: tables.state, credentials, metrics });
-    const jobs = new JobStore(tables.jobs, Date.now, timing.retentionSeconds);
+    const { jobs, exports, idempotency } = stores(tables, timing);
     const budget = new DownloadBudget(tables.state, { perMinute: settings.DOWNLOADS_PER_MINUTE });
+    // Locally the completion events go to a JSON-lines file (and GET /events), not EventBridge.
+    const events = fileEventPublisher(resolve(dataDir, 'events.jsonl'));
+    const exportDeps: ExportDeps = {
+      exports,
+      jobs,
+      idempotency,
+      zoho,
+      config: { ...settings, BUCKET: local.LOCAL_BUCKET },
+      timing,
+      logger,
+      metrics,
+      s3,
+      events,
+    };
+    const pages = pageHooks(exportDeps);
 
     // Downloads: an in-process queue served by the same download code the Lambda runs.
     const downloads = localQueue(async (msg, signal) => {
@@ -295,7 +311,17 @@ export async function startLocalStack(
       if (stopping) return;
       try {
         const s = await pollOnce(
-          { config: settings, timing, jobs, zoho, dispatch, logger, metrics },
+          {
+            config: settings,
+            timing,
+            jobs,
+            zoho,
+            dispatch,
+            logger,
+            metrics,
+            pages,
+            sweep: (o) => sweepExports(exportDeps, o),
+          },
           { deadline: Date.now() + Math.max(intervalMs * 10, 60_000), signal: abort.signal },
         );
         if (s.checked || s.failed || s.redispatched) logger.info('poll tick', { ...s });
@@ -305,8 +331,22 @@ export async function startLocalStack(
       if (!stopping) timer = setTimeout(() => (ticking = tick()), intervalMs);
     };
 
-    const api = createApiHandler({ jobs, logger });
+    const api = createApiHandler(exportDeps);
     const server: Server = createServer((req, res) => {
+      // The local stack only: the completion events, as EventBridge would have carried them.
+      if (req.method === 'GET' && (req.url === '/events' || req.url?.startsWith('/events?'))) {
+        events
+          .read()
+          .then((list) =>
+            writeApiGatewayResult(res, {
+              statusCode: 200,
+              headers: { 'content-type': 'application/json; charset=utf-8' },
+              body: JSON.stringify({ events: list }),
+            }),
+          )
+          .catch(() => writeApiGatewayResult(res, { statusCode: 500, body: '' }));
+        return;
+      }
       toApiGatewayEvent(req)
         .then(async (event) => {
           if (event === 'too-large') {
@@ -347,7 +387,9 @@ export async function startLocalStack(
     ticking = tick();
 
     say('Zoho CRM bulk export, local stack');
-    say(`  API            http://127.0.0.1:${local.PORT}  (POST /jobs, GET /jobs, GET /jobs/{job_id})`);
+    say(
+      `  API            http://127.0.0.1:${local.PORT}  (POST /exports, GET /exports, POST /jobs, GET /jobs, ...; GET /events)`,
+    );
     say(
       `  S3 (s3rver)    ${s3Service.endpoint}  bucket ${local.LOCAL_BUCKET}, credentials ${LOCAL_CREDENTIALS.accessKeyId}/${LOCAL_CREDENTIALS.secretAccessKey}, path-style`,
     );

@@ -8,15 +8,24 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import httpRouterHandler, { type Route } from '@middy/http-router';
 import type { Context } from 'aws-lambda';
+import type { ExportDeps } from '../exports/service.js';
 import { describeError } from '../observability.js';
+import { createExport, getExport, listExports } from './exports.js';
 import { ApiError, type Event, errorResult, type Result } from './http.js';
-import { getJob, type JobsApiDeps, listJobs, registerJob } from './jobs.js';
+import { getJob, listJobs, registerJob } from './jobs.js';
 import { API_ROUTES, type RouteId } from './routes.js';
 
-export type ApiDeps = JobsApiDeps & { logger: Logger };
+export type ApiDeps = ExportDeps & { logger: Logger };
 
 type RouteHandler = (deps: ApiDeps, event: Event) => Promise<Result>;
-const HANDLERS: Record<RouteId, RouteHandler> = { registerJob, listJobs, getJob };
+const HANDLERS: Record<RouteId, RouteHandler> = {
+  registerJob,
+  listJobs,
+  getJob,
+  createExport,
+  listExports,
+  getExport,
+};
 
 /** `/jobs/{job_id}` → a regular expression for a concrete path. */
 const pattern = (path: string): RegExp => new RegExp(`^${path.replace(/\{[^/]+\}/g, '[^/]+')}/?$`);

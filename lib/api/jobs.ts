@@ -1,8 +1,8 @@
 /** `POST /jobs`, `GET /jobs/{job_id}`, `GET /jobs`: register a Zoho bulk read job made elsewhere, and read jobs. */
-import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
+import { type ExportDeps, registerJobExport } from '../exports/service.js';
 import { JOB_ID_PATTERN, JOB_STATUSES, toPublicJob } from '../jobs/model.js';
-import { InvalidCursorError, type JobStore } from '../jobs/store.js';
+import { InvalidCursorError } from '../jobs/store.js';
 import {
   ApiError,
   describeValue,
@@ -14,10 +14,7 @@ import {
   type Result,
 } from './http.js';
 
-export interface JobsApiDeps {
-  jobs: JobStore;
-  logger: Logger;
-}
+export type JobsApiDeps = Pick<ExportDeps, 'exports' | 'jobs' | 'config' | 'logger' | 'metrics'>;
 
 /** Largest accepted POST body: `{"job_id": "<19 digits>"}` is 40 bytes; 4 KiB leaves room for whitespace. */
 export const MAX_JOB_BODY_BYTES = 4096;
@@ -80,8 +77,8 @@ export async function registerJob(deps: JobsApiDeps, event: Event): Promise<Resu
     example: '{"job_id": "<digits>"}',
     issueCode: (i) => issueCode(i) ?? 'INVALID_JOB_ID',
   });
-  const { created, job } = await deps.jobs.register(body.job_id);
-  deps.logger.info(created ? 'job registered' : 'job already registered', { job_id: job.job_id });
+  // A registered job is page 1 of an export of its own, which will own its follow-up pages.
+  const { created, job } = await registerJobExport(deps, body.job_id);
   return json(created ? 201 : 200, toPublicJob(job), created ? { location: `/jobs/${job.job_id}` } : {});
 }
 

@@ -6,6 +6,9 @@ export const API_ROUTES = [
   { id: 'registerJob', method: 'POST', path: '/jobs' },
   { id: 'listJobs', method: 'GET', path: '/jobs' },
   { id: 'getJob', method: 'GET', path: '/jobs/{job_id}' },
+  { id: 'createExport', method: 'POST', path: '/exports' },
+  { id: 'listExports', method: 'GET', path: '/exports' },
+  { id: 'getExport', method: 'GET', path: '/exports/{export_id}' },
 ] as const;
 
 export type RouteId = (typeof API_ROUTES)[number]['id'];

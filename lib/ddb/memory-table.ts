@@ -1,4 +1,4 @@
-import type { TableDefinition } from '../tables.js';
+import { keyAttributes, type TableDefinition } from '../tables.js';
 import { applyUpdate, type Cond, evaluate, type Item, type Scalar, type Update } from './expr.js';
 import {
   keyOf,
@@ -82,10 +82,24 @@ export class MemoryTable implements Table {
     return !op.condition || evaluate(op.condition, this.items.get(this.id(key)));
   }
 
+  /** DynamoDB refuses a key or index-key attribute of the wrong type (null included). */
+  private validate(item: Item): void {
+    for (const a of keyAttributes(this.definition)) {
+      const v = item[a.name];
+      if (v === undefined) continue;
+      if (a.type === 'S' ? typeof v !== 'string' : typeof v !== 'number') {
+        throw new Error(
+          `Type mismatch for Index Key ${a.name} Expected: ${a.type} Actual: ${v === null ? 'NULL' : typeof v}`,
+        );
+      }
+    }
+  }
+
   private apply(op: TransactOp): Item | undefined {
     const key = op.type === 'put' ? op.item : op.key;
     const id = this.id(key);
     if (op.type === 'put') {
+      this.validate(op.item);
       this.items.set(id, structuredClone(op.item));
       return op.item;
     }

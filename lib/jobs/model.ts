@@ -47,6 +47,8 @@ const CORE_FIELDS = [
 
 /** Fields a record may lack; the API shows them as null. */
 interface JobOptional {
+  /** The export this job is a page of. */
+  export_id: string;
   s3: S3Location;
   error: JobError;
   next_job_id: string;
@@ -55,6 +57,7 @@ interface JobOptional {
   follow_up_error: JobError;
 }
 const OPTIONAL_FIELDS = [
+  'export_id',
   's3',
   'error',
   'next_job_id',
@@ -80,6 +83,15 @@ export type JobRecord = JobCore &
     api_version?: string;
     more_records?: boolean;
     next_page_token?: string;
+    /** The export's date and source: where the CSV lands (see lib/exports/layout.ts). */
+    export_date?: string;
+    export_source?: string;
+    /** "yes" until the job's export has taken in its last transition (see JobStore.exportHandled). */
+    export_pending?: 'yes';
+    export_due?: number;
+    /** The CSV's CRC-32 (hex) and header (field names in file order), recorded when it lands. */
+    crc32?: string;
+    header?: string[];
     /** TTL (epoch seconds), set once the job is finished. */
     expires_at?: number;
   };

@@ -14,8 +14,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { and, type Cond, eq, exists, gt, lt, missing, or, type Update } from '../ddb/expr.js';
-import type { Table } from '../ddb/table.js';
-import { STATUS_INDEX } from '../tables.js';
+import type { Table, TransactOp } from '../ddb/table.js';
+import { EXPORT_DUE_INDEX, STATUS_INDEX } from '../tables.js';
 import type { JobError, JobRecord, JobStatus, S3Location } from './model.js';
 
 /** Thrown when a cursor given to `list` is not one this store produced. */
@@ -72,9 +72,21 @@ export interface CompletedResult {
 }
 
 /** What `register` may set besides the id. */
-export type RegisterInit = Partial<Pick<JobRecord, 'module' | 'page' | 'previous_job_id' | 'api_version'>>;
+export type RegisterInit = Partial<
+  Pick<
+    JobRecord,
+    'module' | 'page' | 'previous_job_id' | 'api_version' | 'export_id' | 'export_date' | 'export_source'
+  >
+>;
 
 const CLAIMS = ['poll_token', 'download_owner', 'dispatch_id'] as const;
+
+/**
+ * A transition its export must take in (a page with more records, EXPORTED, FAILED) flags the job; the
+ * function that made it tells the export at once and clears the flag (`exportHandled`). If it died
+ * first, the poller's sweep finds the job through the sparse index this long after.
+ */
+export const EXPORT_FOLLOW_THROUGH_MS = 2 * 60_000;
 
 export class JobStore {
   constructor(
@@ -95,6 +107,11 @@ export class JobStore {
   private async write(jobId: string, update: Update, condition: Cond): Promise<boolean> {
     const set = { ...update.set, updated_at: this.iso() };
     return (await this.table.update(this.key(jobId), { ...update, set }, condition)) !== false;
+  }
+
+  /** The flag of a transition the job's export must take in (nothing for a job without an export). */
+  private exportFlag(flag: boolean): Record<string, unknown> {
+    return flag ? { export_pending: 'yes', export_due: this.now() + EXPORT_FOLLOW_THROUGH_MS } : {};
   }
 
   private finishedAt(): { next_check_at: number; expires_at: number } {
@@ -146,8 +163,8 @@ export class JobStore {
 
   // ------------------------------------------------------------------ transitions
 
-  /** Registers a job as PENDING, due now; returns the existing record instead if it is already there. */
-  async register(jobId: string, init: RegisterInit = {}): Promise<{ created: boolean; job: JobRecord }> {
+  /** A new PENDING job record, due now. */
+  newJob(jobId: string, init: RegisterInit = {}): JobRecord {
     const now = this.now();
     const job: JobRecord = {
       job_id: jobId,
@@ -161,9 +178,43 @@ export class JobStore {
       records: null,
       next_check_at: now,
       checks: 0,
-      ...(init.previous_job_id ? { previous_job_id: init.previous_job_id } : {}),
-      ...(init.api_version ? { api_version: init.api_version } : {}),
     };
+    for (const k of [
+      'previous_job_id',
+      'api_version',
+      'export_id',
+      'export_date',
+      'export_source',
+    ] as const) {
+      if (init[k]) job[k] = init[k];
+    }
+    return job;
+  }
+
+  /** The transaction write that registers `job` unless its id is already known. */
+  registerOp(job: JobRecord): TransactOp {
+    return {
+      type: 'put',
+      table: this.table,
+      item: job as unknown as Record<string, unknown>,
+      condition: missing('job_id'),
+    };
+  }
+
+  /** The transaction write that links a page to the next one (set once). */
+  linkNextOp(jobId: string, nextJobId: string): TransactOp {
+    return {
+      type: 'update',
+      table: this.table,
+      key: this.key(jobId),
+      update: { set: { next_job_id: nextJobId, updated_at: this.iso() } },
+      condition: and(exists('job_id'), or(missing('next_job_id'), eq('next_job_id', nextJobId))),
+    };
+  }
+
+  /** Registers a job as PENDING, due now; returns the existing record instead if it is already there. */
+  async register(jobId: string, init: RegisterInit = {}): Promise<{ created: boolean; job: JobRecord }> {
+    const job = this.newJob(jobId, init);
     if (await this.table.put(job as unknown as Record<string, unknown>, missing('job_id')))
       return { created: true, job };
     const existing = await this.get(jobId);
@@ -219,6 +270,7 @@ export class JobStore {
     observed: Observed,
     result: CompletedResult,
     graceUntil: number,
+    flagExport = false,
   ): Promise<string | undefined> {
     const dispatchId = randomUUID();
     const ok = await this.write(
@@ -237,6 +289,8 @@ export class JobStore {
           follow_up_error: result.follow_up_error,
           dispatch_id: dispatchId,
           next_check_at: graceUntil,
+          // The export must want the next page.
+          ...this.exportFlag(flagExport && result.more_records),
         },
         remove: ['poll_token', 'last_error'],
       },
@@ -307,12 +361,26 @@ export class JobStore {
     );
   }
 
-  /** The verified CSV is in S3: DOWNLOADING → EXPORTED. */
-  exported(jobId: string, claim: Guard, s3: S3Location, records: number): Promise<boolean> {
+  /** The verified CSV is in S3: DOWNLOADING → EXPORTED, with its CRC-32 and header. */
+  exported(
+    jobId: string,
+    claim: Guard,
+    s3: S3Location,
+    records: number,
+    file: { crc32?: string; header?: string[] } = {},
+    flagExport = false,
+  ): Promise<boolean> {
     return this.write(
       jobId,
       {
-        set: { status: 'EXPORTED', s3, records, ...this.finishedAt() },
+        set: {
+          status: 'EXPORTED',
+          s3,
+          records,
+          ...file,
+          ...this.finishedAt(),
+          ...this.exportFlag(flagExport),
+        },
         remove: [...CLAIMS, 'last_error', 'consecutive_errors'],
       },
       guardCondition(claim),
@@ -323,14 +391,45 @@ export class JobStore {
    * Ends a job FAILED (the one way every function does it); `observed` adds what the caller learnt on
    * the way (the last Zoho state, say).
    */
-  fail(jobId: string, guard: Guard, error: JobError, observed: Observed = {}): Promise<boolean> {
+  fail(
+    jobId: string,
+    guard: Guard,
+    error: JobError,
+    observed: Observed = {},
+    flagExport = false,
+  ): Promise<boolean> {
     return this.write(
       jobId,
       {
-        set: { ...observed, status: 'FAILED', error, ...this.finishedAt() },
+        set: { ...observed, status: 'FAILED', error, ...this.finishedAt(), ...this.exportFlag(flagExport) },
         remove: [...CLAIMS, 'last_error'],
       },
       guardCondition(guard),
+    );
+  }
+
+  /** The job's export has taken in its last transition. */
+  exportHandled(jobId: string): Promise<boolean> {
+    return this.write(jobId, { remove: ['export_pending', 'export_due'] }, exists('export_pending'));
+  }
+
+  /** Jobs whose export has not taken in their last transition within the follow-through time. */
+  async exportDue(now: number, limit: number): Promise<JobRecord[]> {
+    const page = await this.table.query({
+      index: EXPORT_DUE_INDEX,
+      partition: 'yes',
+      sort: { op: 'le', value: now },
+      limit,
+    });
+    return page.items as unknown as JobRecord[];
+  }
+
+  /** Zoho said more_records but refused to create the next page: the job says so (its own state is unchanged). */
+  followUpFailed(jobId: string, error: JobError): Promise<boolean> {
+    return this.write(
+      jobId,
+      { set: { follow_up_error: error } },
+      and(exists('job_id'), missing('next_job_id')),
     );
   }
 

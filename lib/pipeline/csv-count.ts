@@ -2,6 +2,44 @@ import { Transform, type TransformCallback } from 'node:stream';
 
 const QUOTE = 0x22;
 const LF = 0x0a;
+const HEADER_BYTES = 128 * 1024;
+
+/**
+ * The fields of the first record of an RFC 4180 CSV (a UTF-8 BOM and a CR before the LF are dropped),
+ * or null if `buf` ends inside it.
+ */
+export function parseFirstRecord(buf: Buffer): string[] | null {
+  let text = buf.toString('utf8');
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const fields: string[] = [];
+  let field = '';
+  let i = 0;
+  let quoted = false;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i += 2;
+        continue;
+      }
+      if (c === '"') quoted = false;
+      else field += c;
+      i++;
+      continue;
+    }
+    if (c === '"') quoted = true;
+    else if (c === ',') {
+      fields.push(field);
+      field = '';
+    } else if (c === '\n') {
+      fields.push(field.endsWith('\r') ? field.slice(0, -1) : field);
+      return fields;
+    } else field += c;
+    i++;
+  }
+  return null;
+}
 
 /**
  * Counts CSV records as bytes pass, per RFC 4180: a newline inside a quoted value is not a record
@@ -98,6 +136,9 @@ export class CsvUnterminatedQuoteError extends Error {
 export class VerifyingCounter extends Transform {
   readonly counter = new CsvRecordCounter();
   bytes = 0;
+  /** The first bytes of the file, enough for the header row (200 field names of 100 characters). */
+  private readonly head: Buffer[] = [];
+  private headBytes = 0;
 
   constructor(private readonly expected: number | undefined) {
     super();
@@ -106,7 +147,17 @@ export class VerifyingCounter extends Transform {
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     this.counter.push(chunk);
     this.bytes += chunk.length;
+    if (this.headBytes < HEADER_BYTES) {
+      const part = chunk.subarray(0, HEADER_BYTES - this.headBytes);
+      this.head.push(Buffer.from(part));
+      this.headBytes += part.length;
+    }
     cb(null, chunk);
+  }
+
+  /** The header row's field names, in file order (null if it is longer than HEADER_BYTES). */
+  header(): string[] | null {
+    return parseFirstRecord(Buffer.concat(this.head, this.headBytes));
   }
 
   override _flush(cb: TransformCallback): void {

@@ -11,6 +11,8 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Timing } from '../config.js';
+import { csvKey } from '../exports/layout.js';
+import type { PageHooks } from '../exports/service.js';
 import type { DownloadMessage, JobRecord } from '../jobs/model.js';
 import { afterDownloadError, isDownloadThrottle } from '../jobs/retry.js';
 import type { Guard, JobStore } from '../jobs/store.js';
@@ -34,6 +36,8 @@ export interface DownloadDeps {
   dispatch: Dispatch;
   logger: Logger;
   metrics: MetricsSink;
+  /** What exports learn from the jobs (their pages). */
+  pages?: PageHooks;
   /**
    * Multipart settings: 5 MiB parts (S3's minimum), 2 in flight, about 3 x 5 MiB of part buffers;
    * 10,000 parts make the largest object 48.8 GiB, far above a 200,000-record page.
@@ -50,13 +54,6 @@ export type DownloadOutcome =
   | { outcome: 'failed'; code: string }
   | { outcome: 'deferred'; retryAt: number }
   | { outcome: 'skipped'; reason: string };
-
-/** `zoho-crm/module=Contacts/export_date=2026-11-28/3652397000000646004.csv` */
-export function objectKey(prefix: string, job: Pick<JobRecord, 'job_id' | 'module' | 'created_at'>): string {
-  const mod = (job.module ?? 'unknown').replace(/[^A-Za-z0-9_$-]/g, '_') || 'unknown';
-  const date = job.created_at.slice(0, 10);
-  return `${prefix ? `${prefix}/` : ''}module=${mod}/export_date=${date}/${job.job_id}.csv`;
-}
 
 export class StoredSizeMismatchError extends Error {
   override readonly name = 'StoredSizeMismatchError';
@@ -82,7 +79,7 @@ async function streamToS3(
   job: JobRecord,
   key: string,
   signal: AbortSignal | undefined,
-): Promise<{ bytes: number; records: number; crc32: number }> {
+): Promise<{ bytes: number; records: number; crc32: string; header: string[] | null }> {
   const bucket = deps.config.BUCKET;
   const partSize = deps.partSize ?? 5 * 1024 * 1024;
   // The unzipper's CRC-32 of each part-sized slice becomes that part's S3 checksum: one hash per byte.
@@ -131,7 +128,12 @@ async function streamToS3(
     await upload.done();
     const entry = await result.verified;
     await verifyStoredSize(deps.s3, bucket, key, counter.bytes);
-    return { bytes: counter.bytes, records: counter.counter.records, crc32: entry.crc32 };
+    return {
+      bytes: counter.bytes,
+      records: counter.counter.records,
+      crc32: entry.crc32.toString(16).padStart(8, '0'),
+      header: counter.header(),
+    };
   } catch (e) {
     source?.destroy();
     await upload?.abort().catch(() => undefined);
@@ -200,14 +202,32 @@ export async function downloadJob(
   const slot = await deps.budget.take(msg.slot);
   if (!slot.ok) return defer(slot.at, 'waiting for a download slot', slot.at);
 
-  const key = objectKey(deps.config.S3_PREFIX, job);
+  const key = csvKey(deps.config.S3_PREFIX, job);
   try {
-    const { bytes, records, crc32 } = await streamToS3(deps, job, key, opts.signal);
-    const ok = await jobs.exported(job.job_id, claim, { bucket, key, bytes }, records);
+    const { bytes, records, crc32, header } = await streamToS3(deps, job, key, opts.signal);
+    const file = { crc32, ...(header ? { header } : {}) };
+    const ok = await jobs.exported(job.job_id, claim, { bucket, key, bytes }, records, file, !!job.export_id);
     deps.metrics.count('Downloads');
     if (ok) {
       deps.metrics.count('JobsExported');
-      logger.info('job exported', { job_id: job.job_id, bucket, key, bytes, records, crc32 });
+      logger.info('job exported', {
+        job_id: job.job_id,
+        export_id: job.export_id,
+        bucket,
+        key,
+        bytes,
+        records,
+        crc32,
+      });
+      // The export may be complete now (a failure here is left for the sweep).
+      await deps.pages
+        ?.exported({ ...job, status: 'EXPORTED', s3: { bucket, key, bytes }, records, ...file })
+        .catch((e) =>
+          logger.error('export not finalized now; the sweep will', {
+            job_id: job.job_id,
+            error: describeError(e),
+          }),
+        );
     } else {
       logger.warn('job exported, but the claim was lost meanwhile', { job_id: job.job_id, key });
     }
@@ -226,7 +246,14 @@ export async function downloadJob(
       return defer(now() + decision.delayMs, error.code);
     }
     if (decision.kind === 'fail') {
-      await jobs.fail(job.job_id, claim, error);
+      if (await jobs.fail(job.job_id, claim, error, {}, !!job.export_id)) {
+        await deps.pages?.failed(job, error).catch((err) =>
+          logger.error('export not told of a failed page; the sweep will', {
+            job_id: job.job_id,
+            error: describeError(err),
+          }),
+        );
+      }
       deps.metrics.count('JobsFailed');
       logger.error('download failed for good', { job_id: job.job_id, error, attempts });
       return { outcome: 'failed', code: error.code };

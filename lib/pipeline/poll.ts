@@ -7,14 +7,14 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Timing } from '../config.js';
+import type { PageHooks, SweepSummary } from '../exports/service.js';
 import type { DownloadMessage, JobError, JobRecord } from '../jobs/model.js';
 import { afterCheckError, backoffMs, isTokenProblem } from '../jobs/retry.js';
 import type { Guard, JobStore, Observed } from '../jobs/store.js';
 import { describeError, type MetricsSink } from '../observability.js';
 import type { Settings } from '../settings.js';
-import { type CreateJobQuery, versionOfDownloadUrl, type ZohoClient } from '../zoho/client.js';
-import { API_VERSIONS, type ApiVersion, usesPageToken } from '../zoho/data-centers.js';
-import { ZohoError } from '../zoho/errors.js';
+import { versionOfDownloadUrl, type ZohoClient } from '../zoho/client.js';
+import { API_VERSIONS, type ApiVersion } from '../zoho/data-centers.js';
 import type { ZohoJob } from '../zoho/schemas.js';
 
 /** Hands one download to the downloader (SQS in AWS, an in-process queue locally), after `delayMs`. */
@@ -28,6 +28,10 @@ export interface PollDeps {
   dispatch: Dispatch;
   logger: Logger;
   metrics: MetricsSink;
+  /** What exports learn from the jobs (their pages). */
+  pages?: PageHooks;
+  /** The exports' safety net, run after the jobs of each tick. */
+  sweep?: (opts: { deadline: number }) => Promise<SweepSummary>;
   now?: () => number;
   random?: () => number;
 }
@@ -43,6 +47,7 @@ export interface PollSummary {
   followUps: number;
   skipped: number;
   stoppedEarly: boolean;
+  exports?: SweepSummary;
 }
 
 /** What looking at one due job came to. */
@@ -90,10 +95,16 @@ async function failJob(
   error: JobError,
   observed: Observed = {},
 ): Promise<boolean> {
-  const ok = await deps.jobs.fail(job.job_id, guard, error, observed);
+  const ok = await deps.jobs.fail(job.job_id, guard, error, observed, !!job.export_id);
   if (ok) {
     deps.metrics.count('JobsFailed');
     deps.logger.warn('job failed', { job_id: job.job_id, error });
+    await deps.pages?.failed(job, error).catch((e) =>
+      deps.logger.error('export not told of a failed page; the sweep will', {
+        job_id: job.job_id,
+        error: describeError(e),
+      }),
+    );
   }
   return ok;
 }
@@ -114,37 +125,6 @@ async function expire(deps: PollDeps, job: JobRecord): Promise<CheckOutcome> {
     },
   );
   return outcome(ok ? 'expired' : 'skipped');
-}
-
-/** COMPLETED with more records: create and register the next page (linked both ways); its id. */
-async function followUp(
-  deps: PollDeps,
-  job: JobRecord,
-  z: ZohoJob,
-  version: ApiVersion,
-  limit: LimitFunction,
-): Promise<string | undefined> {
-  if (!z.result?.moreRecords || job.next_job_id) return job.next_job_id;
-  const page = (z.result.page ?? z.query?.page ?? job.page ?? 1) + 1;
-  const q: CreateJobQuery = {};
-  if (usesPageToken(version) && z.result.nextPageToken) {
-    q.pageToken = z.result.nextPageToken;
-  } else {
-    q.module = z.module;
-    if (z.query?.fields?.length) q.fields = z.query.fields;
-    if (z.query?.criteria !== undefined) q.criteria = z.query.criteria;
-    if (typeof z.query?.cvid === 'string') q.cvid = z.query.cvid;
-    q.page = page;
-  }
-  const created = await limit(() => deps.zoho.createJob(q, { version }));
-  await deps.jobs.register(created.id, {
-    previous_job_id: job.job_id,
-    module: z.module ?? job.module,
-    page,
-    api_version: version,
-  });
-  deps.logger.info('follow-up page registered', { job_id: job.job_id, next_job_id: created.id, page });
-  return created.id;
 }
 
 /**
@@ -193,6 +173,7 @@ export async function checkJob(
     page: z.result?.page ?? z.query?.page ?? job.page ?? null,
     checks: (job.checks ?? 0) + 1,
   };
+  if (!job.module && z.module) await deps.pages?.observed(job, z);
 
   if (z.failed) {
     const error = z.error ?? { code: 'FAILURE', message: 'Zoho reported FAILURE' };
@@ -219,18 +200,6 @@ export async function checkJob(
     });
   }
   const createVersion = versionOfDownloadUrl(downloadUrl) ?? version;
-  let nextJobId: string | undefined;
-  let followUpError: JobError | undefined;
-  try {
-    nextJobId = await followUp(deps, job, z, createVersion, opts.limit);
-  } catch (e) {
-    // A retryable problem: check again next tick (the download waits with it).
-    if (!(e instanceof ZohoError) || e.kind !== 'terminal') return onError(e);
-    followUpError = describeError(e);
-    // This page is still exported, but the module's export is incomplete: alarm like a failed job.
-    deps.metrics.count('JobsFailed');
-    deps.logger.error('follow-up page could not be created', { job_id: job.job_id, error: followUpError });
-  }
   const dispatchId = await jobs.startDownload(
     job.job_id,
     claim,
@@ -241,10 +210,9 @@ export async function checkJob(
       api_version: createVersion,
       more_records: z.result?.moreRecords ?? false,
       next_page_token: z.result?.nextPageToken,
-      next_job_id: nextJobId,
-      follow_up_error: followUpError,
     },
     now() + timing.dispatchGraceMs,
+    !!job.export_id,
   );
   if (!dispatchId) return outcome('skipped', { checked: true });
   await dispatchLogged(
@@ -252,10 +220,25 @@ export async function checkJob(
     { job_id: job.job_id, dispatch_id: dispatchId },
     'job completed at Zoho; download dispatched',
   );
-  return outcome('dispatched', {
-    checked: true,
-    followUp: nextJobId !== undefined && nextJobId !== job.next_job_id,
-  });
+  // The next page (if Zoho has more records): its failure never holds this page's download back.
+  let followUp = false;
+  try {
+    followUp =
+      (await deps.pages?.completed({
+        ...job,
+        ...observed,
+        status: 'DOWNLOADING',
+        more_records: z.result?.moreRecords ?? false,
+        next_page_token: z.result?.nextPageToken,
+        api_version: createVersion,
+      })) ?? false;
+  } catch (e) {
+    deps.logger.error('follow-up page not created now; the sweep will retry', {
+      job_id: job.job_id,
+      error: describeError(e),
+    });
+  }
+  return outcome('dispatched', { checked: true, followUp });
 }
 
 /** A DOWNLOADING job whose lease ran out: dispatch it again, or end it (too old, out of attempts). */
@@ -351,6 +334,12 @@ export async function pollOnce(
   if (stop) {
     summary.stoppedEarly = true;
     deps.logger.warn('poller stopped taking new work', { reason: stop });
+  } else if (deps.sweep) {
+    try {
+      summary.exports = await deps.sweep({ deadline: opts.deadline });
+    } catch (e) {
+      deps.logger.error('export sweep failed', { error: describeError(e) });
+    }
   }
   return summary;
 }

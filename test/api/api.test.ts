@@ -2,16 +2,19 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type ApiDeps, createApiHandler } from '../../lib/api/handler.js';
-import { JobStore } from '../../lib/jobs/store.js';
-import { createLogger } from '../../lib/observability.js';
+import { timingFrom } from '../../lib/config.js';
+import { stores } from '../../lib/runtime.js';
 import { freshAws, type TestAws } from '../support/aws.js';
+import { memoryExportDeps } from '../support/memory.js';
 
 let aws: TestAws;
 let deps: ApiDeps;
 let handleApi: ReturnType<typeof createApiHandler>;
 beforeAll(async () => {
   aws = await freshAws();
-  deps = { jobs: new JobStore(aws.tables.jobs), logger: createLogger('api-test', 'SILENT') };
+  deps = memoryExportDeps({
+    ...stores(aws.tables, timingFrom({ POLL_INTERVAL_SECONDS: 60, RETENTION_DAYS: 90 })),
+  });
   handleApi = createApiHandler(deps);
 });
 

@@ -28,6 +28,7 @@ beforeAll(async () => {
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     LOG_LEVEL: 'SILENT',
     JOBS_TABLE: aws.jobsTable,
+    EXPORTS_TABLE: aws.exportsTable,
     STATE_TABLE: aws.stateTable,
     BUCKET: aws.bucket,
     DOWNLOAD_QUEUE_URL: 'http://127.0.0.1:9/queue/none',

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, configFromContext, parseConfig } from '../../infra/config.js';
 import { FUNCTION_TAG } from '../../infra/function.js';
 import type { ZohoCrmBulkExportStack } from '../../infra/stack.js';
+import { API_ROUTES } from '../../lib/api/routes.js';
 import {
   FUNCTION_NAMES,
   FUNCTIONS,
@@ -98,7 +99,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
             { AttributeName: 'status', AttributeType: 'S' },
             { AttributeName: 'next_check_at', AttributeType: 'N' },
           ]),
-          GlobalSecondaryIndexes: [
+          GlobalSecondaryIndexes: Match.arrayWith([
             {
               IndexName: 'by-status',
               KeySchema: [
@@ -107,7 +108,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
               ],
               Projection: { ProjectionType: 'ALL' },
             },
-          ],
+          ]),
           TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
           PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
           SSESpecification: { SSEEnabled: true },
@@ -124,7 +125,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         GlobalSecondaryIndexes: Match.absent(),
       });
-      template.resourceCountIs('AWS::DynamoDB::Table', 2);
+      template.resourceCountIs('AWS::DynamoDB::Table', TABLE_ROLES.length);
     });
   });
 
@@ -246,10 +247,12 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
         S3_PREFIX: 'zoho-crm',
         DOWNLOADS_PER_MINUTE: '10',
       });
-      expect(envOf(template, ids.api.fn)).toEqual({
-        NODE_OPTIONS: '--enable-source-maps',
+      expect(envOf(template, ids.api.fn)).toMatchObject({
         JOBS_TABLE: { Ref: logicalId(stack, stack.jobsTable) },
+        EXPORTS_TABLE: { Ref: logicalId(stack, stack.exportsTable) },
+        ZOHO_API_VERSION: 'v8',
       });
+      expect(envOf(template, ids.api.fn)).not.toHaveProperty('BUCKET');
     });
 
     it('the tables are exactly those of lib/tables.ts (what the local stack and the tests create)', () => {
@@ -314,25 +317,39 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       }
     });
 
-    it('api: jobs table read/write only', () => {
+    it('api: the three tables and the secret (it creates the first Zoho job of an export); no S3, no queue', () => {
       const statements = statementsOf(template, ids.api.role);
       const actions = actionsOf(statements);
       expect(actions).toEqual(
-        expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query']),
+        expect.arrayContaining([
+          'dynamodb:PutItem',
+          'dynamodb:GetItem',
+          'dynamodb:Query',
+          'secretsmanager:GetSecretValue',
+        ]),
       );
-      expect(actions.filter((a) => !a.startsWith('dynamodb:') && !a.startsWith('logs:'))).toEqual([]);
-      const jobsArn = getAtt(logicalId(stack, stack.jobsTable));
-      const stateArn = getAtt(logicalId(stack, stack.stateTable));
-      for (const s of statements.filter((st) => actionsOf([st]).some((a) => a.startsWith('dynamodb:')))) {
-        expect(resourcesOf(s)).toContainEqual(jobsArn);
-        expect(resourcesOf(s)).not.toContainEqual(stateArn);
+      expect(
+        actions.filter(
+          (a) => !a.startsWith('dynamodb:') && !a.startsWith('logs:') && !a.startsWith('secretsmanager:'),
+        ),
+      ).toEqual([]);
+      const tableResources = statements
+        .filter((s) => actionsOf([s]).includes('dynamodb:PutItem'))
+        .flatMap(resourcesOf);
+      for (const t of [stack.jobsTable, stack.exportsTable, stack.stateTable]) {
+        expect(tableResources).toContainEqual(getAtt(logicalId(stack, t)));
       }
     });
 
-    it('poller: both tables, secret read, send to the download queue; no S3', () => {
+    it('poller: the tables, secret read, send to the download queue, put manifests only, publish events', () => {
       const statements = statementsOf(template, ids.poll.role);
       const actions = actionsOf(statements);
-      expect(actions.some((a) => a.startsWith('s3:'))).toBe(false);
+      const s3Statements = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:')));
+      expect(actionsOf(s3Statements)).toEqual(['s3:PutObject']);
+      expect(s3Statements[0]!.Resource).toEqual({
+        'Fn::Join': ['', [getAtt(logicalId(stack, stack.bucket)), '/zoho-crm/_manifests/*']],
+      });
+      expect(actions).toContain('events:PutEvents');
       expect(statements).toContainEqual(
         expect.objectContaining({
           Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
@@ -377,28 +394,32 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       }
     });
 
-    it('only the poller and downloader can read the secret', () => {
+    it('the functions that talk to Zoho read the secret, and only with GetSecretValue and DescribeSecret', () => {
       const secretRef = { Ref: logicalId(stack, stack.secret) };
       for (const [name, { role }] of Object.entries(ids)) {
         const reads = statementsOf(template, role).filter((s) =>
           resourcesOf(s).some((r) => equal(r, secretRef)),
         );
-        expect(reads.length, name).toBe(name === 'api' ? 0 : 1);
+        expect(reads.length, name).toBe(1);
+        expect(reads[0]!.Action).toEqual(['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret']);
       }
-      expect(
-        actionsOf(statementsOf(template, ids.api.role)).some((a) => a.startsWith('secretsmanager:')),
-      ).toBe(false);
+    });
+
+    it('events:PutEvents only on the default bus, only for the functions that complete exports', () => {
+      for (const [name, { role }] of Object.entries(ids)) {
+        const put = statementsOf(template, role).filter((s) => actionsOf([s]).includes('events:PutEvents'));
+        expect(put.length, name).toBe(name === 'api' ? 0 : 1);
+        for (const st of put) expect(JSON.stringify(st.Resource)).toContain(':event-bus/default');
+      }
     });
   });
 
   describe('HTTP API', () => {
-    it('has exactly the three job routes, all with IAM authorization', () => {
+    it('has exactly the routes the handler serves (lib/api/routes.ts), all with IAM authorization', () => {
       const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route'));
-      expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual([
-        'GET /jobs',
-        'GET /jobs/{job_id}',
-        'POST /jobs',
-      ]);
+      expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual(
+        API_ROUTES.map((r) => `${r.method} ${r.path}`).sort(),
+      );
       for (const route of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
     });
 

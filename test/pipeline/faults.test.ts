@@ -4,8 +4,9 @@
  */
 import { CreateMultipartUploadCommand, HeadObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { csvKey as objectKey } from '../../lib/exports/layout.js';
 import type { JobRecord } from '../../lib/jobs/model.js';
-import { downloadJob, objectKey } from '../../lib/pipeline/download.js';
+import { downloadJob } from '../../lib/pipeline/download.js';
 import { type Harness, pipelineHarness } from '../support/pipeline.js';
 
 let h: Harness | undefined;

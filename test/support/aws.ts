@@ -2,16 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
-import type { Table } from '../../lib/ddb/table.js';
-import { documentClient, dynamoTables } from '../../lib/runtime.js';
+import { documentClient, dynamoTables, type Tables } from '../../lib/runtime.js';
 import { createTables, localDynamoDbClient, localS3Client } from '../../local/stand-ins.js';
 
 export interface TestAws {
   ddb: DynamoDBDocumentClient;
   s3: S3Client;
   jobsTable: string;
+  exportsTable: string;
   stateTable: string;
-  tables: { jobs: Table; state: Table };
+  tables: Tables;
   bucket: string;
 }
 
@@ -28,6 +28,7 @@ export async function freshAws(): Promise<TestAws> {
     ddb,
     s3,
     jobsTable: names.jobs,
+    exportsTable: names.exports,
     stateTable: names.state,
     tables: dynamoTables(ddb, names),
     bucket,

@@ -1,12 +1,16 @@
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { type ApiDeps, createApiHandler } from '../../lib/api/handler.js';
 import { loadSettings, timingFrom } from '../../lib/config.js';
+import type { EventPublisher, ExportEvent } from '../../lib/exports/events.js';
+import { type ExportDeps, pageHooks, sweepExports } from '../../lib/exports/service.js';
+import type { ExportStore } from '../../lib/exports/store.js';
 import type { DownloadMessage, JobRecord } from '../../lib/jobs/model.js';
-import { JobStore } from '../../lib/jobs/store.js';
+import type { JobStore } from '../../lib/jobs/store.js';
 import { createLogger, memoryMetrics } from '../../lib/observability.js';
 import { type DownloadDeps, type DownloadOutcome, downloadJob } from '../../lib/pipeline/download.js';
 import { DownloadBudget } from '../../lib/pipeline/download-budget.js';
 import { type PollDeps, type PollSummary, pollOnce } from '../../lib/pipeline/poll.js';
+import { stores } from '../../lib/runtime.js';
 import { SETTING_NAMES, type Settings } from '../../lib/settings.js';
 import { createZohoClient } from '../../lib/zoho/client.js';
 import { TokenBroker } from '../../lib/zoho/token-broker.js';
@@ -19,6 +23,9 @@ export interface Harness {
   fake: FakeZoho;
   jobs: JobStore;
   config: Settings & { BUCKET: string };
+  exports: ExportStore;
+  exportDeps: ExportDeps;
+  events: ReturnType<typeof memoryEvents>;
   clock: { now: () => number; advance: (ms: number) => void };
   pollDeps: PollDeps;
   downloadDeps: DownloadDeps;
@@ -42,8 +49,29 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** An in-memory event bus: every published event, in order. */
+export function memoryEvents(): EventPublisher & { published: ExportEvent[]; failNext: number } {
+  const bus = {
+    published: [] as ExportEvent[],
+    failNext: 0,
+    async publish(e: ExportEvent) {
+      if (bus.failNext > 0) {
+        bus.failNext--;
+        throw new Error('EventBridge is unavailable (test)');
+      }
+      bus.published.push(e);
+    },
+  };
+  return bus;
+}
+
 export async function pipelineHarness(
-  opts: { fake?: FakeZohoOptions; config?: Record<string, string>; aws?: TestAws } = {},
+  opts: {
+    fake?: FakeZohoOptions;
+    config?: Record<string, string>;
+    aws?: TestAws;
+    exportDeps?: Partial<ExportDeps>;
+  } = {},
 ): Promise<Harness> {
   const aws = opts.aws ?? (await freshAws());
   let t = Date.now();
@@ -67,9 +95,9 @@ export async function pipelineHarness(
     BUCKET: aws.bucket,
   };
   const timing = timingFrom(config);
-  const logger = createLogger('test', 'SILENT');
+  const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'SILENT');
   const metrics = memoryMetrics();
-  const jobs = new JobStore(aws.tables.jobs, clock.now, timing.retentionSeconds);
+  const { jobs, exports, idempotency } = stores(aws.tables, timing, clock.now);
   const broker = new TokenBroker({
     table: aws.tables.state,
     credentials: async () => FAKE_CREDENTIALS,
@@ -89,6 +117,22 @@ export async function pipelineHarness(
       if (delayed[i]!.at <= clock.now()) queue.push(...delayed.splice(i, 1).map((d) => d.msg));
     }
   };
+  const events = memoryEvents();
+  const exportDeps: ExportDeps = {
+    exports,
+    jobs,
+    idempotency,
+    zoho,
+    config,
+    timing,
+    logger,
+    metrics,
+    s3: aws.s3,
+    events,
+    now: clock.now,
+    ...opts.exportDeps,
+  };
+  const pages = pageHooks(exportDeps);
   const pollDeps: PollDeps = {
     config,
     timing,
@@ -97,6 +141,8 @@ export async function pipelineHarness(
     dispatch,
     logger,
     metrics,
+    pages,
+    sweep: (o) => sweepExports(exportDeps, o),
     now: clock.now,
   };
   const downloadDeps: DownloadDeps = {
@@ -109,10 +155,11 @@ export async function pipelineHarness(
     dispatch,
     logger,
     metrics,
+    pages,
     partSize: 5 * 1024 * 1024,
     now: clock.now,
   };
-  const api: ApiDeps = { jobs, logger };
+  const api: ApiDeps = exportDeps;
   const handleApi = createApiHandler(api);
   const receives = new Map<DownloadMessage, number>();
   const redeliver: DownloadMessage[] = [];
@@ -122,6 +169,9 @@ export async function pipelineHarness(
     aws,
     fake,
     jobs,
+    exports,
+    exportDeps,
+    events,
     config,
     clock,
     pollDeps,
@@ -200,7 +250,7 @@ export async function pipelineHarness(
         const r = await aws.s3.send(
           new ListObjectsV2Command({ Bucket: aws.bucket, ContinuationToken: token }),
         );
-        for (const o of r.Contents ?? []) keys.push(o.Key!);
+        for (const o of r.Contents ?? []) if (!o.Key!.includes('/_manifests/')) keys.push(o.Key!);
         token = r.NextContinuationToken;
       } while (token);
       return keys;

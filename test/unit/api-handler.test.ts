@@ -2,13 +2,12 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { createApiHandler } from '../../lib/api/handler.js';
-import { JobStore } from '../../lib/jobs/store.js';
-import { createLogger } from '../../lib/observability.js';
-import { memoryTables } from '../support/memory.js';
+import { memoryExportDeps } from '../support/memory.js';
 
 function api() {
-  const tables = memoryTables();
-  const handle = createApiHandler({ jobs: new JobStore(tables.jobs), logger: createLogger('t', 'SILENT') });
+  const deps = memoryExportDeps();
+  const tables = deps.tables;
+  const handle = createApiHandler(deps);
   const call = async (
     method: string,
     target: string,

@@ -1,0 +1,146 @@
+/** `POST /exports`, `GET /exports`, `GET /exports/{export_id}`: start an export of a Zoho module, and read exports. */
+import { z } from 'zod';
+import { IDEMPOTENCY_KEY_PATTERN } from '../exports/idempotency.js';
+import { EXPORT_ID_PATTERN, EXPORT_STATUSES, exportQuery, MODULE_PATTERN } from '../exports/model.js';
+import { type ExportDeps, ExportRequestError, readExport, startExport } from '../exports/service.js';
+import { InvalidCursorError } from '../jobs/store.js';
+import { ZohoError } from '../zoho/errors.js';
+import {
+  ApiError,
+  type Event,
+  header,
+  json,
+  parseJsonBody,
+  parseQuery,
+  pathParam,
+  type Result,
+} from './http.js';
+import { issueCode } from './jobs.js';
+
+/** Largest accepted body: 200 field names and 25 criteria fit in a few KiB. */
+export const MAX_EXPORT_BODY_BYTES = 32 * 1024;
+
+const listQuery = z.strictObject({
+  module: z
+    .string()
+    .regex(MODULE_PATTERN, 'module must be a Zoho module API name (letters, digits, _)')
+    .optional(),
+  status: z
+    .enum(EXPORT_STATUSES, { message: `status must be one of ${EXPORT_STATUSES.join(', ')}` })
+    .optional(),
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,3}$/, 'limit must be a whole number from 1 to 100')
+    .transform(Number)
+    .pipe(z.number().int().min(1, 'limit must be at least 1').max(100, 'limit must be at most 100'))
+    .optional(),
+  next: z.string().min(1).max(1024).optional(),
+});
+
+/** What to change when Zoho refuses the query, by Zoho's code. */
+const ZOHO_HINTS: Record<string, string> = {
+  INVALID_MODULE: 'check the module API name (Zoho CRM: Setup > Developer Hub > APIs and SDKs > API names)',
+  MODULE_NOT_AVAILABLE: 'check the module API name and that the Zoho user can see the module',
+  MODULE_NOT_SUPPORTED:
+    "Zoho's Bulk Read API cannot export this module (Notes, Attachments and Emails are not supported)",
+  INVALID_DATA: 'check the field API names and criteria values',
+  FIELD_NOT_AVAILABLE: 'check the field API names (and that the Zoho user can see the fields)',
+  FIELD_NOT_SUPPORTED: 'check the field API names',
+  LIMIT_EXCEEDED: "the Zoho org's API limit is used up for now; try again later or raise the limit",
+  OAUTH_SCOPE_MISMATCH:
+    'the refresh token lacks a scope: grant ZohoCRM.bulk.read and ZohoCRM.modules.<module>.READ (or ZohoCRM.modules.ALL)',
+  NO_PERMISSION: "the Zoho user whose refresh token the exporter holds may not read this module's records",
+  AUTHORIZATION_FAILED:
+    "the Zoho user whose refresh token the exporter holds may not read this module's records",
+  CVID_NOT_SUPPORTED: 'check the custom view id (cvid) and that it belongs to this module',
+};
+
+/** Zoho's refusal or trouble, as the API's answer: 4xx with Zoho's code, or 503 with Retry-After. */
+function zohoAnswer(e: ZohoError): ApiError {
+  const retryAfter = String(Math.max(1, Math.ceil((e.retryAfterMs ?? 30_000) / 1000)));
+  if (e.stage === 'oauth') {
+    return new ApiError(
+      503,
+      e.code,
+      `the exporter cannot get a Zoho access token right now (${e.message}); if this lasts, check the Zoho credentials and data centre`,
+      { 'retry-after': retryAfter },
+    );
+  }
+  if (e.kind !== 'terminal') {
+    return new ApiError(503, 'ZOHO_UNAVAILABLE', `Zoho did not create the job (${e.code}): try again later`, {
+      'retry-after': retryAfter,
+    });
+  }
+  const status = e.httpStatus === 401 || e.httpStatus === 403 ? 403 : 400;
+  const hint = ZOHO_HINTS[e.code];
+  return new ApiError(status, e.code, `Zoho refused the export: ${e.message}${hint ? `; ${hint}` : ''}`);
+}
+
+export async function createExport(deps: ExportDeps, event: Event): Promise<Result> {
+  const key = header(event, 'idempotency-key');
+  if (key !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(key)) {
+    throw new ApiError(
+      400,
+      'INVALID_IDEMPOTENCY_KEY',
+      'Idempotency-Key must be 1 to 100 visible ASCII characters',
+    );
+  }
+  const query = parseJsonBody(event, exportQuery, {
+    maxBytes: MAX_EXPORT_BODY_BYTES,
+    example: '{"module": "Contacts", "fields": ["Last_Name", "Email"]}',
+    issueCode: (i) =>
+      issueCode(i) ??
+      (i.path[0] === 'module'
+        ? i.code === 'invalid_type' && i.input === undefined
+          ? 'MISSING_FIELD'
+          : 'INVALID_MODULE'
+        : 'INVALID_BODY'),
+  });
+  try {
+    const { created, record } = await startExport(deps, { query, source: 'api', idempotencyKey: key });
+    const exp = await readExport(deps, record.export_id);
+    return json(created ? 201 : 200, exp, created ? { location: `/exports/${record.export_id}` } : {});
+  } catch (e) {
+    if (e instanceof ExportRequestError) {
+      throw new ApiError(
+        e.status,
+        e.code,
+        e.message,
+        e.retryAfterSeconds ? { 'retry-after': String(e.retryAfterSeconds) } : {},
+      );
+    }
+    if (e instanceof ZohoError) throw zohoAnswer(e);
+    throw e;
+  }
+}
+
+export async function getExport(deps: ExportDeps, event: Event): Promise<Result> {
+  const id = pathParam(event, 'export_id', 'INVALID_EXPORT_ID');
+  if (!EXPORT_ID_PATTERN.test(id)) {
+    throw new ApiError(
+      400,
+      'INVALID_EXPORT_ID',
+      'an export id is "ex_" and 26 characters, as POST /exports returned it',
+    );
+  }
+  const exp = await readExport(deps, id);
+  if (!exp) throw new ApiError(404, 'EXPORT_NOT_FOUND', `no export ${id}`);
+  return json(200, exp);
+}
+
+export async function listExports(deps: ExportDeps, event: Event): Promise<Result> {
+  const q = parseQuery(event, listQuery, 'module, status, limit and next');
+  try {
+    const page = await deps.exports.list({
+      limit: q.limit ?? 50,
+      ...(q.module ? { module: q.module } : {}),
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.next ? { cursor: q.next } : {}),
+    });
+    const exports = await Promise.all(page.exports.map((e) => readExport(deps, e.export_id)));
+    return json(200, { exports: exports.filter(Boolean), next: page.next });
+  } catch (e) {
+    if (e instanceof InvalidCursorError) throw new ApiError(400, 'INVALID_CURSOR', e.message);
+    throw e;
+  }
+}

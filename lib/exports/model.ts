@@ -1,0 +1,276 @@
+/**
+ * The export: the unit of work. One export owns the Zoho bulk read jobs of every page of one query of
+ * one module; it is RUNNING until every page is EXPORTED (then COMPLETED, with a manifest) or a page
+ * ends FAILED (then FAILED, with that page's error).
+ */
+import { ulid } from 'ulid';
+import { z } from 'zod';
+import type { JobError, PublicJob, S3Location } from '../jobs/model.js';
+
+export const EXPORT_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED'] as const;
+export type ExportStatus = (typeof EXPORT_STATUSES)[number];
+
+/** `ex_` and a ULID: unique, and sorted by creation time. */
+export const EXPORT_ID_PATTERN = /^ex_[0-9A-HJKMNP-TV-Z]{26}$/;
+export const newExportId = (now: number = Date.now()): string => `ex_${ulid(now)}`;
+
+/** Where an export came from: the API, a registered job (`POST /jobs`), or a schedule. */
+export type ExportSource = 'api' | 'job' | `schedule:${string}`;
+
+// ---------------------------------------------------------------------------------------- the query
+
+/** A Zoho module API name: letters, digits and `_`, 1 to 100 characters. */
+export const MODULE_PATTERN = /^[A-Za-z0-9_]{1,100}$/;
+/** A field API name, with dot lookups (`Owner.last_name`) and Zoho's `$` fields (`$converted`). */
+export const FIELD_PATTERN = /^\$?[A-Za-z0-9_]+(\.\$?[A-Za-z0-9_]+)*$/;
+export const MAX_FIELDS = 200;
+/** Zoho allows at most 25 criteria (leaves) in one query. */
+export const MAX_CRITERIA = 25;
+/** Nesting of criteria groups (Zoho documents no limit; deeper than this is surely a mistake). */
+export const MAX_CRITERIA_DEPTH = 5;
+
+export const COMPARATORS = [
+  'equal',
+  'not_equal',
+  'in',
+  'not_in',
+  'less_than',
+  'less_equal',
+  'greater_than',
+  'greater_equal',
+  'contains',
+  'not_contains',
+  'starts_with',
+  'ends_with',
+  'between',
+  'not_between',
+] as const;
+
+export type Criteria =
+  | { api_name?: string; field?: { api_name: string }; comparator: string; value: unknown }
+  | { group_operator: string; group: Criteria[] };
+
+const scalar = z.union([z.string().max(255), z.number().finite(), z.boolean(), z.null()]);
+
+/**
+ * Shape-checks a criteria tree the way Zoho reads it: a leaf (`api_name` or `field.api_name`,
+ * `comparator`, `value`) or a group (`group_operator` and `group` of at least two), never both;
+ * `in`/`not_in` take a list, `between`/`not_between` a pair; at most 25 leaves, 5 levels.
+ */
+function criteriaProblem(
+  c: unknown,
+  path: string,
+  depth: number,
+  count: { leaves: number },
+): string | undefined {
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) return `${path} must be an object`;
+  const o = c as Record<string, unknown>;
+  const group = 'group' in o || 'group_operator' in o;
+  const leaf = 'comparator' in o || 'value' in o || 'api_name' in o || 'field' in o;
+  if (group && leaf) {
+    return `${path} mixes a group (group_operator, group) with a condition (api_name, comparator, value); use one or the other`;
+  }
+  if (group) {
+    const extra = Object.keys(o).filter((k) => k !== 'group' && k !== 'group_operator');
+    if (extra.length) return `${path} has unknown field(s) ${extra.map((k) => JSON.stringify(k)).join(', ')}`;
+    if (typeof o.group_operator !== 'string' || !/^(and|or)$/i.test(o.group_operator)) {
+      return `${path}.group_operator must be "and" or "or"`;
+    }
+    if (!Array.isArray(o.group) || o.group.length < 2) {
+      return `${path}.group must be a list of at least two criteria (a single condition needs no group)`;
+    }
+    if (depth >= MAX_CRITERIA_DEPTH)
+      return `${path} nests groups more than ${MAX_CRITERIA_DEPTH} levels deep`;
+    for (let i = 0; i < o.group.length; i++) {
+      const p = criteriaProblem(o.group[i], `${path}.group[${i}]`, depth + 1, count);
+      if (p) return p;
+    }
+    return undefined;
+  }
+  const extra = Object.keys(o).filter((k) => !['api_name', 'field', 'comparator', 'value'].includes(k));
+  if (extra.length) return `${path} has unknown field(s) ${extra.map((k) => JSON.stringify(k)).join(', ')}`;
+  const name =
+    typeof o.api_name === 'string'
+      ? o.api_name
+      : o.field &&
+          typeof o.field === 'object' &&
+          typeof (o.field as { api_name?: unknown }).api_name === 'string'
+        ? (o.field as { api_name: string }).api_name
+        : undefined;
+  if (o.api_name !== undefined && o.field !== undefined)
+    return `${path} has both api_name and field; give one`;
+  if (name === undefined)
+    return `${path} needs the field's API name: "api_name" (or "field": {"api_name": ...})`;
+  if (!FIELD_PATTERN.test(name) || name.length > 100)
+    return `${path}: ${JSON.stringify(name.slice(0, 100))} is not a field API name`;
+  if (typeof o.comparator !== 'string' || !(COMPARATORS as readonly string[]).includes(o.comparator)) {
+    return `${path}.comparator must be one of ${COMPARATORS.join(', ')}`;
+  }
+  if (!('value' in o)) return `${path}.value is missing`;
+  const list = o.comparator === 'in' || o.comparator === 'not_in';
+  const pair = o.comparator === 'between' || o.comparator === 'not_between';
+  const v = o.value;
+  if (pair) {
+    if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => scalar.safeParse(x).success)) {
+      return `${path}.value must be a list of two values for ${o.comparator}`;
+    }
+  } else if (list) {
+    if (
+      !Array.isArray(v) ||
+      v.length === 0 ||
+      v.length > 100 ||
+      !v.every((x) => scalar.safeParse(x).success)
+    ) {
+      return `${path}.value must be a list of 1 to 100 values for ${o.comparator}`;
+    }
+  } else if (!scalar.safeParse(v).success) {
+    return `${path}.value must be a string (at most 255 characters), a number, a boolean or null`;
+  }
+  count.leaves++;
+  if (count.leaves > MAX_CRITERIA)
+    return `criteria holds more than ${MAX_CRITERIA} conditions (Zoho's limit)`;
+  return undefined;
+}
+
+export const criteriaSchema = z.unknown().transform((v, ctx) => {
+  const problem = criteriaProblem(v, 'criteria', 1, { leaves: 0 });
+  if (problem) {
+    ctx.addIssue({ code: 'custom', message: problem, params: { code: 'INVALID_CRITERIA' } });
+    return z.NEVER;
+  }
+  return v as Criteria;
+});
+
+/** Counts the conditions (leaves) of a criteria tree. */
+export function criteriaLeaves(c: Criteria): number {
+  return 'group' in c ? c.group.reduce((n, g) => n + criteriaLeaves(g), 0) : 1;
+}
+
+const moduleName = z
+  .string({ message: 'module must be a string: the API name of a Zoho module, e.g. "Contacts"' })
+  .regex(
+    MODULE_PATTERN,
+    'module must be a Zoho module API name: 1 to 100 letters, digits or _ (e.g. "Contacts")',
+  );
+
+export const exportQuery = z.strictObject({
+  module: moduleName,
+  fields: z
+    .array(
+      z
+        .string({ message: 'each field must be a string' })
+        .max(100)
+        .regex(FIELD_PATTERN, 'each field must be a field API name such as "Last_Name" or "Owner.last_name"'),
+      { message: 'fields must be a list of field API names' },
+    )
+    .min(1, 'fields, when given, must name at least one field')
+    .max(
+      MAX_FIELDS,
+      `fields may name at most ${MAX_FIELDS} fields (Zoho's limit; above it Zoho exports all fields)`,
+    )
+    .refine((f) => new Set(f).size === f.length, 'fields must not name a field twice')
+    .optional(),
+  criteria: criteriaSchema.optional(),
+  cvid: z
+    .string({ message: 'cvid must be a string of digits (a custom view id)' })
+    .regex(/^[0-9]{1,19}$/, 'cvid must be 1 to 19 digits (a custom view id)')
+    .optional(),
+});
+export type ExportQuery = z.output<typeof exportQuery>;
+
+/** The query as stored and shown: every key present. */
+export interface StoredQuery {
+  fields: string[] | null;
+  criteria: Criteria | null;
+  cvid: string | null;
+}
+
+// ---------------------------------------------------------------------------------------- records
+
+export interface ManifestLocation {
+  bucket: string;
+  key: string;
+}
+
+/** The export record in DynamoDB. */
+export interface ExportRecord {
+  export_id: string;
+  /** Always "export": the partition key of the index of all exports. */
+  kind: 'export';
+  /** Absent for a registered job until Zoho's first status names it (an index key cannot be null). */
+  module?: string;
+  status: ExportStatus;
+  source: ExportSource;
+  query: StoredQuery;
+  /** The API version its jobs are created with. */
+  api_version: string;
+  created_at: string;
+  updated_at: string;
+  completed_at: string | null;
+  /** UTC date of creation: the `export_date` partition of every page. */
+  export_date: string;
+  /** Job id of each page, in page order: page N is `page_jobs[N - 1]`. */
+  page_jobs: string[];
+  /** `page_jobs.length`, as a number a condition can test. */
+  pages_created?: number;
+  manifest: ManifestLocation | null;
+  error: (JobError & { page?: number; job_id?: string }) | null;
+  /** A follow-up page wanted or being created (recorded before Zoho is asked: see ExportStore). */
+  intent_page?: number;
+  intent_state?: 'wanted' | 'creating';
+  intent_since?: number;
+  intent_until?: number;
+  intent_attempts?: number;
+  intent_parent?: string;
+  intent_page_token?: string;
+  intent_owner?: string;
+  intent_error?: JobError;
+  /** "yes" while the completion event is not published (sparse index). */
+  event_pending?: 'yes';
+  expires_at?: number;
+}
+
+/** One page as the export JSON shows it. */
+export interface PublicPage {
+  page: number;
+  job_id: string;
+  status: PublicJob['status'];
+  records: number | null;
+  s3: S3Location | null;
+}
+
+export interface PublicExport {
+  export_id: string;
+  module: string | null;
+  status: ExportStatus;
+  source: ExportSource;
+  query: StoredQuery;
+  created_at: string;
+  updated_at: string;
+  completed_at: string | null;
+  pages: PublicPage[];
+  /** What has landed so far. */
+  records: number;
+  bytes: number;
+  manifest: ManifestLocation | null;
+  error: ExportRecord['error'];
+}
+
+export function toPublicExport(e: ExportRecord, pages: PublicPage[]): PublicExport {
+  const landed = pages.filter((p) => p.status === 'EXPORTED');
+  return {
+    export_id: e.export_id,
+    module: e.module ?? null,
+    status: e.status,
+    source: e.source,
+    query: e.query,
+    created_at: e.created_at,
+    updated_at: e.updated_at,
+    completed_at: e.completed_at,
+    pages,
+    records: landed.reduce((n, p) => n + (p.records ?? 0), 0),
+    bytes: landed.reduce((n, p) => n + (p.s3?.bytes ?? 0), 0),
+    manifest: e.manifest,
+    error: e.error,
+  };
+}

@@ -1,0 +1,341 @@
+/**
+ * The export state machine, like the job one: every change is a named operation whose condition is
+ * written here and nowhere else.
+ *
+ *   create ──▶ RUNNING ──wantPage──▶ (intent: wanted) ──claimIntent──▶ (intent: creating)
+ *                 │                        ▲  retryIntent                    │ recordPage / adoptPage
+ *                 │                        └─────────────────────────────────┘ (page_jobs grows)
+ *                 ├──complete──▶ COMPLETED (manifest written first)
+ *                 └──fail──────▶ FAILED (a page failed)         eventPublished: the event went out
+ *
+ * A follow-up page is recorded as an *intent* before Zoho is asked to create it, so a poller that dies
+ * between Zoho's answer and the record leaves a trace: the intent, still "creating". The callback of
+ * the job Zoho created carries a token for that export and page, so it can be adopted; without a
+ * callback, the intent is taken over (and the page created again) once `adoptWindowMs` has passed.
+ */
+import { randomUUID } from 'node:crypto';
+import { and, eq, exists, le, lt, missing, or } from '../ddb/expr.js';
+import type { Table, TransactOp } from '../ddb/table.js';
+import type { JobError, JobRecord } from '../jobs/model.js';
+import { InvalidCursorError, type JobStore } from '../jobs/store.js';
+import { EXPORT_INDEXES } from '../tables.js';
+import type { ExportRecord, ExportStatus, ManifestLocation } from './model.js';
+
+const INTENT = [
+  'intent_page',
+  'intent_state',
+  'intent_since',
+  'intent_until',
+  'intent_attempts',
+  'intent_parent',
+  'intent_page_token',
+  'intent_owner',
+  'intent_error',
+] as const;
+
+const encodeCursor = (key: Record<string, unknown> | undefined): string | null =>
+  key ? Buffer.from(JSON.stringify(key)).toString('base64url') : null;
+
+function decodeCursor(cursor: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+    const allowed = new Set(['export_id', 'module', 'status', 'kind', 'event_pending']);
+    for (const [k, val] of Object.entries(v))
+      if (!allowed.has(k) || typeof val !== 'string') throw new Error('bad key');
+    return v as Record<string, unknown>;
+  } catch {
+    throw new InvalidCursorError('the cursor is not one this API returned');
+  }
+}
+
+/** The claim on a follow-up intent. */
+export interface IntentClaim {
+  exportId: string;
+  page: number;
+  owner: string;
+}
+
+export class ExportStore {
+  constructor(
+    readonly table: Table,
+    private readonly jobs: JobStore,
+    private readonly now: () => number = Date.now,
+    private readonly retentionSeconds = 90 * 86_400,
+  ) {}
+
+  private iso(ms = this.now()): string {
+    return new Date(ms).toISOString();
+  }
+
+  private key(exportId: string): { export_id: string } {
+    return { export_id: exportId };
+  }
+
+  private async write(
+    exportId: string,
+    update: Parameters<Table['update']>[1],
+    condition: Parameters<Table['update']>[2],
+  ): Promise<boolean> {
+    const set = { ...update.set, updated_at: this.iso() };
+    return (await this.table.update(this.key(exportId), { ...update, set }, condition)) !== false;
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  async get(exportId: string): Promise<ExportRecord | undefined> {
+    return (await this.table.get(this.key(exportId))) as ExportRecord | undefined;
+  }
+
+  /** Newest first, through an index: by module (and status), by status, or all. */
+  async list(opts: {
+    module?: string;
+    status?: ExportStatus;
+    limit: number;
+    cursor?: string;
+  }): Promise<{ exports: ExportRecord[]; next: string | null }> {
+    const startKey = opts.cursor ? decodeCursor(opts.cursor) : undefined;
+    const page = opts.module
+      ? await this.table.query({
+          index: EXPORT_INDEXES.byModule,
+          partition: opts.module,
+          limit: opts.limit,
+          startKey,
+          descending: true,
+          ...(opts.status ? { filter: eq('status', opts.status) } : {}),
+        })
+      : await this.table.query({
+          index: opts.status ? EXPORT_INDEXES.byStatus : EXPORT_INDEXES.all,
+          partition: opts.status ?? 'export',
+          limit: opts.limit,
+          startKey,
+          descending: true,
+        });
+    return { exports: page.items as unknown as ExportRecord[], next: encodeCursor(page.lastKey) };
+  }
+
+  /** Exports the poller's sweep must look at now (a page to create or retry, an event to publish). */
+  async needingAttention(now: number, limit: number): Promise<ExportRecord[]> {
+    const page = await this.table.query({
+      index: EXPORT_INDEXES.attention,
+      partition: 'yes',
+      sort: { op: 'le', value: now },
+      limit,
+    });
+    return page.items as unknown as ExportRecord[];
+  }
+
+  // ------------------------------------------------------------------ transitions
+
+  /** A new RUNNING export record (not written). */
+  newExport(
+    init: Pick<ExportRecord, 'export_id' | 'source' | 'query' | 'api_version'> & { module: string | null },
+  ): ExportRecord {
+    const now = this.now();
+    const { module, ...rest } = init;
+    return {
+      ...rest,
+      ...(module ? { module } : {}),
+      kind: 'export',
+      status: 'RUNNING',
+      created_at: this.iso(now),
+      updated_at: this.iso(now),
+      completed_at: null,
+      export_date: this.iso(now).slice(0, 10),
+      page_jobs: [],
+      manifest: null,
+      error: null,
+    };
+  }
+
+  /**
+   * Writes a new export with its first page's job, atomically (plus `extra`, e.g. the idempotency
+   * key's "done"); false if the export or the job already exists.
+   */
+  create(record: ExportRecord, firstJob: JobRecord, extra: TransactOp[] = []): Promise<boolean> {
+    const item = { ...record, page_jobs: [firstJob.job_id], pages_created: 1 };
+    return this.table.transact([
+      {
+        type: 'put',
+        table: this.table,
+        item: item as unknown as Record<string, unknown>,
+        condition: missing('export_id'),
+      },
+      this.jobs.registerOp(firstJob),
+      ...extra,
+    ]);
+  }
+
+  /** What Zoho's first status says of a registered job's query: its module, fields, criteria (set once). */
+  learn(exportId: string, module: string, query: ExportRecord['query']): Promise<boolean> {
+    return this.write(
+      exportId,
+      { set: { module, query } },
+      and(exists('export_id'), eq('source', 'job'), missing('module')),
+    );
+  }
+
+  /**
+   * Records that page `page` is wanted (its parent, page - 1, is COMPLETED with more records), due now.
+   * Only when exactly `page - 1` pages exist and no other page is wanted: calling it twice is harmless.
+   */
+  wantPage(exportId: string, page: number, parentJobId: string, pageToken?: string): Promise<boolean> {
+    const now = this.now();
+    return this.write(
+      exportId,
+      {
+        set: {
+          intent_page: page,
+          intent_state: 'wanted',
+          intent_since: now,
+          intent_until: now,
+          intent_attempts: 0,
+          intent_parent: parentJobId,
+          intent_page_token: pageToken,
+          attention: 'yes',
+          attention_at: now,
+        },
+      },
+      and(eq('status', 'RUNNING'), eq('pages_created', page - 1), missing('intent_page')),
+    );
+  }
+
+  /**
+   * Takes the intent for one creation attempt, for `leaseMs`. A "wanted" intent is taken when due; a
+   * "creating" one only when its lease has run out and `takeOver` is set (the caller decided the
+   * attempt that holds it died and cannot be adopted any more).
+   */
+  async claimIntent(e: ExportRecord, leaseMs: number, takeOver = false): Promise<IntentClaim | undefined> {
+    if (e.intent_page === undefined) return undefined;
+    const now = this.now();
+    const owner = randomUUID();
+    const ok = await this.write(
+      e.export_id,
+      {
+        // If this attempt dies, the sweep looks again when its lease is over.
+        set: {
+          intent_state: 'creating',
+          intent_until: now + leaseMs,
+          intent_owner: owner,
+          attention_at: now + leaseMs,
+        },
+        add: { intent_attempts: 1 },
+      },
+      and(
+        eq('status', 'RUNNING'),
+        eq('intent_page', e.intent_page),
+        takeOver
+          ? and(eq('intent_state', 'creating'), lt('intent_until', now))
+          : and(eq('intent_state', 'wanted'), le('intent_until', now)),
+      ),
+    );
+    return ok ? { exportId: e.export_id, page: e.intent_page, owner } : undefined;
+  }
+
+  /** A creation attempt that failed and may be retried at `retryAt`. */
+  retryIntent(claim: IntentClaim, error: JobError, retryAt: number): Promise<boolean> {
+    return this.write(
+      claim.exportId,
+      {
+        set: { intent_state: 'wanted', intent_until: retryAt, intent_error: error, attention_at: retryAt },
+        remove: ['intent_owner'],
+      },
+      and(eq('intent_page', claim.page), eq('intent_owner', claim.owner)),
+    );
+  }
+
+  private pageOps(
+    e: ExportRecord,
+    page: number,
+    child: JobRecord,
+    condition: ReturnType<typeof and>,
+  ): TransactOp[] {
+    const pageJobs = [...e.page_jobs, child.job_id];
+    const ops: TransactOp[] = [
+      {
+        type: 'update',
+        table: this.table,
+        key: this.key(e.export_id),
+        update: {
+          set: { page_jobs: pageJobs, pages_created: page, updated_at: this.iso() },
+          remove: [...INTENT, 'attention', 'attention_at'],
+        },
+        condition: and(eq('pages_created', page - 1), condition),
+      },
+      this.jobs.registerOp(child),
+    ];
+    const parent = e.page_jobs[page - 2];
+    if (parent) ops.push(this.jobs.linkNextOp(parent, child.job_id));
+    return ops;
+  }
+
+  /** The page's Zoho job exists: record it (and link the parent to it) and clear the intent, atomically. */
+  recordPage(e: ExportRecord, claim: IntentClaim, child: JobRecord): Promise<boolean> {
+    return this.table.transact(
+      this.pageOps(e, claim.page, child, and(eq('intent_page', claim.page), eq('intent_owner', claim.owner))),
+    );
+  }
+
+  /**
+   * A callback named a Zoho job for a page whose creation was never recorded (the creator died after
+   * Zoho answered): record that job as the page.
+   */
+  adoptPage(e: ExportRecord, page: number, child: JobRecord): Promise<boolean> {
+    return this.table.transact(this.pageOps(e, page, child, eq('intent_page', page)));
+  }
+
+  /** Every page is EXPORTED and its manifest written: RUNNING → COMPLETED; the event is due. */
+  complete(e: ExportRecord, manifest: ManifestLocation): Promise<boolean> {
+    const now = this.now();
+    return this.write(
+      e.export_id,
+      {
+        set: {
+          status: 'COMPLETED',
+          completed_at: this.iso(now),
+          manifest,
+          event_pending: 'yes',
+          attention: 'yes',
+          attention_at: now,
+          expires_at: Math.floor(now / 1000) + this.retentionSeconds,
+        },
+      },
+      and(eq('status', 'RUNNING'), eq('pages_created', e.page_jobs.length), missing('intent_page')),
+    );
+  }
+
+  /** A page failed (or could not be created): RUNNING → FAILED with its error; the event is due. */
+  fail(exportId: string, error: NonNullable<ExportRecord['error']>): Promise<boolean> {
+    const now = this.now();
+    return this.write(
+      exportId,
+      {
+        set: {
+          status: 'FAILED',
+          completed_at: this.iso(now),
+          error,
+          event_pending: 'yes',
+          attention: 'yes',
+          attention_at: now,
+          expires_at: Math.floor(now / 1000) + this.retentionSeconds,
+        },
+        remove: [...INTENT],
+      },
+      eq('status', 'RUNNING'),
+    );
+  }
+
+  /** The completion event went out. */
+  eventPublished(exportId: string): Promise<boolean> {
+    return this.write(
+      exportId,
+      { remove: ['event_pending', 'attention', 'attention_at'] },
+      exists('event_pending'),
+    );
+  }
+
+  /** Nothing to do for the export before `at` (an intent waiting for its callback). */
+  deferAttention(exportId: string, at: number): Promise<boolean> {
+    return this.write(exportId, { set: { attention_at: at } }, exists('attention'));
+  }
+}
