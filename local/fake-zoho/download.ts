@@ -186,7 +186,8 @@ export async function handleDownload(rt: Runtime, ctx: Ctx, id: string): Promise
       const more = piece.length > 0 ? res.write(piece) : true;
       if (writer) await writer.write(chunk);
       if (sent >= limit) break;
-      if (!more && !gone) await drainOrClose(res);
+      // (the cache write above may have let 'drain' pass already: check the flag, not the event)
+      if (!more && !gone && res.writableNeedDrain) await drainOrClose(res);
     }
     complete = !gone && !res.destroyed && sent < limit;
   } finally {
