@@ -99,7 +99,7 @@ class CacheWriter {
   async write(chunk: Buffer): Promise<void> {
     if (this.failed) return;
     this.written += chunk.length;
-    if (!this.out.write(chunk)) await Promise.race([once(this.out, 'drain'), once(this.out, 'close')]);
+    if (!this.out.write(chunk)) await drainOrClose(this.out);
   }
 
   async commit(expectedBytes: number): Promise<void> {

@@ -31,7 +31,7 @@ export function parseMultipart(body: Buffer, contentType: string): Record<string
 }
 
 /** Resolves on 'drain' or 'close', whichever comes first, and removes both listeners. */
-export function drainOrClose(res: ServerResponse): Promise<void> {
+export function drainOrClose(res: NodeJS.EventEmitter): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);
