@@ -96,6 +96,8 @@ async function handle(fake: FakeZoho, msg: Record<string, unknown>): Promise<unk
 await serveFakeZohoChild(
   {
     downloadsPerMinute: 1000,
+    // its own process: let the thread pool deflate four 1 MiB blocks at a time
+    zipConcurrency: 4,
     timeline: { queuedAfterMs: 0, inProgressAfterMs: 0, completedAfterMs: 0 },
     ...(cacheDir ? { resultCacheDir: cacheDir } : {}),
   },

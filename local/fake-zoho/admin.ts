@@ -67,6 +67,7 @@ const RUNTIME_KEYS: readonly (keyof RuntimeOptions)[] = [
   'lineEnding',
   'unknownModuleError',
   'dailyJobLimit',
+  'zipConcurrency',
 ];
 
 const STATES: JobState[] = ['ADDED', 'QUEUED', 'IN PROGRESS', 'COMPLETED', 'FAILURE'];

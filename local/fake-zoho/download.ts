@@ -156,6 +156,7 @@ export async function handleDownload(rt: Runtime, ctx: Ctx, id: string): Promise
       {
         zip64: job.zip64,
         corrupt: fault?.type === 'corrupt' ? fault.what : undefined,
+        parallel: rt.opts.zipConcurrency,
       },
     );
     if (file && !fault) writer = new CacheWriter(`${file}.tmp-${randomBytes(4).toString('hex')}`, file);

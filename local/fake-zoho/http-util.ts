@@ -1,5 +1,5 @@
 /** Small HTTP helpers shared by the handlers. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { zohoError } from './errors.js';
 import type { Ctx } from './state.js';
 

@@ -54,6 +54,7 @@ export function resolveRuntimeOptions(
     padding: 0,
     lineEnding: '\n',
     unknownModuleError: 'INVALID_MODULE',
+    zipConcurrency: 2,
   };
   const out: ResolvedRuntimeOptions = { ...d };
   for (const [k, v] of Object.entries(o) as [keyof RuntimeOptions, unknown][]) {

@@ -75,6 +75,8 @@ export interface RuntimeOptions {
   unknownModuleError?: 'INVALID_MODULE' | 'MODULE_NOT_AVAILABLE';
   /** Bulk read jobs created over HTTP per rolling 24 h before LIMIT_EXCEEDED (default: no limit). */
   dailyJobLimit?: number;
+  /** 1 MiB blocks of a ZIP deflated at the same time on the thread pool (default 2; 1 = one stream). */
+  zipConcurrency?: number;
 }
 
 export interface FakeZohoOptions extends RuntimeOptions {
