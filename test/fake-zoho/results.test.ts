@@ -154,7 +154,9 @@ describe('result cache', () => {
     });
     const reader = res.body!.getReader();
     await reader.read();
-    expect(readdirSync(dir).some((n) => n.includes('.tmp-'))).toBe(true);
+    const writing = () => readdirSync(dir).some((n) => n.includes('.tmp-'));
+    for (let i = 0; i < 100 && !writing(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(writing()).toBe(true); // the cache file is being written next to the response
     ac.abort();
     await reader.cancel().catch(() => undefined);
     for (let i = 0; i < 100 && readdirSync(dir).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
