@@ -1,82 +1,32 @@
 /**
- * Child process of bench/run.ts: runs the fake Zoho (local/fake-zoho) on 127.0.0.1, so its CPU and
- * memory stay out of the measured process. Controlled over the fork IPC channel:
+ * Child process of bench/run.ts: the fake Zoho's child runner (local/fake-zoho/child-runner.ts) with
+ * the bench's options and the IPC commands bench/run.ts sends:
  *
  *   { id, cmd: 'addJobs', n, spec }          seeds n jobs, answers { ids }
  *   { id, cmd: 'inject', fault }             fault.times may be the string 'Infinity'
- *   { id, cmd: 'cacheZip', jobId, file }     downloads the job's ZIP once from the fake into `file`;
- *                                            from then on the front serves these bytes for that job
+ *   { id, cmd: 'cacheZip', jobId, file }     makes sure the job's ZIP is in the fake's result cache and
+ *                                            copies it to `file` (the bench reports its size)
  *   { id, cmd: 'stats' }                     fake.stats() plus status calls per job (min / max / jobs)
  *   { id, cmd: 'clearRequests' }
  *
- * It listens on two ports: the fake itself (`fakeUrl`) and a front (`url`) that forwards every request
- * to the fake, except a download of a cached job, which it serves from the cached ZIP file after the
- * fake has accepted the caller's token (a status call with the same Authorization header). The fake
- * deflates on the fly at about 200 MiB/s of CSV on this kind of machine, which would cap every
- * download figure; the cached bytes are the fake's own, byte for byte.
+ * The fake runs with a result cache (resultCacheDir): the first download of a job generates and
+ * deflates the ZIP on the fly (the "live ZIP" figure) and writes it to the cache at the same time;
+ * later downloads stream those bytes from disk, as Zoho serves a file it built once. With
+ * BENCH_LIVE_ZIP=1 there is no cache and every download deflates on the fly. `url` and `fakeUrl` are
+ * the same server.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { DEFAULT_CLIENT, type Fault, type JobSpec, startFakeZoho } from '../local/fake-zoho/index.js';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serveFakeZohoChild } from '../local/fake-zoho/child-runner.js';
+import { DEFAULT_CLIENT } from '../local/fake-zoho/credentials.js';
+import type { FakeZoho, Fault, JobSpec } from '../local/fake-zoho/types.js';
 
-const downloadsPerMinute = 1000;
-const fake = await startFakeZoho({
-  downloadsPerMinute,
-  timeline: { queuedAfterMs: 0, inProgressAfterMs: 0, completedAfterMs: 0 },
-});
-const cached = new Map<string, string>();
-const fakePort = fake.port;
+const live = process.env.BENCH_LIVE_ZIP === '1';
+const cacheDir = live ? undefined : mkdtempSync(join(tmpdir(), 'bench-fake-zoho-cache-'));
+let helperToken: string | undefined;
 
-function forward(req: IncomingMessage, res: ServerResponse): void {
-  const up = request(
-    { host: '127.0.0.1', port: fakePort, method: req.method, path: req.url, headers: req.headers },
-    (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    },
-  );
-  up.on('error', () => res.destroy());
-  req.pipe(up);
-}
-
-async function tokenAccepted(auth: string | undefined, version: string, jobId: string): Promise<boolean> {
-  const r = await fetch(`${fake.url}/crm/bulk/${version}/read/${jobId}`, {
-    headers: auth ? { authorization: auth } : {},
-  });
-  await r.arrayBuffer();
-  return r.status === 200;
-}
-
-const front = createServer((req, res) => {
-  const m = /^\/crm\/bulk\/([^/]+)\/read\/(\d+)\/result$/.exec(req.url ?? '');
-  const file = m ? cached.get(m[2]!) : undefined;
-  if (!m || !file || req.method !== 'GET') {
-    forward(req, res);
-    return;
-  }
-  tokenAccepted(req.headers.authorization, m[1]!, m[2]!)
-    .then((ok) => {
-      if (!ok) {
-        forward(req, res);
-        return;
-      }
-      res.writeHead(200, {
-        'Content-Type': 'application/x-download',
-        'Content-Disposition': `attachment; filename="${m[2]}.zip"`,
-      });
-      return pipeline(createReadStream(file, { highWaterMark: 256 * 1024 }), res);
-    })
-    .catch(() => res.destroy());
-});
-front.listen(0, '127.0.0.1');
-await new Promise((r) => front.once('listening', r));
-const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
-
-async function mint(): Promise<string> {
+async function mint(fake: FakeZoho): Promise<string> {
   const q = new URLSearchParams({
     grant_type: 'refresh_token',
     client_id: DEFAULT_CLIENT.clientId,
@@ -89,41 +39,36 @@ async function mint(): Promise<string> {
   return body.access_token;
 }
 
-let helperToken: string | undefined;
-
-interface Msg {
-  id: number;
-  cmd: string;
-  n?: number;
-  spec?: JobSpec;
-  fault?: Omit<Fault, 'times'> & { times?: number | 'Infinity' };
-  jobId?: string;
-  file?: string;
-}
-
-async function handle(msg: Msg): Promise<unknown> {
+async function handle(fake: FakeZoho, msg: Record<string, unknown>): Promise<unknown> {
   switch (msg.cmd) {
     case 'addJobs': {
       const ids: string[] = [];
-      for (let i = 0; i < (msg.n ?? 1); i++) ids.push(fake.addJob(msg.spec ?? {}).id);
+      for (let i = 0; i < ((msg.n as number | undefined) ?? 1); i++)
+        ids.push(fake.addJob((msg.spec as JobSpec) ?? {}).id);
       return { ids };
     }
     case 'inject': {
-      const f = msg.fault!;
+      const f = msg.fault as Omit<Fault, 'times'> & { times?: number | 'Infinity' };
       fake.inject({ ...f, times: f.times === 'Infinity' ? Number.POSITIVE_INFINITY : f.times } as Fault);
       return {};
     }
     case 'cacheZip': {
-      helperToken ??= await mint();
-      const r = await fetch(`${fake.url}/crm/bulk/v8/read/${msg.jobId}/result`, {
-        headers: { authorization: `Zoho-oauthtoken ${helperToken}` },
-      });
-      if (r.status !== 200 || !r.body) throw new Error(`download of ${msg.jobId} answered ${r.status}`);
-      await pipeline(
-        Readable.fromWeb(r.body as unknown as WebReadableStream<Uint8Array>),
-        createWriteStream(msg.file!),
-      );
-      cached.set(msg.jobId!, msg.file!);
+      const jobId = msg.jobId as string;
+      const file = msg.file as string;
+      const cached = (): string | undefined =>
+        readdirSync(cacheDir!).find((n) => n.startsWith(`${jobId}-`) && n.endsWith('.zip'));
+      if (!cacheDir) throw new Error('cacheZip needs the result cache (BENCH_LIVE_ZIP is set)');
+      if (!cached()) {
+        helperToken ??= await mint(fake);
+        const r = await fetch(`${fake.url}/crm/bulk/v8/read/${jobId}/result`, {
+          headers: { authorization: `Zoho-oauthtoken ${helperToken}` },
+        });
+        if (r.status !== 200 || !r.body) throw new Error(`download of ${jobId} answered ${r.status}`);
+        await r.arrayBuffer();
+      }
+      const name = cached();
+      if (!name) throw new Error(`the ZIP of ${jobId} did not reach the result cache`);
+      copyFileSync(join(cacheDir, name), file);
       return {};
     }
     case 'stats': {
@@ -144,22 +89,23 @@ async function handle(msg: Msg): Promise<unknown> {
       fake.clearRequests();
       return {};
     default:
-      throw new Error(`unknown command ${msg.cmd}`);
+      throw new Error(`unknown command ${String(msg.cmd)}`);
   }
 }
 
-process.on('message', (msg: Msg) => {
-  handle(msg).then(
-    (result) => process.send?.({ id: msg.id, ok: true, result }),
-    (e: unknown) => process.send?.({ id: msg.id, ok: false, error: String((e as Error)?.stack ?? e) }),
-  );
-});
-
-const stop = (): void => {
-  front.close();
-  front.closeAllConnections();
-  void fake.close().finally(() => process.exit(0));
-};
-process.on('SIGTERM', stop);
-process.on('disconnect', stop);
-process.send?.({ ready: true, url, fakeUrl: fake.url });
+await serveFakeZohoChild(
+  {
+    downloadsPerMinute: 1000,
+    // its own process: let the thread pool deflate four 1 MiB blocks at a time
+    zipConcurrency: 4,
+    timeline: { queuedAfterMs: 0, inProgressAfterMs: 0, completedAfterMs: 0 },
+    ...(cacheDir ? { resultCacheDir: cacheDir } : {}),
+  },
+  {
+    ready: (fake) => ({ fakeUrl: fake.url }),
+    onMessage: handle,
+    onStop: () => {
+      if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
+    },
+  },
+);

@@ -1,14 +1,23 @@
 /**
- * Deterministic, realistic CRM rows for the fake Zoho Bulk Read result.
- *
- * The same spec always yields the same bytes (seeded PRNG, no Math.random, no clock).
- * Rows are built as strings in batches of about `chunkSize` bytes and turned into one Buffer per batch.
+ * CSV (and ICS) bytes of a bulk read result. Values come from the field table in fields.ts; each value
+ * is a deterministic function of (salt, record index, record version, field):
+ *   - jobs created over HTTP read a module record store: the salt is the module's, so an unmodified
+ *     record is byte-identical in every export of that module;
+ *   - jobs seeded with addJob (and csvForJob) use a salt made of the job id and page, so two seeded
+ *     jobs of the same size still hold different rows.
+ * Rows are encoded straight into ~chunkSize buffers; padding bytes are copied from a pre-built pool.
  */
+import { type Column, columnsFor, genericColumn, implicitTimes, resolveColumn } from './fields.js';
+import type { RecordView } from './records.js';
+import { csvEscape, FIRST, hashString, LAST, mix32, RowCtx, writePadding } from './vocab.js';
+
+export { columnsFor } from './fields.js';
+export { createRng, csvEscape } from './vocab.js';
 
 export interface CsvSpec {
-  /** Job id: seeds the PRNG (together with the page). */
+  /** Job id: seeds the values (together with the page). */
   jobId: string;
-  /** Module API name (Leads, Contacts, Accounts, Deals; anything else gets generic columns). */
+  /** Module API name (Leads, Contacts, Accounts, Deals have rich field sets; others a generic one). */
   module?: string;
   /** Requested field API names (column order follows them; `id` is added first when missing). */
   fields?: string[];
@@ -16,13 +25,13 @@ export interface CsvSpec {
   records: number;
   /** 0-based index of the first record across the whole query (for record ids), default (page-1)*perPage. */
   firstRecord?: number;
-  /** Page of the query, default 1 (seeds the PRNG). */
+  /** Page of the query, default 1 (seeds the values). */
   page?: number;
   /** Records per page, used to compute firstRecord when it is not given; default 200000. */
   perPage?: number;
   /** Adds a column `Long_Text__c` with this many characters per row. */
   padding?: number;
-  /** Record separator, default '\n'. Embedded newlines inside quoted values are always '\n'. */
+  /** Record separator, default '\n'. Line breaks inside quoted values are as the vocabulary has them. */
   lineEnding?: '\n' | '\r\n';
   /** Approximate size of the emitted chunks, default 64 KiB. */
   chunkSize?: number;
@@ -30,400 +39,79 @@ export interface CsvSpec {
 
 export const ID_BASE = 3652397000000000000n;
 export const PADDING_COLUMN = 'Long_Text__c';
+const PAD_SEED = 0x5eed_9ad;
 
-// ---------------------------------------------------------------- PRNG
-
-function hashSeed(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
+/** Record id of a seeded job's record n: ID_BASE + n + 1. */
+export function seededRecordId(n: number): string {
+  return `3652397${String(n + 1).padStart(12, '0')}`;
 }
 
-/** mulberry32: fast 32-bit PRNG. */
-export function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+export interface CsvPlan {
+  module: string;
+  /** Columns; null is the record id. */
+  cols: (Column | null)[];
+  header: string[];
+  salt: number;
+  padding: number;
+  lineEnding: '\n' | '\r\n';
+  chunkSize: number;
 }
-
-// ---------------------------------------------------------------- CSV escaping
-
-export function csvEscape(v: string): string {
-  if (v === '') return '';
-  if (/[",\r\n]/.test(v)) return `"${v.replace(/"/g, '""')}"`;
-  return v;
-}
-
-const esc = (values: string[]): string[] => values.map(csvEscape);
-
-// ---------------------------------------------------------------- vocabularies (pre-escaped)
-
-const FIRST = [
-  'Patricia',
-  'James',
-  'José',
-  'Zoë',
-  'Jürgen',
-  'Åsa',
-  'Mohammed',
-  'Wei',
-  'Yuki',
-  'Chloé',
-  'Olu',
-  'Siobhán',
-  'Ravi',
-  'Anna-Lena',
-  'Łukasz',
-  'Maria',
-];
-const FIRST_SLUG = [
-  'patricia',
-  'james',
-  'jose',
-  'zoe',
-  'juergen',
-  'asa',
-  'mohammed',
-  'wei',
-  'yuki',
-  'chloe',
-  'olu',
-  'siobhan',
-  'ravi',
-  'anna-lena',
-  'lukasz',
-  'maria',
-];
-const LAST = [
-  'Boyle',
-  'Müller',
-  "O'Brien",
-  'García',
-  'Smith, Jr.',
-  '山田',
-  'Nguyễn',
-  'Dubois',
-  'Kowalski',
-  'Rossi',
-  'Van der Berg',
-  'Ødegaard',
-  'Chen',
-  'Patel',
-  'Schmidt',
-  'Okafor',
-];
-const LAST_SLUG = [
-  'boyle',
-  'mueller',
-  'obrien',
-  'garcia',
-  'smith',
-  'yamada',
-  'nguyen',
-  'dubois',
-  'kowalski',
-  'rossi',
-  'vanderberg',
-  'odegaard',
-  'chen',
-  'patel',
-  'schmidt',
-  'okafor',
-];
-const FIRST_E = esc(FIRST);
-const LAST_E = esc(LAST);
-const COMPANY_E = esc([
-  'Acme, Inc.',
-  'Zylker Corp',
-  'Müller & Söhne GmbH',
-  '株式会社サンプル',
-  'The "Best" Widgets Ltd',
-  'Globex',
-  'Initech',
-  'Umbrella Holdings',
-  'Café Noir SARL',
-  'Rocket 🚀 Labs',
-  '',
-  'Stark Industries',
-]);
-const CITY_E = esc([
-  'Chennai',
-  'Zürich',
-  'São Paulo',
-  'München',
-  '東京',
-  'New York, NY',
-  'Reykjavík',
-  'Austin',
-  '',
-  'Montréal',
-]);
-const COUNTRY_E = esc(['India', 'Switzerland', 'Brazil', 'Germany', 'Japan', 'USA', 'Iceland', 'Canada', '']);
-const LEAD_SOURCE_E = esc([
-  'Web Download',
-  'Cold Call',
-  'Advertisement',
-  'Partner',
-  'Trade Show',
-  'Chat',
-  '',
-]);
-const LEAD_STATUS_E = esc([
-  'Not Contacted',
-  'Attempted to Contact',
-  'Contact in Future',
-  'Contacted',
-  'Junk Lead',
-  'Qualified',
-]);
-const INDUSTRY_E = esc([
-  'ASP (Application Service Provider)',
-  'Data/Telecom OEM',
-  'Government/Military',
-  'Large Enterprise',
-  'Management/ISV',
-  'Non-management ISV',
-  'Small/Medium Enterprise',
-  '',
-]);
-const STAGE_E = esc([
-  'Qualification',
-  'Needs Analysis',
-  'Value Proposition',
-  'Proposal/Price Quote',
-  'Negotiation/Review',
-  'Closed Won',
-  'Closed Lost',
-]);
-const DESCRIPTION_E = esc([
-  '',
-  'Met at the trade show, interested in the enterprise plan.',
-  'Called twice, no answer.\nLeft a voicemail; try again next week.',
-  'Customer said: "we need it by Q3", budget approved.',
-  'Multi-line note:\nline 2, with a comma\nline 3 with "quotes"\n',
-  'Prefers email over phone. Speaks Français & Deutsch.',
-  '日本語のメモ：来週フォローアップ。',
-  'Emoji check 🎉👍 – done.',
-  '  leading and trailing spaces  ',
-  'Tab\tseparated\tthoughts',
-  'Windows line break here\r\nand here.',
-  '',
-]);
-const OWNER_IDS = ['3652397000000186017', '3652397000000411001', '3652397000000225013'];
-const TAG_E = esc(['', 'VIP', 'Hot;Follow-up', 'Newsletter', 'Partner;Reseller;EMEA']);
-
-const WORDS = (
-  'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et ' +
-  'dolore magna aliqua enim ad minim veniam quis nostrud exercitation ullamco laboris nisi aliquip ex ea ' +
-  'commodo consequat duis aute irure in reprehenderit voluptate velit esse cillum fugiat nulla pariatur ' +
-  'excepteur sint occaecat cupidatat non proident sunt culpa qui officia deserunt mollit anim id est laborum'
-).split(' ');
 
 /**
- * Pool of pseudo-random words (no characters that need CSV quoting) used for padding. At 1 MiB it is
- * far larger than deflate's 32 KiB window, so padding compresses like real free text (about 3.5:1 at
- * level 1) instead of like a repeated block (an 8 KiB pool gave 7-9:1, which made inflate look faster
- * than it is on real exports).
+ * Columns of a query. `strict`: a field the module does not have is an error (returns its name);
+ * otherwise (seeded jobs) it gets generic text.
  */
-const POOL_SIZE = 1024 * 1024;
-const POOL_BUF: Buffer = (() => {
-  const rng = createRng(0xc0ffee);
-  const parts: string[] = [];
-  let len = 0;
-  while (len < POOL_SIZE * 2) {
-    const w = WORDS[rng() % WORDS.length]!;
-    parts.push(w);
-    len += w.length + 1;
+export function planColumns(
+  module: string,
+  fields: string[] | undefined,
+  strict: boolean,
+): { cols: (Column | null)[]; header: string[] } | { unknown: string } {
+  const names = columnsFor(module, fields);
+  const cols: (Column | null)[] = [];
+  for (const name of names) {
+    if (name === 'id') {
+      cols.push(null);
+      continue;
+    }
+    const c = resolveColumn(module, name);
+    if (!c && strict) return { unknown: name };
+    cols.push(c ?? genericColumn(name));
   }
-  return Buffer.from(parts.join(' ').slice(0, POOL_SIZE * 2), 'latin1');
-})();
+  return { cols, header: names };
+}
 
-/** Copies `n` padding bytes into `dst` at `pos`; returns the new position. */
-function writePadding(rng: () => number, dst: Buffer, pos: number, n: number): number {
-  let p = pos;
-  let left = n;
-  while (left > 0) {
-    const take = Math.min(left, POOL_SIZE);
-    const start = rng() % (POOL_BUF.length - take + 1);
-    POOL_BUF.copy(dst, p, start, start + take);
-    p += take;
-    left -= take;
+/** Salt of a seeded job's values. */
+export function seededSalt(jobId: string, page: number): number {
+  return hashString(`${jobId}#${page}`);
+}
+
+/** Records n = first … first+count-1 of a seeded job: never modified, implicit times. */
+export function* seededRecords(salt: number, first: number, count: number): Generator<RecordView> {
+  const r: RecordView = { n: 0, id: '', version: 0, createdMs: 0, modifiedMs: 0 };
+  for (let i = 0; i < count; i++) {
+    const n = first + i;
+    r.n = n;
+    r.id = seededRecordId(n);
+    const t = implicitTimes(salt, n);
+    r.createdMs = t.createdMs;
+    r.modifiedMs = t.modifiedMs;
+    yield r;
   }
-  return p;
 }
 
-// ---------------------------------------------------------------- columns
-
-interface RowCtx {
-  rng: () => number;
-  id: string;
-  n: number; // global record index (0-based)
-  first: number;
-  last: number;
-}
-
-type Gen = (c: RowCtx) => string;
-
-const pick = (arr: string[], c: RowCtx): string => arr[c.rng() % arr.length]!;
-const BASE_TIME = Date.UTC(2021, 0, 1, 0, 0, 0);
-const OFFSET = '-07:00';
-const OFFSET_MS = -7 * 3600 * 1000;
-
-function isoWithOffset(ms: number): string {
-  return `${new Date(ms + OFFSET_MS).toISOString().slice(0, 19)}${OFFSET}`;
-}
-
-const G: Record<string, Gen> = {
-  First_Name: (c) => FIRST_E[c.first]!,
-  Last_Name: (c) => LAST_E[c.last]!,
-  Full_Name: (c) => csvEscape(`${FIRST[c.first]} ${LAST[c.last]}`),
-  Email: (c) => (c.rng() % 13 === 0 ? '' : `${FIRST_SLUG[c.first]}.${LAST_SLUG[c.last]}${c.n}@example.com`),
-  Secondary_Email: (c) => (c.rng() % 3 === 0 ? `${FIRST_SLUG[c.first]}${c.n}@mail.example.org` : ''),
-  Phone: (c) => `+1 555 ${String(1000000 + (c.rng() % 9000000)).slice(1)}`,
-  Mobile: (c) => (c.rng() % 2 === 0 ? `+44 7700 ${100000 + (c.rng() % 900000)}` : ''),
-  Company: (c) => pick(COMPANY_E, c),
-  Account_Name: (c) => `${ID_BASE + 500000000n + BigInt(c.rng() % 100000)}`,
-  'Account_Name.Account_Name': (c) => pick(COMPANY_E, c),
-  Contact_Name: (c) => `${ID_BASE + 600000000n + BigInt(c.rng() % 100000)}`,
-  Lead_Source: (c) => pick(LEAD_SOURCE_E, c),
-  Lead_Status: (c) => pick(LEAD_STATUS_E, c),
-  Industry: (c) => pick(INDUSTRY_E, c),
-  Stage: (c) => pick(STAGE_E, c),
-  Annual_Revenue: (c) => (c.rng() % 5 === 0 ? '' : `${(c.rng() % 100000000) / 100}`),
-  Amount: (c) => `${(c.rng() % 10000000) / 100}`,
-  Probability: (c) => `${(c.rng() % 11) * 10}`,
-  Employees: (c) => `${c.rng() % 50000}`,
-  Website: (c) => (c.rng() % 4 === 0 ? '' : `https://www.${LAST_SLUG[c.last]}${c.n % 97}.example.com/`),
-  Deal_Name: (c) => csvEscape(`${LAST[c.last]} – renewal #${c.n}`),
-  Closing_Date: (c) => new Date(BASE_TIME + (c.rng() % 730) * 86400000).toISOString().slice(0, 10),
-  Mailing_City: (c) => pick(CITY_E, c),
-  Mailing_Country: (c) => pick(COUNTRY_E, c),
-  Billing_City: (c) => pick(CITY_E, c),
-  Billing_Country: (c) => pick(COUNTRY_E, c),
-  City: (c) => pick(CITY_E, c),
-  Country: (c) => pick(COUNTRY_E, c),
-  Owner: (c) => pick(OWNER_IDS, c),
-  'Owner.last_name': (c) => pick(LAST_E, c),
-  $converted: (c) => (c.rng() % 4 === 0 ? 'true' : 'false'),
-  Email_Opt_Out: (c) => (c.rng() % 6 === 0 ? 'true' : 'false'),
-  Tag: (c) => pick(TAG_E, c),
-  Name: (c) => csvEscape(`${FIRST[c.first]} ${LAST[c.last]}`),
-  Subject: (c) => csvEscape(`Follow up with ${FIRST[c.first]}, ref ${c.n}`),
-  Description: (c) => pick(DESCRIPTION_E, c),
-  Created_Time: (c) => isoWithOffset(BASE_TIME + c.n * 37_000),
-  Modified_Time: (c) => isoWithOffset(BASE_TIME + c.n * 37_000 + (c.rng() % 86400) * 1000),
-};
-
-const MODULE_COLUMNS: Record<string, string[]> = {
-  Leads: [
-    'id',
-    'First_Name',
-    'Last_Name',
-    'Email',
-    'Company',
-    'Phone',
-    'Lead_Source',
-    'Lead_Status',
-    'Annual_Revenue',
-    'Owner',
-    'Created_Time',
-    'Modified_Time',
-    'Description',
-  ],
-  Contacts: [
-    'id',
-    'First_Name',
-    'Last_Name',
-    'Email',
-    'Phone',
-    'Mobile',
-    'Account_Name',
-    'Mailing_City',
-    'Mailing_Country',
-    'Email_Opt_Out',
-    'Owner',
-    'Created_Time',
-    'Modified_Time',
-    'Description',
-  ],
-  Accounts: [
-    'id',
-    'Account_Name',
-    'Website',
-    'Phone',
-    'Industry',
-    'Employees',
-    'Annual_Revenue',
-    'Billing_City',
-    'Billing_Country',
-    'Tag',
-    'Owner',
-    'Created_Time',
-    'Description',
-  ],
-  Deals: [
-    'id',
-    'Deal_Name',
-    'Amount',
-    'Stage',
-    'Closing_Date',
-    'Account_Name',
-    'Contact_Name',
-    'Probability',
-    'Owner',
-    'Created_Time',
-    'Modified_Time',
-    'Description',
-  ],
-};
-const GENERIC_COLUMNS = ['id', 'Name', 'Email', 'Owner', 'Created_Time', 'Modified_Time', 'Description'];
-
-/** Header columns (without the padding column) for a module and optional requested fields. */
-export function columnsFor(module: string | undefined, fields?: string[]): string[] {
-  if (fields && fields.length > 0 && fields.length <= 200) {
-    const cols = [...new Set(fields)];
-    return cols.includes('id') ? cols : ['id', ...cols];
-  }
-  return MODULE_COLUMNS[module ?? ''] ?? GENERIC_COLUMNS;
-}
-
-function generatorFor(col: string, module: string | undefined): Gen {
-  if (col === 'Account_Name' && module === 'Accounts') return G.Company!;
-  const g = G[col];
-  if (g) return g;
-  // unknown field: short deterministic text, sometimes empty
-  return (c) => (c.rng() % 7 === 0 ? '' : `${col.toLowerCase()}-${c.rng() % 100000}`);
-}
-
-// ---------------------------------------------------------------- generation
-
-/** The CSV bytes of one bulk-read result page; identical bytes for an identical spec. */
-export async function* csvForJob(spec: CsvSpec): AsyncGenerator<Buffer> {
-  yield* csvChunks(spec);
-}
-
-/** Synchronous generator behind csvForJob (handy for benchmarks). */
-export function* csvChunks(spec: CsvSpec): Generator<Buffer> {
-  const page = spec.page ?? 1;
-  const perPage = spec.perPage ?? 200000;
-  const firstRecord = spec.firstRecord ?? (page - 1) * perPage;
-  const eol = spec.lineEnding ?? '\n';
-  const chunkSize = spec.chunkSize ?? 64 * 1024;
-  const padding = Math.max(0, Math.floor(spec.padding ?? 0));
-  const cols = columnsFor(spec.module, spec.fields);
-  const gens = cols.map((c) => (c === 'id' ? null : generatorFor(c, spec.module)));
-  const header = [...cols, ...(padding > 0 ? [PADDING_COLUMN] : [])].map(csvEscape).join(',');
-  const rng = createRng(hashSeed(`${spec.jobId}#${page}`));
-  const ctx: RowCtx = { rng, id: '', n: 0, first: 0, last: 0 };
-
-  // Rows are encoded straight into a chunk buffer; padding bytes are copied from a pre-encoded pool.
+/** The CSV bytes for `records` under `plan`. */
+export function* csvRows(plan: CsvPlan, records: Iterable<RecordView>): Generator<Buffer> {
+  const { cols, salt } = plan;
+  const eol = plan.lineEnding;
+  const chunkSize = plan.chunkSize;
+  const padding = Math.max(0, Math.floor(plan.padding));
+  const header = [
+    ...plan.header,
+    ...(padding > 0 && !plan.header.includes(PADDING_COLUMN) ? [PADDING_COLUMN] : []),
+  ]
+    .map(csvEscape)
+    .join(',');
+  const ctx = new RowCtx();
   const eolBytes = eol.length;
   let buf = Buffer.allocUnsafe(chunkSize + 4096);
   let pos = 0;
@@ -434,25 +122,34 @@ export function* csvChunks(spec: CsvSpec): Generator<Buffer> {
     pos = 0;
     return out;
   };
+  const first = ensure(Buffer.byteLength(header) + 2);
+  if (first) yield first;
   pos += buf.write(header + eol, pos, 'utf8');
-  for (let i = 0; i < spec.records; i++) {
-    const n = firstRecord + i;
-    ctx.n = n;
-    ctx.id = `${ID_BASE + BigInt(n + 1)}`;
-    const r = rng();
-    ctx.first = r & 15;
-    ctx.last = (r >>> 4) & 15;
+  const ncols = cols.length;
+  for (const r of records) {
+    ctx.setRecord(salt, r.n, r.version);
+    ctx.id = r.id;
+    ctx.createdMs = r.createdMs;
+    ctx.modifiedMs = r.modifiedMs;
     let row = '';
-    for (let j = 0; j < gens.length; j++) {
-      const g = gens[j];
-      const v = g ? g(ctx) : ctx.id;
+    for (let j = 0; j < ncols; j++) {
+      const col = cols[j];
+      let v: string;
+      if (col === null || col === undefined) v = r.id;
+      else {
+        ctx.reseed(mix32(ctx.seed ^ col.seed));
+        v = col.gen(ctx);
+      }
       row = j === 0 ? v : `${row},${v}`;
     }
     if (padding > 0) row += ',';
     const full = ensure(row.length * 3 + padding + eolBytes);
     if (full) yield full;
     pos += buf.write(row, pos, 'utf8');
-    if (padding > 0) pos = writePadding(rng, buf, pos, padding);
+    if (padding > 0) {
+      ctx.reseed(mix32(ctx.seed ^ PAD_SEED));
+      pos = writePadding(ctx, buf, pos, padding);
+    }
     if (eolBytes === 2) buf[pos++] = 0x0d;
     buf[pos++] = 0x0a;
     if (pos >= chunkSize) {
@@ -464,25 +161,63 @@ export function* csvChunks(spec: CsvSpec): Generator<Buffer> {
   if (pos > 0) yield buf.subarray(0, pos);
 }
 
-/** A simple ICS calendar for Events exported with file_type "ics". */
-export async function* icsForJob(spec: CsvSpec): AsyncGenerator<Buffer> {
+function seededPlan(spec: CsvSpec): { plan: CsvPlan; first: number } {
   const page = spec.page ?? 1;
-  const firstRecord = spec.firstRecord ?? (page - 1) * (spec.perPage ?? 20000);
-  const rng = createRng(hashSeed(`${spec.jobId}#${page}#ics`));
+  const perPage = spec.perPage ?? 200000;
+  const module = spec.module ?? 'Contacts';
+  const planned = planColumns(module, spec.fields, false);
+  if ('unknown' in planned) throw new Error(`unknown field ${planned.unknown}`);
+  return {
+    plan: {
+      module,
+      ...planned,
+      salt: seededSalt(spec.jobId, page),
+      padding: spec.padding ?? 0,
+      lineEnding: spec.lineEnding ?? '\n',
+      chunkSize: spec.chunkSize ?? 64 * 1024,
+    },
+    first: spec.firstRecord ?? (page - 1) * perPage,
+  };
+}
+
+/** The CSV bytes of one seeded bulk-read result page; identical bytes for an identical spec. */
+export async function* csvForJob(spec: CsvSpec): AsyncGenerator<Buffer> {
+  yield* csvChunks(spec);
+}
+
+/** Synchronous generator behind csvForJob (handy for benchmarks). */
+export function* csvChunks(spec: CsvSpec): Generator<Buffer> {
+  const { plan, first } = seededPlan(spec);
+  yield* csvRows(plan, seededRecords(plan.salt, first, spec.records));
+}
+
+// ---------------------------------------------------------------- ICS
+
+/** An ICS calendar of `records` (Events exported with file_type "ics"). */
+export function* icsRows(salt: number, records: Iterable<RecordView>): Generator<Buffer> {
+  const ctx = new RowCtx();
+  const fmt = (ms: number) => `${new Date(ms).toISOString().replace(/[-:]/g, '').slice(0, 15)}Z`;
   let batch = 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Zoho Corporation//Zoho CRM//EN\r\n';
-  for (let i = 0; i < spec.records; i++) {
-    const n = firstRecord + i;
-    const start = BASE_TIME + n * 3_600_000;
-    const fmt = (ms: number) => `${new Date(ms).toISOString().replace(/[-:]/g, '').slice(0, 15)}Z`;
+  for (const r of records) {
+    ctx.setRecord(salt, r.n, r.version);
+    const start = r.createdMs + 3_600_000;
     batch +=
-      `BEGIN:VEVENT\r\nUID:${ID_BASE + BigInt(n + 1)}\r\nDTSTAMP:${fmt(start)}\r\nDTSTART:${fmt(start)}\r\n` +
-      `DTEND:${fmt(start + 1_800_000)}\r\nSUMMARY:Meeting ${FIRST[rng() & 15]} ${LAST[rng() & 15]}\r\nEND:VEVENT\r\n`;
+      `BEGIN:VEVENT\r\nUID:${r.id}\r\nDTSTAMP:${fmt(r.modifiedMs)}\r\nDTSTART:${fmt(start)}\r\n` +
+      `DTEND:${fmt(start + 1_800_000)}\r\nSUMMARY:Meeting ${FIRST[ctx.first]} ${LAST[ctx.last]}\r\nEND:VEVENT\r\n`;
     if (batch.length >= 64 * 1024) {
       yield Buffer.from(batch, 'utf8');
       batch = '';
     }
   }
   yield Buffer.from(`${batch}END:VCALENDAR\r\n`, 'utf8');
+}
+
+/** A simple ICS calendar for a seeded Events job exported with file_type "ics". */
+export async function* icsForJob(spec: CsvSpec): AsyncGenerator<Buffer> {
+  const page = spec.page ?? 1;
+  const first = spec.firstRecord ?? (page - 1) * (spec.perPage ?? 20000);
+  const salt = seededSalt(spec.jobId, page);
+  yield* icsRows(salt, seededRecords(salt, first, spec.records));
 }
 
 // ---------------------------------------------------------------- counting

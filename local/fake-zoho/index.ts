@@ -1,3 +1,13 @@
+export { FakeZohoAdminClient, FakeZohoAdminError } from './admin-client.js';
+export {
+  type ChildHooks,
+  type ChildOptions,
+  childOptionsFromProcess,
+  type FakeZohoChild,
+  type ReadyMessage,
+  serveFakeZohoChild,
+  startFakeZohoChild,
+} from './child-runner.js';
 export {
   type CsvSpec,
   columnsFor,
@@ -10,11 +20,14 @@ export {
   icsForJob,
   PADDING_COLUMN,
 } from './csv.js';
+export { type DataType, type FieldDef, type JsonType, recordId, schemaFor, USERS } from './fields.js';
 export {
   API_VERSIONS,
   type ApiVersion,
+  type CallbackEncoding,
   type CallbackLogEntry,
   DEFAULT_CLIENT,
+  type DownloadWindow,
   ERROR_CATALOGUE,
   errorEnvelope,
   type FakeClient,
@@ -24,10 +37,15 @@ export {
   type Fault,
   type FaultAction,
   fakeCredentials,
+  type JobInfo,
   type JobSpec,
   type JobState,
+  type ModuleInfo,
+  type RecordInfo,
+  type RecordTarget,
   type RequestKind,
   type RequestLogEntry,
+  type RuntimeOptions,
   type SeededJob,
   SUPPORTED_MODULES,
   startFakeZoho,

@@ -7,7 +7,62 @@
  */
 import { once } from 'node:events';
 import { setImmediate as setImmediatePromise } from 'node:timers/promises';
-import { crc32, createDeflateRaw, type ZlibOptions, constants as zc } from 'node:zlib';
+import { promisify } from 'node:util';
+import { crc32, createDeflateRaw, deflateRaw, type ZlibOptions, constants as zc } from 'node:zlib';
+
+const deflateRawAsync = promisify(deflateRaw);
+const WINDOW = 32 * 1024;
+
+/**
+ * Deflates `source` in blocks on the thread pool, `concurrency` at a time, and yields the compressed
+ * blocks in order. Each block is deflated with the 32 KiB before it as the dictionary (so back
+ * references reach into the previous block, as in pigz) and ends with a sync flush, except the last,
+ * which ends the stream. Memory: about `concurrency` blocks in and out.
+ */
+async function* parallelDeflate(
+  source: AsyncIterable<Buffer>,
+  level: number,
+  blockSize: number,
+  concurrency: number,
+  onInput: (chunk: Buffer) => void,
+): AsyncGenerator<Buffer> {
+  const queue: Promise<Buffer>[] = [];
+  let pending: Buffer[] = [];
+  let pendingLen = 0;
+  let dict: Buffer | undefined;
+  const submit = (block: Buffer, final: boolean): void => {
+    const options: ZlibOptions = {
+      level,
+      memLevel: 9,
+      finishFlush: final ? zc.Z_FINISH : zc.Z_SYNC_FLUSH,
+      ...(dict ? { dictionary: dict } : {}),
+    };
+    const p = deflateRawAsync(block, options);
+    p.catch(() => undefined); // awaited below; this only keeps an abandoned block from being "unhandled"
+    queue.push(p);
+    dict =
+      block.length >= WINDOW
+        ? block.subarray(block.length - WINDOW)
+        : Buffer.concat([dict ?? Buffer.alloc(0), block]).subarray(-WINDOW);
+  };
+  for await (const chunk of source) {
+    if (chunk.length === 0) continue;
+    onInput(chunk);
+    pending.push(chunk);
+    pendingLen += chunk.length;
+    if (pendingLen < blockSize) continue;
+    let all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
+    while (all.length >= blockSize) {
+      submit(all.subarray(0, blockSize), false);
+      all = all.subarray(blockSize);
+      while (queue.length >= concurrency) yield await queue.shift()!;
+    }
+    pending = all.length > 0 ? [all] : [];
+    pendingLen = all.length;
+  }
+  submit(pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen), true);
+  while (queue.length > 0) yield await queue.shift()!;
+}
 
 export interface ZipOptions {
   /** Write ZIP64 structures (local zip64 extra, 8-byte descriptor sizes, CD zip64 extra, zip64 EOCD). */
@@ -20,6 +75,15 @@ export interface ZipOptions {
   chunkSize?: number;
   /** Modification time stored in the headers (default 2024-01-01T00:00:00, local DOS time). */
   mtime?: Date;
+  /**
+   * Blocks deflated at the same time on the thread pool (default 2). 1: one deflate stream, as a
+   * streaming Java zipper does. More: pigz-style, the input is cut into `blockSize` blocks, each
+   * deflated with the previous 32 KiB as its dictionary and ended with a sync flush (the last with
+   * a final block), so the concatenation is one valid deflate stream.
+   */
+  parallel?: number;
+  /** Input block size of the parallel mode, default 1 MiB. */
+  blockSize?: number;
 }
 
 const SIG_LOCAL = 0x04034b50;
@@ -78,43 +142,66 @@ export async function* zipSingleEntry(
   let crc = 0;
   let usize = 0;
   let csize = 0;
-  // A large writable buffer keeps the deflater (thread pool) busy while the producer (main thread)
-  // builds the next chunk: generation and compression then overlap instead of taking turns.
-  const deflate = createDeflateRaw({
-    level: opts.level ?? 1,
-    chunkSize: opts.chunkSize ?? 128 * 1024,
-    memLevel: 9,
-    strategy: zc.Z_DEFAULT_STRATEGY,
-    writableHighWaterMark: 1024 * 1024,
-  } as ZlibOptions);
-  const abort = new AbortController();
-  const feeder = (async () => {
-    try {
-      for await (const chunk of source) {
-        if (abort.signal.aborted) return;
-        if (chunk.length === 0) continue;
+  const parallel = Math.max(1, Math.floor(opts.parallel ?? 2));
+  if (parallel > 1) {
+    const blocks = parallelDeflate(
+      source,
+      opts.level ?? 1,
+      opts.blockSize ?? 1024 * 1024,
+      parallel,
+      (chunk) => {
         crc = crc32(chunk, crc);
         usize += chunk.length;
-        if (!deflate.write(chunk)) await once(deflate, 'drain', { signal: abort.signal });
-        // Let the event loop run the deflater's completion callbacks (a synchronous producer behind an
-        // async iterator would otherwise only ever yield microtasks until the buffer is full).
-        else await setImmediatePromise();
-        if (abort.signal.aborted) return;
-      }
-      deflate.end();
-    } catch (err) {
-      if (!abort.signal.aborted) deflate.destroy(err as Error);
-    }
-  })();
-  try {
-    for await (const out of deflate as AsyncIterable<Buffer>) {
+      },
+    );
+    for await (const out of blocks) {
       csize += out.length;
       yield out;
     }
-    await feeder;
-  } finally {
-    abort.abort();
-    deflate.destroy();
+  } else {
+    yield* singleStream();
+  }
+
+  /** One deflate stream over the whole entry. */
+  async function* singleStream(): AsyncGenerator<Buffer> {
+    // A large writable buffer keeps the deflater (thread pool) busy while the producer (main thread)
+    // builds the next chunk: generation and compression then overlap instead of taking turns.
+    const deflate = createDeflateRaw({
+      level: opts.level ?? 1,
+      chunkSize: opts.chunkSize ?? 128 * 1024,
+      memLevel: 9,
+      strategy: zc.Z_DEFAULT_STRATEGY,
+      writableHighWaterMark: 1024 * 1024,
+    } as ZlibOptions);
+    const abort = new AbortController();
+    const feeder = (async () => {
+      try {
+        for await (const chunk of source) {
+          if (abort.signal.aborted) return;
+          if (chunk.length === 0) continue;
+          crc = crc32(chunk, crc);
+          usize += chunk.length;
+          if (!deflate.write(chunk)) await once(deflate, 'drain', { signal: abort.signal });
+          // Let the event loop run the deflater's completion callbacks (a synchronous producer behind an
+          // async iterator would otherwise only ever yield microtasks until the buffer is full).
+          else await setImmediatePromise();
+          if (abort.signal.aborted) return;
+        }
+        deflate.end();
+      } catch (err) {
+        if (!abort.signal.aborted) deflate.destroy(err as Error);
+      }
+    })();
+    try {
+      for await (const out of deflate as AsyncIterable<Buffer>) {
+        csize += out.length;
+        yield out;
+      }
+      await feeder;
+    } finally {
+      abort.abort();
+      deflate.destroy();
+    }
   }
 
   if (opts.corrupt === 'crc') crc = (crc ^ 0x5a5a5a5a) >>> 0;

@@ -1,39 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { csvForJob, csvRecordCount, ID_BASE, PADDING_COLUMN } from '../../local/fake-zoho/index.js';
-import { collect } from './helpers.js';
-
-/** Small RFC 4180 parser for assertions. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let q = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (q) {
-      if (ch === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (ch === '"') q = false;
-      else field += ch;
-    } else if (ch === '"') q = true;
-    else if (ch === ',') {
-      row.push(field);
-      field = '';
-    } else if (ch === '\n' || (ch === '\r' && text[i + 1] === '\n')) {
-      if (ch === '\r') i++;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-    } else field += ch;
-  }
-  if (field !== '' || row.length > 0) {
-    row.push(field);
-    rows.push(row);
-  }
-  return rows;
-}
+import { collect, parseCsv } from './helpers.js';
 
 describe('csvForJob', () => {
   it('is byte-for-byte deterministic and depends on job id and page', async () => {
@@ -112,7 +79,7 @@ describe('csvForJob', () => {
 
   it('generic columns for other modules, header only for zero records', async () => {
     const text = (await collect(csvForJob({ jobId: '1', module: 'Things__c', records: 0 }))).toString();
-    expect(text).toBe('id,Name,Email,Owner,Created_Time,Modified_Time,Description\n');
+    expect(text).toBe('id,Owner,Name,Email,Description,Created_By,Modified_By,Created_Time,Modified_Time\n');
     expect(await csvRecordCount(text)).toBe(0);
   });
 });

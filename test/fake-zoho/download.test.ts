@@ -94,23 +94,29 @@ describe('download', () => {
     expect(fake.stats().downloads).toBe(0);
   });
 
-  it('allows 10 downloads per fixed minute, then 429 until the minute rolls', async () => {
+  it('clock-minute mode: N downloads per UTC minute, then 429 and a 60 s lock from the 429', async () => {
     t = 1_800_000_000_000 - (1_800_000_000_000 % 60_000);
-    await start({ downloadsPerMinute: 3 });
+    await start({ downloadsPerMinute: 3, downloadWindow: 'clock-minute', lockExtendsOnReject: false });
     const job = fake.addJob({ totalRecords: 5 });
     for (let i = 0; i < 3; i++) expect((await download(job.id)).status).toBe(200);
+    t += 10_000;
     const r = await download(job.id);
     expect(r.status).toBe(429);
+    expect(r.headers.get('retry-after')).toBeNull();
     expect(await r.json()).toEqual({
       code: 'TOO_MANY_REQUESTS',
       details: {},
       message: 'Many requests fired in concurrent than the allowed limit',
       status: 'error',
     });
-    t += 59_000;
+    expect(fake.stats()).toMatchObject({ downloads: 3, download429s: 1, lockUntil: t + 60_000 });
+    t += 50_000; // a new clock minute, but the lock from the 429 still holds
     expect((await download(job.id)).status).toBe(429);
-    t += 1_000;
+    t += 9_999;
+    expect((await download(job.id)).status).toBe(429);
+    t += 1;
     expect((await download(job.id)).status).toBe(200);
+    expect(fake.stats()).toMatchObject({ downloads: 4, download429s: 3, lockUntil: null });
   });
 
   it('stops generating when the client goes away mid-download (huge job)', async () => {

@@ -159,3 +159,98 @@ export function systemUnzip(zip: Buffer, mode: '-p' | '-t'): Buffer {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Small RFC 4180 parser for assertions. */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let q = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (q) {
+      if (ch === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (ch === '"') q = false;
+      else field += ch;
+    } else if (ch === '"') q = true;
+    else if (ch === ',') {
+      row.push(field);
+      field = '';
+    } else if (ch === '\n' || (ch === '\r' && text[i + 1] === '\n')) {
+      if (ch === '\r') i++;
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+    } else field += ch;
+  }
+  if (field !== '' || row.length > 0) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** The raw text of each CSV record (header first), split on record separators outside quotes. */
+export function csvRecords(text: string): string[] {
+  const out: string[] = [];
+  let q = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') q = !q;
+    else if (ch === '\n' && !q) {
+      out.push(text.slice(start, i + 1));
+      start = i + 1;
+    }
+  }
+  if (start < text.length) out.push(text.slice(start));
+  return out;
+}
+
+/** Mints an access token for any client of the fake. */
+export async function mintFor(
+  fake: FakeZoho,
+  client: { clientId: string; clientSecret: string; refreshToken: string },
+): Promise<{ token: string; scope: string }> {
+  const res = await fetch(`${fake.accountsUrl}/oauth/v2/token`, {
+    method: 'POST',
+    body: new URLSearchParams({
+      refresh_token: client.refreshToken,
+      client_id: client.clientId,
+      client_secret: client.clientSecret,
+      grant_type: 'refresh_token',
+    }),
+  });
+  const body = (await res.json()) as { access_token?: string; scope?: string };
+  if (!body.access_token) throw new Error(`no token: ${JSON.stringify(body)}`);
+  return { token: body.access_token, scope: body.scope ?? '' };
+}
+
+/** Creates a job over HTTP and returns its id (asserting the 201). */
+export async function createdId(
+  fake: FakeZoho,
+  token: string,
+  body: unknown,
+  version = 'v8',
+): Promise<string> {
+  const r = await createJob(fake, token, body, version);
+  if (r.status !== 201) throw new Error(`create answered ${r.status}: ${JSON.stringify(r.json)}`);
+  return (r.json as Json).data[0].details.id as string;
+}
+
+/** Downloads a job's ZIP and returns the CSV inside. */
+export async function downloadCsv(
+  fake: FakeZoho,
+  token: string,
+  id: string,
+  version = 'v8',
+): Promise<Buffer> {
+  const res = await fetch(`${fake.apiDomain}/crm/bulk/${version}/read/${id}/result`, {
+    headers: authed(token),
+  });
+  if (res.status !== 200) throw new Error(`download answered ${res.status}: ${await res.text()}`);
+  return extractVerified(Buffer.from(await res.arrayBuffer())).content;
+}

@@ -72,7 +72,8 @@ describe('create job', () => {
     await expectError({ query: {} }, 400, 'MODULE_NOT_SUPPORTED');
     await expectError({ query: { module: 'Leads' } }, 400, 'MODULE_NOT_SUPPORTED'); // string on v8
     await expectError({ query: { module: { api_name: 'Notes' } } }, 400, 'MODULE_NOT_SUPPORTED');
-    await expectError({ query: { module: { api_name: 'Nope' } } }, 400, 'MODULE_NOT_SUPPORTED');
+    const invalid = await expectError({ query: { module: { api_name: 'Nope' } } }, 400, 'INVALID_MODULE');
+    expect(invalid.message).toBe('the module name given seems to be invalid');
     await expectError({ query: { module: { api_name: 'Leads' } } }, 400, 'MODULE_NOT_SUPPORTED', 'v2'); // object on v2
     expect((await createJob(fake, token, { query: { module: 'Leads' } }, 'v2')).status).toBe(201);
     expect((await createJob(fake, token, { query: { module: { api_name: 'Widgets__c' } } })).status).toBe(

@@ -88,6 +88,32 @@ describe('zipSingleEntry', () => {
     expect(produced).toBeLessThan(200);
   });
 
+  it('parallel mode: blocks deflated with the previous 32 KiB as dictionary form one valid stream', async () => {
+    const spec = { jobId: '3652397000000123457', module: 'Leads', records: 4000, padding: 300 };
+    const csv = await collect(csvForJob(spec));
+    expect(csv.length).toBeGreaterThan(1024 * 1024);
+    const single = await collect(zipSingleEntry('p.csv', csvForJob(spec), { parallel: 1 }));
+    const par = await collect(zipSingleEntry('p.csv', csvForJob(spec), { parallel: 4, blockSize: 100_000 }));
+    expect(extractVerified(single).content.equals(csv)).toBe(true);
+    expect(extractVerified(par).content.equals(csv)).toBe(true);
+    // back references across blocks keep the ratio close to one stream's
+    expect(parseZip(par).csize).toBeLessThan(parseZip(single).csize * 1.02);
+    // the bytes depend on the content only, not on how the source is chunked
+    async function* rechunked(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < csv.length; i += 77_777) yield csv.subarray(i, i + 77_777);
+    }
+    expect(
+      (await collect(zipSingleEntry('p.csv', rechunked(), { parallel: 4, blockSize: 100_000 }))).equals(par),
+    ).toBe(true);
+    if (hasUnzip) {
+      expect(systemUnzip(par, '-p').equals(csv)).toBe(true);
+      expect(systemUnzip(par, '-t').toString()).toMatch(/No errors detected/);
+    }
+    expect(
+      extractVerified(await collect(zipSingleEntry('e.csv', from(), { parallel: 3 }))).content.length,
+    ).toBe(0);
+  });
+
   it('propagates source errors', async () => {
     async function* failing(): AsyncGenerator<Buffer> {
       yield Buffer.from('x');
