@@ -1,0 +1,33 @@
+export {
+  defaultCompression,
+  UnsupportedCompressionError,
+  zstdAvailable,
+  zstdCompressor,
+} from './compression.js';
+export {
+  type Conversion,
+  ConversionError,
+  type ConvertOptions,
+  convertCsvToParquet,
+  DEFAULT_ROW_GROUP_BYTES,
+  DEFAULT_ROW_GROUP_ROWS,
+} from './convert.js';
+export { CsvError, type CsvErrorCode, CsvParser, type CsvParserOptions, CsvRecord, parseCsv } from './csv.js';
+export {
+  columnTypeOf,
+  parseFieldsResponse,
+  planColumns,
+  REASON_NO_METADATA,
+  REASON_NOT_IN_METADATA,
+  type ZohoField,
+} from './fields.js';
+export { hyparquetWriter, parquetSchema } from './hyparquet-writer.js';
+export * from './types.js';
+export type {
+  ByteSink,
+  ParquetRowGroupWriter,
+  ParquetWriterFactory,
+  ParquetWriterOptions,
+  RowGroup,
+  WriterColumn,
+} from './writer.js';
