@@ -1,7 +1,9 @@
+import { isUtf8 } from 'node:buffer';
 import { Readable } from 'node:stream';
+import { ColumnBuilder, constantColumn } from './columns.js';
 import { defaultCompression } from './compression.js';
 import { CsvError, CsvParser, type CsvRecord } from './csv.js';
-import { hyparquetWriter } from './hyparquet-writer.js';
+import { parquetWriter } from './parquet.js';
 import {
   type CellValue,
   type ColumnPlan,
@@ -12,17 +14,6 @@ import {
   LINEAGE_COLUMNS,
   type Lineage,
 } from './types.js';
-import {
-  INVALID,
-  type Invalid,
-  parseBoolean,
-  parseDate,
-  parseDecimal,
-  parseDouble,
-  parseInt64,
-  parseList,
-  parseTimestamp,
-} from './values.js';
 import type { ParquetRowGroupWriter, ParquetWriterFactory, RowGroup, WriterColumn } from './writer.js';
 
 export interface ConvertOptions {
@@ -35,7 +26,7 @@ export interface ConvertOptions {
   readonly rowGroupBytes?: number;
   /** Default: ZSTD where Node has it (≥ 22.15), else SNAPPY. */
   readonly compression?: Compression;
-  /** The Parquet encoder (default hyparquet-writer). */
+  /** The Parquet encoder (default: `parquetWriter`, lib/analytics/parquet.ts). */
   readonly writer?: ParquetWriterFactory;
   /** Largest CSV record in bytes (default 64 MiB). */
   readonly maxRecordBytes?: number;
@@ -63,30 +54,17 @@ export const DEFAULT_ROW_GROUP_BYTES = 24 * 1024 * 1024;
 
 type ByteSource = Readable | AsyncIterable<Uint8Array | string>;
 
-/** Turns one CSV field into a value of its column's type. */
-type FieldParser = (text: string) => CellValue | Invalid;
-
-function fieldParser(type: ColumnType): FieldParser | null {
-  switch (type.kind) {
-    case 'string':
-      return null;
-    case 'int64':
-      return parseInt64;
-    case 'double':
-      return parseDouble;
-    case 'decimal': {
-      const { precision, scale } = type;
-      return (s) => parseDecimal(s, precision, scale);
-    }
-    case 'boolean':
-      return parseBoolean;
-    case 'date':
-      return parseDate;
-    case 'timestamp':
-      return parseTimestamp;
-    case 'list':
-      return parseList;
+/** The length of `b` without a UTF-8 sequence cut at its end (at most 3 bytes are held back). */
+function utf8Boundary(b: Buffer): number {
+  const n = b.length;
+  for (let k = 1; k <= 3 && k <= n; k++) {
+    const c = b[n - k] as number;
+    if ((c & 0xc0) === 0x80) continue; // continuation byte: look further back
+    if (c < 0x80) return n;
+    const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+    return need > k ? n - k : n;
   }
+  return n;
 }
 
 /**
@@ -107,7 +85,7 @@ export function convertCsvToParquet(source: ByteSource, options: ConvertOptions)
   const rowGroupRows = Math.max(1, options.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS);
   const rowGroupBytes = Math.max(1, options.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES);
   const compression = options.compression ?? defaultCompression();
-  const makeWriter = options.writer ?? hyparquetWriter;
+  const makeWriter = options.writer ?? parquetWriter;
 
   let waiting: (() => void) | null = null;
   let closed: Error | null = null;
@@ -140,7 +118,6 @@ export function convertCsvToParquet(source: ByteSource, options: ConvertOptions)
   const run = async (): Promise<ConversionStats> => {
     let plan: ColumnPlan | null = null;
     let header: string[] = [];
-    let parsers: (FieldParser | null)[] = [];
     let ncols = 0;
     let writer: ParquetRowGroupWriter | null = null;
     let nulls: number[] = [];
@@ -148,36 +125,48 @@ export function convertCsvToParquet(source: ByteSource, options: ConvertOptions)
     let rows = 0;
     let rowGroups = 0;
     let blankLines = 0;
+    let checkUtf8 = false;
 
     const exportedAt = options.lineage.exportedAt.getTime();
     const { exportId, jobId } = options.lineage;
+    const STRING: ColumnType = { kind: 'string' };
+    const TIMESTAMP: ColumnType = { kind: 'timestamp' };
 
     // The row group being filled, and those sealed but not yet written.
-    let cols: CellValue[][] = [];
-    let errorCol: (string | null)[] = [];
+    let builders: ColumnBuilder[] = [];
+    let errorBuilder = new ColumnBuilder(STRING, 16, 1024);
     let groupRows = 0;
     let groupBytes = 0;
+    let rowsHint = 1024;
+    const bytesHint: number[] = [];
     const sealed: RowGroup[] = [];
 
     const newGroup = (): void => {
-      cols = [];
-      for (let i = 0; i < ncols; i++) cols.push([]);
-      errorCol = [];
+      builders = (plan ?? []).map((c, i) => {
+        const b = new ColumnBuilder(c.type, rowsHint, bytesHint[i] ?? 1024);
+        b.checkUtf8 = checkUtf8;
+        return b;
+      });
+      errorBuilder = new ColumnBuilder(STRING, rowsHint, 1024);
       groupRows = 0;
       groupBytes = 0;
     };
     const seal = (): void => {
       if (groupRows === 0) return;
       const n = groupRows;
-      const same = <T>(v: T): T[] => new Array<T>(n).fill(v);
+      // Size the next group's builders like this one's (fewer re-allocations).
+      rowsHint = Math.min(n + 16, rowGroupRows + 16);
+      builders.forEach((b, i) => {
+        bytesHint[i] = b.size + 1024;
+      });
       sealed.push({
         rows: n,
         columns: [
-          ...cols,
-          same<CellValue>(exportId),
-          same<CellValue>(jobId),
-          same<CellValue>(exportedAt),
-          errorCol,
+          ...builders.map((b) => b.finish()),
+          constantColumn(STRING, n, exportId),
+          constantColumn(STRING, n, jobId),
+          constantColumn(TIMESTAMP, n, exportedAt),
+          errorBuilder.finish(),
         ],
       });
       newGroup();
@@ -195,20 +184,20 @@ export function convertCsvToParquet(source: ByteSource, options: ConvertOptions)
         }
         seen.add(name);
       }
-      plan = typeof options.columns === 'function' ? options.columns(header) : options.columns;
-      if (plan.length !== header.length || plan.some((c, i) => c.name !== header[i])) {
+      const p = typeof options.columns === 'function' ? options.columns(header) : options.columns;
+      if (p.length !== header.length || p.some((c, i) => c.name !== header[i])) {
         throw new ConversionError('CSV_HEADER_MISMATCH', 'the column plan does not match the CSV header');
       }
+      plan = p;
       ncols = header.length;
-      parsers = plan.map((c) => fieldParser(c.type));
       nulls = new Array<number>(ncols).fill(0);
       errors = new Array<number>(ncols).fill(0);
       const writerColumns: WriterColumn[] = [
-        ...plan.map((c) => ({ name: c.name, type: c.type })),
-        { name: LINEAGE_COLUMNS.exportId, type: { kind: 'string' } },
-        { name: LINEAGE_COLUMNS.jobId, type: { kind: 'string' } },
-        { name: LINEAGE_COLUMNS.exportedAt, type: { kind: 'timestamp' } },
-        { name: LINEAGE_COLUMNS.conversionErrors, type: { kind: 'string' } },
+        ...p.map((c) => ({ name: c.name, type: c.type })),
+        { name: LINEAGE_COLUMNS.exportId, type: STRING },
+        { name: LINEAGE_COLUMNS.jobId, type: STRING },
+        { name: LINEAGE_COLUMNS.exportedAt, type: TIMESTAMP },
+        { name: LINEAGE_COLUMNS.conversionErrors, type: STRING },
       ];
       writer = makeWriter({
         columns: writerColumns,
@@ -218,7 +207,7 @@ export function convertCsvToParquet(source: ByteSource, options: ConvertOptions)
           'zoho.export_id': exportId,
           'zoho.job_id': jobId,
           'zoho.columns': JSON.stringify(
-            plan.map((c) => ({ name: c.name, type: c.type, zoho_type: c.zohoType, reason: c.reason })),
+            p.map((c) => ({ name: c.name, type: c.type, zoho_type: c.zohoType, reason: c.reason })),
           ),
         },
       });
@@ -242,40 +231,30 @@ export function convertCsvToParquet(source: ByteSource, options: ConvertOptions)
           rows + blankLines + 2,
         );
       }
-      const starts = rec.starts;
-      const ends = rec.ends;
+      const { buf, starts, ends, flags } = rec;
       let rowErrors: Record<string, string> | null = null;
-      let bytes = count;
       for (let i = 0; i < count; i++) {
-        const col = cols[i] as CellValue[];
-        const len = (ends[i] as number) - (starts[i] as number);
-        if (len === 0) {
-          col.push(null);
+        const b = builders[i] as ColumnBuilder;
+        const s = starts[i] as number;
+        const e = ends[i] as number;
+        if (e === s) {
+          b.addNull();
           nulls[i] = (nulls[i] ?? 0) + 1;
           continue;
         }
-        bytes += len;
-        const text = rec.text(i);
-        const parse = parsers[i];
-        if (!parse) {
-          col.push(text);
-          continue;
-        }
-        const v = parse(text);
-        if (v === INVALID) {
-          col.push(null);
+        if (!b.add(buf, s, e, flags[i] as number)) {
+          b.addNull();
           nulls[i] = (nulls[i] ?? 0) + 1;
           errors[i] = (errors[i] ?? 0) + 1;
           rowErrors ??= {};
-          rowErrors[header[i] as string] = text;
-        } else {
-          col.push(v);
+          rowErrors[header[i] as string] = rec.text(i);
         }
       }
-      errorCol.push(rowErrors ? JSON.stringify(rowErrors) : null);
+      if (rowErrors) errorBuilder.addText(JSON.stringify(rowErrors));
+      else errorBuilder.addNull();
       rows++;
       groupRows++;
-      groupBytes += bytes;
+      groupBytes += (ends[count - 1] as number) - (starts[0] as number) + 2;
       if (groupRows >= rowGroupRows || groupBytes >= rowGroupBytes) seal();
     };
 
@@ -288,10 +267,29 @@ export function convertCsvToParquet(source: ByteSource, options: ConvertOptions)
         rowGroups++;
       }
     };
-    for await (const chunk of source) {
+    let utf8Tail: Buffer | null = null;
+    for await (const input of source) {
       if (closed) throw closed;
-      parser.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
+      const chunk = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+      if (!checkUtf8) {
+        // The CSV's structure is ASCII, so the whole file is valid UTF-8 iff every value is: check
+        // the bytes in bulk and, after the first invalid byte, every string value on its own.
+        const joined: Buffer = utf8Tail
+          ? Buffer.concat([utf8Tail, chunk])
+          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+        const cut = utf8Boundary(joined);
+        utf8Tail = cut < joined.length ? Buffer.from(joined.subarray(cut)) : null;
+        if (!isUtf8(joined.subarray(0, cut))) {
+          checkUtf8 = true;
+          for (const b of builders) b.checkUtf8 = true;
+        }
+      }
+      parser.push(chunk);
       if (sealed.length > 0) await flushSealed();
+    }
+    if (utf8Tail && !isUtf8(utf8Tail)) {
+      checkUtf8 = true;
+      for (const b of builders) b.checkUtf8 = true;
     }
     parser.end();
     seal();

@@ -1,4 +1,5 @@
 import { ByteWriter, ParquetWriter, type SchemaElement } from 'hyparquet-writer';
+import { toCellValues } from './columns.js';
 import { type Compressor, zstdCompressor } from './compression.js';
 import type { ColumnType } from './types.js';
 import type { ParquetRowGroupWriter, ParquetWriterFactory, RowGroup, WriterColumn } from './writer.js';
@@ -96,7 +97,8 @@ export function parquetSchema(columns: readonly WriterColumn[]): SchemaElement[]
 }
 
 /**
- * The writer built on hyparquet-writer (pure JS, MIT, one dependency): each row group is encoded
+ * The writer built on hyparquet-writer (pure JS, MIT, one dependency; a candidate measured by
+ * bench/convert.ts, not the default): each row group is encoded
  * into a ByteWriter, whose bytes are handed to `out` after the group (and at the end); a promise
  * from `out` (backpressure) is awaited before the next group is encoded.
  */
@@ -127,7 +129,7 @@ export const hyparquetWriter: ParquetWriterFactory = ({ columns, compression, ou
       if (group.rows === 0) return;
       const columnData = group.columns.map((data, i) => ({
         name: names[i] as string,
-        data: data as DecodedArray,
+        data: toCellValues(data) as DecodedArray,
         // Page indexes are optional; statistics in the column chunks are kept.
         offsetIndex: false,
       }));

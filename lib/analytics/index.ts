@@ -1,4 +1,13 @@
 export {
+  ColumnBuilder,
+  type ColumnData,
+  type ColumnStats,
+  constantColumn,
+  daysFromCivil,
+  parseTimestampBytes,
+  toCellValues,
+} from './columns.js';
+export {
   defaultCompression,
   UnsupportedCompressionError,
   zstdAvailable,
@@ -22,6 +31,7 @@ export {
   type ZohoField,
 } from './fields.js';
 export { hyparquetWriter, parquetSchema } from './hyparquet-writer.js';
+export { ParquetFileWriter, parquetWriter } from './parquet.js';
 export * from './types.js';
 export type {
   ByteSink,

@@ -1,4 +1,5 @@
-import type { CellValue, ColumnType, Compression } from './types.js';
+import type { ColumnData } from './columns.js';
+import type { ColumnType, Compression } from './types.js';
 
 /**
  * The seam between the conversion and a Parquet encoder: the converter hands over one bounded row
@@ -12,8 +13,8 @@ export interface WriterColumn {
 
 export interface RowGroup {
   readonly rows: number;
-  /** One array per column, in `WriterColumn` order, each `rows` long. */
-  readonly columns: readonly CellValue[][];
+  /** One column per `WriterColumn`, in order, each `rows` long (`toCellValues` turns one into JS values). */
+  readonly columns: readonly ColumnData[];
 }
 
 /** Where the writer puts the file's bytes. A returned promise means: wait before sending more. */
