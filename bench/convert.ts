@@ -14,6 +14,8 @@
  *   BENCH_SIZES_MB=512,1536   CSV sizes (default; BENCH_QUICK=1: 64,192)
  *   BENCH_MODES=a,b           subset of: floor,duckdb-copy,own-parser,csv-parse,parse-only,own,hyparquet,duckdb-writer,parquet-wasm
  *   BENCH_REPEAT=n            runs per measurement (best time, highest RSS; default 1)
+ *   BENCH_COMPRESSION=ZSTD    codec of every mode, DuckDB's COPY included (default SNAPPY; ZSTD needs Node >= 22.15)
+ *   BENCH_NODE=/path/to/node  node binary for the workers (e.g. a Node 22 to measure the Lambda runtime)
  *   BENCH_DIR=/path           keep generated CSVs there and reuse them (default: a temp dir, removed)
  *   BENCH_ROW_GROUP_ROWS / BENCH_ROW_GROUP_BYTES  row group bounds for the library modes
  */
@@ -516,7 +518,8 @@ async function main(): Promise<void> {
   const keep = process.env.BENCH_DIR !== undefined;
   const dir = process.env.BENCH_DIR ?? mkdtempSync(path.join(tmpdir(), 'zoho-parquet-bench-'));
   mkdirSync(dir, { recursive: true });
-  const compression: Compression = 'SNAPPY';
+  const compression = (process.env.BENCH_COMPRESSION ?? 'SNAPPY') as Compression;
+  const nodeBin = process.env.BENCH_NODE ?? process.execPath;
   const rowGroupRows = process.env.BENCH_ROW_GROUP_ROWS
     ? Number(process.env.BENCH_ROW_GROUP_ROWS)
     : undefined;
@@ -572,7 +575,7 @@ async function main(): Promise<void> {
         for (let k = 0; k < repeat; k++) {
           const out = path.join(dir, `out-${mode}.parquet`);
           const args: WorkerArgs = { mode, csv, out, workDir: dir, compression, rowGroupRows, rowGroupBytes };
-          const r = spawnSync(process.execPath, [bundle, 'worker', JSON.stringify(args)], {
+          const r = spawnSync(nodeBin, [bundle, 'worker', JSON.stringify(args)], {
             encoding: 'utf8',
             maxBuffer: 16 * MiB,
             env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },

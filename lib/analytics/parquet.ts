@@ -370,7 +370,14 @@ export class ParquetFileWriter implements ParquetRowGroupWriter {
     subHeader: (w: ThriftWriter) => void,
     body: Buffer,
   ): { uncompressed: number; compressed: number } {
-    const data = this.compress ? Buffer.from(this.compress(body)) : Buffer.from(body);
+    // The body lives in the reused scratch buffer: keep a copy only when it is not compressed.
+    let data: Buffer;
+    if (this.compress) {
+      const c = this.compress(body);
+      data = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.length);
+    } else {
+      data = Buffer.from(body);
+    }
     const h = ThriftWriter.struct((w) => {
       w.i32(1, type).i32(2, body.length).i32(3, data.length);
       subHeader(w);
