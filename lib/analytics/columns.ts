@@ -126,32 +126,32 @@ class Arena {
   }
 }
 
-class Grow {
-  static u32(a: Uint32Array, n: number): Uint32Array {
+const Grow = {
+  u32(a: Uint32Array, n: number): Uint32Array {
     if (n <= a.length) return a;
     const b = new Uint32Array(Math.max(n, a.length * 2));
     b.set(a);
     return b;
-  }
-  static i32(a: Int32Array, n: number): Int32Array {
+  },
+  i32(a: Int32Array, n: number): Int32Array {
     if (n <= a.length) return a;
     const b = new Int32Array(Math.max(n, a.length * 2));
     b.set(a);
     return b;
-  }
-  static f64(a: Float64Array, n: number): Float64Array {
+  },
+  f64(a: Float64Array, n: number): Float64Array {
     if (n <= a.length) return a;
     const b = new Float64Array(Math.max(n, a.length * 2));
     b.set(a);
     return b;
-  }
-  static u8(a: Uint8Array, n: number): Uint8Array {
+  },
+  u8(a: Uint8Array, n: number): Uint8Array {
     if (n <= a.length) return a;
     const b = new Uint8Array(Math.max(n, a.length * 2));
     b.set(a);
     return b;
-  }
-}
+  },
+};
 
 /**
  * Builds one column of one row group. `add` returns false when the field does not parse as the

@@ -5,7 +5,6 @@ import { defaultCompression } from './compression.js';
 import { CsvError, CsvParser, type CsvRecord } from './csv.js';
 import { parquetWriter } from './parquet.js';
 import {
-  type CellValue,
   type ColumnPlan,
   type ColumnSummary,
   type ColumnType,

@@ -34,7 +34,7 @@ afterAll(() => tmp.cleanup());
 function unscaled2(s: string): bigint {
   const neg = s.startsWith('-');
   const [i = '0', f = ''] = s.replace(/^[-+]/, '').split('.');
-  const v = BigInt(i || '0') * 100n + BigInt((f + '00').slice(0, 2));
+  const v = BigInt(i || '0') * 100n + BigInt(`${f}00`.slice(0, 2));
   return neg ? -v : v;
 }
 
