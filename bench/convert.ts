@@ -12,7 +12,7 @@
  *
  * Environment:
  *   BENCH_SIZES_MB=512,1536   CSV sizes (default; BENCH_QUICK=1: 64,192)
- *   BENCH_MODES=a,b           subset of: floor,duckdb-copy,own-parser,csv-parse,parse-only,own,hyparquet,duckdb-writer,parquet-wasm
+ *   BENCH_MODES=a,b           subset of: floor,duckdb-copy,duckdb-copy-codec,own-parser,csv-parse,parse-only,own,hyparquet,duckdb-writer,parquet-wasm
  *   BENCH_REPEAT=n            runs per measurement (best time, highest RSS; default 1)
  *   BENCH_COMPRESSION=ZSTD    codec of every mode, DuckDB's COPY included (default SNAPPY; ZSTD needs Node >= 22.15)
  *   BENCH_NODE=/path/to/node  node binary for the workers (e.g. a Node 22 to measure the Lambda runtime)
@@ -420,15 +420,19 @@ async function worker(args: WorkerArgs): Promise<WorkerResult> {
   };
   const input = () => createReadStream(args.csv, { highWaterMark: 256 * 1024 });
   if (args.mode === 'floor') return { seconds: 0, peakRss: peakRss(), outBytes: 0, rows: 0 };
-  if (args.mode === 'duckdb-copy') {
+  if (args.mode === 'duckdb-copy' || args.mode === 'duckdb-copy-codec') {
+    // The baseline: DuckDB's own CSV reader and Parquet writer, one thread. `duckdb-copy` is the
+    // plain statement (DuckDB's default codec, SNAPPY); `duckdb-copy-codec` uses the run's codec.
     const duck = await import('@duckdb/node-api');
     const db = await duck.DuckDBInstance.create(':memory:');
     const con = await db.connect();
     await con.run('SET threads=1');
+    const codec =
+      args.mode === 'duckdb-copy-codec'
+        ? ` (FORMAT parquet, COMPRESSION ${args.compression.toLowerCase()})`
+        : '';
     const t0 = performance.now();
-    await con.run(
-      `COPY (SELECT * FROM read_csv('${args.csv}')) TO '${args.out}' (FORMAT parquet, COMPRESSION ${args.compression.toLowerCase()})`,
-    );
+    await con.run(`COPY (SELECT * FROM read_csv('${args.csv}')) TO '${args.out}'${codec}`);
     const seconds = (performance.now() - t0) / 1000;
     return { seconds, peakRss: peakRss(), outBytes: statSync(args.out).size, rows: -1 };
   }
@@ -512,7 +516,7 @@ async function main(): Promise<void> {
   const sizes = (process.env.BENCH_SIZES_MB ?? (quick ? '64,192' : '512,1536')).split(',').map(Number);
   const modes = (
     process.env.BENCH_MODES ??
-    'floor,duckdb-copy,own-parser,csv-parse,parse-only,own,hyparquet,duckdb-writer,parquet-wasm'
+    'floor,duckdb-copy,duckdb-copy-codec,own-parser,csv-parse,parse-only,own,hyparquet,duckdb-writer,parquet-wasm'
   ).split(',');
   const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? 1) || 1);
   const keep = process.env.BENCH_DIR !== undefined;

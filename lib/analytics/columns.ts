@@ -209,6 +209,14 @@ export class ColumnBuilder {
     }
   }
 
+  /** Empties the builder for the next row group, keeping its buffers (the last group must be written). */
+  reset(): void {
+    this.rows = 0;
+    this.count = 0;
+    this.stats = newStats();
+    if (this.arena) this.arena.pos = 0;
+  }
+
   /** Bytes this builder holds (for the row group byte bound). */
   get size(): number {
     return (this.arena?.pos ?? 0) + this.count * 8 + this.rows;

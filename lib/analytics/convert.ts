@@ -131,42 +131,51 @@ export function convertCsvToParquet(source: ByteSource, options: ConvertOptions)
     const STRING: ColumnType = { kind: 'string' };
     const TIMESTAMP: ColumnType = { kind: 'timestamp' };
 
-    // The row group being filled, and those sealed but not yet written.
-    let builders: ColumnBuilder[] = [];
-    let errorBuilder = new ColumnBuilder(STRING, 16, 1024);
+    // The row group being filled (a set of builders), and those sealed but not yet written. A set
+    // goes back to the pool once its group is written and is then reused: no new buffers per group.
+    interface BuilderSet {
+      cols: ColumnBuilder[];
+      errors: ColumnBuilder;
+    }
+    const pool: BuilderSet[] = [];
+    let current: BuilderSet = { cols: [], errors: new ColumnBuilder(STRING, 16, 1024) };
+    let builders: ColumnBuilder[] = current.cols;
+    let errorBuilder = current.errors;
     let groupRows = 0;
     let groupBytes = 0;
-    let rowsHint = 1024;
-    const bytesHint: number[] = [];
-    const sealed: RowGroup[] = [];
+    const sealed: { group: RowGroup; set: BuilderSet }[] = [];
 
     const newGroup = (): void => {
-      builders = (plan ?? []).map((c, i) => {
-        const b = new ColumnBuilder(c.type, rowsHint, bytesHint[i] ?? 1024);
+      const set = pool.pop() ?? {
+        cols: (plan ?? []).map((c) => new ColumnBuilder(c.type, 1024, 64 * 1024)),
+        errors: new ColumnBuilder(STRING, 1024, 1024),
+      };
+      for (const b of set.cols) {
+        b.reset();
         b.checkUtf8 = checkUtf8;
-        return b;
-      });
-      errorBuilder = new ColumnBuilder(STRING, rowsHint, 1024);
+      }
+      set.errors.reset();
+      current = set;
+      builders = set.cols;
+      errorBuilder = set.errors;
       groupRows = 0;
       groupBytes = 0;
     };
     const seal = (): void => {
       if (groupRows === 0) return;
       const n = groupRows;
-      // Size the next group's builders like this one's (fewer re-allocations).
-      rowsHint = Math.min(n + 16, rowGroupRows + 16);
-      builders.forEach((b, i) => {
-        bytesHint[i] = b.size + 1024;
-      });
       sealed.push({
-        rows: n,
-        columns: [
-          ...builders.map((b) => b.finish()),
-          constantColumn(STRING, n, exportId),
-          constantColumn(STRING, n, jobId),
-          constantColumn(TIMESTAMP, n, exportedAt),
-          errorBuilder.finish(),
-        ],
+        set: current,
+        group: {
+          rows: n,
+          columns: [
+            ...builders.map((b) => b.finish()),
+            constantColumn(STRING, n, exportId),
+            constantColumn(STRING, n, jobId),
+            constantColumn(TIMESTAMP, n, exportedAt),
+            errorBuilder.finish(),
+          ],
+        },
       });
       newGroup();
     };
@@ -260,9 +269,10 @@ export function convertCsvToParquet(source: ByteSource, options: ConvertOptions)
     const parser = new CsvParser(onRecord, { maxRecordBytes: options.maxRecordBytes });
     const flushSealed = async (): Promise<void> => {
       while (sealed.length > 0) {
-        const group = sealed.shift() as RowGroup;
+        const { group, set } = sealed.shift() as { group: RowGroup; set: BuilderSet };
         if (closed) throw closed;
         await (writer as ParquetRowGroupWriter).writeRowGroup(group);
+        pool.push(set);
         rowGroups++;
       }
     };

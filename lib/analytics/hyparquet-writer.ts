@@ -1,6 +1,7 @@
+import zlib from 'node:zlib';
 import { ByteWriter, ParquetWriter, type SchemaElement } from 'hyparquet-writer';
 import { toCellValues } from './columns.js';
-import { type Compressor, zstdCompressor } from './compression.js';
+import { UnsupportedCompressionError } from './compression.js';
 import type { ColumnType } from './types.js';
 import type { ParquetRowGroupWriter, ParquetWriterFactory, RowGroup, WriterColumn } from './writer.js';
 
@@ -112,8 +113,13 @@ export const hyparquetWriter: ParquetWriterFactory = ({ columns, compression, ou
     return out.write(chunk);
   };
   const writer = Object.assign(bytes, { flush: drain });
-  const compressors: Record<string, Compressor> = {};
-  if (compression === 'ZSTD') compressors.ZSTD = zstdCompressor();
+  const compressors: Record<string, (b: Uint8Array) => Uint8Array> = {};
+  if (compression === 'ZSTD') {
+    // hyparquet-writer takes synchronous compressors only.
+    const sync = (zlib as unknown as Record<string, unknown>).zstdCompressSync;
+    if (typeof sync !== 'function') throw new UnsupportedCompressionError('ZSTD');
+    compressors.ZSTD = sync as (b: Uint8Array) => Uint8Array;
+  }
   const pw = new ParquetWriter({
     writer,
     schema: parquetSchema(columns),

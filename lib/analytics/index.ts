@@ -9,9 +9,11 @@ export {
 } from './columns.js';
 export {
   defaultCompression,
+  type PageCompressor,
+  snappyPageCompressor,
   UnsupportedCompressionError,
   zstdAvailable,
-  zstdCompressor,
+  zstdPageCompressor,
 } from './compression.js';
 export {
   type Conversion,

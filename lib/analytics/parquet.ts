@@ -13,9 +13,8 @@
  *   TypeDefinedOrder column orders;
  * - SNAPPY (snappyjs), ZSTD (node:zlib, Node ≥ 22.15) or no compression, per page.
  */
-import { compress as snappyCompress } from 'snappyjs';
 import type { ColumnData } from './columns.js';
-import { type Compressor, zstdCompressor } from './compression.js';
+import { type PageCompressor, snappyPageCompressor, zstdPageCompressor } from './compression.js';
 import { T_STRUCT, ThriftWriter } from './thrift.js';
 import type { ColumnType, Compression } from './types.js';
 import type { ParquetRowGroupWriter, ParquetWriterFactory, RowGroup, WriterColumn } from './writer.js';
@@ -249,18 +248,32 @@ function writeLevelRun(out: Scratch, n: number, v: number): void {
   out.buf.writeUInt32LE(out.pos - lenAt - 4, lenAt);
 }
 
-function compressorFor(compression: Compression): { codec: number; compress: Compressor | null } {
+function compressorFor(compression: Compression): { codec: number; compressor: PageCompressor | null } {
   switch (compression) {
     case 'SNAPPY':
-      return {
-        codec: CODEC.SNAPPY,
-        compress: (b) => snappyCompress(Buffer.from(b.buffer, b.byteOffset, b.length)),
-      };
+      return { codec: CODEC.SNAPPY, compressor: snappyPageCompressor() };
     case 'ZSTD':
-      return { codec: CODEC.ZSTD, compress: zstdCompressor() };
+      return { codec: CODEC.ZSTD, compressor: zstdPageCompressor() };
     case 'UNCOMPRESSED':
-      return { codec: CODEC.UNCOMPRESSED, compress: null };
+      return { codec: CODEC.UNCOMPRESSED, compressor: null };
   }
+}
+
+/** Pages being compressed at once (in order); with ZSTD they overlap the encoding of the next. */
+const PAGES_IN_FLIGHT = 4;
+
+/** A page whose body is being compressed; its header is written once the size is known. */
+interface PendingPage {
+  readonly type: number;
+  readonly subHeader: (w: ThriftWriter) => void;
+  readonly bodyLength: number;
+  readonly data: Promise<Buffer> | Buffer;
+}
+
+/** Sizes and offsets of the pages of one column chunk, as they are emitted. */
+interface ChunkSizes {
+  uncompressed: number;
+  firstOffset: number[];
 }
 
 function int64Bytes(hi: number, lo: number): Buffer {
@@ -289,7 +302,7 @@ function plainConstant(leaf: Leaf, value: string | number): Buffer {
 export class ParquetFileWriter implements ParquetRowGroupWriter {
   private readonly leaves: Leaf[];
   private readonly codec: number;
-  private readonly compress: Compressor | null;
+  private readonly compressor: PageCompressor | null;
   private readonly out: ParquetWriterOptionsOut;
   private readonly metadata: Readonly<Record<string, string>> | undefined;
   private readonly groups: RowGroupMeta[] = [];
@@ -311,7 +324,7 @@ export class ParquetFileWriter implements ParquetRowGroupWriter {
     this.leaves = options.columns.map(leafOf);
     const c = compressorFor(options.compression);
     this.codec = c.codec;
-    this.compress = c.compress;
+    this.compressor = c.compressor;
     this.out = options.out;
     this.metadata = options.metadata;
   }
@@ -344,7 +357,8 @@ export class ParquetFileWriter implements ParquetRowGroupWriter {
       const col = group.columns[c] as ColumnData;
       if (col.rows !== group.rows)
         throw new Error(`parquet: column ${leaf.name} has ${col.rows} rows, not ${group.rows}`);
-      const meta = col.constant !== undefined ? this.constantChunk(leaf, col) : this.chunk(leaf, col);
+      const meta =
+        col.constant !== undefined ? await this.constantChunk(leaf, col) : await this.chunk(leaf, col);
       chunks.push(meta);
       uncompressed += meta.uncompressed;
       // Hand each column chunk on as it is done: the consumer's backpressure applies per chunk.
@@ -362,48 +376,51 @@ export class ParquetFileWriter implements ParquetRowGroupWriter {
   }
 
   /**
-   * Writes one page: `subHeader` writes the page type (field 1) and, after the sizes, its own
-   * header struct (field 5 or 7). Returns the page's sizes including the header.
+   * Starts one page: its body (in the reused scratch buffer) is compressed, or copied when there is
+   * no compression. `subHeader` writes the page's own header struct (field 5 or 7).
    */
-  private page(
-    type: number,
-    subHeader: (w: ThriftWriter) => void,
-    body: Buffer,
-  ): { uncompressed: number; compressed: number } {
-    // The body lives in the reused scratch buffer: keep a copy only when it is not compressed.
-    let data: Buffer;
-    if (this.compress) {
-      const c = this.compress(body);
-      data = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.length);
-    } else {
-      data = Buffer.from(body);
-    }
-    const h = ThriftWriter.struct((w) => {
-      w.i32(1, type).i32(2, body.length).i32(3, data.length);
-      subHeader(w);
-    });
-    this.emit(h);
-    this.emit(data);
-    return { uncompressed: h.length + body.length, compressed: h.length + data.length };
+  private startPage(type: number, subHeader: (w: ThriftWriter) => void, body: Buffer): PendingPage {
+    const data = this.compressor ? this.compressor.compress(body) : Buffer.from(body);
+    return { type, subHeader, bodyLength: body.length, data };
   }
 
-  private dataPage(
-    numValues: number,
-    encoding: number,
-    body: Buffer,
-  ): { uncompressed: number; compressed: number } {
-    return this.page(
+  /** Writes a started page (header, then data) once its compressed body is there. */
+  private async emitPage(p: PendingPage, sizes: ChunkSizes): Promise<void> {
+    const data = await p.data;
+    const h = ThriftWriter.struct((w) => {
+      w.i32(1, p.type).i32(2, p.bodyLength).i32(3, data.length);
+      p.subHeader(w);
+    });
+    sizes.firstOffset.push(this.offset);
+    this.emit(h);
+    this.emit(data);
+    sizes.uncompressed += h.length + p.bodyLength;
+  }
+
+  /** Starts a page, and writes the oldest started one when too many are in flight. */
+  private async queuePage(window: PendingPage[], sizes: ChunkSizes, page: PendingPage): Promise<void> {
+    window.push(page);
+    if (window.length >= PAGES_IN_FLIGHT) await this.emitPage(window.shift() as PendingPage, sizes);
+  }
+
+  private async drainPages(window: PendingPage[], sizes: ChunkSizes): Promise<void> {
+    while (window.length > 0) await this.emitPage(window.shift() as PendingPage, sizes);
+  }
+
+  private dataPage(numValues: number, encoding: number, body: Buffer): PendingPage {
+    return this.startPage(
       PAGE.DATA_PAGE,
       (w) => w.struct(5, (w) => w.i32(1, numValues).i32(2, encoding).i32(3, ENC.RLE).i32(4, ENC.RLE)),
       body,
     );
   }
 
-  private chunk(leaf: Leaf, col: ColumnData): ChunkMeta {
+  private async chunk(leaf: Leaf, col: ColumnData): Promise<ChunkMeta> {
     const chunkStart = this.offset;
     const s = this.scratch;
     const rows = col.rows;
-    let uncompressed = 0;
+    const sizes: ChunkSizes = { uncompressed: 0, firstOffset: [] };
+    const window: PendingPage[] = [];
     let numValues = 0;
     let r0 = 0;
     let k0 = 0; // values before r0
@@ -446,18 +463,18 @@ export class ParquetFileWriter implements ParquetRowGroupWriter {
         else writeLevels(s, def.subarray(r0, r1), pageValues, 1);
       }
       this.values(leaf, col, r0, r1, k0, k1);
-      const sizes = this.dataPage(pageValues, ENC.PLAIN, s.buf.subarray(0, s.pos));
-      uncompressed += sizes.uncompressed;
+      await this.queuePage(window, sizes, this.dataPage(pageValues, ENC.PLAIN, s.buf.subarray(0, s.pos)));
       numValues += pageValues;
       r0 = r1;
       k0 = k1;
     }
+    await this.drainPages(window, sizes);
     const { min, max } = statsBytes(leaf, col);
     return {
       leaf,
       encodings: [ENC.PLAIN, ENC.RLE],
       numValues,
-      uncompressed,
+      uncompressed: sizes.uncompressed,
       compressed: this.offset - chunkStart,
       dataPageOffset: chunkStart,
       fileOffset: chunkStart,
@@ -538,22 +555,23 @@ export class ParquetFileWriter implements ParquetRowGroupWriter {
   }
 
   /** A constant column: a one-value dictionary page, then all rows as index 0 (one RLE run). */
-  private constantChunk(leaf: Leaf, col: ColumnData): ChunkMeta {
+  private async constantChunk(leaf: Leaf, col: ColumnData): Promise<ChunkMeta> {
     const chunkStart = this.offset;
+    const sizes: ChunkSizes = { uncompressed: 0, firstOffset: [] };
     const dict = plainConstant(leaf, col.constant as string | number);
-    let uncompressed = this.page(
-      PAGE.DICTIONARY_PAGE,
-      (w) => w.struct(7, (w) => w.i32(1, 1).i32(2, ENC.PLAIN)),
-      dict,
-    ).uncompressed;
-    const dataPageOffset = this.offset;
+    await this.emitPage(
+      this.startPage(PAGE.DICTIONARY_PAGE, (w) => w.struct(7, (w) => w.i32(1, 1).i32(2, ENC.PLAIN)), dict),
+      sizes,
+    );
     const s = this.scratch;
     s.pos = 0;
     writeLevelRun(s, col.rows, 1);
     s.u8(1); // bit width of the indexes
     s.varint(col.rows * 2); // one RLE run of index 0
     s.u8(0);
-    uncompressed += this.dataPage(col.rows, ENC.RLE_DICTIONARY, s.buf.subarray(0, s.pos)).uncompressed;
+    await this.emitPage(this.dataPage(col.rows, ENC.RLE_DICTIONARY, s.buf.subarray(0, s.pos)), sizes);
+    const dataPageOffset = sizes.firstOffset[1] as number;
+    const uncompressed = sizes.uncompressed;
     const { min, max } = statsBytes(leaf, col);
     return {
       leaf,
@@ -582,6 +600,7 @@ export class ParquetFileWriter implements ParquetRowGroupWriter {
     this.emit(len);
     this.emit(MAGIC);
     await this.flush();
+    this.compressor?.close();
   }
 
   private footer(): Buffer {
