@@ -12,6 +12,7 @@ import {
   planColumns,
   REASON_NO_METADATA,
   REASON_NOT_IN_METADATA,
+  zstdAvailable,
 } from '../../lib/analytics/index.js';
 import {
   chunked,
@@ -246,6 +247,29 @@ describe('convertCsvToParquet', () => {
     await convertToFile(csv, own, { fields: ZOHO_FIELDS });
     const q = (f: string) => `SELECT * EXCLUDE (Created_Time, _exported_at) FROM read_parquet(${sq(f)})`;
     expect(await duck(q(file))).toEqual(await duck(q(own)));
+  });
+
+  it.runIf(zstdAvailable())('writes ZSTD pages that DuckDB reads (Node >= 22.15)', async () => {
+    const rnd = prng(3);
+    const csv = Buffer.from(toCsv([ZOHO_HEADER, ...Array.from({ length: 2000 }, (_, i) => zohoRecord(i, rnd))]));
+    const zstd = path.join(tmp.dir, 'zstd.parquet');
+    const snappy = path.join(tmp.dir, 'snappy.parquet');
+    await convertToFile(csv, zstd, { fields: ZOHO_FIELDS, compression: 'ZSTD', rowGroupRows: 300 });
+    await convertToFile(csv, snappy, { fields: ZOHO_FIELDS, compression: 'SNAPPY', rowGroupRows: 300 });
+    const codecs = await duck(`SELECT DISTINCT compression FROM parquet_metadata(${sq(zstd)})`);
+    expect(codecs).toEqual([{ compression: 'ZSTD' }]);
+    const q = (f: string) => `SELECT * FROM read_parquet(${sq(f)})`;
+    expect(await duck(q(zstd))).toEqual(await duck(q(snappy)));
+  });
+
+  it.runIf(!zstdAvailable())('refuses ZSTD where Node has no zstd (Node 20)', async () => {
+    const c = convertCsvToParquet(Readable.from([Buffer.from('a\n1\n')]), {
+      columns: (h) => planColumns(h, []),
+      lineage: LINEAGE,
+      compression: 'ZSTD',
+    });
+    c.stream.on('error', () => {}).resume();
+    expect((await rejection(c.done)).code).toBe('UNSUPPORTED_COMPRESSION');
   });
 
   it('stops reading the CSV while the Parquet stream is not read (backpressure)', async () => {
