@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { ColumnPlan, ColumnType, PlannedColumn } from './types.js';
 
 /**
@@ -13,26 +12,6 @@ export interface ZohoField {
   readonly length?: number | null | undefined;
   readonly formula?: { readonly return_type?: string | undefined } | null | undefined;
   readonly rollup_summary?: { readonly return_type?: string | undefined } | null | undefined;
-}
-
-const fieldSchema = z.looseObject({
-  api_name: z.string().min(1),
-  data_type: z.string().optional(),
-  json_type: z
-    .string()
-    .nullish()
-    .transform((v) => v ?? undefined),
-  decimal_place: z.number().int().nullish(),
-  length: z.number().int().nullish(),
-  formula: z.looseObject({ return_type: z.string().optional() }).nullish(),
-  rollup_summary: z.looseObject({ return_type: z.string().optional() }).nullish(),
-});
-
-const fieldsResponseSchema = z.looseObject({ fields: z.array(fieldSchema) });
-
-/** Parses the Fields API response body; throws (zod) when it has no `fields` array of named fields. */
-export function parseFieldsResponse(body: unknown): ZohoField[] {
-  return fieldsResponseSchema.parse(body).fields;
 }
 
 export const REASON_NO_METADATA =

@@ -26,12 +26,12 @@ export {
 export { CsvError, type CsvErrorCode, CsvParser, type CsvParserOptions, CsvRecord, parseCsv } from './csv.js';
 export {
   columnTypeOf,
-  parseFieldsResponse,
   planColumns,
   REASON_NO_METADATA,
   REASON_NOT_IN_METADATA,
   type ZohoField,
 } from './fields.js';
+export { parseFieldsResponse } from './fields-response.js';
 export { hyparquetWriter, parquetSchema } from './hyparquet-writer.js';
 export { ParquetFileWriter, parquetWriter } from './parquet.js';
 export * from './types.js';

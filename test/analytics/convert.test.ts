@@ -251,7 +251,9 @@ describe('convertCsvToParquet', () => {
 
   it.runIf(zstdAvailable())('writes ZSTD pages that DuckDB reads (Node >= 22.15)', async () => {
     const rnd = prng(3);
-    const csv = Buffer.from(toCsv([ZOHO_HEADER, ...Array.from({ length: 2000 }, (_, i) => zohoRecord(i, rnd))]));
+    const csv = Buffer.from(
+      toCsv([ZOHO_HEADER, ...Array.from({ length: 2000 }, (_, i) => zohoRecord(i, rnd))]),
+    );
     const zstd = path.join(tmp.dir, 'zstd.parquet');
     const snappy = path.join(tmp.dir, 'snappy.parquet');
     await convertToFile(csv, zstd, { fields: ZOHO_FIELDS, compression: 'ZSTD', rowGroupRows: 300 });

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   columnTypeOf,
-  parseFieldsResponse,
   planColumns,
   REASON_NO_METADATA,
   REASON_NOT_IN_METADATA,
 } from '../../lib/analytics/fields.js';
+import { parseFieldsResponse } from '../../lib/analytics/fields-response.js';
 
 describe('type mapping', () => {
   it('maps Zoho data types to column types', () => {
