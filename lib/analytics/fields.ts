@@ -1,0 +1,143 @@
+import type { ColumnPlan, ColumnType, PlannedColumn } from './types.js';
+
+/**
+ * The part of a Zoho field's metadata (`GET /crm/v8/settings/fields?module=X`) that decides its
+ * column type. Everything else in the response is ignored.
+ */
+export interface ZohoField {
+  readonly api_name: string;
+  readonly data_type?: string | undefined;
+  readonly json_type?: string | undefined;
+  readonly decimal_place?: number | null | undefined;
+  readonly length?: number | null | undefined;
+  readonly formula?: { readonly return_type?: string | undefined } | null | undefined;
+  readonly rollup_summary?: { readonly return_type?: string | undefined } | null | undefined;
+}
+
+export const REASON_NO_METADATA =
+  'no field metadata (the Fields API was not called or refused: scope ZohoCRM.settings.fields.READ missing?)';
+export const REASON_NOT_IN_METADATA = 'not listed in the field metadata';
+
+/** Largest DECIMAL precision stored as INT64 (18 digits always fit in a signed 64-bit integer). */
+const INT64_DECIMAL_DIGITS = 18;
+const MAX_DECIMAL_DIGITS = 38;
+/** Zoho's default size of a currency or decimal field, in digits, when `length` is absent. */
+const DEFAULT_NUMBER_LENGTH = 16;
+
+const STRING: ColumnType = { kind: 'string' };
+const INT64: ColumnType = { kind: 'int64' };
+
+/**
+ * The column type of one Zoho field. Returns the type and, for a type that falls back to STRING
+ * for a reason worth telling (undocumented CSV form), that reason.
+ */
+export function columnTypeOf(field: ZohoField): { type: ColumnType; reason?: string } {
+  const dataType = (field.data_type ?? '').toLowerCase();
+  switch (dataType) {
+    case 'bigint':
+    case 'integer':
+    case 'long':
+    // The CSV column of a lookup (without dot notation) holds the related record's id.
+    case 'lookup':
+    case 'ownerlookup':
+    case 'userlookup':
+      return { type: INT64 };
+    case 'double':
+    case 'currency':
+    case 'percent':
+    case 'decimal':
+      return { type: numberType(field) };
+    case 'boolean':
+      return { type: { kind: 'boolean' } };
+    case 'date':
+      return { type: { kind: 'date' } };
+    case 'datetime':
+      return { type: { kind: 'timestamp' } };
+    case 'multiselectpicklist':
+      return { type: { kind: 'list' } };
+    case 'formula':
+      return returnType(field, field.formula?.return_type);
+    case 'rollup_summary':
+      return returnType(field, field.rollup_summary?.return_type);
+    case 'autonumber':
+      // Auto-numbers carry a prefix and a suffix ("INV-0001-A"): text.
+      return { type: STRING };
+    default:
+      if (field.json_type === 'jsonarray') {
+        // multiselectlookup, subform, fileupload, imageupload, territories, tags…: their CSV form is
+        // not documented, so the text is kept as it is rather than split on a guessed separator.
+        return { type: STRING, reason: `${dataType || 'jsonarray'}: CSV form undocumented, kept as text` };
+      }
+      return { type: STRING };
+  }
+}
+
+function returnType(field: ZohoField, ret: string | undefined): { type: ColumnType; reason?: string } {
+  switch ((ret ?? '').toLowerCase()) {
+    case 'double':
+    case 'currency':
+    case 'decimal':
+    case 'percent':
+      return { type: numberType(field) };
+    case 'integer':
+    case 'bigint':
+    case 'long':
+      return { type: INT64 };
+    case 'boolean':
+      return { type: { kind: 'boolean' } };
+    case 'date':
+      return { type: { kind: 'date' } };
+    case 'datetime':
+      return { type: { kind: 'timestamp' } };
+    case '':
+      return { type: STRING, reason: 'computed field without a return_type' };
+    default:
+      return { type: STRING };
+  }
+}
+
+/**
+ * DECIMAL(p, s) when Zoho says how many decimals the field keeps (`decimal_place`), so sums of
+ * money are exact; DOUBLE when it does not. p is the field's digit count plus its decimals, at
+ * least 18 (so small fields still use INT64 storage, as DuckDB and Spark do) and at most 38.
+ */
+function numberType(field: ZohoField): ColumnType {
+  const scale = field.decimal_place;
+  if (scale === null || scale === undefined || scale < 0 || scale > MAX_DECIMAL_DIGITS)
+    return { kind: 'double' };
+  const digits = (field.length ?? DEFAULT_NUMBER_LENGTH) + scale;
+  const precision = Math.min(MAX_DECIMAL_DIGITS, Math.max(INT64_DECIMAL_DIGITS, digits));
+  return { kind: 'decimal', precision, scale };
+}
+
+/**
+ * The column plan for a CSV header: every header name in order, typed from the field metadata.
+ * `fields` null or undefined: no metadata, every column STRING with that reason.
+ *
+ * - `id` (the record id Zoho always adds) is INT64 when metadata exists.
+ * - `Lookup.field` (dot notation: a field of a related record) is STRING.
+ * - a header name the metadata does not list is STRING, with a reason.
+ */
+export function planColumns(
+  header: readonly string[],
+  fields: readonly ZohoField[] | null | undefined,
+): ColumnPlan {
+  if (!fields) return header.map((name) => ({ name, type: STRING, reason: REASON_NO_METADATA }));
+  const byName = new Map<string, ZohoField>();
+  for (const f of fields) byName.set(f.api_name, f);
+  return header.map((name): PlannedColumn => {
+    const field = byName.get(name);
+    if (field) {
+      const { type, reason } = columnTypeOf(field);
+      return { name, type, zohoType: field.data_type, reason };
+    }
+    if (name === 'id') return { name, type: INT64, zohoType: 'id' };
+    const dot = name.indexOf('.');
+    if (dot > 0) {
+      const parent = byName.get(name.slice(0, dot));
+      if (parent)
+        return { name, type: STRING, zohoType: parent.data_type, reason: 'field of a related record' };
+    }
+    return { name, type: STRING, reason: REASON_NOT_IN_METADATA };
+  });
+}
