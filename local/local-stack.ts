@@ -23,7 +23,10 @@ import { pollOnce } from '../lib/pipeline/poll.js';
 import { documentClient, dynamoTables, stores, zohoFromConfig } from '../lib/runtime.js';
 import { SETTING_NAMES, type Settings } from '../lib/settings.js';
 import { credentialsFromEnv } from '../lib/zoho/token-broker.js';
-import { DEFAULT_CLIENT, type FakeZoho, startFakeZoho } from './fake-zoho/index.js';
+import type { FakeZohoAdminClient } from './fake-zoho/admin-client.js';
+import { type FakeZohoChild, startFakeZohoChild } from './fake-zoho/child-runner.js';
+import { DEFAULT_CLIENT } from './fake-zoho/credentials.js';
+import type { JobSpec } from './fake-zoho/types.js';
 import { toApiGatewayEvent, writeApiGatewayResult } from './http-adapter.js';
 import {
   assertJava,
@@ -95,20 +98,33 @@ function parseLocalEnv(env: NodeJS.ProcessEnv): LocalEnv {
   return r.data;
 }
 
-function seedDemoJobs(fake: FakeZoho): DemoJob[] {
+/** Records per module in the fake's record stores: what `POST /exports` exports locally. */
+export const DEMO_MODULE_RECORDS: Record<string, number> = {
+  Contacts: 1_500,
+  Accounts: 10_000,
+  Deals: 25_000,
+  Leads: 450_000,
+};
+
+/** The demo jobs for `POST /jobs` (registered jobs made "elsewhere"), seeded unless the fake already has them. */
+async function seedDemoJobs(admin: FakeZohoAdminClient): Promise<DemoJob[]> {
   const demo: DemoJob[] = [];
-  const add = (spec: Parameters<FakeZoho['addJob']>[0], note: string) => {
-    const j = fake.addJob(spec);
-    demo.push({ id: j.id, module: spec?.module ?? 'Contacts', records: spec?.totalRecords ?? 0, note });
+  const add = async (spec: JobSpec & { id: string; module: string; totalRecords: number }, note: string) => {
+    const known = await admin.jobInfo(spec.id).then(
+      () => true,
+      () => false,
+    );
+    if (!known) await admin.addJob(spec);
+    demo.push({ id: spec.id, module: spec.module, records: spec.totalRecords, note });
   };
   // Fixed ids (above 2^53, like Zoho's), so the README's commands work as written.
-  add({ id: '3652397000000646004', module: 'Contacts', totalRecords: 1500 }, '1,500 contacts');
-  add({ id: '3652397000000646005', module: 'Deals', totalRecords: 25_000 }, '25,000 deals');
-  add(
+  await add({ id: '3652397000000646004', module: 'Contacts', totalRecords: 1500 }, '1,500 contacts');
+  await add({ id: '3652397000000646005', module: 'Deals', totalRecords: 25_000 }, '25,000 deals');
+  await add(
     { id: '3652397000000646006', module: 'Leads', totalRecords: 250_000 },
     '250,000 leads: two pages, the second created automatically (more_records)',
   );
-  add(
+  await add(
     {
       id: '3652397000000646007',
       module: 'Accounts',
@@ -210,18 +226,23 @@ export async function startLocalStack(
     const tables = dynamoTables(documentClient(raw), names);
     const s3 = localS3Client(s3Service.endpoint);
 
-    let fake: FakeZoho | undefined;
+    let fake: FakeZohoChild | undefined;
     let demoJobs: DemoJob[] = [];
     const zohoEnv: NodeJS.ProcessEnv = { ...env };
     if (useFake) {
-      fake = await startFakeZoho({
+      // Its own process (its CPU and memory are not the product's), its state and its result files on
+      // disk under LOCAL_DATA_DIR, so a restart finds every job it knew.
+      fake = await startFakeZohoChild({
         port: local.LOCAL_ZOHO_PORT,
         timeline: { queuedAfterMs: 2_000, inProgressAfterMs: 4_000, completedAfterMs: 10_000 },
+        moduleRecords: DEMO_MODULE_RECORDS,
+        stateDir: resolve(dataDir, 'fake-zoho', 'state'),
+        resultCacheDir: resolve(dataDir, 'fake-zoho', 'results'),
       });
       const f = fake;
-      stoppers.push(() => f.close());
-      demoJobs = seedDemoJobs(fake);
-      zohoEnv.ZOHO_ACCOUNTS_URL = fake.accountsUrl;
+      stoppers.push(() => f.stop());
+      demoJobs = await seedDemoJobs(fake.admin);
+      zohoEnv.ZOHO_ACCOUNTS_URL = fake.url;
       zohoEnv.ZOHO_CLIENT_ID = DEFAULT_CLIENT.clientId;
       zohoEnv.ZOHO_CLIENT_SECRET = DEFAULT_CLIENT.clientSecret;
       zohoEnv.ZOHO_REFRESH_TOKEN = DEFAULT_CLIENT.refreshToken;
@@ -410,6 +431,17 @@ export async function startLocalStack(
       );
       say(`  curl -s http://127.0.0.1:${local.PORT}/jobs/${demoJobs[0]!.id}`);
       say(`  curl -s 'http://127.0.0.1:${local.PORT}/jobs?status=EXPORTED'`);
+      say('');
+      say(
+        `Export a whole module (the fake has ${Object.entries(DEMO_MODULE_RECORDS)
+          .map(([m, n]) => `${m} ${n.toLocaleString('en-US')}`)
+          .join(', ')} records):`,
+      );
+      say(
+        `  curl -s -X POST http://127.0.0.1:${local.PORT}/exports -H 'content-type: application/json' -d '{"module":"Leads"}'`,
+      );
+      say(`  curl -s 'http://127.0.0.1:${local.PORT}/exports?module=Leads'`);
+      say(`  curl -s http://127.0.0.1:${local.PORT}/events`);
     }
     say(`Ready. Ctrl-C stops everything; data stays in ${dataDir} (npm start -- --reset starts from empty).`);
 

@@ -126,6 +126,19 @@ function dynamoDbLocalDir(): string {
   return join(lib, dir);
 }
 
+let setprivAvailable: boolean | undefined;
+function hasSetpriv(): boolean {
+  if (setprivAvailable === undefined) {
+    try {
+      execFileSync('setpriv', ['--help'], { stdio: 'ignore' });
+      setprivAvailable = true;
+    } catch {
+      setprivAvailable = false;
+    }
+  }
+  return setprivAvailable;
+}
+
 export function assertJava(): void {
   try {
     execFileSync('java', ['-version'], { stdio: 'ignore' });
@@ -148,9 +161,13 @@ export async function startDynamoDbLocal(
   if (opts.port !== undefined) await assertPortFree(port, 'DynamoDB Local', 'LOCAL_DYNAMODB_PORT');
   if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
   const dir = dynamoDbLocalDir();
+  // With setpriv (util-linux, on every Debian), Java is killed when this process dies, even by
+  // SIGKILL: a killed `npm start` leaves no DynamoDB Local holding the port and the data files.
+  const [cmd, pre] = hasSetpriv() ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', 'java']] : ['java', []];
   const child = spawn(
-    'java',
+    cmd,
     [
+      ...pre,
       '-Xms64m',
       '-Xmx512m',
       '-XX:+UseSerialGC',

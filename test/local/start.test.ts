@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { FakeZohoAdminClient } from '../../local/fake-zoho/admin-client.js';
 import { csvRecordCount } from '../../local/fake-zoho/index.js';
 import { assertPortFree, localS3Client } from '../../local/stand-ins.js';
 
@@ -14,15 +15,19 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+function newDataDir(): string {
+  const d = mkdtempSync(path.join(tmpdir(), 'zoho-local-'));
+  dirs.push(d);
+  return d;
+}
+
 interface Started {
   child: ChildProcess;
   output: () => string;
   exited: Promise<number | null>;
 }
 
-function startCli(env: Record<string, string>): Started {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'zoho-local-'));
-  dirs.push(dataDir);
+function startCli(env: Record<string, string>, dataDir = newDataDir()): Started {
   const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts'], {
     cwd: root,
     env: { ...process.env, LOCAL_DATA_DIR: dataDir, ...env },
@@ -136,6 +141,75 @@ describe('npm start (the local stack)', () => {
     // Every port is free again: no DynamoDB Local, s3rver or fake Zoho left behind.
     for (const [name, port] of Object.entries(p)) await assertPortFree(Number(port), name, name);
   }, 150_000);
+
+  it('keeps its data across a restart: a download killed by kill -9 is resumed and lands exactly', async () => {
+    const p = await ports();
+    const dataDir = newDataDir();
+    const env = { ...p, POLL_INTERVAL_SECONDS: '1' };
+    const api = `http://127.0.0.1:${p.PORT}`;
+    const first = startCli(env, dataDir);
+    await waitFor('Ready', () => (first.output().includes('Ready.') ? true : undefined), 90_000);
+    // Hold the download at the fake, so the process is surely killed in the middle of it.
+    const fake = new FakeZohoAdminClient(`http://127.0.0.1:${p.LOCAL_ZOHO_PORT}`);
+    await fake.inject({ kind: 'download', action: { type: 'delay', ms: 60_000 } });
+    const post = await fetch(`${api}/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ job_id: '3652397000000646005' }),
+    });
+    expect(post.status).toBe(201);
+    await waitFor(
+      'a download in flight',
+      async () => ((await fake.requests()).some((r) => r.kind === 'download') ? true : undefined),
+      60_000,
+    );
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // Its children go with it (Java through its parent-death signal, s3rver and the fake on IPC
+    // disconnect): the ports come free without anyone cleaning up.
+    await waitFor(
+      'the ports to be free',
+      async () => {
+        for (const [name, port] of Object.entries(p)) {
+          if (
+            !(await assertPortFree(Number(port), name, name).then(
+              () => true,
+              () => false,
+            ))
+          )
+            return undefined;
+        }
+        return true;
+      },
+      20_000,
+    );
+    const second = startCli(env, dataDir);
+    try {
+      await waitFor('Ready', () => (second.output().includes('Ready.') ? true : undefined), 90_000);
+      const job = await waitFor(
+        'EXPORTED after the restart',
+        async () => {
+          const j = (await (await fetch(`${api}/jobs/3652397000000646005`)).json()) as {
+            status: string;
+            s3: { bucket: string; key: string; bytes: number };
+          };
+          return j.status === 'EXPORTED' || j.status === 'FAILED' ? j : undefined;
+        },
+        90_000,
+      );
+      expect(job.status).toBe('EXPORTED');
+      const s3 = localS3Client(`http://127.0.0.1:${p.LOCAL_S3_PORT}`);
+      const obj = await s3.send(new GetObjectCommand({ Bucket: job.s3.bucket, Key: job.s3.key }));
+      const got = Buffer.from(await obj.Body!.transformToByteArray());
+      const want = await new FakeZohoAdminClient(`http://127.0.0.1:${p.LOCAL_ZOHO_PORT}`).csv(
+        '3652397000000646005',
+      );
+      expect(got.equals(want)).toBe(true);
+    } finally {
+      second.child.kill('SIGTERM');
+    }
+    expect(await second.exited).toBe(0);
+  }, 300_000);
 
   it('says plainly when a port is taken', async () => {
     const p = await ports();
