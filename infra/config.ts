@@ -70,6 +70,7 @@ const STACK_KEYS = {
   ),
   alarmEmail: optional(z.string().trim().pipe(z.email('must be an e-mail address'))),
   downloaderMemoryMb: int(1024, 128, 10240),
+  converterMemoryMb: int(1769, 128, 10240),
 } as const;
 
 /** The context key of each setting, and back. */

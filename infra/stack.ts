@@ -8,6 +8,7 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -20,6 +21,7 @@ import type { Construct, IConstruct } from 'constructs';
 import { API_ROUTES } from '../lib/api/routes.js';
 import { envFor, FUNCTION_NAMES } from '../lib/config.js';
 import { JOBS_FAILED_METRIC, METRICS_NAMESPACE, TOKEN_ERRORS_METRIC } from '../lib/contract.js';
+import { exportsTableInput, type TableInput } from '../lib/exports/catalog.js';
 import { TABLES, type TableDefinition } from '../lib/tables.js';
 import { type ExporterConfig, settingsEnv } from './config.js';
 import { ExporterFunction } from './function.js';
@@ -31,6 +33,7 @@ export interface ZohoCrmBulkExportStackProps extends StackProps {
 const API_TIMEOUT = Duration.seconds(10);
 const POLL_TIMEOUT = Duration.minutes(5);
 const DOWNLOAD_TIMEOUT = Duration.minutes(15);
+const CONVERT_TIMEOUT = Duration.minutes(15);
 /**
  * AWS recommends a source-queue visibility timeout of at least 6x the function timeout: when the Lambda poller
  * is throttled it keeps retrying the invoke while the message stays invisible, and a shorter timeout would let
@@ -57,6 +60,10 @@ export class ZohoCrmBulkExportStack extends Stack {
   public readonly apiFunction: ExporterFunction;
   public readonly pollFunction: ExporterFunction;
   public readonly downloadFunction: ExporterFunction;
+  public readonly convertFunction: ExporterFunction;
+  public readonly convertQueue: sqs.Queue;
+  public readonly convertDeadLetterQueue: sqs.Queue;
+  public readonly glueDatabase: glue.CfnDatabase;
   public readonly api: apigwv2.HttpApi;
   public readonly alarmTopic: sns.Topic | undefined;
 
@@ -98,6 +105,18 @@ export class ZohoCrmBulkExportStack extends Stack {
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.downloadDeadLetterQueue, maxReceiveCount: DOWNLOAD_MAX_RECEIVE_COUNT },
     });
+    this.convertDeadLetterQueue = new sqs.Queue(this, 'ConvertDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.convertQueue = new sqs.Queue(this, 'ConvertQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: Duration.minutes(CONVERT_TIMEOUT.toMinutes() * 6),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.convertDeadLetterQueue, maxReceiveCount: DOWNLOAD_MAX_RECEIVE_COUNT },
+    });
     this.scheduleDeadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -120,6 +139,7 @@ export class ZohoCrmBulkExportStack extends Stack {
           JOBS_TABLE: this.jobsTable.tableName,
           EXPORTS_TABLE: this.exportsTable.tableName,
           STATE_TABLE: this.stateTable.tableName,
+          CONVERT_QUEUE_URL: this.convertQueue.queueUrl,
           ZOHO_SECRET_ARN: secretArn,
         },
         settings,
@@ -140,6 +160,7 @@ export class ZohoCrmBulkExportStack extends Stack {
           STATE_TABLE: this.stateTable.tableName,
           BUCKET: this.bucket.bucketName,
           DOWNLOAD_QUEUE_URL: this.downloadQueue.queueUrl,
+          CONVERT_QUEUE_URL: this.convertQueue.queueUrl,
           ZOHO_SECRET_ARN: secretArn,
         },
         settings,
@@ -159,11 +180,51 @@ export class ZohoCrmBulkExportStack extends Stack {
           STATE_TABLE: this.stateTable.tableName,
           BUCKET: this.bucket.bucketName,
           DOWNLOAD_QUEUE_URL: this.downloadQueue.queueUrl,
+          CONVERT_QUEUE_URL: this.convertQueue.queueUrl,
           ZOHO_SECRET_ARN: secretArn,
         },
         settings,
       ),
     });
+
+    this.convertFunction = new ExporterFunction(this, 'ConvertParquetFunction', {
+      name: 'convert-parquet',
+      description:
+        'Zoho CRM bulk export: converts a landed CSV page into typed Parquet, completes its export',
+      memorySize: config.converterMemoryMb,
+      timeout: CONVERT_TIMEOUT,
+      logRetention,
+      environment: envFor(
+        'convert-parquet',
+        {
+          JOBS_TABLE: this.jobsTable.tableName,
+          EXPORTS_TABLE: this.exportsTable.tableName,
+          STATE_TABLE: this.stateTable.tableName,
+          BUCKET: this.bucket.bucketName,
+          CONVERT_QUEUE_URL: this.convertQueue.queueUrl,
+          ZOHO_SECRET_ARN: secretArn,
+        },
+        settings,
+      ),
+    });
+
+    // ---------------------------------------------------------------- Glue catalog (lib/exports/catalog.ts)
+    this.glueDatabase = new glue.CfnDatabase(this, 'GlueDatabase', {
+      catalogId: this.account,
+      databaseInput: {
+        name: config.glueDatabase,
+        description:
+          'Zoho CRM exports: zoho_<module> tables (typed Parquet) and zoho_exports (the manifests)',
+      },
+    });
+    const exportsTable = new glue.CfnTable(this, 'ExportsGlueTable', {
+      catalogId: this.account,
+      databaseName: config.glueDatabase,
+      tableInput: cfnTableInput(
+        exportsTableInput({ bucket: this.bucket.bucketName, prefix: config.s3Prefix }),
+      ),
+    });
+    exportsTable.addResourceDependency(this.glueDatabase);
 
     // ---------------------------------------------------------------- Least-privilege grants
     // The API starts exports (creates the first Zoho job: the token and the secret) and reads them.
@@ -203,6 +264,57 @@ export class ZohoCrmBulkExportStack extends Stack {
     const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     defaultBus.grantPutEventsTo(this.pollFunction);
     defaultBus.grantPutEventsTo(this.downloadFunction);
+    defaultBus.grantPutEventsTo(this.convertFunction);
+
+    // Pages go to the converter: from the downloader (a page landed), the poller (the sweep dispatches a
+    // lost one again), the API (POST /exports/{id}/convert) and the converter itself (a retry later).
+    for (const fn of [this.apiFunction, this.pollFunction, this.downloadFunction, this.convertFunction]) {
+      this.convertQueue.grantSendMessages(fn);
+    }
+    // The converter reads the landed CSV, writes the Parquet file (and deletes one that came out wrong),
+    // and completes exports (the manifest, the module's table).
+    for (const t of [this.jobsTable, this.exportsTable, this.stateTable])
+      t.grantReadWriteData(this.convertFunction);
+    this.secret.grantRead(this.convertFunction);
+    this.convertFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [this.bucket.arnForObjects(`${config.s3Prefix}/*`)],
+      }),
+    );
+    this.convertFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
+        resources: [this.bucket.arnForObjects(`${config.s3Prefix}/parquet/*`)],
+      }),
+    );
+    this.convertFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects(`${config.s3Prefix}/_manifests/*`)],
+      }),
+    );
+    // Module tables are created (and widened) when an export completes: that database's zoho_* tables only.
+    const glueArn = (resource: string) =>
+      Stack.of(this).formatArn({ service: 'glue', resource, resourceName: undefined });
+    const gluePolicy = new iam.PolicyStatement({
+      actions: ['glue:GetTable', 'glue:CreateTable', 'glue:UpdateTable'],
+      resources: [
+        glueArn('catalog'),
+        Stack.of(this).formatArn({
+          service: 'glue',
+          resource: 'database',
+          resourceName: config.glueDatabase,
+        }),
+        Stack.of(this).formatArn({
+          service: 'glue',
+          resource: 'table',
+          resourceName: `${config.glueDatabase}/zoho_*`,
+        }),
+      ],
+    });
+    this.convertFunction.addToRolePolicy(gluePolicy);
+    this.pollFunction.addToRolePolicy(gluePolicy);
 
     // ---------------------------------------------------------------- Triggers
     this.downloadFunction.addEventSource(
@@ -211,6 +323,15 @@ export class ZohoCrmBulkExportStack extends Stack {
         batchSize: 1,
         reportBatchItemFailures: true,
         maxConcurrency: 5,
+      }),
+    );
+
+    this.convertFunction.addEventSource(
+      // Two conversions at once: each is CPU-bound and takes seconds to a minute per 200,000-record page.
+      new SqsEventSource(this.convertQueue, {
+        batchSize: 1,
+        reportBatchItemFailures: true,
+        maxConcurrency: 2,
       }),
     );
 
@@ -310,6 +431,12 @@ export class ZohoCrmBulkExportStack extends Stack {
     );
     alarm('PollJobsErrorsAlarm', errors(this.pollFunction), 'The poller function failed');
     alarm('DownloadResultErrorsAlarm', errors(this.downloadFunction), 'The download function failed');
+    alarm('ConvertParquetErrorsAlarm', errors(this.convertFunction), 'The Parquet converter function failed');
+    alarm(
+      'ConvertDeadLetterQueueAlarm',
+      dlqMetric(this.convertDeadLetterQueue),
+      'Conversion messages failed 3 times and reached the dead-letter queue',
+    );
     alarm('ApiErrorsAlarm', errors(this.apiFunction), 'The HTTP API function failed');
     alarm(
       'ApiServerErrorsAlarm',
@@ -340,11 +467,16 @@ export class ZohoCrmBulkExportStack extends Stack {
       description: 'Put {"client_id","client_secret","refresh_token"} of your Zoho self client here',
     });
     new CfnOutput(this, 'DownloadQueueUrl', { value: this.downloadQueue.queueUrl });
+    new CfnOutput(this, 'ConvertQueueUrl', { value: this.convertQueue.queueUrl });
+    new CfnOutput(this, 'GlueDatabaseName', {
+      value: config.glueDatabase,
+      description: 'Athena: SELECT ... FROM <database>.zoho_<module>',
+    });
     if (this.alarmTopic) new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
   }
 
   private functions(): ExporterFunction[] {
-    return [this.apiFunction, this.pollFunction, this.downloadFunction];
+    return [this.apiFunction, this.pollFunction, this.downloadFunction, this.convertFunction];
   }
 
   /** A table from its definition in lib/tables.ts: on-demand, AWS-managed encryption, TTL, PITR. */
@@ -464,6 +596,29 @@ export class ZohoCrmBulkExportStack extends Stack {
       'The downloader writes one object per job with a run-time key, so it needs the key-prefix wildcard; it is ' +
         `limited to the configured prefix (${config.s3Prefix}/*) and to put actions.`,
     );
+    const convertRole = this.convertFunction.role!;
+    acknowledge(
+      convertRole,
+      `AwsSolutions-IAM5[Resource::${bucketArn}/${config.s3Prefix}/*]`,
+      `The converter reads the landed CSV of a page (s3:GetObject only), whose key is known at run time; limited to the prefix (${config.s3Prefix}/*).`,
+    );
+    acknowledge(
+      convertRole,
+      `AwsSolutions-IAM5[Resource::${bucketArn}/${config.s3Prefix}/parquet/*]`,
+      `The converter writes one Parquet file per page (and aborts or deletes one that failed) under ${config.s3Prefix}/parquet/* only.`,
+    );
+    acknowledge(
+      convertRole,
+      `AwsSolutions-IAM5[Resource::${bucketArn}/${config.s3Prefix}/_manifests/*]`,
+      'The converter completes the export of the last page it converts: one manifest per export, s3:PutObject only, manifests prefix only.',
+    );
+    for (const fn of [this.pollFunction, this.convertFunction]) {
+      acknowledge(
+        fn.role!,
+        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/${config.glueDatabase}/zoho_*]`,
+        `Module tables (zoho_<module>) are created when a module's first export completes, so their names are known at run time; limited to GetTable, CreateTable and UpdateTable on ${config.glueDatabase}/zoho_*.`,
+      );
+    }
     acknowledge(
       this.pollFunction.role!,
       `AwsSolutions-IAM5[Resource::${bucketArn}/${config.s3Prefix}/_manifests/*]`,
@@ -506,6 +661,24 @@ function emfSum(metricName: string): cloudwatch.IMetric {
     usingMetrics,
     period: ALARM_PERIOD,
   });
+}
+
+/**
+ * Glue's TableInput (the SDK's PascalCase, what the exporter sends at run time) as CloudFormation's
+ * camelCase, keeping the keys of `Parameters` maps as they are.
+ */
+function cfnTableInput(input: TableInput): glue.CfnTable.TableInputProperty {
+  const convert = (v: unknown, keepKeys = false): unknown => {
+    if (Array.isArray(v)) return v.map((x) => convert(x));
+    if (!v || typeof v !== 'object') return v;
+    return Object.fromEntries(
+      Object.entries(v).map(([k, x]) => [
+        keepKeys ? k : k.charAt(0).toLowerCase() + k.slice(1),
+        convert(x, k === 'Parameters'),
+      ]),
+    );
+  };
+  return convert(input) as glue.CfnTable.TableInputProperty;
 }
 
 function acknowledge(scope: IConstruct, id: string, reason: string): void {

@@ -14,6 +14,7 @@ export const RESOURCES = {
   STATE_TABLE: 'the state table (shared access token, download budget)',
   BUCKET: 'the export bucket',
   DOWNLOAD_QUEUE_URL: 'the SQS queue the downloader consumes (deferred downloads come back through it)',
+  CONVERT_QUEUE_URL: 'the SQS queue the Parquet converter consumes',
   ZOHO_SECRET_ARN: 'the Secrets Manager secret with the Zoho client and refresh token',
 } as const;
 export type ResourceName = keyof typeof RESOURCES;
@@ -28,8 +29,8 @@ const ZOHO = ['ZOHO_DATA_CENTER', 'ZOHO_ACCOUNTS_URL', 'ZOHO_API_DOMAIN'] as con
 export const FUNCTIONS = {
   /** HTTP API (lib/api/routes.ts): exports and jobs; creates the first Zoho job of an export. */
   api: {
-    resources: ['JOBS_TABLE', 'EXPORTS_TABLE', 'STATE_TABLE', 'ZOHO_SECRET_ARN'],
-    settings: [...ZOHO, 'ZOHO_API_VERSION', 'POLL_INTERVAL_SECONDS', 'RETENTION_DAYS'],
+    resources: ['JOBS_TABLE', 'EXPORTS_TABLE', 'STATE_TABLE', 'CONVERT_QUEUE_URL', 'ZOHO_SECRET_ARN'],
+    settings: [...ZOHO, 'ZOHO_API_VERSION', 'POLL_INTERVAL_SECONDS', 'RETENTION_DAYS', 'OUTPUT_FORMATS'],
   },
   /** Scheduled poller: status checks, follow-up pages, download dispatch, expiry, the exports' sweep (manifests, events). */
   'poll-jobs': {
@@ -39,10 +40,12 @@ export const FUNCTIONS = {
       'STATE_TABLE',
       'BUCKET',
       'DOWNLOAD_QUEUE_URL',
+      'CONVERT_QUEUE_URL',
       'ZOHO_SECRET_ARN',
     ],
     settings: [
       'S3_PREFIX',
+      'GLUE_DATABASE',
       ...ZOHO,
       'ZOHO_API_VERSION',
       'POLL_INTERVAL_SECONDS',
@@ -60,6 +63,7 @@ export const FUNCTIONS = {
       'STATE_TABLE',
       'BUCKET',
       'DOWNLOAD_QUEUE_URL',
+      'CONVERT_QUEUE_URL',
       'ZOHO_SECRET_ARN',
     ],
     settings: [
@@ -68,6 +72,25 @@ export const FUNCTIONS = {
       'MAX_DOWNLOAD_ATTEMPTS',
       'DOWNLOADS_PER_MINUTE',
       'S3_PREFIX',
+      'RETENTION_DAYS',
+    ],
+  },
+  /** SQS consumer: converts one landed CSV into typed Parquet; completes its export when it was the last. */
+  'convert-parquet': {
+    resources: [
+      'JOBS_TABLE',
+      'EXPORTS_TABLE',
+      'STATE_TABLE',
+      'BUCKET',
+      'CONVERT_QUEUE_URL',
+      'ZOHO_SECRET_ARN',
+    ],
+    settings: [
+      ...ZOHO,
+      'ZOHO_API_VERSION',
+      'POLL_INTERVAL_SECONDS',
+      'S3_PREFIX',
+      'GLUE_DATABASE',
       'RETENTION_DAYS',
     ],
   },

@@ -22,10 +22,18 @@ export type MetricName =
   | 'ExportsCompleted'
   | 'ExportsFailed'
   | 'ExportRecords'
-  | 'ExportDurationSeconds';
+  | 'ExportDurationSeconds'
+  | 'PagesConverted'
+  | 'ConversionsFailed'
+  | 'ConversionErrors'
+  | 'ConversionLagSeconds'
+  | 'CatalogTypeChanges';
 export const JOBS_FAILED_METRIC: MetricName = 'JobsFailed';
 export const TOKEN_ERRORS_METRIC: MetricName = 'ZohoTokenErrors';
 export const EXPORTS_FAILED_METRIC: MetricName = 'ExportsFailed';
 
 /** Metrics in seconds (every other one is a count). */
-export const SECONDS_METRICS: ReadonlySet<MetricName> = new Set(['ExportDurationSeconds']);
+export const SECONDS_METRICS: ReadonlySet<MetricName> = new Set([
+  'ExportDurationSeconds',
+  'ConversionLagSeconds',
+]);

@@ -5,7 +5,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { GlueClient } from '@aws-sdk/client-glue';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -18,14 +18,15 @@ import {
 } from './config.js';
 import { DynamoTable } from './ddb/dynamo-table.js';
 import type { Table } from './ddb/table.js';
+import type { ConvertMessage } from './exports/convert-message.js';
 import { eventBridgePublisher } from './exports/events.js';
+import { glueCatalog } from './exports/glue.js';
 import { IdempotencyStore } from './exports/idempotency.js';
 import type { ExportDeps } from './exports/service.js';
 import { ExportStore } from './exports/store.js';
 import type { DownloadMessage } from './jobs/model.js';
 import { JobStore } from './jobs/store.js';
 import { createLogger, emfMetrics, type MetricsSink } from './observability.js';
-import type { Dispatch } from './pipeline/poll.js';
 import { exportS3Client } from './s3.js';
 import type { Settings } from './settings.js';
 import { TABLES, type TableRole } from './tables.js';
@@ -99,8 +100,11 @@ export function zohoFromConfig(
 const MAX_SQS_DELAY_S = 900;
 
 /** Dispatches downloads through SQS, delayed by up to 15 minutes. */
-export function sqsDispatcher(sqs: SQSClient, queueUrl: string): Dispatch {
-  return async (msg: DownloadMessage, delayMs = 0) => {
+export function sqsDispatcher<M extends object = DownloadMessage>(
+  sqs: SQSClient,
+  queueUrl: string,
+): (msg: M, delayMs?: number) => Promise<void> {
+  return async (msg: M, delayMs = 0) => {
     const DelaySeconds = Math.min(MAX_SQS_DELAY_S, Math.max(0, Math.ceil(delayMs / 1000)));
     await sqs.send(
       new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(msg), DelaySeconds }),
@@ -116,6 +120,7 @@ function awsClients() {
     secrets: new SecretsManagerClient({}),
     sqs: new SQSClient({}),
     events: new EventBridgeClient({}),
+    glue: new GlueClient({}),
   };
 }
 
@@ -132,7 +137,15 @@ type Common = Pick<
   | 'POLL_INTERVAL_SECONDS'
   | 'RETENTION_DAYS'
 > &
-  Partial<Pick<Settings, 'ZOHO_API_VERSION' | 'MAX_JOB_AGE_HOURS' | 'S3_PREFIX'>> & { BUCKET?: string };
+  Partial<
+    Pick<
+      Settings,
+      'ZOHO_API_VERSION' | 'MAX_JOB_AGE_HOURS' | 'S3_PREFIX' | 'GLUE_DATABASE' | 'OUTPUT_FORMATS'
+    >
+  > & {
+    BUCKET?: string;
+    CONVERT_QUEUE_URL?: string;
+  };
 
 /**
  * What a Lambda builds at cold start: its validated config, the AWS clients, logger and EMF metrics,
@@ -165,6 +178,11 @@ export function lambdaRuntime<F extends FunctionName>(fn: F) {
     metrics,
     s3: clients.s3,
     events: eventBridgePublisher(clients.events),
+    // The Parquet converter's queue, and the Glue catalog, for the functions that are given them.
+    ...(common.CONVERT_QUEUE_URL
+      ? { convert: sqsDispatcher<ConvertMessage>(clients.sqs, common.CONVERT_QUEUE_URL) }
+      : {}),
+    ...(common.GLUE_DATABASE ? { catalog: glueCatalog(clients.glue, common.GLUE_DATABASE) } : {}),
   };
   return { config, clients, logger, metrics, tables, timing, zoho, ...s, exportDeps };
 }

@@ -117,6 +117,46 @@ export const SETTINGS = {
     context: { key: 's3Prefix' },
     doc: 'key prefix of everything the exporter writes',
   },
+  OUTPUT_FORMATS: {
+    schema: z.preprocess(
+      (v) => (Array.isArray(v) ? v.join(',') : blankToUndefined(v)),
+      z
+        .string()
+        .default('csv,parquet')
+        .transform((s) => [
+          ...new Set(
+            s
+              .split(',')
+              .map((x) => x.trim().toLowerCase())
+              .filter(Boolean),
+          ),
+        ])
+        .pipe(
+          z
+            .array(z.enum(['csv', 'parquet'], { message: 'formats are csv and parquet' }))
+            .refine(
+              (f) => f.includes('csv'),
+              'csv is always written (the raw audit copy): give csv or csv,parquet',
+            ),
+        ),
+    ),
+    context: {
+      key: 'outputFormats',
+      toEnv: (formats: string[]) => formats.join(','),
+    },
+    doc: 'what each page is written as: csv (the raw copy, always) and parquet (typed, for analytics)',
+  },
+  GLUE_DATABASE: {
+    schema: z.preprocess(
+      blankToUndefined,
+      z
+        .string()
+        .regex(/^[a-z0-9_]{1,200}$/, 'a Glue database name: lower-case letters, digits and _')
+        .default('zoho_crm'),
+    ),
+    context: { key: 'glueDatabase' },
+    doc: 'the Glue database of the analytics tables (zoho_<module>, zoho_exports)',
+  },
   RETENTION_DAYS: {
     schema: int(90, 1, 3650),
     context: { key: 'retentionDays' },

@@ -5,15 +5,21 @@
  * code through an in-process queue, and the built-in fake Zoho unless ZOHO_ACCOUNTS_URL points at a
  * real accounts server. Nothing here loads aws-cdk-lib.
  */
+
+import { fork } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { createApiHandler } from '../lib/api/handler.js';
 import { ConfigError, loadSettings, timingFrom } from '../lib/config.js';
+import { fileCatalog } from '../lib/exports/catalog.js';
+import type { ConvertMessage } from '../lib/exports/convert-message.js';
 import { fileEventPublisher } from '../lib/exports/events.js';
-import { type ExportDeps, pageHooks, sweepExports } from '../lib/exports/service.js';
+import { type ConvertDispatch, type ExportDeps, pageHooks, sweepExports } from '../lib/exports/service.js';
 import { tuneHeapForStreaming } from '../lib/heap.js';
 import type { DownloadMessage } from '../lib/jobs/model.js';
 import { createLogger, describeError, memoryMetrics } from '../lib/observability.js';
@@ -23,6 +29,7 @@ import { pollOnce } from '../lib/pipeline/poll.js';
 import { documentClient, dynamoTables, stores, zohoFromConfig } from '../lib/runtime.js';
 import { SETTING_NAMES, type Settings } from '../lib/settings.js';
 import { credentialsFromEnv } from '../lib/zoho/token-broker.js';
+import type { ConvertWorkerConfig } from './convert-worker.js';
 import type { FakeZohoAdminClient } from './fake-zoho/admin-client.js';
 import { type FakeZohoChild, startFakeZohoChild } from './fake-zoho/child-runner.js';
 import { DEFAULT_CLIENT } from './fake-zoho/credentials.js';
@@ -38,8 +45,11 @@ import {
   type RunningService,
   startDynamoDbLocal,
   startS3rver,
+  stopChild,
   type TableNames,
 } from './stand-ins.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
 
 const port = (def: number) => z.coerce.number().int().min(1).max(65535).default(def);
 const flag = z
@@ -134,6 +144,56 @@ async function seedDemoJobs(admin: FakeZohoAdminClient): Promise<DemoJob[]> {
     'ends in FAILURE at Zoho, so FAILED here',
   );
   return demo;
+}
+
+/**
+ * The Parquet converter in its own process (local/convert-worker.ts), fed like a queue: messages, some
+ * delayed; the worker converts one page at a time and may ask for a message again later.
+ */
+async function startConvertWorker(
+  cfg: ConvertWorkerConfig,
+): Promise<{ send: ConvertDispatch; stop(): Promise<void> }> {
+  const child = fork(resolve(HERE, 'convert-worker.ts'), [JSON.stringify(cfg)], {
+    execArgv: ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const timers = new Set<NodeJS.Timeout>();
+  let stopping = false;
+  const send: ConvertDispatch = async (msg, delayMs = 0) => {
+    if (stopping) return;
+    const t = setTimeout(
+      () => {
+        timers.delete(t);
+        if (!stopping && child.connected) child.send({ type: 'convert', msg });
+      },
+      Math.max(0, delayMs),
+    );
+    timers.add(t);
+  };
+  child.on('message', (m: { type?: string; msg?: ConvertMessage; delayMs?: number }) => {
+    if (m?.type === 'convert' && m.msg) void send(m.msg, m.delayMs);
+  });
+  await new Promise<void>((ok, fail) => {
+    child.once('message', (m: { type?: string }) =>
+      m?.type === 'ready' ? ok() : fail(new Error('convert worker')),
+    );
+    child.once('exit', (code) =>
+      fail(new LocalStackError(`the Parquet converter process exited (${code}) before it was ready`)),
+    );
+  });
+  return {
+    send,
+    async stop() {
+      stopping = true;
+      for (const t of timers) clearTimeout(t);
+      process.removeListener('exit', killOnExit);
+      await stopChild(child);
+    },
+  };
 }
 
 /** An in-process stand-in for SQS: bounded concurrency, delayed messages, stops cleanly. */
@@ -266,8 +326,19 @@ export async function startLocalStack(
     const { zoho } = zohoFromConfig(settings, { state: tables.state, credentials, metrics });
     const { jobs, exports, idempotency } = stores(tables, timing);
     const budget = new DownloadBudget(tables.state, { perMinute: settings.DOWNLOADS_PER_MINUTE });
-    // Locally the completion events go to a JSON-lines file (and GET /events), not EventBridge.
+    // Locally the completion events go to a JSON-lines file (and GET /events), not EventBridge, and the
+    // table definitions Glue would get to JSON files under catalog/.
     const events = fileEventPublisher(resolve(dataDir, 'events.jsonl'));
+    const catalog = fileCatalog(resolve(dataDir, 'catalog'), settings.GLUE_DATABASE);
+    const converter = await startConvertWorker({
+      ddbEndpoint: ddbService.endpoint,
+      s3Endpoint: s3Service.endpoint,
+      tables: names,
+      bucket: local.LOCAL_BUCKET,
+      dataDir,
+      env: { ...zohoEnv, POLL_INTERVAL_SECONDS: String(settings.POLL_INTERVAL_SECONDS) },
+    });
+    stoppers.push(() => converter.stop());
     const exportDeps: ExportDeps = {
       exports,
       jobs,
@@ -279,6 +350,8 @@ export async function startLocalStack(
       metrics,
       s3,
       events,
+      catalog,
+      convert: converter.send,
     };
     const pages = pageHooks(exportDeps);
 
@@ -296,6 +369,7 @@ export async function startLocalStack(
             dispatch,
             logger,
             metrics,
+            pages,
           },
           msg,
           { signal },

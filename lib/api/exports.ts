@@ -2,7 +2,13 @@
 import { z } from 'zod';
 import { IDEMPOTENCY_KEY_PATTERN } from '../exports/idempotency.js';
 import { EXPORT_ID_PATTERN, EXPORT_STATUSES, exportQuery, MODULE_PATTERN } from '../exports/model.js';
-import { type ExportDeps, ExportRequestError, readExport, startExport } from '../exports/service.js';
+import {
+  type ExportDeps,
+  ExportRequestError,
+  readExport,
+  reconvertExport,
+  startExport,
+} from '../exports/service.js';
 import { InvalidCursorError } from '../jobs/store.js';
 import { ZohoError } from '../zoho/errors.js';
 import {
@@ -114,7 +120,7 @@ export async function createExport(deps: ExportDeps, event: Event): Promise<Resu
   }
 }
 
-export async function getExport(deps: ExportDeps, event: Event): Promise<Result> {
+function exportIdOf(event: Event): string {
   const id = pathParam(event, 'export_id', 'INVALID_EXPORT_ID');
   if (!EXPORT_ID_PATTERN.test(id)) {
     throw new ApiError(
@@ -123,6 +129,23 @@ export async function getExport(deps: ExportDeps, event: Event): Promise<Result>
       'an export id is "ex_" and 26 characters, as POST /exports returned it',
     );
   }
+  return id;
+}
+
+/** `POST /exports/{id}/convert`: writes every page as Parquet (again); 202 and the export. */
+export async function convertExport(deps: ExportDeps, event: Event): Promise<Result> {
+  const id = exportIdOf(event);
+  try {
+    await reconvertExport(deps, id);
+  } catch (e) {
+    if (e instanceof ExportRequestError) throw new ApiError(e.status, e.code, e.message);
+    throw e;
+  }
+  return json(202, await readExport(deps, id));
+}
+
+export async function getExport(deps: ExportDeps, event: Event): Promise<Result> {
+  const id = exportIdOf(event);
   const exp = await readExport(deps, id);
   if (!exp) throw new ApiError(404, 'EXPORT_NOT_FOUND', `no export ${id}`);
   return json(200, exp);

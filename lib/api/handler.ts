@@ -10,7 +10,7 @@ import httpRouterHandler, { type Route } from '@middy/http-router';
 import type { Context } from 'aws-lambda';
 import type { ExportDeps } from '../exports/service.js';
 import { describeError } from '../observability.js';
-import { createExport, getExport, listExports } from './exports.js';
+import { convertExport, createExport, getExport, listExports } from './exports.js';
 import { ApiError, type Event, errorResult, type Result } from './http.js';
 import { getJob, listJobs, registerJob } from './jobs.js';
 import { API_ROUTES, type RouteId } from './routes.js';
@@ -25,6 +25,7 @@ const HANDLERS: Record<RouteId, RouteHandler> = {
   createExport,
   listExports,
   getExport,
+  convertExport,
 };
 
 /** `/jobs/{job_id}` → a regular expression for a concrete path. */

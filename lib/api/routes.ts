@@ -9,6 +9,7 @@ export const API_ROUTES = [
   { id: 'createExport', method: 'POST', path: '/exports' },
   { id: 'listExports', method: 'GET', path: '/exports' },
   { id: 'getExport', method: 'GET', path: '/exports/{export_id}' },
+  { id: 'convertExport', method: 'POST', path: '/exports/{export_id}/convert' },
 ] as const;
 
 export type RouteId = (typeof API_ROUTES)[number]['id'];

@@ -3,6 +3,7 @@
  *
  *   {prefix}/module={Module}/export_date={YYYY-MM-DD}/{export_id}-{page:05}-{job_id}.csv   exports
  *   {prefix}/module={Module}/export_date={YYYY-MM-DD}/{job_id}.csv                          registered jobs
+ *   {prefix}/parquet/module={Module}/export_date={YYYY-MM-DD}/{same name}.parquet              typed copies
  *   {prefix}/_manifests/{export_id}.json                                                     one per COMPLETED export
  *
  * `export_date` is the UTC date the export was created, the same for every page, whenever each page
@@ -32,6 +33,21 @@ export function csvKey(prefix: string, job: KeyedJob): string {
     return join(prefix, `${partitionOf(job)}/${job.job_id}.csv`);
   const page = String(job.page ?? 1).padStart(5, '0');
   return join(prefix, `${partitionOf(job)}/${job.export_id}-${page}-${job.job_id}.csv`);
+}
+
+/** The key of a page's Parquet file: the CSV's name, under `parquet/` (one Glue table per module). */
+export function parquetKey(prefix: string, job: KeyedJob): string {
+  const csv = csvKey('', job);
+  return join(prefix, `parquet/${csv.replace(/\.csv$/, '.parquet')}`);
+}
+
+/** Where a module's Parquet files are: the location of its Glue table. */
+export function parquetModuleLocation(prefix: string, module: string): string {
+  return join(prefix, `parquet/module=${safeModule(module)}/`);
+}
+
+export function manifestsLocation(prefix: string): string {
+  return join(prefix, '_manifests/');
 }
 
 export function manifestKey(prefix: string, exportId: string): string {

@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { JobRecord } from '../jobs/model.js';
+import type { JobRecord, ParquetFile } from '../jobs/model.js';
+import type { TableChange } from './catalog.js';
 import type { ExportRecord, ManifestLocation } from './model.js';
 
 export const MANIFEST_VERSION = 1;
@@ -18,6 +19,8 @@ export interface ManifestPage {
   csv: { bucket: string; key: string; bytes: number; crc32: string | null };
   /** Field names in file order. */
   header: string[] | null;
+  /** The page's typed copy (exports written as Parquet). */
+  parquet?: ParquetFile;
 }
 
 export interface Manifest {
@@ -27,14 +30,23 @@ export interface Manifest {
   source: string;
   query: ExportRecord['query'];
   zoho_api_version: string;
+  mode: ExportRecord['mode'];
+  formats: ExportRecord['formats'];
   created_at: string;
   completed_at: string;
   export_date: string;
   pages: ManifestPage[];
   totals: { pages: number; records: number; bytes: number };
+  /** What the export did to the catalog (Parquet): the module's table, created or widened, type changes. */
+  catalog?: TableChange;
 }
 
-export function buildManifest(e: ExportRecord, jobs: JobRecord[], completedAt: string): Manifest {
+export function buildManifest(
+  e: ExportRecord,
+  jobs: JobRecord[],
+  completedAt: string,
+  catalog?: TableChange,
+): Manifest {
   const pages = jobs.map((j, i): ManifestPage => {
     if (j.status !== 'EXPORTED' || !j.s3) throw new Error(`page ${i + 1} (${j.job_id}) is not exported`);
     return {
@@ -43,6 +55,7 @@ export function buildManifest(e: ExportRecord, jobs: JobRecord[], completedAt: s
       records: j.records ?? 0,
       csv: { bucket: j.s3.bucket, key: j.s3.key, bytes: j.s3.bytes, crc32: j.crc32 ?? null },
       header: j.header ?? null,
+      ...(j.parquet ? { parquet: j.parquet } : {}),
     };
   });
   return {
@@ -52,6 +65,8 @@ export function buildManifest(e: ExportRecord, jobs: JobRecord[], completedAt: s
     source: e.source,
     query: e.query,
     zoho_api_version: e.api_version,
+    mode: e.mode ?? 'full',
+    formats: e.formats ?? ['csv'],
     created_at: e.created_at,
     completed_at: completedAt,
     export_date: e.export_date,
@@ -61,6 +76,7 @@ export function buildManifest(e: ExportRecord, jobs: JobRecord[], completedAt: s
       records: pages.reduce((n, p) => n + p.records, 0),
       bytes: pages.reduce((n, p) => n + p.csv.bytes, 0),
     },
+    ...(catalog ? { catalog } : {}),
   };
 }
 

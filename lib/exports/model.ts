@@ -5,7 +5,7 @@
  */
 import { ulid } from 'ulid';
 import { z } from 'zod';
-import type { JobError, PublicJob, S3Location } from '../jobs/model.js';
+import type { JobError, ParquetFile, ParquetStatus, PublicJob, S3Location } from '../jobs/model.js';
 
 export const EXPORT_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED'] as const;
 export type ExportStatus = (typeof EXPORT_STATUSES)[number];
@@ -13,6 +13,8 @@ export type ExportStatus = (typeof EXPORT_STATUSES)[number];
 /** `ex_` and a ULID: unique, and sorted by creation time. */
 export const EXPORT_ID_PATTERN = /^ex_[0-9A-HJKMNP-TV-Z]{26}$/;
 export const newExportId = (now: number = Date.now()): string => `ex_${ulid(now)}`;
+
+export type OutputFormat = 'csv' | 'parquet';
 
 /** Where an export came from: the API, a registered job (`POST /jobs`), or a schedule. */
 export type ExportSource = 'api' | 'job' | `schedule:${string}`;
@@ -204,6 +206,10 @@ export interface ExportRecord {
   query: StoredQuery;
   /** The API version its jobs are created with. */
   api_version: string;
+  /** What every page is written as (csv always; parquet for analytics). */
+  formats: OutputFormat[];
+  /** `full`, or `incremental` (records modified since a schedule's watermark). */
+  mode: 'full' | 'incremental';
   created_at: string;
   updated_at: string;
   completed_at: string | null;
@@ -237,13 +243,21 @@ export interface PublicPage {
   status: PublicJob['status'];
   records: number | null;
   s3: S3Location | null;
+  /** The page's Parquet file (its fields null until converted); null when the export is CSV only. */
+  parquet: PublicParquet | null;
 }
+
+export type PublicParquet = { status: ParquetStatus } & {
+  [K in 'bucket' | 'key' | 'bytes' | 'rows' | 'row_groups']: ParquetFile[K] | null;
+};
 
 export interface PublicExport {
   export_id: string;
   module: string | null;
   status: ExportStatus;
   source: ExportSource;
+  mode: ExportRecord['mode'];
+  formats: OutputFormat[];
   query: StoredQuery;
   created_at: string;
   updated_at: string;
@@ -263,6 +277,8 @@ export function toPublicExport(e: ExportRecord, pages: PublicPage[]): PublicExpo
     module: e.module ?? null,
     status: e.status,
     source: e.source,
+    mode: e.mode ?? 'full',
+    formats: e.formats ?? ['csv'],
     query: e.query,
     created_at: e.created_at,
     updated_at: e.updated_at,

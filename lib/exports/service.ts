@@ -8,16 +8,20 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
+import { LINEAGE_COLUMNS } from '../analytics/types.js';
 import type { Timing } from '../config.js';
 import type { JobError, JobRecord } from '../jobs/model.js';
 import { backoffMs } from '../jobs/retry.js';
 import type { JobStore } from '../jobs/store.js';
+import { EXPORT_FOLLOW_THROUGH_MS } from '../jobs/store.js';
 import { describeError, type MetricsSink } from '../observability.js';
 import type { Settings } from '../settings.js';
 import type { CreateJobQuery, ZohoClient } from '../zoho/client.js';
 import { API_VERSIONS, type ApiVersion, usesPageToken } from '../zoho/data-centers.js';
 import { ZohoError } from '../zoho/errors.js';
 import type { ZohoJob } from '../zoho/schemas.js';
+import { type Catalog, type CatalogColumn, moduleTableInput, type TableChange } from './catalog.js';
+import type { ConvertMessage } from './convert-message.js';
 import { type EventPublisher, exportEvent } from './events.js';
 import { type IdempotencyStore, requestHash } from './idempotency.js';
 import { manifestKey } from './layout.js';
@@ -43,15 +47,21 @@ export const INTENT_LEASE_MS = 2 * 60_000;
  */
 export const ADOPT_WINDOW_MS = 60 * 60_000;
 
-/** The callback URL for a page's Zoho job (issue: callbacks), or none. */
+export type ConvertDispatch = (msg: ConvertMessage, delayMs?: number) => Promise<void>;
+
+/** The callback URL for a page's Zoho job, or none. */
 export type CallbackUrl = (exportId: string, page: number) => string | undefined;
 
 export interface ExportDeps {
   exports: ExportStore;
   jobs: JobStore;
   zoho: ZohoClient;
-  /** The API version of new exports (the API needs it), where manifests go (finalizing needs them). */
-  config: Partial<Pick<Settings, 'ZOHO_API_VERSION' | 'S3_PREFIX'>> & { BUCKET?: string };
+  /** The API version and formats of new exports (the API needs them), where manifests go (finalizing needs them). */
+  config: Partial<Pick<Settings, 'ZOHO_API_VERSION' | 'S3_PREFIX' | 'OUTPUT_FORMATS'>> & { BUCKET?: string };
+  /** Hands a page to the Parquet converter (SQS in AWS, a worker process locally), after `delayMs`. */
+  convert?: ConvertDispatch;
+  /** Where the module tables go when an export with Parquet completes. */
+  catalog?: Catalog;
   timing: Timing;
   logger: Logger;
   metrics: MetricsSink;
@@ -85,6 +95,10 @@ const storedQuery = (q: Omit<ExportQuery, 'module'>): StoredQuery => ({
   cvid: q.cvid ?? null,
 });
 
+/** What new exports are written as: the configured formats (csv always). */
+const formatsOf = (deps: Pick<ExportDeps, 'config'>): ExportRecord['formats'] =>
+  deps.config.OUTPUT_FORMATS ?? ['csv'];
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------- start
@@ -99,6 +113,7 @@ export async function startExport(
   req: {
     query: ExportQuery;
     source: ExportSource;
+    mode?: ExportRecord['mode'];
     idempotencyKey?: string | undefined;
     signal?: AbortSignal;
   },
@@ -168,6 +183,8 @@ export async function startExport(
     source: req.source,
     query: storedQuery(rest),
     api_version: version,
+    formats: formatsOf(deps),
+    mode: req.mode ?? 'full',
   });
   const job = deps.jobs.newJob(created.id, {
     module,
@@ -176,6 +193,7 @@ export async function startExport(
     export_id: exportId,
     export_date: record.export_date,
     export_source: req.source,
+    parquet_wanted: record.formats.includes('parquet'),
   });
   const ok = await deps.exports.create(
     record,
@@ -211,11 +229,13 @@ export async function registerJobExport(
     source: 'job',
     query: { fields: null, criteria: null, cvid: null },
     api_version: deps.config.ZOHO_API_VERSION ?? 'v8',
+    formats: formatsOf(deps),
   });
   const job = deps.jobs.newJob(jobId, {
     export_id: record.export_id,
     export_date: record.export_date,
     export_source: 'job',
+    parquet_wanted: record.formats.includes('parquet'),
   });
   if (await deps.exports.create(record, job)) {
     deps.metrics.count('ExportsStarted');
@@ -251,11 +271,28 @@ async function pageJobs(
 
 export async function pagesOf(deps: Pick<ExportDeps, 'jobs'>, e: ExportRecord): Promise<PublicPage[]> {
   const jobs = await pageJobs(deps, e);
-  return jobs.flatMap((j, i) =>
-    j
-      ? [{ page: i + 1, job_id: j.job_id, status: j.status, records: j.records ?? null, s3: j.s3 ?? null }]
-      : [],
-  );
+  return jobs.flatMap((j, i) => (j ? [publicPage(j, i + 1)] : []));
+}
+
+function publicPage(j: JobRecord, page: number): PublicPage {
+  const p = j.parquet;
+  return {
+    page,
+    job_id: j.job_id,
+    status: j.status,
+    records: j.records ?? null,
+    s3: j.s3 ?? null,
+    parquet: j.parquet_wanted
+      ? {
+          status: j.parquet_status ?? 'PENDING',
+          bucket: p?.bucket ?? null,
+          key: p?.key ?? null,
+          bytes: p?.bytes ?? null,
+          rows: p?.rows ?? null,
+          row_groups: p?.row_groups ?? null,
+        }
+      : null,
+  };
 }
 
 // ---------------------------------------------------------------------------------------- pages
@@ -358,6 +395,7 @@ async function createWantedPage(deps: ExportDeps, exportId: string, takeOver = f
     export_id: exportId,
     export_date: e.export_date,
     export_source: e.source,
+    parquet_wanted: (e.formats ?? []).includes('parquet'),
   });
   if (await deps.exports.recordPage(e, claim, child)) {
     deps.logger.info('follow-up page registered', {
@@ -390,30 +428,58 @@ async function failExport(
 }
 
 /**
- * Completes an export whose every page is EXPORTED and whose last page has no more records: writes
- * the manifest (the commit point), then marks it COMPLETED, then publishes the event. An export with
- * a FAILED page is failed. Anything not ready yet is left for a later call; calling it twice does no
- * harm.
+ * Completes an export whose every page is EXPORTED (and converted, when it is written as Parquet) and
+ * whose last page has no more records: creates or widens the module's table in the catalog (Parquet),
+ * writes the manifest (the commit point), then marks it COMPLETED, then publishes the event. An export
+ * with a FAILED page (or a failed conversion) is failed. Anything not ready yet is left for a later
+ * call; calling it twice does no harm.
  */
 export async function finalizeExport(deps: ExportDeps, exportId: string): Promise<boolean> {
   const now = deps.now ?? Date.now;
   const e = await deps.exports.get(exportId);
   if (e?.status !== 'RUNNING' || e.intent_page !== undefined || e.page_jobs.length === 0) return false;
   const jobs = await pageJobs(deps, e);
-  const failed = jobs.findIndex((j) => j?.status === 'FAILED');
-  if (failed >= 0) {
+  for (const [i, j] of jobs.entries()) {
     // Normally the page's failure already failed the export; this is the safety net.
-    const j = jobs[failed]!;
-    const error = j.error ?? { code: 'FAILED', message: 'a page failed' };
-    await failExport(deps, exportId, { ...error, page: failed + 1, job_id: j.job_id });
-    return false;
+    const error =
+      j?.status === 'FAILED' ? j.error : j?.parquet_status === 'FAILED' ? j.parquet_error : undefined;
+    if (j && error !== undefined) {
+      await failExport(deps, exportId, {
+        ...(error ?? { code: 'FAILED', message: 'a page failed' }),
+        page: i + 1,
+        job_id: j.job_id,
+      });
+      return false;
+    }
   }
   if (!jobs.every((j): j is JobRecord => j?.status === 'EXPORTED')) return false;
   if (jobs[jobs.length - 1]?.more_records) return false; // the next page is still to be wanted
+  const parquet = (e.formats ?? []).includes('parquet');
+  if (parquet && !jobs.every((j) => j.parquet_status === 'DONE' && j.parquet)) return false;
   if (!deps.s3 || !deps.config.BUCKET || deps.config.S3_PREFIX === undefined)
     throw new Error('finalizing an export needs S3');
+  let catalog: TableChange | undefined;
+  if (parquet && e.module) {
+    if (!deps.catalog) throw new Error('finalizing a Parquet export needs the catalog');
+    catalog = await deps.catalog.ensureModuleTable(
+      moduleTableInput({
+        bucket: deps.config.BUCKET,
+        prefix: deps.config.S3_PREFIX,
+        module: e.module,
+        columns: catalogColumns(jobs),
+      }),
+    );
+    for (const c of catalog.type_changes) {
+      deps.metrics.count('CatalogTypeChanges');
+      deps.logger.warn('a column changed type; the table keeps its first type', {
+        export_id: exportId,
+        table: catalog.table,
+        ...c,
+      });
+    }
+  }
   const completedAt = new Date(now()).toISOString();
-  const manifest = buildManifest(e, jobs, completedAt);
+  const manifest = buildManifest(e, jobs, completedAt, catalog);
   const location = { bucket: deps.config.BUCKET, key: manifestKey(deps.config.S3_PREFIX, exportId) };
   await writeManifest(deps.s3, location, manifest);
   if (!(await deps.exports.complete(e, location))) return false;
@@ -430,6 +496,23 @@ export async function finalizeExport(deps: ExportDeps, exportId: string): Promis
   });
   await publishEvent(deps, exportId);
   return true;
+}
+
+/** The table's columns: every page's columns in order of first appearance, then the lineage columns. */
+function catalogColumns(jobs: JobRecord[]): CatalogColumn[] {
+  const seen = new Map<string, CatalogColumn>();
+  for (const j of jobs) {
+    for (const c of j.parquet?.columns ?? []) {
+      if (!seen.has(c.name.toLowerCase())) seen.set(c.name.toLowerCase(), { Name: c.name, Type: c.type });
+    }
+  }
+  return [
+    ...seen.values(),
+    { Name: LINEAGE_COLUMNS.exportId, Type: 'string' },
+    { Name: LINEAGE_COLUMNS.jobId, Type: 'string' },
+    { Name: LINEAGE_COLUMNS.exportedAt, Type: 'timestamp' },
+    { Name: LINEAGE_COLUMNS.conversionErrors, Type: 'string' },
+  ];
 }
 
 /** Publishes the export's completion event if it is pending; a failure leaves it for the sweep. */
@@ -451,13 +534,58 @@ export async function publishEvent(deps: ExportDeps, exportId: string): Promise<
   return true;
 }
 
+/**
+ * `POST /exports/{id}/convert`: writes every page of a finished export as Parquet (again), e.g. after
+ * a failed conversion, an upgrade of the converter, or for an export made CSV-only. Every page's CSV
+ * must have landed. The export is RUNNING until the pages are converted, then COMPLETED with a new
+ * manifest (and a new event).
+ */
+export async function reconvertExport(deps: ExportDeps, exportId: string): Promise<ExportRecord> {
+  const e = await deps.exports.get(exportId);
+  if (!e) throw new ExportRequestError(404, 'EXPORT_NOT_FOUND', `no export ${exportId}`);
+  if (e.status === 'RUNNING') {
+    throw new ExportRequestError(
+      409,
+      'EXPORT_RUNNING',
+      'the export is still running; convert it once it is COMPLETED or FAILED',
+    );
+  }
+  const jobs = await pageJobs(deps, e);
+  const missing = jobs.findIndex((j) => j?.status !== 'EXPORTED');
+  if (missing >= 0 || jobs.length === 0) {
+    throw new ExportRequestError(
+      409,
+      'PAGES_NOT_EXPORTED',
+      `page ${missing + 1} of this export has no CSV in S3 (its job is ${jobs[missing]?.status ?? 'unknown'}); only an export whose every page landed can be converted`,
+    );
+  }
+  if (!deps.convert) throw new Error('no converter to hand the pages to');
+  const formats: ExportRecord['formats'] = ['csv', 'parquet'];
+  if (!(await deps.exports.reopen(exportId, formats))) {
+    throw new ExportRequestError(
+      409,
+      'EXPORT_RUNNING',
+      'the export changed meanwhile; read it and try again',
+    );
+  }
+  for (const j of jobs as JobRecord[]) {
+    await deps.jobs.requestConversion(j.job_id);
+    await deps.convert({ job_id: j.job_id });
+  }
+  deps.logger.info('export conversion requested', { export_id: exportId, pages: jobs.length });
+  return (await deps.exports.get(exportId)) ?? e;
+}
+
 /** What the poller and the downloader tell exports about pages. */
 export interface PageHooks {
   /** A status check of the job answered (a registered job's export learns its module and query). */
   observed(job: JobRecord, z: ZohoJob): Promise<void>;
   /** The job is COMPLETED at Zoho and DOWNLOADING here; true when a follow-up page was created. */
   completed(job: JobRecord): Promise<boolean>;
+  /** The page's CSV landed: convert it (Parquet) or complete the export. */
   exported(job: JobRecord): Promise<void>;
+  /** The page's Parquet file is written (or its conversion failed for good). */
+  converted(job: JobRecord): Promise<void>;
   failed(job: JobRecord, error: JobError): Promise<void>;
 }
 
@@ -473,11 +601,24 @@ async function followThrough<T>(
   return r;
 }
 
+/** The page's CSV is in: a page also written as Parquet goes to the converter; otherwise the export may be complete. */
+async function pageExported(deps: ExportDeps, job: JobRecord): Promise<void> {
+  if (!job.export_id) return;
+  if (job.parquet_wanted) {
+    if (!deps.convert) throw new Error('no converter to hand the page to');
+    // The job stays flagged until its conversion ends: a lost message is dispatched again by the sweep.
+    await deps.convert({ job_id: job.job_id });
+    return;
+  }
+  await followThrough(deps, job, true, () => finalizeExport(deps, job.export_id!));
+}
+
 export function pageHooks(deps: ExportDeps): PageHooks {
   return {
     observed: (job, z) => pageObserved(deps, job, z),
     completed: (job) => followThrough(deps, job, !!job.more_records, () => pageCompleted(deps, job)),
-    exported: (job) =>
+    exported: (job) => pageExported(deps, job),
+    converted: (job) =>
       followThrough(deps, job, true, async () => {
         if (job.export_id) await finalizeExport(deps, job.export_id);
       }),
@@ -553,8 +694,23 @@ export async function sweepExports(deps: ExportDeps, opts: { deadline: number })
       const hooks = pageHooks(deps);
       if (job.status === 'FAILED')
         await hooks.failed(job, job.error ?? { code: 'FAILED', message: 'the page failed' });
-      else if (job.status === 'EXPORTED') {
-        await hooks.exported(job);
+      else if (
+        job.status === 'EXPORTED' &&
+        job.parquet_wanted &&
+        job.parquet_status !== 'DONE' &&
+        job.parquet_status !== 'FAILED'
+      ) {
+        // A conversion to (re)start: dispatch it, and look again when its lease would have run out.
+        if (job.parquet_status === 'CONVERTING' && (job.parquet_until ?? 0) > now()) {
+          await deps.jobs.deferExportDue(job.job_id, job.parquet_until ?? now());
+          return;
+        }
+        await deps.convert?.({ job_id: job.job_id });
+        await deps.jobs.deferExportDue(job.job_id, now() + EXPORT_FOLLOW_THROUGH_MS);
+      } else if (job.status === 'EXPORTED') {
+        await (job.parquet_wanted
+          ? hooks.converted(job)
+          : followThrough(deps, job, true, () => finalizeExport(deps, job.export_id!)));
         if ((await deps.exports.get(job.export_id ?? ''))?.status === 'COMPLETED') summary.completed++;
       } else if (await hooks.completed(job)) summary.pagesCreated++;
     });

@@ -129,12 +129,16 @@ export class ExportStore {
 
   /** A new RUNNING export record (not written). */
   newExport(
-    init: Pick<ExportRecord, 'export_id' | 'source' | 'query' | 'api_version'> & { module: string | null },
+    init: Pick<ExportRecord, 'export_id' | 'source' | 'query' | 'api_version' | 'formats'> & {
+      module: string | null;
+      mode?: ExportRecord['mode'];
+    },
   ): ExportRecord {
     const now = this.now();
-    const { module, ...rest } = init;
+    const { module, mode, ...rest } = init;
     return {
       ...rest,
+      mode: mode ?? 'full',
       ...(module ? { module } : {}),
       kind: 'export',
       status: 'RUNNING',
@@ -322,6 +326,18 @@ export class ExportStore {
         remove: [...INTENT],
       },
       eq('status', 'RUNNING'),
+    );
+  }
+
+  /**
+   * Opens a COMPLETED or FAILED export again to convert its pages (again): RUNNING, written as
+   * `formats`, its error cleared. Its manifest stays until the new one replaces it.
+   */
+  reopen(exportId: string, formats: ExportRecord['formats']): Promise<boolean> {
+    return this.write(
+      exportId,
+      { set: { status: 'RUNNING', formats, error: null, completed_at: null }, remove: ['expires_at'] },
+      or(eq('status', 'COMPLETED'), eq('status', 'FAILED')),
     );
   }
 

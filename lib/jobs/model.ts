@@ -12,6 +12,22 @@ export interface JobError {
   message: string;
 }
 
+export type ParquetStatus = 'PENDING' | 'CONVERTING' | 'DONE' | 'FAILED';
+
+/** A page's Parquet file, as its job, the export JSON and the manifest list it. */
+export interface ParquetFile {
+  bucket: string;
+  key: string;
+  bytes: number;
+  rows: number;
+  row_groups: number;
+  compression: string;
+  /** Values that did not parse as their column's type, per column (written NULL, kept in `_zoho_conversion_errors`). */
+  conversion_errors: Record<string, number>;
+  /** Every column: name, Parquet type, Zoho type, and why it is STRING when it is for want of metadata. */
+  columns: Array<{ name: string; type: string; zoho_type: string | null; reason: string | null }>;
+}
+
 export interface S3Location {
   bucket: string;
   key: string;
@@ -86,6 +102,16 @@ export type JobRecord = JobCore &
     /** The export's date and source: where the CSV lands (see lib/exports/layout.ts). */
     export_date?: string;
     export_source?: string;
+    /** The page is also converted to Parquet (its export's formats include parquet). */
+    parquet_wanted?: boolean;
+    parquet_status?: ParquetStatus;
+    parquet?: ParquetFile;
+    parquet_error?: JobError;
+    parquet_owner?: string;
+    parquet_until?: number;
+    parquet_attempts?: number;
+    /** When the verified CSV landed (the `_exported_at` of its Parquet rows). */
+    exported_at?: string;
     /** "yes" until the job's export has taken in its last transition (see JobStore.exportHandled). */
     export_pending?: 'yes';
     export_due?: number;

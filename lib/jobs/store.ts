@@ -13,10 +13,10 @@
  *                 └── fail (from any claim or seen state) ──▶ FAILED
  */
 import { randomUUID } from 'node:crypto';
-import { and, type Cond, eq, exists, gt, lt, missing, or, type Update } from '../ddb/expr.js';
+import { and, type Cond, eq, exists, gt, lt, missing, ne, or, type Update } from '../ddb/expr.js';
 import type { Table, TransactOp } from '../ddb/table.js';
 import { EXPORT_DUE_INDEX, STATUS_INDEX } from '../tables.js';
-import type { JobError, JobRecord, JobStatus, S3Location } from './model.js';
+import type { JobError, JobRecord, JobStatus, ParquetFile, S3Location } from './model.js';
 
 /** Thrown when a cursor given to `list` is not one this store produced. */
 export class InvalidCursorError extends Error {
@@ -75,7 +75,14 @@ export interface CompletedResult {
 export type RegisterInit = Partial<
   Pick<
     JobRecord,
-    'module' | 'page' | 'previous_job_id' | 'api_version' | 'export_id' | 'export_date' | 'export_source'
+    | 'module'
+    | 'page'
+    | 'previous_job_id'
+    | 'api_version'
+    | 'export_id'
+    | 'export_date'
+    | 'export_source'
+    | 'parquet_wanted'
   >
 >;
 
@@ -188,6 +195,7 @@ export class JobStore {
     ] as const) {
       if (init[k]) job[k] = init[k];
     }
+    if (init.parquet_wanted) job.parquet_wanted = true;
     return job;
   }
 
@@ -367,7 +375,7 @@ export class JobStore {
     claim: Guard,
     s3: S3Location,
     records: number,
-    file: { crc32?: string; header?: string[] } = {},
+    file: { crc32?: string; header?: string[]; parquet?: boolean } = {},
     flagExport = false,
   ): Promise<boolean> {
     return this.write(
@@ -377,9 +385,13 @@ export class JobStore {
           status: 'EXPORTED',
           s3,
           records,
-          ...file,
+          crc32: file.crc32,
+          header: file.header,
+          exported_at: this.iso(),
           ...this.finishedAt(),
           ...this.exportFlag(flagExport),
+          // A page also written as Parquet waits for its conversion.
+          ...(file.parquet ? { parquet_status: 'PENDING' } : {}),
         },
         remove: [...CLAIMS, 'last_error', 'consecutive_errors'],
       },
@@ -406,6 +418,99 @@ export class JobStore {
       },
       guardCondition(guard),
     );
+  }
+
+  // ------------------------------------------------------------------ the Parquet conversion of a page
+
+  /**
+   * Claims an EXPORTED page's conversion (PENDING, or CONVERTING by a converter whose lease ran out)
+   * and counts the attempt; the export is flagged until the conversion ends, so the sweep resumes it.
+   */
+  async claimConversion(jobId: string, leaseUntil: number): Promise<string | undefined> {
+    const owner = randomUUID();
+    const ok = await this.write(
+      jobId,
+      {
+        set: {
+          parquet_status: 'CONVERTING',
+          parquet_owner: owner,
+          parquet_until: leaseUntil,
+          export_pending: 'yes',
+          export_due: leaseUntil,
+        },
+        add: { parquet_attempts: 1 },
+      },
+      and(
+        eq('status', 'EXPORTED'),
+        or(
+          eq('parquet_status', 'PENDING'),
+          and(eq('parquet_status', 'CONVERTING'), lt('parquet_until', this.now())),
+        ),
+      ),
+    );
+    return ok ? owner : undefined;
+  }
+
+  /** The Parquet file is written and verified: CONVERTING → DONE. */
+  converted(jobId: string, owner: string, parquet: ParquetFile): Promise<boolean> {
+    return this.write(
+      jobId,
+      {
+        set: { parquet_status: 'DONE', parquet, ...this.exportFlag(true) },
+        remove: ['parquet_owner', 'parquet_until', 'parquet_error'],
+      },
+      and(eq('parquet_status', 'CONVERTING'), eq('parquet_owner', owner)),
+    );
+  }
+
+  /** A conversion attempt failed and may be tried again (by the message that comes back at its backoff). */
+  conversionRetry(jobId: string, owner: string, error: JobError, retryAt: number): Promise<boolean> {
+    return this.write(
+      jobId,
+      {
+        set: {
+          parquet_status: 'PENDING',
+          parquet_error: error,
+          export_due: retryAt + EXPORT_FOLLOW_THROUGH_MS,
+        },
+        remove: ['parquet_owner', 'parquet_until'],
+      },
+      and(eq('parquet_status', 'CONVERTING'), eq('parquet_owner', owner)),
+    );
+  }
+
+  /** The conversion failed for good: CONVERTING → FAILED (the raw CSV stays, exported). */
+  conversionFailed(jobId: string, owner: string, error: JobError): Promise<boolean> {
+    return this.write(
+      jobId,
+      {
+        set: { parquet_status: 'FAILED', parquet_error: error, ...this.exportFlag(true) },
+        remove: ['parquet_owner', 'parquet_until'],
+      },
+      and(eq('parquet_status', 'CONVERTING'), eq('parquet_owner', owner)),
+    );
+  }
+
+  /** Converts an EXPORTED page (again): PENDING, attempts from zero (`POST /exports/{id}/convert`). */
+  requestConversion(jobId: string): Promise<boolean> {
+    return this.write(
+      jobId,
+      {
+        set: {
+          parquet_wanted: true,
+          parquet_status: 'PENDING',
+          parquet_attempts: 0,
+          ...this.exportFlag(true),
+        },
+        remove: ['parquet_error'],
+      },
+      and(eq('status', 'EXPORTED'), or(missing('parquet_status'), ne('parquet_status', 'CONVERTING'))),
+    );
+  }
+
+  /** The sweep looks at the job again at `at` (its conversion is under way, or was dispatched again). */
+  deferExportDue(jobId: string, at: number): Promise<boolean> {
+    return this.write(jobId, { set: { export_due: at } }, exists('export_pending'));
   }
 
   /** The job's export has taken in its last transition. */

@@ -205,7 +205,7 @@ export async function downloadJob(
   const key = csvKey(deps.config.S3_PREFIX, job);
   try {
     const { bytes, records, crc32, header } = await streamToS3(deps, job, key, opts.signal);
-    const file = { crc32, ...(header ? { header } : {}) };
+    const file = { crc32, ...(header ? { header } : {}), parquet: !!job.parquet_wanted };
     const ok = await jobs.exported(job.job_id, claim, { bucket, key, bytes }, records, file, !!job.export_id);
     deps.metrics.count('Downloads');
     if (ok) {
@@ -221,7 +221,14 @@ export async function downloadJob(
       });
       // The export may be complete now (a failure here is left for the sweep).
       await deps.pages
-        ?.exported({ ...job, status: 'EXPORTED', s3: { bucket, key, bytes }, records, ...file })
+        ?.exported({
+          ...job,
+          status: 'EXPORTED',
+          s3: { bucket, key, bytes },
+          records,
+          crc32,
+          ...(header ? { header } : {}),
+        })
         .catch((e) =>
           logger.error('export not finalized now; the sweep will', {
             job_id: job.job_id,

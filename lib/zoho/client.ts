@@ -1,4 +1,6 @@
 import type { Readable } from 'node:stream';
+import type { ZohoField } from '../analytics/fields.js';
+import { parseFieldsResponse } from '../analytics/fields-response.js';
 import { type ApiVersion, moduleIsString, usesPageToken } from './data-centers.js';
 import { toZohoError, ZohoError } from './errors.js';
 import { errorFromResponse, type FetchFn, requestJson } from './http.js';
@@ -68,6 +70,11 @@ export interface ZohoClient {
   readonly apiVersion: ApiVersion;
   getJob(jobId: string, opts?: { version?: ApiVersion; signal?: AbortSignal }): Promise<ZohoJob>;
   createJob(query: CreateJobQuery, opts?: CreateJobOptions): Promise<{ id: string; state: string }>;
+  /**
+   * A module's field metadata (`GET /crm/{version}/settings/fields?module=...`, scope
+   * ZohoCRM.settings.fields.READ): what types its CSV columns have.
+   */
+  getFields(module: string, opts?: { version?: ApiVersion; signal?: AbortSignal }): Promise<ZohoField[]>;
   downloadResult(downloadUrl: string, opts?: DownloadOptions): Promise<DownloadResult>;
 }
 
@@ -190,6 +197,37 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
           });
         }
         return toZohoJob(raw);
+      });
+    },
+
+    async getFields(module, opts = {}) {
+      if (!/^[A-Za-z0-9_]{1,100}$/.test(module)) {
+        throw new ZohoError({
+          code: 'INVALID_MODULE',
+          message: 'a module API name is letters, digits and _',
+          kind: 'terminal',
+        });
+      }
+      const version = opts.version ?? apiVersion;
+      return withToken(opts.signal, async (t) => {
+        const what = `GET field metadata of ${module}`;
+        const { body } = await requestJson(
+          fetchFn,
+          `${domainOf(t)}/crm/${version}/settings/fields?module=${encodeURIComponent(module)}`,
+          { method: 'GET', headers: headers(t) },
+          what,
+          requestTimeoutMs,
+          opts.signal,
+        );
+        try {
+          return parseFieldsResponse(body);
+        } catch {
+          throw new ZohoError({
+            code: 'INVALID_RESPONSE',
+            message: `${what}: unexpected response shape`,
+            kind: 'retryable',
+          });
+        }
       });
     },
 

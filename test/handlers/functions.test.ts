@@ -32,6 +32,7 @@ beforeAll(async () => {
     STATE_TABLE: aws.stateTable,
     BUCKET: aws.bucket,
     DOWNLOAD_QUEUE_URL: 'http://127.0.0.1:9/queue/none',
+    CONVERT_QUEUE_URL: 'http://127.0.0.1:9/queue/convert',
     ZOHO_ACCOUNTS_URL: 'http://127.0.0.1:9',
     ZOHO_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:none',
   });

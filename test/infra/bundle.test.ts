@@ -20,7 +20,12 @@ import { freshAws, type TestAws } from '../support/aws.js';
 const run = promisify(execFile);
 let outdir = '';
 let aws: TestAws;
-const bundles: Record<FunctionName, string> = { api: '', 'poll-jobs': '', 'download-result': '' };
+const bundles: Record<FunctionName, string> = {
+  api: '',
+  'poll-jobs': '',
+  'download-result': '',
+  'convert-parquet': '',
+};
 
 interface CfnResource {
   Type: string;
@@ -73,6 +78,7 @@ async function invoke(bundle: string, event: unknown, env: Record<string, string
       JOBS_TABLE: aws.jobsTable,
       EXPORTS_TABLE: aws.exportsTable,
       BUCKET: aws.bucket,
+      CONVERT_QUEUE_URL: 'http://127.0.0.1:9/queue/convert',
       ZOHO_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:none',
       STATE_TABLE: aws.stateTable,
       ...env,
@@ -128,6 +134,7 @@ describe('bundled handlers from the synthesized cloud assembly', () => {
     // The registered job is due; with no reachable Zoho credentials it must stay PENDING, not crash.
     const r = (await invoke(bundles['poll-jobs'], event, {
       DOWNLOAD_QUEUE_URL: 'http://127.0.0.1:9/queue/none',
+      CONVERT_QUEUE_URL: 'http://127.0.0.1:9/queue/convert',
       ZOHO_ACCOUNTS_URL: 'http://127.0.0.1:9',
       ZOHO_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:none',
       AWS_ENDPOINT_URL_SECRETS_MANAGER: 'http://127.0.0.1:9',
@@ -155,6 +162,7 @@ describe('bundled handlers from the synthesized cloud assembly', () => {
       {
         BUCKET: aws.bucket,
         DOWNLOAD_QUEUE_URL: 'http://127.0.0.1:9/queue/none',
+        CONVERT_QUEUE_URL: 'http://127.0.0.1:9/queue/convert',
         ZOHO_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:none',
       },
     )) as { batchItemFailures: Array<{ itemIdentifier: string }> };

@@ -68,7 +68,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
   let built: Synthesized;
   let stack: ZohoCrmBulkExportStack;
   let template: Template;
-  let ids: Record<'api' | 'poll' | 'download', { fn: string; role: string }>;
+  let ids: Record<'api' | 'poll' | 'download' | 'convert', { fn: string; role: string }>;
 
   beforeAll(() => {
     built = buildStack();
@@ -82,6 +82,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       api: idsOf(stack.apiFunction),
       poll: idsOf(stack.pollFunction),
       download: idsOf(stack.downloadFunction),
+      convert: idsOf(stack.convertFunction),
     };
   }, 60_000);
   afterAll(() => built?.cleanup());
@@ -193,7 +194,11 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
   describe('Lambda functions', () => {
     it('every function is nodejs22.x on arm64 with source maps, an explicit log group, no tracing', () => {
       const functions = template.findResources('AWS::Lambda::Function');
-      expect(Object.keys(functions).sort()).toEqual([ids.download.fn, ids.poll.fn, ids.api.fn].sort());
+      expect(Object.keys(functions).sort()).toEqual(
+        Object.values(ids)
+          .map((i) => i.fn)
+          .sort(),
+      );
       for (const fn of Object.values(functions)) {
         expect(fn.Properties.Runtime).toBe('nodejs22.x');
         expect(fn.Properties.Architectures).toEqual(['arm64']);
@@ -317,7 +322,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       }
     });
 
-    it('api: the three tables and the secret (it creates the first Zoho job of an export); no S3, no queue', () => {
+    it('api: the three tables and the secret (it creates the first Zoho job of an export), sends to the converter; no S3', () => {
       const statements = statementsOf(template, ids.api.role);
       const actions = actionsOf(statements);
       expect(actions).toEqual(
@@ -330,9 +335,17 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       );
       expect(
         actions.filter(
-          (a) => !a.startsWith('dynamodb:') && !a.startsWith('logs:') && !a.startsWith('secretsmanager:'),
+          (a) =>
+            !a.startsWith('dynamodb:') &&
+            !a.startsWith('logs:') &&
+            !a.startsWith('secretsmanager:') &&
+            !a.startsWith('sqs:Send') &&
+            !['sqs:GetQueueAttributes', 'sqs:GetQueueUrl'].includes(a),
         ),
       ).toEqual([]);
+      for (const st of statements.filter((x) => actionsOf([x]).includes('sqs:SendMessage'))) {
+        expect(st.Resource).toEqual(getAtt(logicalId(stack, stack.convertQueue)));
+      }
       const tableResources = statements
         .filter((s) => actionsOf([s]).includes('dynamodb:PutItem'))
         .flatMap(resourcesOf);
@@ -390,8 +403,32 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       expect(actions).toContain('sqs:ReceiveMessage'); // event source mapping
       // A download waiting for a budget slot comes back as a delayed message on its own queue.
       for (const st of statements.filter((x) => actionsOf([x]).includes('sqs:SendMessage'))) {
-        expect(st.Resource).toEqual(getAtt(logicalId(stack, stack.downloadQueue)));
+        expect([
+          getAtt(logicalId(stack, stack.downloadQueue)),
+          getAtt(logicalId(stack, stack.convertQueue)),
+        ]).toContainEqual(st.Resource);
       }
+    });
+
+    it('the converter: reads CSVs, writes Parquet files and manifests only under their prefixes, Glue tables of its database', () => {
+      const statements = statementsOf(template, ids.convert.role);
+      const put = statements
+        .filter((s) => actionsOf([s]).includes('s3:PutObject'))
+        .map((s) => JSON.stringify(s.Resource));
+      expect(put.sort()).toEqual(
+        [
+          expect.stringContaining('/zoho-crm/_manifests/*'),
+          expect.stringContaining('/zoho-crm/parquet/*'),
+        ].sort(),
+      );
+      const glueStatement = statements.find((s) => actionsOf([s]).includes('glue:CreateTable'))!;
+      expect(actionsOf([glueStatement]).sort()).toEqual([
+        'glue:CreateTable',
+        'glue:GetTable',
+        'glue:UpdateTable',
+      ]);
+      expect(JSON.stringify(glueStatement.Resource)).toContain('table/zoho_crm/zoho_*');
+      expect(actionsOf(statements)).toContain('events:PutEvents');
     });
 
     it('the functions that talk to Zoho read the secret, and only with GetSecretValue and DescribeSecret', () => {
@@ -492,7 +529,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
 
     it('every queue is encrypted and TLS-only', () => {
       const queues = template.findResources('AWS::SQS::Queue');
-      expect(Object.keys(queues)).toHaveLength(3);
+      expect(Object.keys(queues)).toHaveLength(5);
       for (const [id, queue] of Object.entries(queues)) {
         expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
         template.hasResourceProperties('AWS::SQS::QueuePolicy', {
@@ -736,6 +773,9 @@ describe('configuration validation', () => {
       retentionDays: 90,
       logRetentionDays: 30,
       downloaderMemoryMb: 1024,
+      converterMemoryMb: 1769,
+      outputFormats: ['csv', 'parquet'],
+      glueDatabase: 'zoho_crm',
     });
   });
 

@@ -176,8 +176,10 @@ describe('the export pipeline end to end', () => {
     await h.expectExportedExactly(done!);
   });
 
-  it('never checks or downloads a job twice when two pollers run the same tick', async () => {
-    h = await pipelineHarness();
+  it('never checks or downloads a job twice when two pollers run the same tick', {
+    timeout: 180_000,
+  }, async () => {
+    h = await pipelineHarness({ config: { OUTPUT_FORMATS: 'csv' } });
     const seeded = Array.from({ length: 30 }, (_, i) => h!.fake.addJob({ totalRecords: 20 + i }));
     for (const s of seeded) await h.register(s.id);
     h.clock.advance(300_000); // all COMPLETED at Zoho

@@ -29,7 +29,13 @@ export function memoryExportDeps(
   return {
     tables,
     ...s,
-    zoho: { apiVersion: 'v8', getJob: unreachable, createJob: unreachable, downloadResult: unreachable },
+    zoho: {
+      apiVersion: 'v8',
+      getJob: unreachable,
+      createJob: unreachable,
+      downloadResult: unreachable,
+      getFields: unreachable,
+    },
     config: { ZOHO_API_VERSION: 'v8', S3_PREFIX: 'zoho-crm', BUCKET: 'exports' },
     timing,
     logger: createLogger('test', 'SILENT'),

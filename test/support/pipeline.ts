@@ -1,6 +1,12 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { type ApiDeps, createApiHandler } from '../../lib/api/handler.js';
 import { loadSettings, timingFrom } from '../../lib/config.js';
+import { fileCatalog } from '../../lib/exports/catalog.js';
+import { convertPage, fieldsCache } from '../../lib/exports/convert.js';
+import type { ConvertMessage } from '../../lib/exports/convert-message.js';
 import type { EventPublisher, ExportEvent } from '../../lib/exports/events.js';
 import { type ExportDeps, pageHooks, sweepExports } from '../../lib/exports/service.js';
 import type { ExportStore } from '../../lib/exports/store.js';
@@ -118,6 +124,13 @@ export async function pipelineHarness(
     }
   };
   const events = memoryEvents();
+  // The converter's queue (delayed messages join when the clock reaches them) and a catalog on disk.
+  const conversions: Array<{ msg: ConvertMessage; at: number; receives?: number }> = [];
+  const convert = async (msg: ConvertMessage, delayMs = 0): Promise<void> => {
+    conversions.push({ msg, at: clock.now() + delayMs });
+  };
+  const catalogDir = mkdtempSync(path.join(tmpdir(), 'zoho-catalog-'));
+  const catalog = fileCatalog(catalogDir, config.GLUE_DATABASE);
   const exportDeps: ExportDeps = {
     exports,
     jobs,
@@ -129,9 +142,12 @@ export async function pipelineHarness(
     metrics,
     s3: aws.s3,
     events,
+    convert,
+    catalog,
     now: clock.now,
     ...opts.exportDeps,
   };
+  const fields = fieldsCache(exportDeps, clock.now);
   const pages = pageHooks(exportDeps);
   const pollDeps: PollDeps = {
     config,
@@ -212,6 +228,22 @@ export async function pipelineHarness(
         }
       }
       queue.push(...redeliver.splice(0));
+      // Then the conversions that are due (the converter runs after the raw landing).
+      for (let i = 0; i < conversions.length; ) {
+        const c = conversions[i]!;
+        if (c.at > clock.now()) {
+          i++;
+          continue;
+        }
+        conversions.splice(i, 1);
+        try {
+          await convertPage({ ...exportDeps, s3: aws.s3 }, c.msg, { fields });
+        } catch {
+          // Like SQS: the message comes back after its visibility timeout (the DLQ after three).
+          const n = (c.receives ?? 0) + 1;
+          if (n < 3) conversions.push({ ...c, at: clock.now() + 1, receives: n });
+        }
+      }
       return out;
     },
     async tick(advanceMs = config.POLL_INTERVAL_SECONDS * 1000) {
@@ -250,7 +282,7 @@ export async function pipelineHarness(
         const r = await aws.s3.send(
           new ListObjectsV2Command({ Bucket: aws.bucket, ContinuationToken: token }),
         );
-        for (const o of r.Contents ?? []) if (!o.Key!.includes('/_manifests/')) keys.push(o.Key!);
+        for (const o of r.Contents ?? []) if (!/\/(_manifests|parquet)\//.test(o.Key!)) keys.push(o.Key!);
         token = r.NextContinuationToken;
       } while (token);
       return keys;

@@ -1,0 +1,203 @@
+/**
+ * The conversion stage: a page whose raw CSV has landed and been verified is read back from S3 and
+ * written again as typed Parquet (lib/analytics), streamed into a multipart upload in bounded memory.
+ * It runs after the raw landing and apart from it (its own queue and function), so a conversion
+ * problem never blocks or corrupts the CSV, can be retried on its own, and can be run again for an
+ * older export. The Parquet object is complete and verified (its row count is Zoho's count, its size
+ * what was written) before the page says DONE.
+ */
+import { Readable } from 'node:stream';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { convertCsvToParquet } from '../analytics/convert.js';
+import { planColumns, type ZohoField } from '../analytics/fields.js';
+import type { ConversionStats } from '../analytics/types.js';
+import type { JobError, JobRecord, ParquetFile } from '../jobs/model.js';
+import { backoffMs } from '../jobs/retry.js';
+import { describeError } from '../observability.js';
+import type { ApiVersion } from '../zoho/data-centers.js';
+import { ZohoError } from '../zoho/errors.js';
+import { glueType } from './catalog.js';
+import type { ConvertMessage } from './convert-message.js';
+import { parquetKey } from './layout.js';
+import { type ExportDeps, pageHooks } from './service.js';
+
+/** Attempts of one page's conversion before it ends FAILED. */
+export const MAX_CONVERSION_ATTEMPTS = 3;
+/** How long a conversion holds its claim (the function's timeout is less). */
+export const CONVERSION_LEASE_MS = 16 * 60_000;
+/** Field metadata is fetched once per module and container for this long. */
+const FIELDS_TTL_MS = 10 * 60_000;
+
+export type ConvertDeps = ExportDeps & {
+  s3: NonNullable<ExportDeps['s3']>;
+  partSize?: number;
+  queueSize?: number;
+};
+
+export type ConvertOutcome =
+  | { outcome: 'converted'; key: string; rows: number; bytes: number }
+  | { outcome: 'retry'; code: string; retryAt: number }
+  | { outcome: 'failed'; code: string }
+  | { outcome: 'skipped'; reason: string };
+
+export class ParquetRowMismatchError extends Error {
+  override readonly name = 'ParquetRowMismatchError';
+  readonly code = 'PARQUET_ROW_MISMATCH';
+}
+
+/** Why a module's columns are all STRING: no metadata (scope missing, or Zoho refused). */
+export type FieldsResult = { fields: ZohoField[] } | { fields: null; reason: string };
+
+/**
+ * A module's field metadata, cached; without the `ZohoCRM.settings.fields.READ` scope (or any other
+ * refusal by Zoho) the converter goes on with every column STRING and says why.
+ */
+export function fieldsCache(deps: Pick<ExportDeps, 'zoho' | 'logger'>, now: () => number = Date.now) {
+  const cache = new Map<string, { at: number; value: FieldsResult }>();
+  return async (module: string, version: ApiVersion): Promise<FieldsResult> => {
+    const hit = cache.get(module);
+    if (hit && now() - hit.at < FIELDS_TTL_MS) return hit.value;
+    let value: FieldsResult;
+    try {
+      value = { fields: await deps.zoho.getFields(module, { version }) };
+    } catch (e) {
+      if (!(e instanceof ZohoError) || e.kind !== 'terminal' || e.stage === 'oauth') throw e;
+      value = {
+        fields: null,
+        reason: `no field metadata (${e.code}): grant the scope ZohoCRM.settings.fields.READ to type the columns`,
+      };
+      deps.logger.warn('field metadata refused; columns are written as STRING', {
+        module,
+        error: describeError(e),
+      });
+    }
+    cache.set(module, { at: now(), value });
+    return value;
+  };
+}
+
+function parquetFileOf(bucket: string, key: string, stats: ConversionStats): ParquetFile {
+  return {
+    bucket,
+    key,
+    bytes: stats.bytes,
+    rows: stats.rows,
+    row_groups: stats.rowGroups,
+    compression: stats.compression,
+    conversion_errors: stats.conversionErrors,
+    columns: stats.columns.map((c) => ({
+      name: c.name,
+      type: glueType(c.type),
+      zoho_type: c.zohoType ?? null,
+      reason: c.reason ?? null,
+    })),
+  };
+}
+
+/** Converts one EXPORTED page to Parquet. Retried with backoff up to MAX_CONVERSION_ATTEMPTS. */
+export async function convertPage(
+  deps: ConvertDeps,
+  msg: ConvertMessage,
+  opts: { signal?: AbortSignal; fields: ReturnType<typeof fieldsCache> },
+): Promise<ConvertOutcome> {
+  const now = deps.now ?? Date.now;
+  const { jobs, logger } = deps;
+  const job = await jobs.get(msg.job_id);
+  if (job?.status !== 'EXPORTED' || !job.parquet_wanted || !job.s3) {
+    return { outcome: 'skipped', reason: !job ? 'unknown job' : `job is ${job.status}` };
+  }
+  const owner = await jobs.claimConversion(job.job_id, now() + CONVERSION_LEASE_MS);
+  if (!owner) return { outcome: 'skipped', reason: `conversion is ${job.parquet_status ?? 'not wanted'}` };
+  const attempts = (job.parquet_attempts ?? 0) + 1;
+  const key = parquetKey(deps.config.S3_PREFIX ?? '', job);
+  const bucket = job.s3.bucket;
+  let upload: Upload | undefined;
+  try {
+    const meta = job.module
+      ? await opts.fields(job.module, (job.api_version ?? 'v8') as ApiVersion)
+      : ({ fields: null, reason: 'the module is not known' } as const);
+    const csv = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: job.s3.key }));
+    if (!(csv.Body instanceof Readable)) throw new Error('S3 returned no stream for the CSV');
+    const exportedAt = new Date(job.exported_at ?? job.updated_at);
+    const reason = meta.fields === null ? meta.reason : undefined;
+    const conversion = convertCsvToParquet(csv.Body, {
+      columns: (header) =>
+        planColumns(header, meta.fields).map((c) => (reason && !c.reason ? { ...c, reason } : c)),
+      lineage: { exportId: job.export_id ?? '', jobId: job.job_id, exportedAt },
+    });
+    opts.signal?.addEventListener('abort', () => void upload?.abort(), { once: true });
+    upload = new Upload({
+      client: deps.s3,
+      partSize: deps.partSize ?? 8 * 1024 * 1024,
+      queueSize: deps.queueSize ?? 2,
+      leavePartsOnError: false,
+      params: {
+        Bucket: bucket,
+        Key: key,
+        Body: conversion.stream,
+        ContentType: 'application/vnd.apache.parquet',
+        Metadata: { 'zoho-job-id': job.job_id, 'export-id': job.export_id ?? '' },
+      },
+    });
+    await upload.done();
+    const stats = await conversion.done;
+    const head = await deps.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    if (stats.rows !== job.records || head.ContentLength !== stats.bytes) {
+      await deps.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+      throw new ParquetRowMismatchError(
+        `the Parquet file holds ${stats.rows} rows (${head.ContentLength} bytes stored of ${stats.bytes}) but the page has ${job.records} records; it was deleted`,
+      );
+    }
+    const parquet = parquetFileOf(bucket, key, stats);
+    if (!(await jobs.converted(job.job_id, owner, parquet))) {
+      logger.warn('page converted, but the claim was lost meanwhile', { job_id: job.job_id, key });
+      return { outcome: 'skipped', reason: 'claim lost' };
+    }
+    deps.metrics.count('PagesConverted');
+    const errors = Object.values(stats.conversionErrors).reduce((a, b) => a + b, 0);
+    if (errors) deps.metrics.count('ConversionErrors', errors);
+    deps.metrics.count(
+      'ConversionLagSeconds',
+      Math.max(0, Math.round((now() - exportedAt.getTime()) / 1000)),
+    );
+    logger.info('page converted to Parquet', {
+      job_id: job.job_id,
+      export_id: job.export_id,
+      key,
+      rows: stats.rows,
+      bytes: stats.bytes,
+      conversion_errors: errors,
+    });
+    await pageHooks(deps).converted({ ...job, parquet_status: 'DONE', parquet });
+    return { outcome: 'converted', key, rows: stats.rows, bytes: stats.bytes };
+  } catch (e) {
+    await upload?.abort().catch(() => undefined);
+    const error: JobError = describeError(e);
+    // Zoho or S3 trouble is worth another try; a malformed CSV or a row mismatch is not.
+    const terminal =
+      (e instanceof ZohoError && e.kind === 'terminal' && e.stage !== 'oauth') ||
+      /^CSV_|^PARQUET_ROW/.test(error.code);
+    if (terminal || attempts >= MAX_CONVERSION_ATTEMPTS) {
+      await jobs.conversionFailed(job.job_id, owner, error);
+      deps.metrics.count('ConversionsFailed');
+      logger.error('conversion failed for good', { job_id: job.job_id, error, attempts });
+      await pageHooks(deps).converted({
+        ...job,
+        parquet_status: 'FAILED',
+        parquet_error: error,
+      } as JobRecord);
+      return { outcome: 'failed', code: error.code };
+    }
+    const retryAt = now() + backoffMs(attempts - 1, 30_000, 10 * 60_000, deps.random);
+    await jobs.conversionRetry(job.job_id, owner, error, retryAt);
+    await deps.convert?.({ job_id: job.job_id }, retryAt - now()).catch(() => undefined);
+    logger.warn('conversion failed; will retry', {
+      job_id: job.job_id,
+      error,
+      attempts,
+      retry_at: new Date(retryAt).toISOString(),
+    });
+    return { outcome: 'retry', code: error.code, retryAt };
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The local stack's Parquet converter: its own process (as its own Lambda would be), so its memory and
+ * CPU are not the API's and the downloader's. Started by local-stack.ts with its configuration as a
+ * JSON argument; receives `{ type: 'convert', msg }` over IPC, answers `{ type: 'done', job_id }`, and
+ * asks the parent to send a conversion again later with `{ type: 'convert', msg, delayMs }`.
+ */
+import { resolve } from 'node:path';
+import { loadSettings, timingFrom } from '../lib/config.js';
+import { fileCatalog } from '../lib/exports/catalog.js';
+import { convertPage, fieldsCache } from '../lib/exports/convert.js';
+import { type ConvertMessage, convertMessage } from '../lib/exports/convert-message.js';
+import { fileEventPublisher } from '../lib/exports/events.js';
+import { createLogger, describeError, memoryMetrics } from '../lib/observability.js';
+import { documentClient, dynamoTables, stores, zohoFromConfig } from '../lib/runtime.js';
+import { SETTING_NAMES } from '../lib/settings.js';
+import { credentialsFromEnv } from '../lib/zoho/token-broker.js';
+import { localDynamoDbClient, localS3Client, type TableNames } from './stand-ins.js';
+
+export interface ConvertWorkerConfig {
+  ddbEndpoint: string;
+  s3Endpoint: string;
+  tables: TableNames;
+  bucket: string;
+  dataDir: string;
+  /** The settings' environment and the Zoho credentials (ZOHO_CLIENT_ID, ...). */
+  env: Record<string, string | undefined>;
+}
+
+async function main(): Promise<void> {
+  const cfg = JSON.parse(process.argv[2] ?? '{}') as ConvertWorkerConfig;
+  const settings = loadSettings(SETTING_NAMES, cfg.env);
+  const logger = createLogger('convert-parquet');
+  const metrics = memoryMetrics();
+  const timing = timingFrom(settings);
+  const tables = dynamoTables(documentClient(localDynamoDbClient(cfg.ddbEndpoint)), cfg.tables);
+  const { zoho } = zohoFromConfig(settings, {
+    state: tables.state,
+    credentials: credentialsFromEnv(cfg.env),
+    metrics,
+  });
+  const s = stores(tables, timing);
+  const send = (m: unknown): void => {
+    process.send?.(m);
+  };
+  const deps = {
+    ...s,
+    zoho,
+    config: { ...settings, BUCKET: cfg.bucket },
+    timing,
+    logger,
+    metrics,
+    s3: localS3Client(cfg.s3Endpoint),
+    events: fileEventPublisher(resolve(cfg.dataDir, 'events.jsonl')),
+    catalog: fileCatalog(resolve(cfg.dataDir, 'catalog'), settings.GLUE_DATABASE),
+    convert: async (msg: ConvertMessage, delayMs?: number) => send({ type: 'convert', msg, delayMs }),
+  };
+  const fields = fieldsCache(deps);
+  const abort = new AbortController();
+  let chain = Promise.resolve();
+  process.on('message', (m: { type?: string; msg?: unknown }) => {
+    if (m?.type !== 'convert') return;
+    const parsed = convertMessage.safeParse(m.msg);
+    if (!parsed.success) return;
+    chain = chain.then(async () => {
+      try {
+        const o = await convertPage(deps, parsed.data, { signal: abort.signal, fields });
+        logger.info('conversion handled', { job_id: parsed.data.job_id, ...o });
+      } catch (e) {
+        logger.error('conversion could not be recorded', {
+          job_id: parsed.data.job_id,
+          error: describeError(e),
+        });
+      }
+      send({ type: 'done', job_id: parsed.data.job_id });
+    });
+  });
+  const stop = (): void => {
+    abort.abort();
+    void chain.finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('disconnect', stop);
+  send({ type: 'ready' });
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
