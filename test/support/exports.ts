@@ -5,8 +5,10 @@
  */
 import { crc32 } from 'node:zlib';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { expect } from 'vitest';
 import { createApiHandler } from '../../lib/api/handler.js';
 import type { Table } from '../../lib/ddb/table.js';
+import type { CreateJobOptions, CreateJobQuery, ZohoClient } from '../../lib/zoho/client.js';
 import type { Harness } from './pipeline.js';
 
 export interface ApiAnswer {
@@ -145,4 +147,174 @@ export async function tickUntil(
   }
   if (await done()) return max;
   throw new Error(`condition not reached after ${max} ticks`);
+}
+
+/** One `createJob` call the exports made (what the product asked Zoho for), and its outcome. */
+export interface CreateCall {
+  query: CreateJobQuery;
+  opts: CreateJobOptions | undefined;
+  at: number;
+  id?: string;
+  error?: unknown;
+}
+
+/**
+ * Wraps the export path's Zoho client (`h.exportDeps.zoho`) so every `createJob` call is recorded;
+ * `around` may replace the call (e.g. to simulate a crash after Zoho answered).
+ */
+export function spyCreates(
+  h: Harness,
+  around?: (
+    call: CreateCall,
+    real: () => Promise<{ id: string; state: string }>,
+  ) => Promise<{ id: string; state: string }>,
+): CreateCall[] {
+  const calls: CreateCall[] = [];
+  const zoho = h.exportDeps.zoho;
+  const wrapped: ZohoClient = Object.assign(Object.create(zoho) as ZohoClient, {
+    async createJob(query: CreateJobQuery, opts?: CreateJobOptions) {
+      const call: CreateCall = { query, opts, at: h.clock.now() };
+      calls.push(call);
+      const real = async () => {
+        const r = await zoho.createJob(query, opts);
+        call.id = r.id;
+        return r;
+      };
+      try {
+        return await (around ? around(call, real) : real());
+      } catch (e) {
+        call.error = e;
+        throw e;
+      }
+    },
+  });
+  h.exportDeps.zoho = wrapped;
+  return calls;
+}
+
+// ------------------------------------------------------------------ a finished export
+
+const EXPORT_KEYS = [
+  'bytes',
+  'completed_at',
+  'created_at',
+  'error',
+  'export_id',
+  'manifest',
+  'module',
+  'pages',
+  'query',
+  'records',
+  'source',
+  'status',
+  'updated_at',
+];
+
+export async function exportOf(hh: Harness, id: string) {
+  return (await apiOf(hh)('GET', `/exports/${id}`)).body;
+}
+
+/** Ticks (60 s each) until the export is no longer RUNNING. */
+export async function finish(hh: Harness, id: string, stepMs?: number) {
+  await tickUntil(
+    hh,
+    async () => (await hh.exports.get(id))?.status !== 'RUNNING',
+    stepMs ? { stepMs, maxTicks: 400 } : {},
+  );
+  return exportOf(hh, id);
+}
+
+/**
+ * Everything a COMPLETED export (of `POST /exports`) promises: every page's object byte-identical to Zoho's CSV under the
+ * export's partition, the manifest exact, the export JSON, one event.
+ */
+export async function expectCompleted(
+  hh: Harness,
+  id: string,
+  want: { pages: number; records: number; version: string },
+) {
+  const e = await exportOf(hh, id);
+  const rec = (await hh.exports.get(id))!;
+  const prefix = hh.config.S3_PREFIX;
+  expect(Object.keys(e).sort()).toEqual(EXPORT_KEYS);
+  expect(e.status).toBe('COMPLETED');
+  expect(e.error).toBeNull();
+  expect(e.pages).toHaveLength(want.pages);
+  expect(e.pages.map((p: { page: number }) => p.page)).toEqual(
+    Array.from({ length: want.pages }, (_, i) => i + 1),
+  );
+  expect(e.pages.map((p: { job_id: string }) => p.job_id)).toEqual(rec.page_jobs);
+  const manifestKey = `${prefix}/_manifests/${id}.json`;
+  expect(e.manifest).toEqual({ bucket: hh.aws.bucket, key: manifestKey });
+  expect(e.completed_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  expect(Date.parse(e.completed_at)).toBeGreaterThanOrEqual(Date.parse(e.created_at));
+
+  const manifestPages = [];
+  let bytes = 0;
+  for (const p of e.pages) {
+    const job = (await hh.jobs.get(p.job_id))!;
+    expect(p.status).toBe('EXPORTED');
+    const key = `${prefix}/module=${e.module}/export_date=${rec.export_date}/${id}-${String(p.page).padStart(5, '0')}-${p.job_id}.csv`;
+    expect(p.s3).toEqual({ bucket: hh.aws.bucket, key, bytes: job.s3!.bytes });
+    const stored = await hh.objectBytes(key);
+    const csv = await fakeCsv(hh, p.job_id);
+    expect(stored.equals(csv), `page ${p.page} differs from Zoho's CSV`).toBe(true);
+    expect(p.s3.bytes).toBe(csv.length);
+    expect(p.records).toBe(hh.fake.recordCount(p.job_id));
+    expect(hh.fake.jobInfo(p.job_id).page).toBe(p.page);
+    expect(hh.fake.jobInfo(p.job_id).version).toBe(want.version);
+    bytes += csv.length;
+    manifestPages.push({
+      page: p.page,
+      job_id: p.job_id,
+      records: p.records,
+      csv: { bucket: hh.aws.bucket, key, bytes: csv.length, crc32: crc32Hex(csv) },
+      header: csvHeader(csv),
+    });
+  }
+  expect(e.records).toBe(want.records);
+  expect(e.bytes).toBe(bytes);
+
+  // The manifest: one line of JSON, every field exact.
+  const raw = (await hh.objectBytes(manifestKey)).toString('utf8');
+  expect(raw.endsWith('\n')).toBe(true);
+  expect(raw.indexOf('\n')).toBe(raw.length - 1);
+  const m = JSON.parse(raw);
+  expect(m).toStrictEqual({
+    manifest_version: 1,
+    export_id: id,
+    module: e.module,
+    source: e.source,
+    query: e.query,
+    zoho_api_version: want.version,
+    created_at: e.created_at,
+    completed_at: e.completed_at,
+    export_date: rec.export_date,
+    pages: manifestPages,
+    totals: { pages: want.pages, records: want.records, bytes },
+  });
+  expect(Object.keys(m)).toEqual([
+    'manifest_version',
+    'export_id',
+    'module',
+    'source',
+    'query',
+    'zoho_api_version',
+    'created_at',
+    'completed_at',
+    'export_date',
+    'pages',
+    'totals',
+  ]);
+
+  // The event: once, the export without its pages (a count instead), with the manifest location.
+  const mine = hh.events.published.filter((ev) => ev.detail.export_id === id);
+  expect(mine).toHaveLength(1);
+  const { pages, ...summary } = e;
+  expect(mine[0]).toEqual({
+    source: 'zoho-crm-bulk-export',
+    detailType: 'Export Completed',
+    detail: { ...summary, pages: pages.length },
+  });
+  return { e, m };
 }
