@@ -94,13 +94,7 @@ export async function createExport(deps: ExportDeps, event: Event): Promise<Resu
   const query = parseJsonBody(event, exportQuery, {
     maxBytes: MAX_EXPORT_BODY_BYTES,
     example: '{"module": "Contacts", "fields": ["Last_Name", "Email"]}',
-    issueCode: (i) =>
-      issueCode(i) ??
-      (i.path[0] === 'module'
-        ? i.code === 'invalid_type' && i.input === undefined
-          ? 'MISSING_FIELD'
-          : 'INVALID_MODULE'
-        : 'INVALID_BODY'),
+    issueCode: (i) => issueCode(i) ?? 'INVALID_BODY',
   });
   try {
     const { created, record } = await startExport(deps, { query, source: 'api', idempotencyKey: key });

@@ -148,12 +148,34 @@ export function criteriaLeaves(c: Criteria): number {
   return 'group' in c ? c.group.reduce((n, g) => n + criteriaLeaves(g), 0) : 1;
 }
 
-const moduleName = z
-  .string({ message: 'module must be a string: the API name of a Zoho module, e.g. "Contacts"' })
-  .regex(
-    MODULE_PATTERN,
-    'module must be a Zoho module API name: 1 to 100 letters, digits or _ (e.g. "Contacts")',
-  );
+/** A module's API name; missing is MISSING_FIELD, anything else that is not a name INVALID_MODULE. */
+const moduleName = z.unknown().transform((v, ctx) => {
+  if (v === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'module is missing; send {"module": "<module API name>"}, e.g. {"module": "Contacts"}',
+      params: { code: 'MISSING_FIELD' },
+    });
+    return z.NEVER;
+  }
+  if (typeof v !== 'string') {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'module must be a string: the API name of a Zoho module, e.g. "Contacts"',
+      params: { code: 'INVALID_MODULE' },
+    });
+    return z.NEVER;
+  }
+  if (!MODULE_PATTERN.test(v)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'module must be a Zoho module API name: 1 to 100 letters, digits or _ (e.g. "Contacts")',
+      params: { code: 'INVALID_MODULE' },
+    });
+    return z.NEVER;
+  }
+  return v;
+});
 
 export const exportQuery = z.strictObject({
   module: moduleName,
@@ -225,6 +247,8 @@ export interface ExportRecord {
   intent_page?: number;
   intent_state?: 'wanted' | 'creating';
   intent_since?: number;
+  /** When Zoho was last asked to create the page (a job it made then may still be adopted). */
+  intent_tried_at?: number;
   intent_until?: number;
   intent_attempts?: number;
   intent_parent?: string;

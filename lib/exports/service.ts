@@ -47,6 +47,9 @@ export const INTENT_LEASE_MS = 2 * 60_000;
  */
 export const ADOPT_WINDOW_MS = 60 * 60_000;
 
+/** Failures after which Zoho may have created the job all the same: the request left, no answer came. */
+const UNCERTAIN_CODES = new Set(['TIMEOUT', 'NETWORK_ERROR', 'ABORTED']);
+
 export type ConvertDispatch = (msg: ConvertMessage, delayMs?: number) => Promise<void>;
 
 /** The callback URL for a page's Zoho job, or none. */
@@ -376,6 +379,22 @@ async function createWantedPage(deps: ExportDeps, exportId: string, takeOver = f
       await failExport(deps, exportId, { ...error, page });
       return false;
     }
+    // The request went out and no answer came back: Zoho may have made the job. With callbacks, its
+    // callback names it and adopts it (adoptPageJob); until the window closes, no second job.
+    if (
+      deps.callbackUrl &&
+      err instanceof ZohoError &&
+      err.stage !== 'oauth' &&
+      UNCERTAIN_CODES.has(err.code)
+    ) {
+      await deps.exports.uncertainIntent(claim, error, now() + ADOPT_WINDOW_MS);
+      deps.logger.warn('follow-up page may have been created; waiting for its callback before asking again', {
+        export_id: exportId,
+        page,
+        error,
+      });
+      return false;
+    }
     const attempts = (e.intent_attempts ?? 0) + 1;
     const retryAt =
       now() +
@@ -387,16 +406,7 @@ async function createWantedPage(deps: ExportDeps, exportId: string, takeOver = f
     deps.logger.warn('follow-up page not created yet; will retry', { export_id: exportId, page, error });
     return false;
   }
-  const child = deps.jobs.newJob(created.id, {
-    module: e.module ?? parent?.module ?? null,
-    page: q.page ?? (parent?.page ?? page - 1) + 1,
-    previous_job_id: parentId,
-    api_version: version,
-    export_id: exportId,
-    export_date: e.export_date,
-    export_source: e.source,
-    parquet_wanted: (e.formats ?? []).includes('parquet'),
-  });
+  const child = pageJobOf(deps, e, parent, page, created.id, version);
   if (await deps.exports.recordPage(e, claim, child)) {
     deps.logger.info('follow-up page registered', {
       export_id: exportId,
@@ -412,6 +422,56 @@ async function createWantedPage(deps: ExportDeps, exportId: string, takeOver = f
     orphan_job_id: created.id,
   });
   return false;
+}
+
+/** The job record of an export's page `page` (1-based), Zoho's job `jobId`, after `parent`. */
+function pageJobOf(
+  deps: Pick<ExportDeps, 'jobs'>,
+  e: ExportRecord,
+  parent: JobRecord | undefined,
+  page: number,
+  jobId: string,
+  version: ApiVersion,
+): JobRecord {
+  return deps.jobs.newJob(jobId, {
+    module: e.module ?? parent?.module ?? null,
+    page: (parent?.page ?? page - 1) + 1,
+    previous_job_id: parent?.job_id,
+    api_version: version,
+    export_id: e.export_id,
+    export_date: e.export_date,
+    export_source: e.source,
+    parquet_wanted: (e.formats ?? []).includes('parquet'),
+  });
+}
+
+/**
+ * Zoho named job `jobId` as page `page` of an export (its callback carries both) while that page is
+ * still an intent: the creator died after Zoho answered, or its answer was lost. Records the job as the
+ * page, atomically with clearing the intent, so no second job is created. False when the page is not
+ * (or no longer) wanted, or was recorded meanwhile.
+ */
+export async function adoptPageJob(
+  deps: ExportDeps,
+  exportId: string,
+  page: number,
+  jobId: string,
+): Promise<boolean> {
+  const e = await deps.exports.get(exportId);
+  if (e?.status !== 'RUNNING' || e.intent_page !== page || e.page_jobs.length !== page - 1) return false;
+  const parentId = e.page_jobs[page - 2];
+  const parent = parentId ? await deps.jobs.get(parentId) : undefined;
+  if (page > 1 && !parent) return false;
+  const version =
+    asVersion(parent?.api_version) ?? asVersion(e.api_version) ?? deps.config.ZOHO_API_VERSION ?? 'v8';
+  const adopted = await deps.exports.adoptPage(e, page, pageJobOf(deps, e, parent, page, jobId, version));
+  if (adopted)
+    deps.logger.info('follow-up page adopted from its callback', {
+      export_id: exportId,
+      page,
+      job_id: jobId,
+    });
+  return adopted;
 }
 
 /** A page's job ended FAILED: so does its export. */
@@ -679,7 +739,7 @@ export async function sweepExports(deps: ExportDeps, opts: { deadline: number })
       }
       // "creating" with its lease over: the attempt died, maybe after Zoho created the job. With
       // callbacks, that job's callback can still adopt it: wait for it before creating the page again.
-      const adoptUntil = (e.intent_since ?? 0) + ADOPT_WINDOW_MS;
+      const adoptUntil = (e.intent_tried_at ?? e.intent_since ?? 0) + ADOPT_WINDOW_MS;
       if (deps.callbackUrl && now() < adoptUntil) {
         await deps.exports.deferAttention(e.export_id, adoptUntil);
         return;

@@ -25,6 +25,7 @@ const INTENT = [
   'intent_page',
   'intent_state',
   'intent_since',
+  'intent_tried_at',
   'intent_until',
   'intent_attempts',
   'intent_parent',
@@ -219,6 +220,7 @@ export class ExportStore {
         // If this attempt dies, the sweep looks again when its lease is over.
         set: {
           intent_state: 'creating',
+          intent_tried_at: now,
           intent_until: now + leaseMs,
           intent_owner: owner,
           attention_at: now + leaseMs,
@@ -234,6 +236,22 @@ export class ExportStore {
       ),
     );
     return ok ? { exportId: e.export_id, page: e.intent_page, owner } : undefined;
+  }
+
+  /**
+   * A creation attempt whose outcome is unknown (a timeout or a broken connection: Zoho may have made
+   * the job): the intent stays "creating", this attempt's lease ends, and the sweep looks again at
+   * `lookAt` (the end of the window in which the job's callback can still adopt it).
+   */
+  uncertainIntent(claim: IntentClaim, error: JobError, lookAt: number): Promise<boolean> {
+    return this.write(
+      claim.exportId,
+      {
+        set: { intent_until: this.now(), intent_error: error, attention_at: lookAt },
+        remove: ['intent_owner'],
+      },
+      and(eq('intent_page', claim.page), eq('intent_owner', claim.owner)),
+    );
   }
 
   /** A creation attempt that failed and may be retried at `retryAt`. */

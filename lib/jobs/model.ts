@@ -146,7 +146,11 @@ export function toPublicJob(r: JobRecord): PublicJob {
 export const downloadMessage = z.strictObject({
   job_id: z.string().regex(JOB_ID_PATTERN),
   dispatch_id: z.string().min(1).max(100),
-  /** A download-budget reservation (epoch ms) the job was given: it starts then without asking again. */
+  /** A download-budget reservation (epoch ms and its token) the job was given: it starts then without asking again. */
   slot: z.number().int().positive().optional(),
+  slot_token: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .optional(),
 });
 export type DownloadMessage = z.infer<typeof downloadMessage>;

@@ -9,13 +9,16 @@
  * the last slot cannot both win. A downloader that finds no free slot gets a **reservation**: the
  * earliest time its start is allowed, recorded in the item so that later callers queue behind it
  * (first come, first served). It comes back at that time and starts without asking again; a
- * reservation not used within `slackMs` of its time is void.
+ * reservation not used within `slackMs` of its time is void. A reservation carries a random token,
+ * so only its holder can use it: a lock voids it, and a later reservation at the same time is not
+ * mistaken for it.
  *
  * Each entry is the interval in which its download can start (`[t, t]` for a start now, `[at, at +
  * slack]` for a reservation). Entries stay in ascending order, and a new one never begins before the
  * last one begins, nor before the end of the `perMinute`-th last one plus the window: then any
  * `perMinute + 1` real starts span more than 60 s, whether each came on time or late.
  */
+import { randomBytes } from 'node:crypto';
 import { eq, missing } from '../ddb/expr.js';
 import type { Table } from '../ddb/table.js';
 
@@ -28,18 +31,26 @@ export const LOCK_MS = 60_000 + 2_000;
 interface BudgetItem {
   pk: string;
   version?: number;
-  /** `[earliest, latest]` start of recent and reserved downloads (epoch ms, ascending). */
-  slots?: Array<[number, number]>;
+  /** `[earliest, latest, token?]` start of recent and reserved downloads (epoch ms, ascending). */
+  slots?: Slot[];
   lock_until?: number;
   expires_at?: number;
 }
+/** A start (`[t, t]`) or a reservation (`[at, at + slack, token]`). */
+type Slot = [number, number] | [number, number, string];
 type BudgetState = Required<Pick<BudgetItem, 'slots'>> & Pick<BudgetItem, 'lock_until'>;
 
 export type SlotDecision =
   /** Start now. */
   | { ok: true }
-  /** Come back at `at` and pass it to `take` again; the reservation holds until `at + slackMs`. */
-  | { ok: false; at: number };
+  /** Come back at `at` and pass this to `take` again; the reservation holds until `at + slackMs`. */
+  | { ok: false; at: number; token: string };
+
+/** A reservation `take` handed out. */
+export interface Reservation {
+  at: number;
+  token: string;
+}
 
 export interface DownloadBudgetOptions {
   perMinute: number;
@@ -72,16 +83,19 @@ export class DownloadBudget {
   }
 
   /**
-   * Asks to start a download now. `reservation` is an `at` this caller was given before: from that time
-   * until `at + slackMs` it starts without taking another slot (unless a lock came in between).
+   * Asks to start a download now. `reservation` is one this caller was given before: from its time
+   * until `at + slackMs` it starts without taking another slot (unless a lock voided it meanwhile).
    */
-  take(reservation?: number): Promise<SlotDecision> {
+  take(reservation?: Reservation): Promise<SlotDecision> {
+    const token = randomBytes(9).toString('base64url');
     return this.change<SlotDecision>((s, now) => {
       const lock = s.lock_until ?? 0;
-      const mine = reservation !== undefined && s.slots.some(([e, l]) => e === reservation && l > e);
+      const mine =
+        reservation !== undefined &&
+        s.slots.some(([e, , t]) => e === reservation.at && t === reservation.token);
       if (mine && lock <= now) {
-        if (now < reservation) return { result: { ok: false, at: reservation } };
-        if (now <= reservation + this.slackMs) return { result: { ok: true } };
+        if (now < reservation.at) return { result: { ok: false, ...reservation } };
+        if (now <= reservation.at + this.slackMs) return { result: { ok: true } };
       }
       const slots = s.slots.filter(([, l]) => l > now - WINDOW_MS);
       let at = Math.max(now, lock);
@@ -90,7 +104,10 @@ export class DownloadBudget {
       const nth = slots.length >= this.perMinute ? slots[slots.length - this.perMinute] : undefined;
       if (nth) at = Math.max(at, nth[1] + WINDOW_MS);
       if (at <= now) return { next: { ...s, slots: [...slots, [now, now]] }, result: { ok: true } };
-      return { next: { ...s, slots: [...slots, [at, at + this.slackMs]] }, result: { ok: false, at } };
+      return {
+        next: { ...s, slots: [...slots, [at, at + this.slackMs, token]] },
+        result: { ok: false, at, token },
+      };
     });
   }
 

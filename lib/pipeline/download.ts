@@ -22,7 +22,7 @@ import type { Settings } from '../settings.js';
 import type { ZohoClient } from '../zoho/client.js';
 import { ZohoError } from '../zoho/errors.js';
 import { VerifyingCounter } from './csv-count.js';
-import type { DownloadBudget } from './download-budget.js';
+import type { DownloadBudget, Reservation } from './download-budget.js';
 import type { Dispatch } from './poll.js';
 
 export interface DownloadDeps {
@@ -180,12 +180,16 @@ export async function downloadJob(
   const attempts = (job.attempts ?? 0) + 1;
 
   /** Gives the job back, not counting this attempt, with a message that brings it back at `at`. */
-  const defer = async (at: number, why: string, slot?: number): Promise<DownloadOutcome> => {
+  const defer = async (at: number, why: string, slot?: Reservation): Promise<DownloadOutcome> => {
     const dispatchId = await jobs.deferDownload(job.job_id, claim, at, timing.dispatchGraceMs);
     if (dispatchId) {
       await deps
         .dispatch(
-          { job_id: job.job_id, dispatch_id: dispatchId, ...(slot ? { slot } : {}) },
+          {
+            job_id: job.job_id,
+            dispatch_id: dispatchId,
+            ...(slot ? { slot: slot.at, slot_token: slot.token } : {}),
+          },
           Math.max(0, at - now()),
         )
         .catch((e) =>
@@ -199,8 +203,10 @@ export async function downloadJob(
     return { outcome: 'deferred', retryAt: at };
   };
 
-  const slot = await deps.budget.take(msg.slot);
-  if (!slot.ok) return defer(slot.at, 'waiting for a download slot', slot.at);
+  const slot = await deps.budget.take(
+    msg.slot !== undefined && msg.slot_token ? { at: msg.slot, token: msg.slot_token } : undefined,
+  );
+  if (!slot.ok) return defer(slot.at, 'waiting for a download slot', slot);
 
   const key = csvKey(deps.config.S3_PREFIX, job);
   try {
@@ -246,9 +252,10 @@ export async function downloadJob(
       if (isDownloadThrottle(e)) {
         // Zoho locks every download for a minute: tell every downloader, then queue after the lock.
         const until = await deps.budget.lock(now()).catch(() => now() + decision.delayMs);
-        const next = await deps.budget.take().catch(() => ({ ok: false as const, at: until }));
+        const next = await deps.budget.take().catch(() => undefined);
         logger.warn('download throttled by Zoho; waiting for its lock to end', { job_id: job.job_id });
-        return defer(next.ok ? now() : next.at, error.code, next.ok ? undefined : next.at);
+        if (!next) return defer(until, error.code);
+        return defer(next.ok ? now() : next.at, error.code, next.ok ? undefined : next);
       }
       return defer(now() + decision.delayMs, error.code);
     }

@@ -63,12 +63,18 @@ describe('POST /jobs owns an export', () => {
       const csv = await fakeCsv(h, p.job_id);
       expect((await h.objectBytes(key)).equals(csv)).toBe(true);
       bytes += csv.length;
+      // Its Parquet: the legacy name under parquet/, one row per record.
+      const parquetKey = `${prefix}/parquet/module=Contacts/export_date=${rec.export_date}/${p.job_id}.parquet`;
+      const record = (await h.jobs.get(p.job_id))!;
+      expect(record.parquet).toMatchObject({ key: parquetKey, rows: p.records });
+      expect((await h.objectBytes(parquetKey)).length).toBe(record.parquet!.bytes);
       manifestPages.push({
         page: p.page,
         job_id: p.job_id,
         records: p.records,
         csv: { bucket: h.aws.bucket, key, bytes: csv.length, crc32: crc32Hex(csv) },
         header: csvHeader(csv),
+        parquet: record.parquet,
       });
     }
     expect(e.pages[0].job_id).toBe(seeded.id);
@@ -84,11 +90,14 @@ describe('POST /jobs owns an export', () => {
       source: 'job',
       query: e.query,
       zoho_api_version: 'v8',
+      mode: 'full',
+      formats: ['csv', 'parquet'],
       created_at: e.created_at,
       completed_at: e.completed_at,
       export_date: rec.export_date,
       pages: manifestPages,
       totals: { pages: 3, records: 2500, bytes },
+      catalog: { database: 'zoho_crm', table: 'zoho_contacts', created: true, added: [], type_changes: [] },
     });
     // The export learnt the query from Zoho's first status.
     expect(e.query).toEqual({ fields: ['Last_Name', 'Email'], criteria: null, cvid: null });

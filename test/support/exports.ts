@@ -200,7 +200,9 @@ const EXPORT_KEYS = [
   'created_at',
   'error',
   'export_id',
+  'formats',
   'manifest',
+  'mode',
   'module',
   'pages',
   'query',
@@ -264,12 +266,31 @@ export async function expectCompleted(
     expect(hh.fake.jobInfo(p.job_id).page).toBe(p.page);
     expect(hh.fake.jobInfo(p.job_id).version).toBe(want.version);
     bytes += csv.length;
+    // The page's Parquet: beside the CSV under parquet/, one row per record, its size as stored.
+    const parquetKey = `${prefix}/parquet/module=${e.module}/export_date=${rec.export_date}/${id}-${String(p.page).padStart(5, '0')}-${p.job_id}.parquet`;
+    const parquet = await hh.objectBytes(parquetKey);
+    expect(parquet.subarray(0, 4).toString()).toBe('PAR1');
+    expect(job.parquet).toMatchObject({
+      bucket: hh.aws.bucket,
+      key: parquetKey,
+      bytes: parquet.length,
+      rows: p.records,
+    });
+    expect(p.parquet).toEqual({
+      status: 'DONE',
+      bucket: hh.aws.bucket,
+      key: parquetKey,
+      bytes: parquet.length,
+      rows: p.records,
+      row_groups: job.parquet!.row_groups,
+    });
     manifestPages.push({
       page: p.page,
       job_id: p.job_id,
       records: p.records,
       csv: { bucket: hh.aws.bucket, key, bytes: csv.length, crc32: crc32Hex(csv) },
       header: csvHeader(csv),
+      parquet: job.parquet,
     });
   }
   expect(e.records).toBe(want.records);
@@ -287,11 +308,20 @@ export async function expectCompleted(
     source: e.source,
     query: e.query,
     zoho_api_version: want.version,
+    mode: 'full',
+    formats: ['csv', 'parquet'],
     created_at: e.created_at,
     completed_at: e.completed_at,
     export_date: rec.export_date,
     pages: manifestPages,
     totals: { pages: want.pages, records: want.records, bytes },
+    catalog: {
+      database: hh.config.GLUE_DATABASE,
+      table: `zoho_${String(e.module).toLowerCase()}`,
+      created: expect.any(Boolean),
+      added: expect.any(Array),
+      type_changes: [],
+    },
   });
   expect(Object.keys(m)).toEqual([
     'manifest_version',
@@ -300,11 +330,14 @@ export async function expectCompleted(
     'source',
     'query',
     'zoho_api_version',
+    'mode',
+    'formats',
     'created_at',
     'completed_at',
     'export_date',
     'pages',
     'totals',
+    'catalog',
   ]);
 
   // The event: once, the export without its pages (a count instead), with the manifest location.

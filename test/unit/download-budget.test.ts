@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DownloadBudget, LOCK_MS, WINDOW_MS } from '../../lib/pipeline/download-budget.js';
+import { DownloadBudget, LOCK_MS, type Reservation, WINDOW_MS } from '../../lib/pipeline/download-budget.js';
 import { memoryTables } from '../support/memory.js';
 
 const T0 = Date.UTC(2026, 11, 1, 12, 0, 58); // two seconds before a clock minute turns
@@ -36,7 +36,7 @@ async function simulate(
   perMinute = 10,
 ) {
   const { b, clock } = budget(perMinute);
-  type Ev = { at: number; id: number; reservation?: number; attempt?: number };
+  type Ev = { at: number; id: number; reservation?: Reservation; attempt?: number };
   const queue: Ev[] = arrivals.map((a, id) => ({ at: T0 + a, id }));
   const starts: number[] = [];
   let guard = 0;
@@ -48,7 +48,7 @@ async function simulate(
     if (d.ok) starts.push(ev.at);
     else {
       const attempt = (ev.attempt ?? 0) + 1;
-      queue.push({ at: d.at + lateness(ev.id, attempt), id: ev.id, reservation: d.at, attempt });
+      queue.push({ at: d.at + lateness(ev.id, attempt), id: ev.id, reservation: d, attempt });
     }
   }
   return starts;
@@ -93,10 +93,10 @@ describe('DownloadBudget', () => {
     expect(until).toBe(T0 + 1000 + LOCK_MS);
     clock.set(T0 + 30_000);
     const d = await b.take();
-    expect(d).toEqual({ ok: false, at: until });
+    expect(d).toEqual({ ok: false, at: until, token: expect.any(String) });
     expect(await b.lockedUntil()).toBe(until);
     clock.set(until);
-    expect(await b.take(until)).toEqual({ ok: true });
+    expect(await b.take(d as Reservation)).toEqual({ ok: true });
     // A second 429 inside the lock does not shorten it; a later one extends it.
     expect(await b.lock(T0 + 500)).toBe(until);
   });
@@ -116,11 +116,20 @@ describe('DownloadBudget', () => {
     expect((await b.take()).ok).toBe(true);
     const d = await b.take();
     expect(d.ok).toBe(false);
-    const at = (d as { at: number }).at;
-    clock.set(at - 100);
-    expect(await b.take(at)).toEqual({ ok: false, at });
-    clock.set(at + 2500);
-    const again = await b.take(at);
+    const r = d as Reservation;
+    clock.set(r.at - 100);
+    expect(await b.take(r)).toEqual({ ok: false, at: r.at, token: r.token });
+    clock.set(r.at + 2500);
+    const again = await b.take(r);
     expect(again.ok).toBe(false); // its window was given away: it queues again
+  });
+
+  it("a reservation is its holder's alone: another token at the same time does not start", async () => {
+    const { b, clock } = budget(1, 2000);
+    expect((await b.take()).ok).toBe(true);
+    const d = (await b.take()) as Reservation;
+    clock.set(d.at);
+    expect((await b.take({ at: d.at, token: 'not-the-token' })).ok).toBe(false);
+    expect(await b.take(d)).toEqual({ ok: true });
   });
 });
