@@ -1,0 +1,71 @@
+/**
+ * What the API answers, as the CLI reads it. The export, page, job and manifest shapes come from the
+ * product's own types (lib/), so a change there shows up here at `tsc`; schedules and Parquet entries
+ * are declared here until the server has them.
+ */
+
+import type { Manifest, ManifestPage } from '../lib/exports/manifest.js';
+import type { ExportStatus, PublicExport, PublicPage } from '../lib/exports/model.js';
+import type { JobStatus, PublicJob } from '../lib/jobs/model.js';
+
+export type { ExportStatus, JobStatus };
+
+export type ApiExport = PublicExport;
+export type ApiPage = PublicPage;
+export type ApiJob = PublicJob;
+
+/** The statuses the CLI accepts for `--status`; `satisfies` plus the checks below keep them equal to lib's. */
+export const EXPORT_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED'] as const satisfies readonly ExportStatus[];
+export const JOB_STATUSES = [
+  'PENDING',
+  'DOWNLOADING',
+  'EXPORTED',
+  'FAILED',
+] as const satisfies readonly JobStatus[];
+type Exhaustive<All, Listed> = [All] extends [Listed] ? true : never;
+const _exportStatusesComplete: Exhaustive<ExportStatus, (typeof EXPORT_STATUSES)[number]> = true;
+const _jobStatusesComplete: Exhaustive<JobStatus, (typeof JOB_STATUSES)[number]> = true;
+void _exportStatusesComplete;
+void _jobStatusesComplete;
+
+/** The export id, job id and module name shapes the API accepts (lib/exports/model.ts, lib/jobs/model.ts). */
+export const EXPORT_ID_PATTERN = /^ex_[0-9A-HJKMNP-TV-Z]{26}$/;
+export const JOB_ID_PATTERN = /^[0-9]{1,19}$/;
+export const MODULE_PATTERN = /^[A-Za-z0-9_]{1,100}$/;
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,100}$/;
+
+/** A Parquet file beside a page's CSV (announced; the manifest may carry it later). */
+export interface ManifestParquet {
+  bucket: string;
+  key: string;
+  bytes: number;
+  rows?: number;
+}
+
+export type CliManifestPage = Omit<ManifestPage, 'header'> & {
+  header?: string[] | null;
+  parquet?: ManifestParquet | null;
+};
+
+export type CliManifest = Omit<Manifest, 'pages'> & { pages: CliManifestPage[] };
+
+export interface ApiSchedule {
+  name: string;
+  module: string;
+  mode: 'full' | 'incremental';
+  schedule: string;
+  timezone: string;
+  watermark: string | null;
+  running: boolean;
+  last_run: { export_id: string; status: string; started_at: string } | null;
+}
+
+export interface ExportList {
+  exports: ApiExport[];
+  next: string | null;
+}
+
+export interface JobList {
+  jobs: ApiJob[];
+  next: string | null;
+}
