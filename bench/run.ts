@@ -17,6 +17,7 @@ import { type SectionName, selectedSections } from './core/config.js';
 import { cleanup, installCleanupHandlers } from './core/procs.js';
 import { log, machine, noteLoad, notes, printReport, row, section } from './core/report.js';
 import { coldSection } from './sections/cold.js';
+import { convertSection } from './sections/convert.js';
 import { downloadSection } from './sections/download.js';
 import { pollSection } from './sections/poll.js';
 
@@ -24,6 +25,7 @@ const SECTIONS: Record<SectionName, () => Promise<void>> = {
   download: downloadSection,
   poll: pollSection,
   cold: coldSection,
+  convert: convertSection,
 };
 
 installCleanupHandlers();

@@ -16,7 +16,7 @@ export const LIVE_ZIP = process.env.BENCH_LIVE_ZIP === '1';
 export const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 2) || 2);
 
 /** Every section, in the order a full run takes them. `pacing` takes ~5 minutes: not in BENCH_QUICK. */
-export const ALL_SECTIONS = ['download', 'poll', 'cold'] as const;
+export const ALL_SECTIONS = ['download', 'poll', 'cold', 'convert'] as const;
 export type SectionName = (typeof ALL_SECTIONS)[number];
 const QUICK_SECTIONS: readonly SectionName[] = ALL_SECTIONS;
 
