@@ -10,7 +10,7 @@
  *   BENCH_QUICK=1      small sizes for a quick check
  *   BENCH_REPEAT=n     runs of each repeated measurement (default 2; download: best, new sections: median)
  *   BENCH_LIVE_ZIP=1   download section: the fake Zoho deflates every download on the fly
- *   BENCH_PROFILE=dir  local section: every node process of `npm start` writes a --cpu-prof profile to dir
+ *   BENCH_PROFILE=dir  local section: every node process of `npm start` writes a V8 CPU profile to dir (bench/core/profile-preload.cjs)
  *                      (summarise one with `npx tsx bench/profile-summary.ts <file>`)
  */
 import { type SectionName, selectedSections } from './core/config.js';
@@ -19,12 +19,16 @@ import { log, machine, noteLoad, notes, printReport, row, section } from './core
 import { coldSection } from './sections/cold.js';
 import { convertSection } from './sections/convert.js';
 import { downloadSection } from './sections/download.js';
+import { localSection } from './sections/local.js';
+import { pacingSection } from './sections/pacing.js';
 import { pollSection } from './sections/poll.js';
 
 const SECTIONS: Record<SectionName, () => Promise<void>> = {
   download: downloadSection,
   poll: pollSection,
   cold: coldSection,
+  local: localSection,
+  pacing: pacingSection,
   convert: convertSection,
 };
 

@@ -16,9 +16,9 @@ export const LIVE_ZIP = process.env.BENCH_LIVE_ZIP === '1';
 export const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 2) || 2);
 
 /** Every section, in the order a full run takes them. `pacing` takes ~5 minutes: not in BENCH_QUICK. */
-export const ALL_SECTIONS = ['download', 'poll', 'cold', 'convert'] as const;
+export const ALL_SECTIONS = ['download', 'poll', 'cold', 'local', 'pacing', 'convert'] as const;
 export type SectionName = (typeof ALL_SECTIONS)[number];
-const QUICK_SECTIONS: readonly SectionName[] = ALL_SECTIONS;
+const QUICK_SECTIONS: readonly SectionName[] = ALL_SECTIONS.filter((s) => s !== 'pacing');
 
 export function selectedSections(): SectionName[] {
   const raw = process.env.BENCH_ONLY?.trim();

@@ -10,13 +10,23 @@ export interface MemStatus {
   rss: number;
   /** Peak resident set size (high-water mark) since start or since the last `resetPeak`. */
   hwm: number;
+  /** RSS split: anonymous memory (heaps), file-backed pages (code, mapped files), shared memory. */
+  anon: number;
+  file: number;
+  shmem: number;
 }
 
 export function memStatus(pid: number): MemStatus | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0) * 1024;
-    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+    return {
+      rss: kb('VmRSS'),
+      hwm: kb('VmHWM'),
+      anon: kb('RssAnon'),
+      file: kb('RssFile'),
+      shmem: kb('RssShmem'),
+    };
   } catch {
     return undefined;
   }

@@ -218,15 +218,18 @@ export function commandExists(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** Runs a shell pipeline; wall time, and peak RSS of its largest process via /usr/bin/time if present. */
+/**
+ * Runs a shell pipeline; wall time, and via /usr/bin/time if present the peak RSS of its largest
+ * process and the user + system CPU seconds of the whole pipeline (every process in it).
+ */
 export function timeShell(
   script: string,
   env: Record<string, string>,
-): Promise<{ seconds: number; maxRssBytes: number | undefined }> {
+): Promise<{ seconds: number; maxRssBytes: number | undefined; cpuSeconds: number | undefined }> {
   const haveTime = commandExists('/usr/bin/time');
   const rssFile = path.join(tmp, `time-${Date.now()}-${Math.random().toString(36).slice(2)}.txt`);
   const [cmd, args] = haveTime
-    ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, 'sh', '-c', script]]
+    ? ['/usr/bin/time', ['-f', '%M %U %S', '-o', rssFile, 'sh', '-c', script]]
     : ['sh', ['-c', script]];
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
@@ -247,11 +250,14 @@ export function timeShell(
         return;
       }
       let maxRssBytes: number | undefined;
+      let cpuSeconds: number | undefined;
       if (haveTime) {
-        maxRssBytes = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) * 1024;
+        const [kb, user, sys] = (readFileSync(rssFile, 'utf8').trim().split('\n').pop() ?? '').split(' ');
+        maxRssBytes = Number(kb) * 1024;
+        cpuSeconds = Number(user) + Number(sys);
         rmSync(rssFile, { force: true });
       }
-      resolve({ seconds, maxRssBytes });
+      resolve({ seconds, maxRssBytes, cpuSeconds });
     });
   });
 }
