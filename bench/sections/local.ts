@@ -20,7 +20,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { MB, MiB, QUICK, REPEAT, ROOT, tmp } from '../core/config.js';
 import { LocalStackProcess } from '../core/local-stack.js';
@@ -52,6 +52,35 @@ interface ExportRun {
   cpu: Record<string, number>;
   /** From POST /jobs to seeing EXPORTED, for the notes. */
   wallSeconds: number;
+  /** From s3rver's final object file appearing on disk (CompleteMultipartUpload copying the parts) to EXPORTED. */
+  completeSeconds: number | undefined;
+}
+
+/**
+ * Watches s3rver's folder (LOCAL_DATA_DIR/s3) for the object file of a key holding `id`: s3rver writes
+ * it only in CompleteMultipartUpload, when it re-reads every part and writes them out again as one file.
+ */
+function watchObjectFile(dataDir: string, id: string): { stop(): number | undefined } {
+  const root = path.join(dataDir, 's3');
+  let seen: number | undefined;
+  const look = (): void => {
+    if (seen !== undefined) return;
+    try {
+      const hit = (readdirSync(root, { recursive: true }) as string[]).some(
+        (f) => f.endsWith('._S3rver_object') && f.includes(id),
+      );
+      if (hit) seen = Date.now();
+    } catch {
+      // not there yet
+    }
+  };
+  const timer = setInterval(look, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      return seen;
+    },
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -97,9 +126,11 @@ async function exportOnce(stack: LocalStackProcess, id: string): Promise<ExportR
     throw new Error(`POST /jobs ${id} answered ${reg.status}: ${JSON.stringify(reg.body)}`);
   await waitJob(stack, id, (j) => j.status !== 'PENDING', 50, 120_000);
   const cpu = new CpuWindow(named.flatMap(([, p]) => (p ? [p] : [])));
+  const objectFile = watchObjectFile(stack.dataDir, id);
   const job = await waitJob(stack, id, (j) => j.status === 'EXPORTED', 200, 15 * 60_000);
   const wallSeconds = (performance.now() - t0) / 1000;
   const { byPid } = cpu.stop();
+  const objectSeen = objectFile.stop();
   const sampledPeak = sampler.stop().get(main) ?? 0;
   const hwm = canReset ? memStatus(main)?.hwm : undefined;
   const downloads = (await stack.admin.requests()).filter((r) => r.kind === 'download' && r.jobId === id);
@@ -117,7 +148,18 @@ async function exportOnce(stack: LocalStackProcess, id: string): Promise<ExportR
     cores[name] = byPid.get(pid)?.cores ?? 0;
     cpuSeconds[name] = byPid.get(pid)?.cpu ?? 0;
   }
-  return { seconds, csvBytes: job.s3?.bytes ?? 0, hwm, sampledPeak, cores, cpu: cpuSeconds, wallSeconds };
+  const completeSeconds =
+    objectSeen === undefined ? undefined : (Date.parse(job.updated_at) - objectSeen) / 1000;
+  return {
+    seconds,
+    csvBytes: job.s3?.bytes ?? 0,
+    hwm,
+    sampledPeak,
+    cores,
+    cpu: cpuSeconds,
+    wallSeconds,
+    completeSeconds,
+  };
 }
 
 /** VmRSS of an idle `node [--import tsx]` (the floor of a node process, with tsx's loader), after 3 s. */
@@ -303,6 +345,17 @@ export async function localSection(): Promise<void> {
         target: '<= 250 MB',
         pass: verdict(peak <= 250 * MB),
       });
+      const completes = product.flatMap((r) => (r.completeSeconds === undefined ? [] : [r.completeSeconds]));
+      if (completes.length) {
+        const whole = median(product.map((r) => r.seconds));
+        row({
+          measurement: `local ${size.label}: s3rver Complete (object file seen -> EXPORTED)`,
+          figure: `${f1(median(completes))} s`,
+          baseline: `download start -> EXPORTED ${f1(whole)} s`,
+          ratio: `${f2(median(completes) / whole)}x`,
+          target: 'info',
+        });
+      }
       const cores = (name: string) => median(product.map((r) => r.cores[name] ?? 0));
       row({
         measurement: `local ${size.label}: CPU, DOWNLOADING -> EXPORTED`,
