@@ -1,6 +1,6 @@
 /**
- * Child process of bench/run.ts: the fake Zoho's child runner (local/fake-zoho/child-runner.ts) with
- * the bench's options and the IPC commands bench/run.ts sends:
+ * Child process of the bench runner (bench/core/procs.ts startFakeChild): the fake Zoho's child runner (local/fake-zoho/child-runner.ts) with
+ * the bench's options and the IPC commands the download and poll sections send:
  *
  *   { id, cmd: 'addJobs', n, spec }          seeds n jobs, answers { ids }
  *   { id, cmd: 'inject', fault }             fault.times may be the string 'Infinity'
@@ -18,9 +18,9 @@
 import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serveFakeZohoChild } from '../local/fake-zoho/child-runner.js';
-import { DEFAULT_CLIENT } from '../local/fake-zoho/credentials.js';
-import type { FakeZoho, Fault, JobSpec } from '../local/fake-zoho/types.js';
+import { serveFakeZohoChild } from '../../local/fake-zoho/child-runner.js';
+import { DEFAULT_CLIENT } from '../../local/fake-zoho/credentials.js';
+import type { FakeZoho, Fault, JobSpec } from '../../local/fake-zoho/types.js';
 
 const live = process.env.BENCH_LIVE_ZIP === '1';
 const cacheDir = live ? undefined : mkdtempSync(join(tmpdir(), 'bench-fake-zoho-cache-'));

@@ -1,6 +1,6 @@
 /**
- * Child process of bench/run.ts: ONE download measurement, so that its peak RSS is that of the measured
- * code only. bench/run.ts bundles it with esbuild (as the Lambda functions are) and runs `node worker.mjs '<json args>'`; prints one JSON line
+ * Child process of the bench runner (bench/sections/download.ts): ONE download measurement, so that its peak RSS is that of the measured
+ * code only. bench/core/procs.ts bundles it with esbuild (as the Lambda functions are) and runs `node worker.mjs '<json args>'`; prints one JSON line
  * `{ bytes, seconds, maxRssBytes, ... }`.
  *
  * Modes:
@@ -16,7 +16,7 @@ import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createInflateRaw } from 'node:zlib';
-import { fakeCredentials } from '../local/fake-zoho/credentials.js';
+import { fakeCredentials } from '../../local/fake-zoho/credentials.js';
 import { peakRssBytes } from './rss.js';
 
 export interface PipelineArgs {
@@ -53,20 +53,20 @@ const args = JSON.parse(process.argv[2] ?? '{}') as PipelineArgs | InflateArgs |
 
 async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
   // Imported here, so that the baselines' peak RSS does not include the AWS SDK.
-  const { loadSettings, timingFrom } = await import('../lib/config.js');
-  const { SETTING_NAMES } = await import('../lib/settings.js');
-  const { DynamoTable } = await import('../lib/ddb/dynamo-table.js');
-  const { TABLES } = await import('../lib/tables.js');
-  const { JobStore } = await import('../lib/jobs/store.js');
-  const { createLogger, memoryMetrics } = await import('../lib/observability.js');
-  const { downloadJob } = await import('../lib/pipeline/download.js');
-  const { DownloadBudget } = await import('../lib/pipeline/download-budget.js');
-  const { documentClient } = await import('../lib/runtime.js');
-  const { createZohoClient } = await import('../lib/zoho/client.js');
-  const { TokenBroker } = await import('../lib/zoho/token-broker.js');
-  const { localDynamoDbClient, localS3Client } = await import('../local/stand-ins.js');
-  const { exportS3Client } = await import('../lib/s3.js');
-  const { tuneHeapForStreaming } = await import('../lib/heap.js');
+  const { loadSettings, timingFrom } = await import('../../lib/config.js');
+  const { SETTING_NAMES } = await import('../../lib/settings.js');
+  const { DynamoTable } = await import('../../lib/ddb/dynamo-table.js');
+  const { TABLES } = await import('../../lib/tables.js');
+  const { JobStore } = await import('../../lib/jobs/store.js');
+  const { createLogger, memoryMetrics } = await import('../../lib/observability.js');
+  const { downloadJob } = await import('../../lib/pipeline/download.js');
+  const { DownloadBudget } = await import('../../lib/pipeline/download-budget.js');
+  const { documentClient } = await import('../../lib/runtime.js');
+  const { createZohoClient } = await import('../../lib/zoho/client.js');
+  const { TokenBroker } = await import('../../lib/zoho/token-broker.js');
+  const { localDynamoDbClient, localS3Client } = await import('../../local/stand-ins.js');
+  const { exportS3Client } = await import('../../lib/s3.js');
+  const { tuneHeapForStreaming } = await import('../../lib/heap.js');
   tuneHeapForStreaming(); // as functions/download-result.ts does at start-up
   const ddb = documentClient(localDynamoDbClient(a.ddbEndpoint));
   const config = {

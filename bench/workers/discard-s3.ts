@@ -1,5 +1,5 @@
 /**
- * Child process of bench/run.ts: an S3-compatible endpoint on 127.0.0.1 that reads and discards every
+ * Child process of the bench runner (download section): an S3-compatible endpoint on 127.0.0.1 that reads and discards every
  * body, for the calls `@aws-sdk/lib-storage` `Upload` makes (path-style URLs):
  *
  *   PUT    /bucket/key                          PutObject

@@ -1,16 +1,16 @@
-import { loadSettings, timingFrom } from '../lib/config.js';
-import { DynamoTable } from '../lib/ddb/dynamo-table.js';
-import type { DownloadMessage } from '../lib/jobs/model.js';
-import { JobStore } from '../lib/jobs/store.js';
-import { createLogger, memoryMetrics } from '../lib/observability.js';
-import { pollOnce } from '../lib/pipeline/poll.js';
-import { documentClient } from '../lib/runtime.js';
-import { SETTING_NAMES } from '../lib/settings.js';
-import { TABLES } from '../lib/tables.js';
-import { createZohoClient } from '../lib/zoho/client.js';
-import { TokenBroker } from '../lib/zoho/token-broker.js';
-import { fakeCredentials } from '../local/fake-zoho/credentials.js';
-import { localDynamoDbClient } from '../local/stand-ins.js';
+import { loadSettings, timingFrom } from '../../lib/config.js';
+import { DynamoTable } from '../../lib/ddb/dynamo-table.js';
+import type { DownloadMessage } from '../../lib/jobs/model.js';
+import { JobStore } from '../../lib/jobs/store.js';
+import { createLogger, memoryMetrics } from '../../lib/observability.js';
+import { pollOnce } from '../../lib/pipeline/poll.js';
+import { documentClient } from '../../lib/runtime.js';
+import { SETTING_NAMES } from '../../lib/settings.js';
+import { TABLES } from '../../lib/tables.js';
+import { createZohoClient } from '../../lib/zoho/client.js';
+import { TokenBroker } from '../../lib/zoho/token-broker.js';
+import { fakeCredentials } from '../../local/fake-zoho/credentials.js';
+import { localDynamoDbClient } from '../../local/stand-ins.js';
 import { peakRssBytes } from './rss.js';
 
 export interface PollArgs {
