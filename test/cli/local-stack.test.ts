@@ -366,9 +366,28 @@ describe('download', () => {
     expect(again.stdout).toContain('(0 downloaded, 1 already there; every file verified)');
     expect(again.stderr).toContain(`already here, verified: ${f.path}`);
 
-    const parquet = await run(['download', id, ...s3Args, '--format', 'parquet', '--dir', tempDir()]);
-    expect(parquet.code).toBe(2);
-    expect(parquet.stderr).toContain('has no Parquet file for page 1 (its manifest lists CSV only)');
+    // The Parquet file of the page, its size checked against the manifest.
+    const parquetRun = await run([
+      'download',
+      id,
+      ...s3Args,
+      '--format',
+      'parquet',
+      '--dir',
+      tempDir(),
+      '--json',
+    ]);
+    expect(parquetRun.code, parquetRun.stderr).toBe(0);
+    const pq = parse<DownloadResult>(parquetRun);
+    expect(pq.files).toHaveLength(1);
+    const pf = pq.files[0]!;
+    expect(pf.path).toMatch(/\.parquet$/);
+    const pbytes = readFileSync(pf.path);
+    expect(pbytes.subarray(0, 4).toString()).toBe('PAR1');
+    expect(pbytes.subarray(-4).toString()).toBe('PAR1');
+    const [pBucket, ...pKey] = pf.s3.replace('s3://', '').split('/');
+    const pobj = await s3.send(new GetObjectCommand({ Bucket: pBucket, Key: pKey.join('/') }));
+    expect(Buffer.from(await pobj.Body!.transformToByteArray()).equals(pbytes)).toBe(true);
 
     const noS3 = await run([
       'download',
