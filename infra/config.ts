@@ -69,6 +69,29 @@ const STACK_KEYS = {
       ),
   ),
   alarmEmail: optional(z.string().trim().pipe(z.email('must be an e-mail address'))),
+  /** Zoho calls back when a job it runs for an export finishes (false: polling only). */
+  callbacks: z.preprocess(
+    (v) => {
+      const b = blankToUndefined(v);
+      return typeof b === 'string' ? b.trim().toLowerCase() : b;
+    },
+    z
+      .union([z.boolean(), z.enum(['true', 'false']).transform((s) => s === 'true')], {
+        message: 'must be true or false',
+      })
+      .default(true),
+  ),
+  /** The base URL Zoho's callbacks go to (default: the HTTP API's own URL), e.g. behind a custom domain. */
+  callbackBaseUrl: optional(
+    z
+      .string()
+      .trim()
+      .regex(
+        /^https:\/\/[^\s?#]+$/,
+        'must be an https URL without query or fragment, such as https://api.example.com/zoho',
+      )
+      .transform((u) => u.replace(/\/+$/, '')),
+  ),
   downloaderMemoryMb: int(1024, 128, 10240),
   converterMemoryMb: int(1769, 128, 10240),
 } as const;

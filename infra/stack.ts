@@ -19,6 +19,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct, IConstruct } from 'constructs';
 import { API_ROUTES } from '../lib/api/routes.js';
+import { CALLBACK_ROUTE } from '../lib/callbacks/http.js';
 import { envFor, FUNCTION_NAMES } from '../lib/config.js';
 import { JOBS_FAILED_METRIC, METRICS_NAMESPACE, TOKEN_ERRORS_METRIC } from '../lib/contract.js';
 import { exportsTableInput, type TableInput } from '../lib/exports/catalog.js';
@@ -31,6 +32,8 @@ export interface ZohoCrmBulkExportStackProps extends StackProps {
 }
 
 const API_TIMEOUT = Duration.seconds(10);
+/** A callback checks one job at once (one status call, maybe a follow-up page and a dispatch). */
+const CALLBACK_TIMEOUT = Duration.seconds(25);
 const POLL_TIMEOUT = Duration.minutes(5);
 const DOWNLOAD_TIMEOUT = Duration.minutes(15);
 const CONVERT_TIMEOUT = Duration.minutes(15);
@@ -44,6 +47,11 @@ const CONVERT_TIMEOUT = Duration.minutes(15);
 const DOWNLOAD_VISIBILITY_TIMEOUT = Duration.minutes(DOWNLOAD_TIMEOUT.toMinutes() * 6);
 const DOWNLOAD_MAX_RECEIVE_COUNT = 3;
 const API_THROTTLE = { rateLimit: 10, burstLimit: 20 };
+/**
+ * The callback route's own throttle: Zoho sends one callback per finished job (and retries a few on a
+ * non-2xx), so 5 a second with bursts of 20 is far above real use and bounds what a flood can cost.
+ */
+export const CALLBACK_THROTTLE = { rateLimit: 5, burstLimit: 20 };
 const ALARM_PERIOD = Duration.minutes(5);
 /** Server access logs are kept a year, then expire. */
 const ACCESS_LOG_EXPIRATION = Duration.days(365);
@@ -61,6 +69,9 @@ export class ZohoCrmBulkExportStack extends Stack {
   public readonly pollFunction: ExporterFunction;
   public readonly downloadFunction: ExporterFunction;
   public readonly convertFunction: ExporterFunction;
+  /** `POST /callbacks/zoho/{token}` (when callbacks are on). */
+  public readonly callbackFunction: ExporterFunction | undefined;
+  public readonly callbackSecret: secretsmanager.Secret | undefined;
   public readonly convertQueue: sqs.Queue;
   public readonly convertDeadLetterQueue: sqs.Queue;
   public readonly glueDatabase: glue.CfnDatabase;
@@ -127,6 +138,26 @@ export class ZohoCrmBulkExportStack extends Stack {
     // Each function's environment comes from lib/config.ts: its resources, and every setting it reads.
     const settings = settingsEnv(config);
     const secretArn = this.secret.secretArn;
+    // The HTTP API first: Zoho's callbacks go to its URL (nothing in the API itself depends on a function).
+    this.api = new apigwv2.HttpApi(this, 'Api', {
+      description: 'Zoho CRM bulk export jobs (SigV4 / IAM authorization; Zoho callbacks by signed URL)',
+      createDefaultStage: false,
+      defaultAuthorizer: new HttpIamAuthorizer(),
+    });
+    // The key that signs callback URLs (lib/callbacks/token.ts): generated, never leaves Secrets Manager.
+    this.callbackSecret = config.callbacks
+      ? new secretsmanager.Secret(this, 'CallbackKey', {
+          description: 'Zoho CRM bulk export: the key that signs the callback URLs given to Zoho (generated)',
+          generateSecretString: { passwordLength: 64, excludePunctuation: true },
+          removalPolicy: RemovalPolicy.DESTROY,
+        })
+      : undefined;
+    const callbackEnv = this.callbackSecret
+      ? {
+          CALLBACK_BASE_URL: config.callbackBaseUrl ?? this.api.apiEndpoint,
+          CALLBACK_SECRET_ARN: this.callbackSecret.secretArn,
+        }
+      : {};
     this.apiFunction = new ExporterFunction(this, 'ApiFunction', {
       name: 'api',
       description: 'Zoho CRM bulk export: the HTTP API (start and read exports, register and read jobs)',
@@ -141,6 +172,7 @@ export class ZohoCrmBulkExportStack extends Stack {
           STATE_TABLE: this.stateTable.tableName,
           CONVERT_QUEUE_URL: this.convertQueue.queueUrl,
           ZOHO_SECRET_ARN: secretArn,
+          ...callbackEnv,
         },
         settings,
       ),
@@ -162,6 +194,7 @@ export class ZohoCrmBulkExportStack extends Stack {
           DOWNLOAD_QUEUE_URL: this.downloadQueue.queueUrl,
           CONVERT_QUEUE_URL: this.convertQueue.queueUrl,
           ZOHO_SECRET_ARN: secretArn,
+          ...callbackEnv,
         },
         settings,
       ),
@@ -207,6 +240,30 @@ export class ZohoCrmBulkExportStack extends Stack {
         settings,
       ),
     });
+
+    this.callbackFunction = this.callbackSecret
+      ? new ExporterFunction(this, 'ZohoCallbackFunction', {
+          name: 'zoho-callback',
+          description:
+            "Zoho CRM bulk export: Zoho's job callbacks (checks the signed token, then the job's status at once)",
+          memorySize: 256,
+          timeout: CALLBACK_TIMEOUT,
+          logRetention,
+          environment: envFor(
+            'zoho-callback',
+            {
+              JOBS_TABLE: this.jobsTable.tableName,
+              EXPORTS_TABLE: this.exportsTable.tableName,
+              STATE_TABLE: this.stateTable.tableName,
+              DOWNLOAD_QUEUE_URL: this.downloadQueue.queueUrl,
+              ZOHO_SECRET_ARN: secretArn,
+              CALLBACK_BASE_URL: config.callbackBaseUrl ?? this.api.apiEndpoint,
+              CALLBACK_SECRET_ARN: this.callbackSecret.secretArn,
+            },
+            settings,
+          ),
+        })
+      : undefined;
 
     // ---------------------------------------------------------------- Glue catalog (lib/exports/catalog.ts)
     this.glueDatabase = new glue.CfnDatabase(this, 'GlueDatabase', {
@@ -262,6 +319,17 @@ export class ZohoCrmBulkExportStack extends Stack {
       }),
     );
     const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+    // The callback function checks a job at once: like the poller it may dispatch its download, create
+    // the next page (with its own callback URL) or fail the export (its event).
+    if (this.callbackFunction && this.callbackSecret) {
+      for (const t of [this.jobsTable, this.exportsTable, this.stateTable])
+        t.grantReadWriteData(this.callbackFunction);
+      this.secret.grantRead(this.callbackFunction);
+      this.downloadQueue.grantSendMessages(this.callbackFunction);
+      defaultBus.grantPutEventsTo(this.callbackFunction);
+      for (const fn of [this.apiFunction, this.pollFunction, this.callbackFunction])
+        this.callbackSecret.grantRead(fn);
+    }
     defaultBus.grantPutEventsTo(this.pollFunction);
     defaultBus.grantPutEventsTo(this.downloadFunction);
     defaultBus.grantPutEventsTo(this.convertFunction);
@@ -350,11 +418,6 @@ export class ZohoCrmBulkExportStack extends Stack {
 
     // ---------------------------------------------------------------- HTTP API (IAM auth)
     const accessLogGroup = new logs.LogGroup(this, 'ApiAccessLogs', { retention: logRetention });
-    this.api = new apigwv2.HttpApi(this, 'Api', {
-      description: 'Zoho CRM bulk export jobs (SigV4 / IAM authorization)',
-      createDefaultStage: false,
-      defaultAuthorizer: new HttpIamAuthorizer(),
-    });
     const stage = this.api.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
@@ -387,6 +450,31 @@ export class ZohoCrmBulkExportStack extends Stack {
     for (const r of API_ROUTES)
       byPath.set(r.path, [...(byPath.get(r.path) ?? []), r.method as apigwv2.HttpMethod]);
     for (const [path, methods] of byPath) this.api.addRoutes({ path, methods, integration });
+    if (this.callbackFunction) {
+      // The one route without IAM authorization (Zoho cannot sign): the token in the path is an HMAC
+      // the function checks, and the route has its own, lower throttle.
+      const [route] = this.api.addRoutes({
+        path: CALLBACK_ROUTE.path,
+        methods: [apigwv2.HttpMethod.POST],
+        integration: new HttpLambdaIntegration('CallbackIntegration', this.callbackFunction, {
+          payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+        }),
+        authorizer: new apigwv2.HttpNoneAuthorizer(),
+      });
+      acknowledge(
+        route!,
+        'AwsSolutions-APIG4',
+        "Zoho's job callbacks cannot be signed: the route carries an HMAC token bound to one export page and " +
+          'job (checked before anything is read or changed), and has its own throttle.',
+      );
+      const cfnStage = stage.node.defaultChild as apigwv2.CfnStage;
+      cfnStage.routeSettings = {
+        [`${CALLBACK_ROUTE.method} ${CALLBACK_ROUTE.path}`]: {
+          ThrottlingRateLimit: CALLBACK_THROTTLE.rateLimit,
+          ThrottlingBurstLimit: CALLBACK_THROTTLE.burstLimit,
+        },
+      };
+    }
 
     // ---------------------------------------------------------------- Alarms
     if (config.alarmEmail) {
@@ -438,6 +526,9 @@ export class ZohoCrmBulkExportStack extends Stack {
       'Conversion messages failed 3 times and reached the dead-letter queue',
     );
     alarm('ApiErrorsAlarm', errors(this.apiFunction), 'The HTTP API function failed');
+    if (this.callbackFunction) {
+      alarm('ZohoCallbackErrorsAlarm', errors(this.callbackFunction), 'The Zoho callback function failed');
+    }
     alarm(
       'ApiServerErrorsAlarm',
       this.api.metricServerError({ period: ALARM_PERIOD, statistic: 'Sum' }),
@@ -476,7 +567,13 @@ export class ZohoCrmBulkExportStack extends Stack {
   }
 
   private functions(): ExporterFunction[] {
-    return [this.apiFunction, this.pollFunction, this.downloadFunction, this.convertFunction];
+    return [
+      this.apiFunction,
+      this.pollFunction,
+      this.downloadFunction,
+      this.convertFunction,
+      ...(this.callbackFunction ? [this.callbackFunction] : []),
+    ];
   }
 
   /** A table from its definition in lib/tables.ts: on-demand, AWS-managed encryption, TTL, PITR. */
@@ -560,6 +657,14 @@ export class ZohoCrmBulkExportStack extends Stack {
    * are exact finding ids (`Rule[finding]`), so a new wildcard would still be reported.
    */
   private acknowledgeNagFindings(config: ExporterConfig): void {
+    if (this.callbackSecret) {
+      acknowledge(
+        this.callbackSecret,
+        'AwsSolutions-SMG4',
+        'Signs the callback URLs Zoho holds for running jobs (up to a day); rotating it invalidates them. It ' +
+          'never leaves Secrets Manager; to rotate, put a new random value when no export is running.',
+      );
+    }
     for (const fn of this.functions()) {
       acknowledge(
         fn,

@@ -16,20 +16,27 @@ export const RESOURCES = {
   DOWNLOAD_QUEUE_URL: 'the SQS queue the downloader consumes (deferred downloads come back through it)',
   CONVERT_QUEUE_URL: 'the SQS queue the Parquet converter consumes',
   ZOHO_SECRET_ARN: 'the Secrets Manager secret with the Zoho client and refresh token',
+  CALLBACK_BASE_URL: "the base URL of Zoho's callbacks (the HTTP API's URL); unset: callbacks off",
+  CALLBACK_SECRET_ARN: 'the Secrets Manager secret with the key that signs callback URLs',
 } as const;
 export type ResourceName = keyof typeof RESOURCES;
 
 interface FunctionSpec {
   readonly resources: readonly ResourceName[];
+  /** Resources the function uses when given (callbacks: both or neither). */
+  readonly optional?: readonly ResourceName[];
   readonly settings: readonly SettingName[];
 }
 
 const ZOHO = ['ZOHO_DATA_CENTER', 'ZOHO_ACCOUNTS_URL', 'ZOHO_API_DOMAIN'] as const;
+/** The functions that create Zoho jobs give them our callback URL, when callbacks are on. */
+const CALLBACKS = ['CALLBACK_BASE_URL', 'CALLBACK_SECRET_ARN'] as const;
 
 export const FUNCTIONS = {
   /** HTTP API (lib/api/routes.ts): exports and jobs; creates the first Zoho job of an export. */
   api: {
     resources: ['JOBS_TABLE', 'EXPORTS_TABLE', 'STATE_TABLE', 'CONVERT_QUEUE_URL', 'ZOHO_SECRET_ARN'],
+    optional: CALLBACKS,
     settings: [...ZOHO, 'ZOHO_API_VERSION', 'POLL_INTERVAL_SECONDS', 'RETENTION_DAYS', 'OUTPUT_FORMATS'],
   },
   /** Scheduled poller: status checks, follow-up pages, download dispatch, expiry, the exports' sweep (manifests, events). */
@@ -43,6 +50,7 @@ export const FUNCTIONS = {
       'CONVERT_QUEUE_URL',
       'ZOHO_SECRET_ARN',
     ],
+    optional: CALLBACKS,
     settings: [
       'S3_PREFIX',
       'GLUE_DATABASE',
@@ -94,18 +102,44 @@ export const FUNCTIONS = {
       'RETENTION_DAYS',
     ],
   },
+  /**
+   * `POST /callbacks/zoho/{token}` (no IAM auth): checks the token, makes the job due and checks it at
+   * once (a COMPLETED job's download is dispatched, a follow-up page created with its own callback).
+   */
+  'zoho-callback': {
+    resources: [
+      'JOBS_TABLE',
+      'EXPORTS_TABLE',
+      'STATE_TABLE',
+      'DOWNLOAD_QUEUE_URL',
+      'ZOHO_SECRET_ARN',
+      'CALLBACK_BASE_URL',
+      'CALLBACK_SECRET_ARN',
+    ],
+    settings: [
+      ...ZOHO,
+      'ZOHO_API_VERSION',
+      'POLL_INTERVAL_SECONDS',
+      'POLL_CONCURRENCY',
+      'MAX_JOB_AGE_HOURS',
+      'MAX_DOWNLOAD_ATTEMPTS',
+      'RETENTION_DAYS',
+    ],
+  },
 } as const satisfies Record<string, FunctionSpec>;
 
 export type FunctionName = keyof typeof FUNCTIONS;
 export const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
 type ResourcesOf<F extends FunctionName> = (typeof FUNCTIONS)[F]['resources'][number];
+type OptionalOf<F extends FunctionName> = (typeof FUNCTIONS)[F] extends { optional: readonly (infer R)[] }
+  ? R & ResourceName
+  : never;
 type SettingsOf<F extends FunctionName> = (typeof FUNCTIONS)[F]['settings'][number];
 
 /** What a function knows after validating its environment. */
-export type FunctionConfig<F extends FunctionName> = { [K in ResourcesOf<F>]: string } & Pick<
-  Settings,
-  SettingsOf<F>
->;
+export type FunctionConfig<F extends FunctionName> = { [K in ResourcesOf<F>]: string } & {
+  [K in OptionalOf<F>]?: string;
+} & Pick<Settings, SettingsOf<F>>;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -118,6 +152,9 @@ export function functionEnvSchema(fn: FunctionName): z.ZodObject {
   for (const r of spec.resources) {
     shape[r] = z.string({ message: `${r} is required (${RESOURCES[r]})` }).min(1, `${r} is empty`);
   }
+  for (const r of spec.optional ?? []) {
+    shape[r] = z.preprocess((v) => (v === '' ? undefined : v), z.string().min(1).optional());
+  }
   for (const s of spec.settings) shape[s] = SETTINGS[s].schema;
   return z.object(shape);
 }
@@ -125,7 +162,7 @@ export function functionEnvSchema(fn: FunctionName): z.ZodObject {
 /** Every variable a function reads. */
 export function variablesOf(fn: FunctionName): string[] {
   const spec: FunctionSpec = FUNCTIONS[fn];
-  return [...spec.resources, ...spec.settings];
+  return [...spec.resources, ...(spec.optional ?? []), ...spec.settings];
 }
 
 const describeIssues = (e: z.ZodError): string =>
@@ -160,12 +197,16 @@ export function loadSettings<N extends SettingName>(
  */
 export function envFor<F extends FunctionName>(
   fn: F,
-  resources: { [K in ResourcesOf<F>]: string },
+  resources: { [K in ResourcesOf<F>]: string } & { [K in OptionalOf<F>]?: string | undefined },
   settings: Partial<Record<SettingName, string | undefined>>,
 ): Record<string, string> {
   const spec: FunctionSpec = FUNCTIONS[fn];
   const env: Record<string, string> = {};
   for (const r of spec.resources) env[r] = (resources as Record<string, string>)[r]!;
+  for (const r of spec.optional ?? []) {
+    const v = (resources as Record<string, string | undefined>)[r];
+    if (v !== undefined) env[r] = v;
+  }
   for (const s of spec.settings) {
     const v = settings[s];
     if (v !== undefined) env[s] = v;
@@ -173,12 +214,17 @@ export function envFor<F extends FunctionName>(
   return env;
 }
 
+/** A job with our callback is polled at most every 30 poll intervals (others: every 10). */
+export const CALLBACK_BACKOFF_CAP_FACTOR = 30;
+
 /** Timing derived from the configuration: backoffs scale with the poll interval. */
 export interface Timing {
   /** First re-check delay of a pending job, and the unit of every other backoff (ms). */
   baseMs: number;
   /** Cap of the pending-job backoff (ms). */
   capMs: number;
+  /** Cap of the backoff of a job created with our callback URL (polling is its fallback only). */
+  callbackCapMs: number;
   /** Maximum job age (ms). */
   maxAgeMs: number;
   /** How long a dispatched download may go unclaimed before the poller dispatches it again (ms). */
@@ -202,6 +248,7 @@ export function timingFrom(
   return {
     baseMs,
     capMs: baseMs * 10,
+    callbackCapMs: baseMs * CALLBACK_BACKOFF_CAP_FACTOR,
     maxAgeMs: (config.MAX_JOB_AGE_HOURS ?? SETTINGS.MAX_JOB_AGE_HOURS.schema.parse(undefined)) * 3_600_000,
     dispatchGraceMs: downloadLeaseMs + 2 * baseMs,
     downloadLeaseMs,

@@ -27,7 +27,9 @@ export type MetricName =
   | 'ConversionsFailed'
   | 'ConversionErrors'
   | 'ConversionLagSeconds'
-  | 'CatalogTypeChanges';
+  | 'CatalogTypeChanges'
+  | 'CallbackAccepted'
+  | 'CallbackRejected';
 export const JOBS_FAILED_METRIC: MetricName = 'JobsFailed';
 export const TOKEN_ERRORS_METRIC: MetricName = 'ZohoTokenErrors';
 export const EXPORTS_FAILED_METRIC: MetricName = 'ExportsFailed';

@@ -6,9 +6,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GlueClient } from '@aws-sdk/client-glue';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type CallbackWiring, cachedKey, callbackWiring, keyFromSecret } from './callbacks/token.js';
 import {
   type FunctionConfig,
   type FunctionName,
@@ -145,7 +146,24 @@ type Common = Pick<
   > & {
     BUCKET?: string;
     CONVERT_QUEUE_URL?: string;
+    CALLBACK_BASE_URL?: string;
+    CALLBACK_SECRET_ARN?: string;
   };
+
+/** Callbacks from the configuration: on when both the base URL and the key's secret are given. */
+export function callbacksFromSecret(
+  secrets: SecretsManagerClient,
+  config: { CALLBACK_BASE_URL?: string | undefined; CALLBACK_SECRET_ARN?: string | undefined },
+): CallbackWiring | undefined {
+  const { CALLBACK_BASE_URL: base, CALLBACK_SECRET_ARN: arn } = config;
+  if (!base || !arn) return undefined;
+  const key = cachedKey(async () => {
+    const r = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
+    if (!r.SecretString) throw new Error('the callback key secret has no value');
+    return keyFromSecret(r.SecretString);
+  });
+  return callbackWiring(base, key);
+}
 
 /**
  * What a Lambda builds at cold start: its validated config, the AWS clients, logger and EMF metrics,
@@ -169,6 +187,7 @@ export function lambdaRuntime<F extends FunctionName>(fn: F) {
     metrics,
   });
   const s = stores(tables, timing);
+  const callbacks = callbacksFromSecret(clients.secrets, common);
   const exportDeps: ExportDeps = {
     ...s,
     zoho,
@@ -183,6 +202,7 @@ export function lambdaRuntime<F extends FunctionName>(fn: F) {
       ? { convert: sqsDispatcher<ConvertMessage>(clients.sqs, common.CONVERT_QUEUE_URL) }
       : {}),
     ...(common.GLUE_DATABASE ? { catalog: glueCatalog(clients.glue, common.GLUE_DATABASE) } : {}),
+    ...(callbacks ? { callbackUrl: callbacks.url } : {}),
   };
-  return { config, clients, logger, metrics, tables, timing, zoho, ...s, exportDeps };
+  return { config, clients, logger, metrics, tables, timing, zoho, ...s, exportDeps, callbacks };
 }

@@ -7,7 +7,8 @@
  */
 
 import { fork } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
@@ -15,6 +16,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { createApiHandler } from '../lib/api/handler.js';
+import { createCallbackHandler } from '../lib/callbacks/http.js';
+import { type CallbackWiring, cachedKey, callbackWiring, keyFromSecret } from '../lib/callbacks/token.js';
 import { ConfigError, loadSettings, timingFrom } from '../lib/config.js';
 import { fileCatalog } from '../lib/exports/catalog.js';
 import type { ConvertMessage } from '../lib/exports/convert-message.js';
@@ -68,8 +71,28 @@ export const localEnvSchema = z.object({
   LOCAL_DOWNLOAD_CONCURRENCY: z.coerce.number().int().min(1).max(10).default(2),
   /** Start from empty: delete LOCAL_DATA_DIR's tables, objects and fake Zoho state first. */
   LOCAL_RESET: flag,
+  /** Give Zoho jobs our callback URL (default on; `false`: polling only). */
+  LOCAL_CALLBACKS: z
+    .string()
+    .optional()
+    .transform((v) => v === undefined || !/^(0|false|no)$/i.test(v.trim())),
+  /** Where Zoho's callbacks go (default: this stack's own API, http://127.0.0.1:PORT). */
+  LOCAL_CALLBACK_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   ZOHO_ACCOUNTS_URL: z.string().optional(),
 });
+
+/** The callback signing key of this data directory: made once, kept beside the tables. */
+async function localCallbackKey(dataDir: string): Promise<Buffer> {
+  const file = resolve(dataDir, 'callback-key');
+  try {
+    return keyFromSecret(await readFile(file, 'utf8'));
+  } catch {
+    await mkdir(dataDir, { recursive: true });
+    const text = randomBytes(32).toString('base64');
+    await writeFile(file, `${text}\n`, { mode: 0o600 });
+    return keyFromSecret(text);
+  }
+}
 export type LocalEnv = z.infer<typeof localEnvSchema>;
 
 /** The local stack polls every 5 s unless POLL_INTERVAL_SECONDS says otherwise. */
@@ -339,6 +362,14 @@ export async function startLocalStack(
       env: { ...zohoEnv, POLL_INTERVAL_SECONDS: String(settings.POLL_INTERVAL_SECONDS) },
     });
     stoppers.push(() => converter.stop());
+    let callbacks: CallbackWiring | undefined;
+    if (local.LOCAL_CALLBACKS) {
+      const key = await localCallbackKey(dataDir);
+      callbacks = callbackWiring(
+        local.LOCAL_CALLBACK_BASE_URL ?? `http://127.0.0.1:${local.PORT}`,
+        cachedKey(async () => key),
+      );
+    }
     const exportDeps: ExportDeps = {
       exports,
       jobs,
@@ -352,6 +383,7 @@ export async function startLocalStack(
       events,
       catalog,
       convert: converter.send,
+      ...(callbacks ? { callbackUrl: callbacks.url } : {}),
     };
     const pages = pageHooks(exportDeps);
 
@@ -402,23 +434,24 @@ export async function startLocalStack(
     let stopping = false;
     const abort = new AbortController();
     const intervalMs = settings.POLL_INTERVAL_SECONDS * 1000;
+    const pollDeps = {
+      config: settings,
+      timing,
+      jobs,
+      zoho,
+      dispatch,
+      logger,
+      metrics,
+      pages,
+      sweep: (o: { deadline: number }) => sweepExports(exportDeps, o),
+    };
     const tick = async () => {
       if (stopping) return;
       try {
-        const s = await pollOnce(
-          {
-            config: settings,
-            timing,
-            jobs,
-            zoho,
-            dispatch,
-            logger,
-            metrics,
-            pages,
-            sweep: (o) => sweepExports(exportDeps, o),
-          },
-          { deadline: Date.now() + Math.max(intervalMs * 10, 60_000), signal: abort.signal },
-        );
+        const s = await pollOnce(pollDeps, {
+          deadline: Date.now() + Math.max(intervalMs * 10, 60_000),
+          signal: abort.signal,
+        });
         if (s.checked || s.failed || s.redispatched) logger.info('poll tick', { ...s });
       } catch (e) {
         logger.error('poll tick failed', { error: describeError(e) });
@@ -427,6 +460,10 @@ export async function startLocalStack(
     };
 
     const api = createApiHandler(exportDeps);
+    // Zoho's callbacks (no auth, like the deployed route: the token in the path is checked).
+    const callbackHandler = callbacks
+      ? createCallbackHandler({ exports: exportDeps, poll: pollDeps, verify: callbacks.verify })
+      : undefined;
     const server: Server = createServer((req, res) => {
       // The local stack only: the completion events, as EventBridge would have carried them.
       if (req.method === 'GET' && (req.url === '/events' || req.url?.startsWith('/events?'))) {
@@ -454,7 +491,8 @@ export async function startLocalStack(
             });
             return;
           }
-          writeApiGatewayResult(res, await api(event));
+          const isCallback = callbackHandler && event.rawPath.startsWith('/callbacks/');
+          writeApiGatewayResult(res, await (isCallback ? callbackHandler(event) : api(event)));
         })
         .catch((e) => {
           logger.error('request failed', { error: describeError(e) });

@@ -53,7 +53,7 @@ const UNCERTAIN_CODES = new Set(['TIMEOUT', 'NETWORK_ERROR', 'ABORTED']);
 export type ConvertDispatch = (msg: ConvertMessage, delayMs?: number) => Promise<void>;
 
 /** The callback URL for a page's Zoho job, or none. */
-export type CallbackUrl = (exportId: string, page: number) => string | undefined;
+export type CallbackUrl = (exportId: string, page: number) => Promise<string>;
 
 export interface ExportDeps {
   exports: ExportStore;
@@ -162,7 +162,9 @@ export async function startExport(
   const version = deps.config.ZOHO_API_VERSION ?? 'v8';
   const { module, ...rest } = req.query;
   let created: { id: string };
+  let callback: string | undefined;
   try {
+    callback = await deps.callbackUrl?.(exportId, 1);
     created = await deps.zoho.createJob(
       {
         module,
@@ -172,7 +174,7 @@ export async function startExport(
       },
       {
         version,
-        ...(deps.callbackUrl?.(exportId, 1) ? { callback: { url: deps.callbackUrl(exportId, 1)! } } : {}),
+        ...(callback ? { callback: { url: callback } } : {}),
         ...(req.signal ? { signal: req.signal } : {}),
       },
     );
@@ -197,6 +199,7 @@ export async function startExport(
     export_date: record.export_date,
     export_source: req.source,
     parquet_wanted: record.formats.includes('parquet'),
+    callback: callback !== undefined,
   });
   const ok = await deps.exports.create(
     record,
@@ -361,9 +364,10 @@ async function createWantedPage(deps: ExportDeps, exportId: string, takeOver = f
     // Zoho's page number: the parent's plus one (a registered job need not be page 1 at Zoho).
     q.page = (parent?.page ?? page - 1) + 1;
   }
-  const callback = deps.callbackUrl?.(exportId, page);
   let created: { id: string };
+  let callback: string | undefined;
   try {
+    callback = await deps.callbackUrl?.(exportId, page);
     created = await deps.zoho.createJob(q, { version, ...(callback ? { callback: { url: callback } } : {}) });
   } catch (err) {
     const error = describeError(err);
@@ -406,7 +410,7 @@ async function createWantedPage(deps: ExportDeps, exportId: string, takeOver = f
     deps.logger.warn('follow-up page not created yet; will retry', { export_id: exportId, page, error });
     return false;
   }
-  const child = pageJobOf(deps, e, parent, page, created.id, version);
+  const child = pageJobOf(deps, e, parent, page, created.id, version, callback !== undefined);
   if (await deps.exports.recordPage(e, claim, child)) {
     deps.logger.info('follow-up page registered', {
       export_id: exportId,
@@ -432,6 +436,7 @@ function pageJobOf(
   page: number,
   jobId: string,
   version: ApiVersion,
+  callback: boolean,
 ): JobRecord {
   return deps.jobs.newJob(jobId, {
     module: e.module ?? parent?.module ?? null,
@@ -442,6 +447,7 @@ function pageJobOf(
     export_date: e.export_date,
     export_source: e.source,
     parquet_wanted: (e.formats ?? []).includes('parquet'),
+    callback,
   });
 }
 
@@ -464,7 +470,11 @@ export async function adoptPageJob(
   if (page > 1 && !parent) return false;
   const version =
     asVersion(parent?.api_version) ?? asVersion(e.api_version) ?? deps.config.ZOHO_API_VERSION ?? 'v8';
-  const adopted = await deps.exports.adoptPage(e, page, pageJobOf(deps, e, parent, page, jobId, version));
+  const adopted = await deps.exports.adoptPage(
+    e,
+    page,
+    pageJobOf(deps, e, parent, page, jobId, version, true),
+  );
   if (adopted)
     deps.logger.info('follow-up page adopted from its callback', {
       export_id: exportId,

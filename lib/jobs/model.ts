@@ -104,6 +104,8 @@ export type JobRecord = JobCore &
     export_source?: string;
     /** The page is also converted to Parquet (its export's formats include parquet). */
     parquet_wanted?: boolean;
+    /** Zoho was given our callback URL for this job: polling is only the fallback (longer backoff). */
+    callback?: boolean;
     parquet_status?: ParquetStatus;
     parquet?: ParquetFile;
     parquet_error?: JobError;

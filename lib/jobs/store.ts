@@ -83,6 +83,7 @@ export type RegisterInit = Partial<
     | 'export_date'
     | 'export_source'
     | 'parquet_wanted'
+    | 'callback'
   >
 >;
 
@@ -196,6 +197,7 @@ export class JobStore {
       if (init[k]) job[k] = init[k];
     }
     if (init.parquet_wanted) job.parquet_wanted = true;
+    if (init.callback) job.callback = true;
     return job;
   }
 

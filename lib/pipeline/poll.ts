@@ -183,7 +183,9 @@ export async function checkJob(
   }
   if (!z.completed) {
     // ADDED, QUEUED, IN PROGRESS or a state we do not know: check again later.
-    const delay = backoffMs((observed.checks ?? 1) - 1, timing.baseMs, timing.capMs, random);
+    // A job Zoho will call back about is only polled as a fallback: its backoff grows further.
+    const cap = job.callback ? timing.callbackCapMs : timing.capMs;
+    const delay = backoffMs((observed.checks ?? 1) - 1, timing.baseMs, cap, random);
     const ok = await jobs.stillPending(job.job_id, claim, observed, now() + delay);
     return outcome(ok ? 'pending' : 'skipped', { checked: true });
   }

@@ -32,7 +32,8 @@ afterEach(async () => {
   h = undefined;
 });
 
-const CALLBACKS = (exportId: string, page: number) => `http://127.0.0.1:9/callbacks/${exportId}/${page}`;
+const CALLBACKS = async (exportId: string, page: number) =>
+  `http://127.0.0.1:9/callbacks/${exportId}/${page}`;
 
 /** Zoho jobs created for page `page` (by the calls the exports made). */
 const zohoJobsOfPage = (hh: Harness, calls: CreateCall[], page: number) =>
@@ -103,10 +104,10 @@ describe('a poller killed between Zoho’s create and the record', () => {
     const calls = spyCreates(h);
     const crash = crashBeforeFirstRecord(h);
     const id = await start(h);
-    expect(calls[0]!.opts?.callback?.url).toBe(CALLBACKS(id, 1));
+    expect(calls[0]!.opts?.callback?.url).toBe(await CALLBACKS(id, 1));
     await tickUntil(h, async () => crash.crashed());
     const since = (await h.exports.get(id))!.intent_since!;
-    expect(calls.at(-1)!.opts?.callback?.url).toBe(CALLBACKS(id, 2));
+    expect(calls.at(-1)!.opts?.callback?.url).toBe(await CALLBACKS(id, 2));
     // Ticks in 5-minute steps up to the end of the window: still one Zoho job for page 2.
     while (h.clock.now() + 5 * 60_000 < since + ADOPT_WINDOW_MS) {
       await h.tick(5 * 60_000);

@@ -25,6 +25,7 @@ const bundles: Record<FunctionName, string> = {
   'poll-jobs': '',
   'download-result': '',
   'convert-parquet': '',
+  'zoho-callback': '',
 };
 
 interface CfnResource {

@@ -7,8 +7,9 @@ import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, configFromContext, parseConfig } from '../../infra/config.js';
 import { FUNCTION_TAG } from '../../infra/function.js';
-import type { ZohoCrmBulkExportStack } from '../../infra/stack.js';
+import { CALLBACK_THROTTLE, type ZohoCrmBulkExportStack } from '../../infra/stack.js';
 import { API_ROUTES } from '../../lib/api/routes.js';
+import { CALLBACK_ROUTE } from '../../lib/callbacks/http.js';
 import {
   FUNCTION_NAMES,
   FUNCTIONS,
@@ -68,7 +69,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
   let built: Synthesized;
   let stack: ZohoCrmBulkExportStack;
   let template: Template;
-  let ids: Record<'api' | 'poll' | 'download' | 'convert', { fn: string; role: string }>;
+  let ids: Record<'api' | 'poll' | 'download' | 'convert' | 'callback', { fn: string; role: string }>;
 
   beforeAll(() => {
     built = buildStack();
@@ -83,6 +84,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       poll: idsOf(stack.pollFunction),
       download: idsOf(stack.downloadFunction),
       convert: idsOf(stack.convertFunction),
+      callback: idsOf(stack.callbackFunction!),
     };
   }, 60_000);
   afterAll(() => built?.cleanup());
@@ -452,21 +454,55 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
   });
 
   describe('HTTP API', () => {
-    it('has exactly the routes the handler serves (lib/api/routes.ts), all with IAM authorization', () => {
+    it('has exactly the routes the handler serves (lib/api/routes.ts), all with IAM authorization, and the callback route', () => {
       const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route'));
+      const callback = `${CALLBACK_ROUTE.method} ${CALLBACK_ROUTE.path}`;
       expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual(
-        API_ROUTES.map((r) => `${r.method} ${r.path}`).sort(),
+        [...API_ROUTES.map((r) => `${r.method} ${r.path}`), callback].sort(),
       );
-      for (const route of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
+      for (const route of routes) {
+        expect(route.Properties.AuthorizationType).toBe(
+          route.Properties.RouteKey === callback ? 'NONE' : 'AWS_IAM',
+        );
+      }
     });
 
-    it('routes go to the API function with payload format 2.0', () => {
-      template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
-        IntegrationType: 'AWS_PROXY',
-        PayloadFormatVersion: '2.0',
-        IntegrationUri: getAtt(ids.api.fn),
+    it('routes go to the API function, the callback route to the callback function, payload format 2.0', () => {
+      for (const fn of [ids.api.fn, ids.callback.fn]) {
+        template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+          IntegrationType: 'AWS_PROXY',
+          PayloadFormatVersion: '2.0',
+          IntegrationUri: getAtt(fn),
+        });
+      }
+      template.resourceCountIs('AWS::ApiGatewayV2::Integration', 2);
+    });
+
+    it('the callback route has its own throttle; callback URLs point at the API and are signed by a generated key', () => {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        RouteSettings: {
+          [`${CALLBACK_ROUTE.method} ${CALLBACK_ROUTE.path}`]: {
+            ThrottlingRateLimit: CALLBACK_THROTTLE.rateLimit,
+            ThrottlingBurstLimit: CALLBACK_THROTTLE.burstLimit,
+          },
+        },
       });
-      template.resourceCountIs('AWS::ApiGatewayV2::Integration', 1);
+      const keyRef = { Ref: logicalId(stack, stack.callbackSecret!) };
+      const fns = template.findResources('AWS::Lambda::Function');
+      for (const fn of [ids.api.fn, ids.poll.fn, ids.callback.fn]) {
+        const env = fns[fn]!.Properties.Environment.Variables;
+        expect(env.CALLBACK_SECRET_ARN, fn).toEqual(keyRef);
+        expect(JSON.stringify(env.CALLBACK_BASE_URL), fn).toContain(logicalId(stack, stack.api));
+      }
+      for (const fn of [ids.download.fn, ids.convert.fn]) {
+        expect(fns[fn]!.Properties.Environment.Variables.CALLBACK_SECRET_ARN, fn).toBeUndefined();
+      }
+      for (const [name, { role }] of Object.entries(ids)) {
+        const reads = statementsOf(template, role).filter((s) =>
+          resourcesOf(s).some((r) => equal(r, keyRef)),
+        );
+        expect(reads.length, name).toBe(['api', 'poll', 'callback'].includes(name) ? 1 : 0);
+      }
     });
 
     it('default stage auto-deploys with access logs and throttling', () => {
@@ -688,9 +724,11 @@ describe('ZohoCrmBulkExportStack (existing bucket and secret, custom settings, a
   }, 60_000);
   afterAll(() => built?.cleanup());
 
-  it('creates no bucket and no secret', () => {
+  it('creates no bucket and no Zoho secret (only the callback key)', () => {
     template.resourceCountIs('AWS::S3::Bucket', 0);
-    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect(Object.keys(template.findResources('AWS::SecretsManager::Secret'))).toEqual([
+      logicalId(stack, stack.callbackSecret!),
+    ]);
   });
 
   it('the downloader may put only under the configured prefix of the named bucket', () => {
@@ -776,10 +814,14 @@ describe('configuration validation', () => {
       converterMemoryMb: 1769,
       outputFormats: ['csv', 'parquet'],
       glueDatabase: 'zoho_crm',
+      callbacks: true,
     });
   });
 
   it.each([
+    ['callbacks', 'maybe'],
+    ['callbackBaseUrl', 'http://api.example.com'],
+    ['callbackBaseUrl', 'https://api.example.com/?x=1'],
     ['zohoDataCenter', 'XX'],
     ['zohoApiVersion', 'v9'],
     ['zohoAccountsUrl', 'http://accounts.zoho.eu'],
@@ -830,3 +872,35 @@ describe('configuration validation', () => {
 function equal(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
+
+describe('callbacks=false, and callbackBaseUrl', () => {
+  it('without callbacks: no callback function, route, key or callback variables', () => {
+    const built = buildStack({ callbacks: 'false' });
+    try {
+      const t = Template.fromStack(built.stack);
+      expect(built.stack.callbackFunction).toBeUndefined();
+      expect(JSON.stringify(t.toJSON())).not.toContain('CALLBACK_');
+      const routes = Object.values(t.findResources('AWS::ApiGatewayV2::Route'));
+      expect(routes.map((r) => r.Properties.RouteKey)).not.toContain(
+        `${CALLBACK_ROUTE.method} ${CALLBACK_ROUTE.path}`,
+      );
+      expect(Object.keys(t.findResources('AWS::SecretsManager::Secret'))).toHaveLength(1); // the Zoho secret
+    } finally {
+      built.cleanup();
+    }
+  }, 60_000);
+
+  it('callbackBaseUrl replaces the API URL in the callback URLs', () => {
+    const built = buildStack({ callbackBaseUrl: 'https://zoho-export.example.com/api/' });
+    try {
+      const t = Template.fromStack(built.stack);
+      const fns = t.findResources('AWS::Lambda::Function');
+      const fn = fns[logicalId(built.stack, built.stack.callbackFunction!)]!;
+      expect(fn.Properties.Environment.Variables.CALLBACK_BASE_URL).toBe(
+        'https://zoho-export.example.com/api',
+      );
+    } finally {
+      built.cleanup();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,140 @@
+/**
+ * `POST /callbacks/zoho/{token}`: Zoho says a job it ran for us has finished. The one route without IAM
+ * authorization (Zoho cannot sign), so nothing in the request is trusted:
+ *
+ * - the token must carry a valid MAC (lib/callbacks/token.ts) and name an export and a page;
+ * - the job id in the body must be the job recorded for that page (or, while the page's creation is not
+ *   recorded yet, it is adopted as that page: see adoptPageJob); otherwise 404 and nothing changes;
+ * - the body's state, result and download_url are ignored: the job is made due now and checked at once
+ *   with the normal status call, so a COMPLETED job's download is dispatched within seconds, and the
+ *   download URL is always the one Zoho's status answer gives (from the configured API domain).
+ *
+ * Idempotent: Zoho retries callbacks, and a job that is no longer PENDING is left alone (200). A
+ * rejected callback is logged with its reason and the caller's address, never with the token.
+ */
+import pLimit from 'p-limit';
+import { z } from 'zod';
+import { EXPORT_ID_PATTERN } from '../exports/model.js';
+import { adoptPageJob, type ExportDeps } from '../exports/service.js';
+import { JOB_ID_PATTERN } from '../jobs/model.js';
+import { describeError } from '../observability.js';
+import { checkJob, type PollDeps } from '../pipeline/poll.js';
+import type { CallbackTarget } from './token.js';
+
+/** Larger bodies are refused (Zoho's callback is one job's details: well under 4 KiB). */
+export const MAX_CALLBACK_BYTES = 64 * 1024;
+
+export interface CallbackDeps {
+  exports: ExportDeps;
+  poll: PollDeps;
+  /** The export and page of a token, when its MAC is right. */
+  verify: (token: string) => Promise<CallbackTarget | undefined>;
+}
+
+export interface CallbackRequest {
+  token: string;
+  body: string;
+  contentType?: string | undefined;
+  sourceIp?: string | undefined;
+  signal?: AbortSignal;
+}
+
+export interface CallbackAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+const jobId = z.union([z.string(), z.number()]).transform(String).pipe(z.string().regex(JOB_ID_PATTERN));
+/** What is read from the body: the job id only (Zoho's `{"data":[{"id": ...}]}`). */
+const callbackBody = z.union([
+  z.object({ data: z.array(z.object({ id: jobId })).min(1) }).transform((v) => v.data[0]!.id),
+  z.object({ id: jobId }).transform((v) => v.id),
+  z.object({ job_id: jobId }).transform((v) => v.job_id),
+]);
+
+/** The job id a callback body names, in JSON or form encoding (each field's value JSON text). */
+export function callbackJobId(body: string, contentType: string | undefined): string | undefined {
+  const media = contentType?.split(';')[0]?.trim().toLowerCase();
+  let value: unknown;
+  if (media === 'application/x-www-form-urlencoded') {
+    const form = new URLSearchParams(body);
+    const obj: Record<string, unknown> = {};
+    for (const [k, v] of form) {
+      try {
+        obj[k] = JSON.parse(v);
+      } catch {
+        obj[k] = v;
+      }
+    }
+    value = obj;
+  } else {
+    try {
+      value = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  const r = callbackBody.safeParse(value);
+  return r.success ? r.data : undefined;
+}
+
+const notFound = (): CallbackAnswer => ({
+  status: 404,
+  body: { error: { code: 'CALLBACK_NOT_FOUND', message: 'no such callback' } },
+});
+
+export async function handleZohoCallback(deps: CallbackDeps, req: CallbackRequest): Promise<CallbackAnswer> {
+  const { logger, metrics } = deps.poll;
+  const reject = (reason: string, extra: Record<string, unknown> = {}): CallbackAnswer => {
+    metrics.count('CallbackRejected');
+    logger.warn('callback rejected', { reason, source_ip: req.sourceIp, ...extra });
+    return notFound();
+  };
+  if (Buffer.byteLength(req.body, 'utf8') > MAX_CALLBACK_BYTES) return reject('body too large');
+  const target = await deps.verify(req.token);
+  if (!target || !EXPORT_ID_PATTERN.test(target.exportId)) return reject('bad token');
+  const id = callbackJobId(req.body, req.contentType);
+  const where = { export_id: target.exportId, page: target.page };
+  if (!id) return reject('no job id in the body', where);
+
+  const e = await deps.exports.exports.get(target.exportId);
+  if (!e) return reject('unknown export', where);
+  const recorded = e.page_jobs[target.page - 1];
+  if (recorded !== id) {
+    // Not recorded yet: the creator died (or lost Zoho's answer) after Zoho made the job.
+    const adopted =
+      recorded === undefined && (await adoptPageJob(deps.exports, target.exportId, target.page, id));
+    if (!adopted) return reject('job id is not this page', { ...where, job_id: id });
+  }
+
+  const job = await deps.poll.jobs.get(id);
+  if (!job) return reject('job not recorded', { ...where, job_id: id });
+  metrics.count('CallbackAccepted');
+  if (job.status !== 'PENDING') {
+    logger.info('callback for a job already past PENDING', { ...where, job_id: id, status: job.status });
+    return { status: 200, body: { job_id: id, status: job.status } };
+  }
+  // Due now, then the normal status check: the body's state and URLs are never used.
+  await deps.poll.jobs.makeDue(id);
+  const due = await deps.poll.jobs.get(id);
+  let outcome = 'pending';
+  if (due?.status === 'PENDING') {
+    try {
+      const o = await checkJob(deps.poll, due, {
+        limit: pLimit(1),
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+      outcome = o.kind;
+    } catch (err) {
+      // Due now: the next poll checks it.
+      logger.error('status check after a callback failed; the poller will check', {
+        ...where,
+        job_id: id,
+        error: describeError(err),
+      });
+    }
+  }
+  const after = await deps.poll.jobs.get(id);
+  logger.info('callback handled', { ...where, job_id: id, outcome, status: after?.status });
+  return { status: 200, body: { job_id: id, status: after?.status ?? job.status } };
+}
