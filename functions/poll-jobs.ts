@@ -2,6 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
+import { emitExportHealth } from '../lib/exports/health.js';
 import { pageHooks, sweepExports } from '../lib/exports/service.js';
 import { type PollSummary, pollOnce } from '../lib/pipeline/poll.js';
 import { lambdaRuntime, sqsDispatcher } from '../lib/runtime.js';
@@ -24,6 +25,12 @@ export const handler = middy<ScheduledEvent, PollSummary>({ timeoutEarlyInMillis
   .handler(async (_event: ScheduledEvent, context: Context, { signal }: { signal: AbortSignal }) => {
     const deadline = Date.now() + Math.max(1_000, context.getRemainingTimeInMillis() - SAFETY_MS);
     const summary = await pollOnce(deps, { deadline, signal });
+    // Every tick, even one that stopped early: the stuck-export alarm reads this gauge.
+    await emitExportHealth({
+      exportsTable: rt.exportDeps.exports.table,
+      metrics: rt.metrics,
+      logger: rt.logger,
+    });
     rt.logger.info('poll tick done', { ...summary });
     return summary;
   });

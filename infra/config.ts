@@ -92,6 +92,18 @@ const STACK_KEYS = {
       )
       .transform((u) => u.replace(/\/+$/, '')),
   ),
+  /** An existing SNS topic the alarms notify as well (e.g. a chat or paging integration). */
+  alarmTopicArn: optional(
+    z
+      .string()
+      .trim()
+      .regex(
+        /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/,
+        'must be an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:alarms',
+      ),
+  ),
+  /** The stuck-export alarm fires when an export has been RUNNING longer than this (1 h to 7 days). */
+  stuckExportHours: int(6, 1, 168),
   downloaderMemoryMb: int(1024, 128, 10240),
   converterMemoryMb: int(1769, 128, 10240),
 } as const;

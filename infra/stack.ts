@@ -25,6 +25,7 @@ import { JOBS_FAILED_METRIC, METRICS_NAMESPACE, TOKEN_ERRORS_METRIC } from '../l
 import { exportsTableInput, type TableInput } from '../lib/exports/catalog.js';
 import { TABLES, type TableDefinition } from '../lib/tables.js';
 import { type ExporterConfig, settingsEnv } from './config.js';
+import { deadLetterQueuesOf, Operations } from './dashboard.js';
 import { ExporterFunction } from './function.js';
 
 export interface ZohoCrmBulkExportStackProps extends StackProps {
@@ -484,7 +485,13 @@ export class ZohoCrmBulkExportStack extends Stack {
       });
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
     }
-    const alarmAction = this.alarmTopic ? new SnsAction(this.alarmTopic) : undefined;
+    const alarmTopics: sns.ITopic[] = [
+      ...(this.alarmTopic ? [this.alarmTopic] : []),
+      ...(config.alarmTopicArn
+        ? [sns.Topic.fromTopicArn(this, 'ExistingAlarmTopic', config.alarmTopicArn)]
+        : []),
+    ];
+    const alarmActions = alarmTopics.map((t) => new SnsAction(t));
     const alarm = (
       alarmId: string,
       metric: cloudwatch.IMetric,
@@ -500,7 +507,7 @@ export class ZohoCrmBulkExportStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         alarmDescription: description,
       });
-      if (alarmAction) created.addAlarmAction(alarmAction);
+      for (const action of alarmActions) created.addAlarmAction(action);
       return created;
     };
     const dlqMetric = (queue: sqs.Queue) =>
@@ -544,6 +551,19 @@ export class ZohoCrmBulkExportStack extends Stack {
       3,
     );
 
+    // ---------------------------------------------------------------- Dashboard and its alarms (infra/dashboard.ts)
+    const operations = new Operations(this, 'Operations', {
+      functions: this.node
+        .findAll()
+        .filter((c): c is ExporterFunction => c instanceof ExporterFunction)
+        .map((fn) => ({ label: fn.node.id, fn })),
+      deadLetterQueues: deadLetterQueuesOf(this),
+      pollFunction: this.pollFunction,
+      pollEveryMinutes: config.pollSchedule,
+      stuckExportHours: config.stuckExportHours,
+      alarmActions,
+    });
+
     // ---------------------------------------------------------------- cdk-nag suppressions
     this.acknowledgeNagFindings(config);
 
@@ -564,6 +584,13 @@ export class ZohoCrmBulkExportStack extends Stack {
       description: 'Athena: SELECT ... FROM <database>.zoho_<module>',
     });
     if (this.alarmTopic) new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: operations.dashboardUrl,
+      description: 'CloudWatch dashboard',
+    });
+    new CfnOutput(this, 'StuckExportAlarmArn', { value: operations.stuckExportAlarm.alarmArn });
+    new CfnOutput(this, 'ScheduleRunFailedAlarmArn', { value: operations.scheduleRunFailedAlarm.alarmArn });
+    new CfnOutput(this, 'PollerNotRunningAlarmArn', { value: operations.pollerNotRunningAlarm.alarmArn });
   }
 
   private functions(): ExporterFunction[] {

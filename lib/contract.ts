@@ -28,8 +28,13 @@ export type MetricName =
   | 'ConversionErrors'
   | 'ConversionLagSeconds'
   | 'CatalogTypeChanges'
+  | 'BytesLanded'
+  | 'OldestRunningExportAgeSeconds'
   | 'CallbackAccepted'
-  | 'CallbackRejected';
+  | 'CallbackRejected'
+  | 'ScheduleRunsStarted'
+  | 'ScheduleRunsSkipped'
+  | 'ScheduleRunsFailed';
 export const JOBS_FAILED_METRIC: MetricName = 'JobsFailed';
 export const TOKEN_ERRORS_METRIC: MetricName = 'ZohoTokenErrors';
 export const EXPORTS_FAILED_METRIC: MetricName = 'ExportsFailed';
@@ -38,4 +43,12 @@ export const EXPORTS_FAILED_METRIC: MetricName = 'ExportsFailed';
 export const SECONDS_METRICS: ReadonlySet<MetricName> = new Set([
   'ExportDurationSeconds',
   'ConversionLagSeconds',
+  'OldestRunningExportAgeSeconds',
 ]);
+
+/** Metrics in bytes. */
+export const BYTES_METRICS: ReadonlySet<MetricName> = new Set(['BytesLanded']);
+
+/** The poller's gauge of the oldest RUNNING export (lib/exports/health.ts); the stuck-export alarm reads it. */
+export const OLDEST_RUNNING_EXPORT_METRIC: MetricName = 'OldestRunningExportAgeSeconds';
+export const SCHEDULE_RUNS_FAILED_METRIC: MetricName = 'ScheduleRunsFailed';

@@ -1,13 +1,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { METRICS_NAMESPACE, type MetricName, SECONDS_METRICS } from './contract.js';
+import { BYTES_METRICS, METRICS_NAMESPACE, type MetricName, SECONDS_METRICS } from './contract.js';
 
 /** Structured JSON logs (Powertools); job ids go in every line through the payload. */
 export function createLogger(serviceName: string, level = process.env.LOG_LEVEL ?? 'INFO'): Logger {
   return new Logger({ serviceName, logLevel: level as 'INFO' });
 }
 
-/** What the pipeline measures (counts, or seconds for SECONDS_METRICS); in Lambda, CloudWatch EMF metrics. */
+/** What the pipeline measures (counts, seconds for SECONDS_METRICS, bytes for BYTES_METRICS); in Lambda, CloudWatch EMF metrics. */
 export interface MetricsSink {
   count(name: MetricName, n?: number): void;
 }
@@ -19,7 +19,12 @@ export function emfMetrics(serviceName: string): MetricsSink & { powertools: Met
   return {
     powertools: m,
     count(name, n = 1) {
-      m.addMetric(name, SECONDS_METRICS.has(name) ? MetricUnit.Seconds : MetricUnit.Count, n);
+      const unit = SECONDS_METRICS.has(name)
+        ? MetricUnit.Seconds
+        : BYTES_METRICS.has(name)
+          ? MetricUnit.Bytes
+          : MetricUnit.Count;
+      m.addMetric(name, unit, n);
     },
   };
 }

@@ -235,6 +235,8 @@ export interface ExportRecord {
   created_at: string;
   updated_at: string;
   completed_at: string | null;
+  /** When a finished export was last reopened (to convert its pages again): it has run since then. */
+  reopened_at?: string;
   /** UTC date of creation: the `export_date` partition of every page. */
   export_date: string;
   /** Job id of each page, in page order: page N is `page_jobs[N - 1]`. */

@@ -354,7 +354,10 @@ export class ExportStore {
   reopen(exportId: string, formats: ExportRecord['formats']): Promise<boolean> {
     return this.write(
       exportId,
-      { set: { status: 'RUNNING', formats, error: null, completed_at: null }, remove: ['expires_at'] },
+      {
+        set: { status: 'RUNNING', formats, error: null, completed_at: null, reopened_at: this.iso() },
+        remove: ['expires_at'],
+      },
       or(eq('status', 'COMPLETED'), eq('status', 'FAILED')),
     );
   }

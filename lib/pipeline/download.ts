@@ -216,6 +216,7 @@ export async function downloadJob(
     deps.metrics.count('Downloads');
     if (ok) {
       deps.metrics.count('JobsExported');
+      deps.metrics.count('BytesLanded', bytes);
       logger.info('job exported', {
         job_id: job.job_id,
         export_id: job.export_id,

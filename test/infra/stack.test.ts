@@ -660,9 +660,10 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       );
     });
 
-    it('treat missing data as OK and notify nobody without alarmEmail', () => {
+    it('treat missing data as OK (but a poller that is never invoked) and notify nobody without alarmEmail', () => {
       for (const alarm of alarms()) {
-        expect(alarm.TreatMissingData).toBe('notBreaching');
+        const silentPoller = String(alarm.AlarmDescription).startsWith('The poller was not invoked');
+        expect(alarm.TreatMissingData).toBe(silentPoller ? 'breaching' : 'notBreaching');
         expect(alarm.AlarmActions).toBeUndefined();
       }
       template.resourceCountIs('AWS::SNS::Topic', 0);
@@ -815,10 +816,15 @@ describe('configuration validation', () => {
       outputFormats: ['csv', 'parquet'],
       glueDatabase: 'zoho_crm',
       callbacks: true,
+      stuckExportHours: 6,
     });
   });
 
   it.each([
+    ['stuckExportHours', 0],
+    ['stuckExportHours', 169],
+    ['stuckExportHours', '1.5'],
+    ['alarmTopicArn', 'arn:aws:sqs:eu-west-1:123456789012:q'],
     ['callbacks', 'maybe'],
     ['callbackBaseUrl', 'http://api.example.com'],
     ['callbackBaseUrl', 'https://api.example.com/?x=1'],
@@ -899,6 +905,74 @@ describe('callbacks=false, and callbackBaseUrl', () => {
       expect(fn.Properties.Environment.Variables.CALLBACK_BASE_URL).toBe(
         'https://zoho-export.example.com/api',
       );
+    } finally {
+      built.cleanup();
+    }
+  }, 60_000);
+});
+
+describe('dashboard and the operations alarms', () => {
+  const metricNames = [
+    'ExportsStarted',
+    'ExportsCompleted',
+    'ExportsFailed',
+    'JobsExported',
+    'JobsFailed',
+    'ExportRecords',
+    'BytesLanded',
+    'StatusChecks',
+    'TokenMints',
+    'DownloadRetries',
+    'CallbackAccepted',
+    'CallbackRejected',
+    'ConversionLagSeconds',
+    'ScheduleRunsStarted',
+    'ScheduleRunsSkipped',
+    'ScheduleRunsFailed',
+    'OldestRunningExportAgeSeconds',
+    'ApproximateNumberOfMessagesVisible',
+    'Errors',
+    'Duration',
+    'Throttles',
+  ];
+  const alarmsOf = (t: Template) =>
+    Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
+
+  it('shows every metric, with the dashboard URL and the alarm ARNs as outputs; stuck after 6 h by default', () => {
+    const built = buildStack();
+    try {
+      const t = Template.fromStack(built.stack);
+      const dashboards = Object.values(t.findResources('AWS::CloudWatch::Dashboard'));
+      expect(dashboards).toHaveLength(1);
+      const body = JSON.stringify(dashboards[0]!.Properties.DashboardBody);
+      for (const m of metricNames) expect(body, m).toContain(m);
+      for (const q of [built.stack.downloadDeadLetterQueue, built.stack.convertDeadLetterQueue])
+        expect(body).toContain(logicalId(built.stack, q));
+      const outputs = t.toJSON().Outputs;
+      for (const o of [
+        'DashboardUrl',
+        'StuckExportAlarmArn',
+        'ScheduleRunFailedAlarmArn',
+        'PollerNotRunningAlarmArn',
+      ])
+        expect(outputs, o).toHaveProperty(o);
+      const stuck = alarmsOf(t).find((a) => JSON.stringify(a).includes('OldestRunningExportAgeSeconds'))!;
+      expect(stuck).toMatchObject({ Threshold: 21_600, ComparisonOperator: 'GreaterThanThreshold' });
+      const schedule = alarmsOf(t).find((a) => JSON.stringify(a).includes('ScheduleRunsFailed'))!;
+      expect(schedule).toMatchObject({ Threshold: 1, TreatMissingData: 'notBreaching' });
+    } finally {
+      built.cleanup();
+    }
+  }, 60_000);
+
+  it('stuckExportHours sets the threshold; alarmTopicArn is notified', () => {
+    const topic = 'arn:aws:sns:eu-west-1:123456789012:pager';
+    const built = buildStack({ stuckExportHours: '2', alarmTopicArn: topic });
+    try {
+      const t = Template.fromStack(built.stack);
+      const stuck = alarmsOf(t).find((a) => JSON.stringify(a).includes('OldestRunningExportAgeSeconds'))!;
+      expect(stuck.Threshold).toBe(7_200);
+      for (const a of alarmsOf(t)) expect(a.AlarmActions).toContain(topic);
     } finally {
       built.cleanup();
     }
