@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { ZohoField } from '../analytics/fields.js';
 import { parseFieldsResponse } from '../analytics/fields-response.js';
 import { type ApiVersion, moduleIsString, usesPageToken } from './data-centers.js';
+import { type DeletedPage, deletedRecordsResponse, toDeletedRecord } from './deleted.js';
 import { toZohoError, ZohoError } from './errors.js';
 import { errorFromResponse, type FetchFn, requestJson } from './http.js';
 import { getStream, readBoundedStream, type StreamResponse } from './http-stream.js';
@@ -76,6 +77,14 @@ export interface ZohoClient {
    */
   getFields(module: string, opts?: { version?: ApiVersion; signal?: AbortSignal }): Promise<ZohoField[]>;
   downloadResult(downloadUrl: string, opts?: DownloadOptions): Promise<DownloadResult>;
+  /**
+   * One page of a module's deleted records (`GET /crm/{version}/{module}/deleted?type=all`), deleted
+   * after `since` (`If-Modified-Since`); 204 is an empty last page.
+   */
+  getDeletedRecords(
+    module: string,
+    opts: { since?: string; page: number; perPage?: number; version?: ApiVersion; signal?: AbortSignal },
+  ): Promise<DeletedPage>;
 }
 
 const JOB_ID = /^[0-9]{1,19}$/;
@@ -280,6 +289,45 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
         }
         const d = parsed.data.data[0]!;
         return { id: d.details.id, state: normaliseState(d.details.state ?? 'ADDED') };
+      });
+    },
+
+    async getDeletedRecords(module, opts) {
+      if (!/^[A-Za-z0-9_]{1,100}$/.test(module)) {
+        throw new ZohoError({
+          code: 'INVALID_MODULE',
+          message: 'a module API name is letters, digits and _',
+          kind: 'terminal',
+        });
+      }
+      const version = opts.version ?? apiVersion;
+      const perPage = opts.perPage ?? 200;
+      return withToken(opts.signal, async (t) => {
+        const what = `GET deleted records of ${module} (page ${opts.page})`;
+        const { status, body } = await requestJson(
+          fetchFn,
+          `${domainOf(t)}/crm/${version}/${encodeURIComponent(module)}/deleted?type=all&page=${opts.page}&per_page=${perPage}`,
+          {
+            method: 'GET',
+            headers: { ...headers(t), ...(opts.since ? { 'If-Modified-Since': opts.since } : {}) },
+          },
+          what,
+          requestTimeoutMs,
+          opts.signal,
+        );
+        if (status === 204 || body === undefined) return { records: [], more: false };
+        const parsed = deletedRecordsResponse.safeParse(body);
+        if (!parsed.success) {
+          throw new ZohoError({
+            code: 'INVALID_RESPONSE',
+            message: `${what}: unexpected response shape: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`,
+            kind: 'retryable',
+          });
+        }
+        return {
+          records: parsed.data.data.map(toDeletedRecord),
+          more: parsed.data.info?.more_records === true,
+        };
       });
     },
 

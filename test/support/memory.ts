@@ -35,6 +35,7 @@ export function memoryExportDeps(
       createJob: unreachable,
       downloadResult: unreachable,
       getFields: unreachable,
+      getDeletedRecords: unreachable,
     },
     config: { ZOHO_API_VERSION: 'v8', S3_PREFIX: 'zoho-crm', BUCKET: 'exports' },
     timing,

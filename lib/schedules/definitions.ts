@@ -1,0 +1,169 @@
+/**
+ * Schedule definitions: the CDK context key `schedules` (deployed) or `LOCAL_SCHEDULES` (npm start),
+ * a JSON list of `{name, module, fields?, criteria?, cvid?, mode, schedule, timezone?}`. One schema
+ * for both (and for the `SCHEDULES` variable that carries them to the functions): the query parts
+ * are checked with the same schemas as `POST /exports`, the expression by lib/schedules/expression.ts,
+ * the time zone by Intl; every problem names the entry.
+ */
+import { z } from 'zod';
+import { type Criteria, criteriaSchema, exportQuery } from '../exports/model.js';
+import { ExpressionError, isTimeZone, parseScheduleExpression } from './expression.js';
+import { incrementalCriteria } from './incremental.js';
+
+/** EventBridge Scheduler's schedule-name rule (letters, digits, `.`, `_`, `-`; 1 to 64). */
+export const SCHEDULE_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+export const MAX_SCHEDULES = 50;
+/**
+ * Lambda allows 4 KB of environment in all; the definitions travel in `SCHEDULES`, so they must stay
+ * well inside it (long field lists belong in a custom view: `cvid`).
+ */
+export const MAX_SCHEDULES_JSON_BYTES = 2_500;
+
+export interface ScheduleDefinition {
+  name: string;
+  module: string;
+  fields?: string[];
+  criteria?: Criteria;
+  cvid?: string;
+  mode: 'full' | 'incremental';
+  schedule: string;
+  timezone: string;
+}
+
+const entryShape = z.strictObject({
+  name: z.unknown(),
+  module: z.unknown(),
+  fields: z.unknown().optional(),
+  criteria: z.unknown().optional(),
+  cvid: z.unknown().optional(),
+  mode: z.unknown(),
+  schedule: z.unknown(),
+  timezone: z.unknown().optional(),
+});
+
+/** Every problem of one entry, each a sentence. */
+function entryProblems(raw: unknown): { def?: ScheduleDefinition; problems: string[] } {
+  const problems: string[] = [];
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    return { problems: ['must be an object'] };
+  const shape = entryShape.safeParse(raw);
+  if (!shape.success) {
+    for (const i of shape.error.issues) {
+      if (i.code === 'unrecognized_keys')
+        problems.push(
+          `unknown field(s) ${i.keys.map((k) => JSON.stringify(k)).join(', ')} (allowed: name, module, fields, criteria, cvid, mode, schedule, timezone)`,
+        );
+      else problems.push(`${i.path.join('.')}: ${i.message}`);
+    }
+    return { problems };
+  }
+  const e = shape.data;
+  if (typeof e.name !== 'string' || !SCHEDULE_NAME_PATTERN.test(e.name))
+    problems.push('name must be 1 to 64 letters, digits, ".", "_" or "-" (an EventBridge Scheduler name)');
+  const q = exportQuery.safeParse({
+    module: e.module,
+    ...(e.fields !== undefined ? { fields: e.fields } : {}),
+    ...(e.criteria !== undefined ? { criteria: e.criteria } : {}),
+    ...(e.cvid !== undefined ? { cvid: e.cvid } : {}),
+  });
+  if (!q.success) {
+    for (const i of q.error.issues) {
+      const where = i.path.length ? i.path.join('.') : '';
+      problems.push(i.message.startsWith(where) ? i.message : `${where}: ${i.message}`);
+    }
+  }
+  if (e.mode !== 'full' && e.mode !== 'incremental') problems.push('mode must be "full" or "incremental"');
+  let schedule = '';
+  if (typeof e.schedule !== 'string') problems.push('schedule must be a string: "cron(...)" or "rate(...)"');
+  else {
+    schedule = e.schedule.trim();
+    try {
+      parseScheduleExpression(schedule);
+    } catch (err) {
+      if (!(err instanceof ExpressionError)) throw err;
+      problems.push(`schedule ${JSON.stringify(schedule)}: ${err.message}`);
+    }
+  }
+  const timezone = e.timezone ?? 'UTC';
+  if (typeof timezone !== 'string' || !isTimeZone(timezone))
+    problems.push(
+      `timezone ${JSON.stringify(timezone)} is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`,
+    );
+  if (problems.length || !q.success) return { problems };
+  const def: ScheduleDefinition = {
+    name: e.name as string,
+    module: q.data.module,
+    ...(q.data.fields ? { fields: q.data.fields } : {}),
+    ...(q.data.criteria ? { criteria: q.data.criteria } : {}),
+    ...(q.data.cvid ? { cvid: q.data.cvid } : {}),
+    mode: e.mode as ScheduleDefinition['mode'],
+    schedule,
+    timezone: timezone as string,
+  };
+  if (def.mode === 'incremental') {
+    // The incremental condition joins the schedule's own criteria: the sum must still be a query
+    // Zoho takes (25 conditions, the nesting limit).
+    const combined = criteriaSchema.safeParse(incrementalCriteria(def.criteria, 0));
+    if (!combined.success)
+      problems.push(
+        `criteria leave no room for the incremental condition on Modified_Time (at most 24 conditions for an incremental schedule): ${combined.error.issues[0]?.message}`,
+      );
+  }
+  return problems.length ? { problems } : { def, problems };
+}
+
+/**
+ * Validates a list of schedule entries (already parsed JSON). Each problem names the entry (its name,
+ * or its position) and what to change.
+ */
+export function validateSchedules(raw: unknown): { schedules: ScheduleDefinition[]; problems: string[] } {
+  if (!Array.isArray(raw))
+    return { schedules: [], problems: ['must be a JSON list of schedule entries: [{"name": ..., ...}]'] };
+  const problems: string[] = [];
+  const schedules: ScheduleDefinition[] = [];
+  if (raw.length > MAX_SCHEDULES) problems.push(`at most ${MAX_SCHEDULES} schedules`);
+  const seen = new Set<string>();
+  raw.forEach((entry, i) => {
+    const name = (entry as { name?: unknown } | null)?.name;
+    const label =
+      typeof name === 'string'
+        ? `schedule ${JSON.stringify(name.slice(0, 64))} (entry ${i})`
+        : `schedule entry ${i}`;
+    const r = entryProblems(entry);
+    for (const p of r.problems) problems.push(`${label}: ${p}`);
+    if (typeof name === 'string') {
+      if (seen.has(name))
+        problems.push(`${label}: the name is used by an earlier entry; names must be unique`);
+      seen.add(name);
+    }
+    if (r.def) schedules.push(r.def);
+  });
+  const bytes = Buffer.byteLength(JSON.stringify(schedules));
+  if (!problems.length && bytes > MAX_SCHEDULES_JSON_BYTES)
+    problems.push(
+      `the schedules take ${bytes} bytes of JSON; at most ${MAX_SCHEDULES_JSON_BYTES} fit into the functions' environment (use a custom view, cvid, instead of long field lists)`,
+    );
+  return { schedules, problems };
+}
+
+/** A JSON string (the variable) or an already parsed list (cdk.json) → the validated definitions. */
+export const schedulesSchema = z.preprocess(
+  (v) => (v === undefined || v === null || (typeof v === 'string' && v.trim() === '') ? '[]' : v),
+  z.unknown().transform((v, ctx): ScheduleDefinition[] => {
+    let parsed: unknown = v;
+    if (typeof v === 'string') {
+      try {
+        parsed = JSON.parse(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `not valid JSON: ${(e as Error).message.slice(0, 200)}` });
+        return z.NEVER;
+      }
+    }
+    const r = validateSchedules(parsed);
+    if (r.problems.length) {
+      ctx.addIssue({ code: 'custom', message: r.problems.join('; ') });
+      return z.NEVER;
+    }
+    return r.schedules;
+  }),
+);
