@@ -199,6 +199,7 @@ export async function downloadJob(
           }),
         );
     }
+    deps.metrics.count('DownloadsDeferred');
     logger.info('download deferred', { job_id: job.job_id, why, retry_at: new Date(at).toISOString() });
     return { outcome: 'deferred', retryAt: at };
   };
@@ -252,6 +253,7 @@ export async function downloadJob(
     if (decision.kind === 'wait') {
       if (isDownloadThrottle(e)) {
         // Zoho locks every download for a minute: tell every downloader, then queue after the lock.
+        deps.metrics.count('DownloadThrottled');
         const until = await deps.budget.lock(now()).catch(() => now() + decision.delayMs);
         const next = await deps.budget.take().catch(() => undefined);
         logger.warn('download throttled by Zoho; waiting for its lock to end', { job_id: job.job_id });

@@ -46,7 +46,7 @@ describe.each(Object.entries(configurations))('cdk-nag AwsSolutions (%s)', (_nam
   beforeAll(() => {
     built = buildStack(context);
     Validations.of(built.app).addPlugins(new AwsSolutionsChecks(built.app, { verbose: true }));
-  }, 60_000);
+  }, 120_000);
   afterAll(() => built?.cleanup());
 
   it('reports no error and no warning', () => {
@@ -55,7 +55,7 @@ describe.each(Object.entries(configurations))('cdk-nag AwsSolutions (%s)', (_nam
 
   it('synthesizes with the AwsSolutions plugin registered (synth fails on any violation)', () => {
     expect(() => built.app.synth()).not.toThrow();
-  }, 30_000);
+  }, 120_000);
 
   it('every acknowledgement names one rule and gives a specific reason', () => {
     const acks = acknowledgements(built.stack);
@@ -80,7 +80,7 @@ describe('cdk-nag acknowledgements are all needed', () => {
     } finally {
       spy.mockRestore();
     }
-  }, 60_000);
+  }, 120_000);
   afterAll(() => built?.cleanup());
 
   it('raw findings == acknowledged rule ids', () => {
@@ -92,5 +92,5 @@ describe('cdk-nag acknowledgements are all needed', () => {
     } finally {
       withAcks.cleanup();
     }
-  }, 30_000);
+  }, 120_000);
 });
