@@ -13,6 +13,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -35,6 +36,8 @@ export interface ZohoCrmBulkExportStackProps extends StackProps {
 const API_TIMEOUT = Duration.seconds(10);
 /** A callback checks one job at once (one status call, maybe a follow-up page and a dispatch). */
 const CALLBACK_TIMEOUT = Duration.seconds(25);
+/** A schedule run creates one Zoho job (the token, the create call with its retries). */
+const SCHEDULE_TIMEOUT = Duration.seconds(60);
 const POLL_TIMEOUT = Duration.minutes(5);
 const DOWNLOAD_TIMEOUT = Duration.minutes(15);
 const CONVERT_TIMEOUT = Duration.minutes(15);
@@ -73,6 +76,10 @@ export class ZohoCrmBulkExportStack extends Stack {
   /** `POST /callbacks/zoho/{token}` (when callbacks are on). */
   public readonly callbackFunction: ExporterFunction | undefined;
   public readonly callbackSecret: secretsmanager.Secret | undefined;
+  /** EventBridge Scheduler's target: one run of a schedule (when `schedules` has entries). */
+  public readonly scheduleFunction: ExporterFunction | undefined;
+  /** One EventBridge Scheduler schedule per entry of `schedules`, by name. */
+  public readonly schedules: Record<string, scheduler.CfnSchedule> = {};
   public readonly convertQueue: sqs.Queue;
   public readonly convertDeadLetterQueue: sqs.Queue;
   public readonly glueDatabase: glue.CfnDatabase;
@@ -266,6 +273,28 @@ export class ZohoCrmBulkExportStack extends Stack {
         })
       : undefined;
 
+    this.scheduleFunction = config.schedules.length
+      ? new ExporterFunction(this, 'RunScheduleFunction', {
+          name: 'run-schedule',
+          description:
+            'Zoho CRM bulk export: starts one run of a schedule (full or incremental), skipped while the last runs',
+          memorySize: 256,
+          timeout: SCHEDULE_TIMEOUT,
+          logRetention,
+          environment: envFor(
+            'run-schedule',
+            {
+              JOBS_TABLE: this.jobsTable.tableName,
+              EXPORTS_TABLE: this.exportsTable.tableName,
+              STATE_TABLE: this.stateTable.tableName,
+              ZOHO_SECRET_ARN: secretArn,
+              ...callbackEnv,
+            },
+            settings,
+          ),
+        })
+      : undefined;
+
     // ---------------------------------------------------------------- Glue catalog (lib/exports/catalog.ts)
     this.glueDatabase = new glue.CfnDatabase(this, 'GlueDatabase', {
       catalogId: this.account,
@@ -319,6 +348,25 @@ export class ZohoCrmBulkExportStack extends Stack {
         resources: [this.bucket.arnForObjects(`${config.s3Prefix}/_manifests/*`)],
       }),
     );
+    // Incremental schedules: whoever completes the export lands its deletions file first (CSV, and
+    // Parquet when it is on; the downloader's grant already covers the whole prefix).
+    if (config.schedules.some((s) => s.mode === 'incremental')) {
+      this.pollFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:PutObject'],
+          resources: [
+            this.bucket.arnForObjects(`${config.s3Prefix}/deletions/*`),
+            this.bucket.arnForObjects(`${config.s3Prefix}/parquet/deletions/*`),
+          ],
+        }),
+      );
+      this.convertFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:PutObject'],
+          resources: [this.bucket.arnForObjects(`${config.s3Prefix}/deletions/*`)],
+        }),
+      );
+    }
     const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     // The callback function checks a job at once: like the poller it may dispatch its download, create
     // the next page (with its own callback URL) or fail the export (its event).
@@ -416,6 +464,50 @@ export class ZohoCrmBulkExportStack extends Stack {
         }),
       ],
     });
+
+    // Schedules (context `schedules`, validated by lib/schedules/definitions.ts): one EventBridge
+    // Scheduler schedule each, in its time zone, invoking the run-schedule function with its name. The
+    // role may invoke that function only (and put a failed invocation into the schedules' DLQ).
+    if (this.scheduleFunction) {
+      for (const t of [this.jobsTable, this.exportsTable, this.stateTable])
+        t.grantReadWriteData(this.scheduleFunction);
+      this.secret.grantRead(this.scheduleFunction);
+      this.callbackSecret?.grantRead(this.scheduleFunction);
+      const role = new iam.Role(this, 'SchedulerRole', {
+        description: 'EventBridge Scheduler: invokes the Zoho CRM bulk export schedule runner',
+        assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+          conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+        }),
+      });
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['lambda:InvokeFunction'],
+          resources: [this.scheduleFunction.functionArn],
+        }),
+      );
+      this.scheduleDeadLetterQueue.grantSendMessages(role);
+      config.schedules.forEach((def, i) => {
+        this.schedules[def.name] = new scheduler.CfnSchedule(
+          this,
+          `Schedule${i}${def.name.replace(/[^A-Za-z0-9]/g, '')}`,
+          {
+            description: `Zoho CRM bulk export: schedule ${def.name} (${def.mode} export of ${def.module})`,
+            scheduleExpression: def.schedule,
+            scheduleExpressionTimezone: def.timezone,
+            flexibleTimeWindow: { mode: 'OFF' },
+            state: 'ENABLED',
+            target: {
+              arn: this.scheduleFunction!.functionArn,
+              roleArn: role.roleArn,
+              input: JSON.stringify({ schedule: def.name }),
+              // A run that failed for a transient reason is tried again within the hour.
+              retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: 3600 },
+              deadLetterConfig: { arn: this.scheduleDeadLetterQueue.queueArn },
+            },
+          },
+        );
+      });
+    }
 
     // ---------------------------------------------------------------- HTTP API (IAM auth)
     const accessLogGroup = new logs.LogGroup(this, 'ApiAccessLogs', { retention: logRetention });
@@ -600,6 +692,7 @@ export class ZohoCrmBulkExportStack extends Stack {
       this.downloadFunction,
       this.convertFunction,
       ...(this.callbackFunction ? [this.callbackFunction] : []),
+      ...(this.scheduleFunction ? [this.scheduleFunction] : []),
     ];
   }
 
@@ -758,6 +851,21 @@ export class ZohoCrmBulkExportStack extends Stack {
         `named by the export id, so it needs the wildcard of the manifests prefix (${config.s3Prefix}/_manifests/*), ` +
         'with s3:PutObject only.',
     );
+    if (config.schedules.some((s) => s.mode === 'incremental')) {
+      const reason = (who: string) =>
+        `The ${who} may complete an incremental export: it lands the export's deletions file first (one object per export, named by the export id), s3:PutObject only, deletions prefixes only.`;
+      for (const r of [`${config.s3Prefix}/deletions/*`, `${config.s3Prefix}/parquet/deletions/*`])
+        acknowledge(
+          this.pollFunction.role!,
+          `AwsSolutions-IAM5[Resource::${bucketArn}/${r}]`,
+          reason('poller'),
+        );
+      acknowledge(
+        convertRole,
+        `AwsSolutions-IAM5[Resource::${bucketArn}/${config.s3Prefix}/deletions/*]`,
+        reason('converter'),
+      );
+    }
 
     acknowledge(
       this.scheduleDeadLetterQueue,

@@ -11,7 +11,7 @@ import { parseSettings, SETTINGS, type SettingName, type Settings } from './sett
 export const RESOURCES = {
   JOBS_TABLE: 'the jobs table',
   EXPORTS_TABLE: 'the exports table',
-  STATE_TABLE: 'the state table (shared access token, download budget)',
+  STATE_TABLE: 'the state table (shared access token, download budget, schedules)',
   BUCKET: 'the export bucket',
   DOWNLOAD_QUEUE_URL: 'the SQS queue the downloader consumes (deferred downloads come back through it)',
   CONVERT_QUEUE_URL: 'the SQS queue the Parquet converter consumes',
@@ -33,11 +33,34 @@ const ZOHO = ['ZOHO_DATA_CENTER', 'ZOHO_ACCOUNTS_URL', 'ZOHO_API_DOMAIN'] as con
 const CALLBACKS = ['CALLBACK_BASE_URL', 'CALLBACK_SECRET_ARN'] as const;
 
 export const FUNCTIONS = {
-  /** HTTP API (lib/api/routes.ts): exports and jobs; creates the first Zoho job of an export. */
+  /** HTTP API (lib/api/routes.ts): exports, jobs, schedules; creates the first Zoho job of an export. */
   api: {
     resources: ['JOBS_TABLE', 'EXPORTS_TABLE', 'STATE_TABLE', 'CONVERT_QUEUE_URL', 'ZOHO_SECRET_ARN'],
     optional: CALLBACKS,
-    settings: [...ZOHO, 'ZOHO_API_VERSION', 'POLL_INTERVAL_SECONDS', 'RETENTION_DAYS', 'OUTPUT_FORMATS'],
+    settings: [
+      ...ZOHO,
+      'ZOHO_API_VERSION',
+      'POLL_INTERVAL_SECONDS',
+      'RETENTION_DAYS',
+      'OUTPUT_FORMATS',
+      'SCHEDULES',
+    ],
+  },
+  /**
+   * EventBridge Scheduler's target: starts one run of a schedule (lib/schedules/run.ts), the same
+   * export start as `POST /exports`, skipped while the schedule's previous run is still running.
+   */
+  'run-schedule': {
+    resources: ['JOBS_TABLE', 'EXPORTS_TABLE', 'STATE_TABLE', 'ZOHO_SECRET_ARN'],
+    optional: CALLBACKS,
+    settings: [
+      ...ZOHO,
+      'ZOHO_API_VERSION',
+      'POLL_INTERVAL_SECONDS',
+      'RETENTION_DAYS',
+      'OUTPUT_FORMATS',
+      'SCHEDULES',
+    ],
   },
   /** Scheduled poller: status checks, follow-up pages, download dispatch, expiry, the exports' sweep (manifests, events). */
   'poll-jobs': {

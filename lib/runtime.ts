@@ -29,6 +29,7 @@ import type { DownloadMessage } from './jobs/model.js';
 import { JobStore } from './jobs/store.js';
 import { createLogger, emfMetrics, type MetricsSink } from './observability.js';
 import { exportS3Client } from './s3.js';
+import { ScheduleStore } from './schedules/store.js';
 import type { Settings } from './settings.js';
 import { TABLES, type TableRole } from './tables.js';
 import { createZohoClient, type ZohoClient } from './zoho/client.js';
@@ -55,13 +56,14 @@ export function dynamoTables(ddb: DynamoDBDocumentClient, names: Record<TableRol
   };
 }
 
-/** The stores over the tables: the two state machines and the idempotency keys. */
+/** The stores over the tables: the two state machines, the idempotency keys, the schedules' state. */
 export function stores(tables: Tables, timing: Timing, now: () => number = Date.now) {
   const jobs = new JobStore(tables.jobs, now, timing.retentionSeconds);
   return {
     jobs,
     exports: new ExportStore(tables.exports, jobs, now, timing.retentionSeconds),
     idempotency: new IdempotencyStore(tables.state, now),
+    schedules: new ScheduleStore(tables.state, now),
   };
 }
 
@@ -141,7 +143,12 @@ type Common = Pick<
   Partial<
     Pick<
       Settings,
-      'ZOHO_API_VERSION' | 'MAX_JOB_AGE_HOURS' | 'S3_PREFIX' | 'GLUE_DATABASE' | 'OUTPUT_FORMATS'
+      | 'ZOHO_API_VERSION'
+      | 'MAX_JOB_AGE_HOURS'
+      | 'S3_PREFIX'
+      | 'GLUE_DATABASE'
+      | 'OUTPUT_FORMATS'
+      | 'SCHEDULES'
     >
   > & {
     BUCKET?: string;
@@ -203,6 +210,7 @@ export function lambdaRuntime<F extends FunctionName>(fn: F) {
       : {}),
     ...(common.GLUE_DATABASE ? { catalog: glueCatalog(clients.glue, common.GLUE_DATABASE) } : {}),
     ...(callbacks ? { callbackUrl: callbacks.url } : {}),
+    ...(common.SCHEDULES ? { scheduleDefinitions: common.SCHEDULES } : {}),
   };
   return { config, clients, logger, metrics, tables, timing, zoho, ...s, exportDeps, callbacks };
 }

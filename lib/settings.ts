@@ -6,6 +6,7 @@
  * operator sets always reaches every function that reads it.
  */
 import { z } from 'zod';
+import { type ScheduleDefinition, schedulesSchema } from './schedules/definitions.js';
 import { API_VERSIONS, DATA_CENTER_CODES, type DataCenter } from './zoho/data-centers.js';
 
 /** An S3 key prefix: segments of letters, digits and `_.-`, joined by `/`, no leading or trailing `/`. */
@@ -156,6 +157,14 @@ export const SETTINGS = {
     ),
     context: { key: 'glueDatabase' },
     doc: 'the Glue database of the analytics tables (zoho_<module>, zoho_exports)',
+  },
+  SCHEDULES: {
+    schema: schedulesSchema,
+    context: {
+      key: 'schedules',
+      toEnv: (list: ScheduleDefinition[]) => (list.length ? JSON.stringify(list) : undefined),
+    },
+    doc: 'scheduled exports: a JSON list of {name, module, fields?, criteria?, cvid?, mode, schedule, timezone?} (README: Schedules)',
   },
   RETENTION_DAYS: {
     schema: int(90, 1, 3650),

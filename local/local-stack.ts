@@ -30,6 +30,8 @@ import { downloadJob } from '../lib/pipeline/download.js';
 import { DownloadBudget } from '../lib/pipeline/download-budget.js';
 import { pollOnce } from '../lib/pipeline/poll.js';
 import { documentClient, dynamoTables, stores, zohoFromConfig } from '../lib/runtime.js';
+import { runSchedule } from '../lib/schedules/run.js';
+import { startScheduleTimer } from '../lib/schedules/timer.js';
 import { SETTING_NAMES, type Settings } from '../lib/settings.js';
 import { credentialsFromEnv } from '../lib/zoho/token-broker.js';
 import type { ConvertWorkerConfig } from './convert-worker.js';
@@ -336,9 +338,16 @@ export async function startLocalStack(
       settings = loadSettings(SETTING_NAMES, {
         ...zohoEnv,
         POLL_INTERVAL_SECONDS: zohoEnv.POLL_INTERVAL_SECONDS ?? LOCAL_POLL_INTERVAL_SECONDS,
+        // The schedules npm start runs (same shape as the CDK context `schedules`).
+        SCHEDULES: zohoEnv.LOCAL_SCHEDULES ?? zohoEnv.SCHEDULES,
       });
     } catch (e) {
-      if (e instanceof ConfigError) throw new LocalStackError(e.message);
+      if (e instanceof ConfigError)
+        throw new LocalStackError(
+          zohoEnv.LOCAL_SCHEDULES !== undefined
+            ? e.message.replace(/\bSCHEDULES:/, 'LOCAL_SCHEDULES:')
+            : e.message,
+        );
       throw e;
     }
     const timing = timingFrom(settings);
@@ -347,7 +356,7 @@ export async function startLocalStack(
     // Fail now, not on the first poll, if the credentials are missing.
     await credentials();
     const { zoho } = zohoFromConfig(settings, { state: tables.state, credentials, metrics });
-    const { jobs, exports, idempotency } = stores(tables, timing);
+    const { jobs, exports, idempotency, schedules } = stores(tables, timing);
     const budget = new DownloadBudget(tables.state, { perMinute: settings.DOWNLOADS_PER_MINUTE });
     // Locally the completion events go to a JSON-lines file (and GET /events), not EventBridge, and the
     // table definitions Glue would get to JSON files under catalog/.
@@ -383,6 +392,8 @@ export async function startLocalStack(
       events,
       catalog,
       convert: converter.send,
+      schedules,
+      scheduleDefinitions: settings.SCHEDULES,
       ...(callbacks ? { callbackUrl: callbacks.url } : {}),
     };
     const pages = pageHooks(exportDeps);
@@ -519,6 +530,18 @@ export async function startLocalStack(
     });
     ticking = tick();
 
+    // LOCAL_SCHEDULES: a timer stands in for EventBridge Scheduler, with the same runner.
+    const scheduleTimer = startScheduleTimer(settings.SCHEDULES, async (def) => {
+      try {
+        const o = await runSchedule({ ...exportDeps, schedules }, def);
+        if (o.kind === 'started')
+          logger.info('schedule run', { schedule: def.name, export_id: o.record.export_id });
+      } catch (e) {
+        logger.error('schedule run failed', { schedule: def.name, error: describeError(e) });
+      }
+    });
+    stoppers.push(() => scheduleTimer.stop());
+
     say('Zoho CRM bulk export, local stack');
     say(
       `  API            http://127.0.0.1:${local.PORT}  (POST /exports, GET /exports, POST /jobs, GET /jobs, ...; GET /events)`,
@@ -533,6 +556,10 @@ export async function startLocalStack(
       `  Zoho           ${useFake ? `built-in fake at ${fake!.url}` : `${settings.ZOHO_ACCOUNTS_URL} (real)`}`,
     );
     say(`  poller         every ${settings.POLL_INTERVAL_SECONDS} s`);
+    if (settings.SCHEDULES.length)
+      say(
+        `  schedules      ${settings.SCHEDULES.map((d) => `${d.name} (${d.mode} ${d.module}, ${d.schedule} ${d.timezone})`).join('; ')}`,
+      );
     if (demoJobs.length) {
       say('');
       say('Demo Zoho bulk read jobs on the fake (register one and watch its CSV land in S3):');

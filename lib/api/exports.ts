@@ -101,17 +101,22 @@ export async function createExport(deps: ExportDeps, event: Event): Promise<Resu
     const exp = await readExport(deps, record.export_id);
     return json(created ? 201 : 200, exp, created ? { location: `/exports/${record.export_id}` } : {});
   } catch (e) {
-    if (e instanceof ExportRequestError) {
-      throw new ApiError(
-        e.status,
-        e.code,
-        e.message,
-        e.retryAfterSeconds ? { 'retry-after': String(e.retryAfterSeconds) } : {},
-      );
-    }
-    if (e instanceof ZohoError) throw zohoAnswer(e);
-    throw e;
+    throw startRefusal(e);
   }
+}
+
+/** A failed export start as the API's answer: the exporter's or Zoho's refusal as a 4xx, else as is. */
+export function startRefusal(e: unknown): unknown {
+  if (e instanceof ExportRequestError) {
+    return new ApiError(
+      e.status,
+      e.code,
+      e.message,
+      e.retryAfterSeconds ? { 'retry-after': String(e.retryAfterSeconds) } : {},
+    );
+  }
+  if (e instanceof ZohoError) return zohoAnswer(e);
+  return e;
 }
 
 function exportIdOf(event: Event): string {

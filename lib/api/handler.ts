@@ -14,6 +14,7 @@ import { convertExport, createExport, getExport, listExports } from './exports.j
 import { ApiError, type Event, errorResult, type Result } from './http.js';
 import { getJob, listJobs, registerJob } from './jobs.js';
 import { API_ROUTES, type RouteId } from './routes.js';
+import { getSchedules, startScheduleRun } from './schedules.js';
 
 export type ApiDeps = ExportDeps & { logger: Logger };
 
@@ -26,6 +27,8 @@ const HANDLERS: Record<RouteId, RouteHandler> = {
   listExports,
   getExport,
   convertExport,
+  listSchedules: (deps) => getSchedules(deps),
+  runSchedule: startScheduleRun,
 };
 
 /** `/jobs/{job_id}` → a regular expression for a concrete path. */

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { JobRecord, ParquetFile } from '../jobs/model.js';
+import type { ManifestDeletions } from '../schedules/deletions.js';
 import type { TableChange } from './catalog.js';
 import type { ExportRecord, ManifestLocation } from './model.js';
 
@@ -39,6 +40,11 @@ export interface Manifest {
   totals: { pages: number; records: number; bytes: number };
   /** What the export did to the catalog (Parquet): the module's table, created or widened, type changes. */
   catalog?: TableChange;
+  /**
+   * Incremental exports: the records Zoho deleted from the module since the window's start (the
+   * deletions file, CSV and Parquet, and its table). Apply them after the pages (README: Schedules).
+   */
+  deletions?: ManifestDeletions;
 }
 
 export function buildManifest(
@@ -46,6 +52,7 @@ export function buildManifest(
   jobs: JobRecord[],
   completedAt: string,
   catalog?: TableChange,
+  deletions?: ManifestDeletions,
 ): Manifest {
   const pages = jobs.map((j, i): ManifestPage => {
     if (j.status !== 'EXPORTED' || !j.s3) throw new Error(`page ${i + 1} (${j.job_id}) is not exported`);
@@ -77,6 +84,7 @@ export function buildManifest(
       bytes: pages.reduce((n, p) => n + p.csv.bytes, 0),
     },
     ...(catalog ? { catalog } : {}),
+    ...(deletions ? { deletions } : {}),
   };
 }
 

@@ -232,6 +232,8 @@ export interface ExportRecord {
   formats: OutputFormat[];
   /** `full`, or `incremental` (records modified since a schedule's watermark). */
   mode: 'full' | 'incremental';
+  /** Incremental: the window's start (ISO), records modified and deleted after it. */
+  since?: string;
   created_at: string;
   updated_at: string;
   completed_at: string | null;
@@ -283,6 +285,8 @@ export interface PublicExport {
   status: ExportStatus;
   source: ExportSource;
   mode: ExportRecord['mode'];
+  /** Incremental exports: records modified (and deleted) after this instant; null for a full export. */
+  since: string | null;
   formats: OutputFormat[];
   query: StoredQuery;
   created_at: string;
@@ -304,6 +308,7 @@ export function toPublicExport(e: ExportRecord, pages: PublicPage[]): PublicExpo
     status: e.status,
     source: e.source,
     mode: e.mode ?? 'full',
+    since: e.since ?? null,
     formats: e.formats ?? ['csv'],
     query: e.query,
     created_at: e.created_at,

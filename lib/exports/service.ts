@@ -15,6 +15,9 @@ import { backoffMs } from '../jobs/retry.js';
 import type { JobStore } from '../jobs/store.js';
 import { EXPORT_FOLLOW_THROUGH_MS } from '../jobs/store.js';
 import { describeError, type MetricsSink } from '../observability.js';
+import type { ScheduleDefinition } from '../schedules/definitions.js';
+import { landDeletions, type ManifestDeletions } from '../schedules/deletions.js';
+import type { ScheduleStore } from '../schedules/store.js';
 import type { Settings } from '../settings.js';
 import type { CreateJobQuery, ZohoClient } from '../zoho/client.js';
 import { API_VERSIONS, type ApiVersion, usesPageToken } from '../zoho/data-centers.js';
@@ -69,6 +72,10 @@ export interface ExportDeps {
   logger: Logger;
   metrics: MetricsSink;
   idempotency?: IdempotencyStore;
+  /** The schedules' state (watermarks, running runs): a schedule's export ending frees it. */
+  schedules?: ScheduleStore;
+  /** The configured schedules (the API lists and runs them). */
+  scheduleDefinitions?: ScheduleDefinition[];
   s3?: S3Client;
   events?: EventPublisher;
   callbackUrl?: CallbackUrl;
@@ -117,6 +124,8 @@ export async function startExport(
     query: ExportQuery;
     source: ExportSource;
     mode?: ExportRecord['mode'];
+    /** Incremental: where the window starts (ISO); its deletions are landed before the manifest. */
+    since?: string | undefined;
     idempotencyKey?: string | undefined;
     signal?: AbortSignal;
   },
@@ -190,6 +199,7 @@ export async function startExport(
     api_version: version,
     formats: formatsOf(deps),
     mode: req.mode ?? 'full',
+    since: req.since,
   });
   const job = deps.jobs.newJob(created.id, {
     module,
@@ -493,8 +503,68 @@ async function failExport(
   if (await deps.exports.fail(exportId, error)) {
     deps.metrics.count('ExportsFailed');
     deps.logger.warn('export failed', { export_id: exportId, error });
+    await scheduleRunEnded(deps, exportId, 'FAILED');
     await publishEvent(deps, exportId);
   }
+}
+
+/** The schedule of `source` (`schedule:<name>`), if any. */
+export const scheduleOf = (source: string | undefined): string | undefined =>
+  source?.startsWith('schedule:') ? source.slice('schedule:'.length) : undefined;
+
+/**
+ * A schedule's export ended: the schedule is free for its next run, and a COMPLETED run's start
+ * becomes its watermark. A failure here is repaired by the schedule's next run (lib/schedules/run.ts),
+ * so it never fails the export.
+ */
+async function scheduleRunEnded(
+  deps: ExportDeps,
+  exportId: string,
+  status: 'COMPLETED' | 'FAILED',
+): Promise<void> {
+  if (!deps.schedules) return;
+  try {
+    const e = await deps.exports.get(exportId);
+    const name = scheduleOf(e?.source);
+    if (!e || !name) return;
+    if (await deps.schedules.ended(name, exportId, status, e.created_at)) {
+      if (status === 'FAILED') deps.metrics.count('ScheduleRunsFailed');
+      deps.logger.info('schedule run ended', { schedule: name, export_id: exportId, status });
+    }
+  } catch (err) {
+    deps.logger.warn('schedule state not updated; its next run repairs it', {
+      export_id: exportId,
+      error: describeError(err),
+    });
+  }
+}
+
+/**
+ * An incremental export's deletions file (lib/schedules/deletions.ts), landed before its manifest.
+ * Undefined for a full export; throws (the export fails) when Zoho's deleted records cannot be read.
+ */
+async function exportDeletions(
+  deps: ExportDeps,
+  e: ExportRecord,
+  parquet: boolean,
+): Promise<ManifestDeletions | undefined> {
+  if (e.mode !== 'incremental' || !e.since || !e.module) return undefined;
+  return landDeletions(
+    {
+      zoho: deps.zoho,
+      s3: deps.s3!,
+      bucket: deps.config.BUCKET!,
+      prefix: deps.config.S3_PREFIX!,
+      catalog: parquet ? deps.catalog : undefined,
+      logger: deps.logger,
+      now: deps.now ?? Date.now,
+      sleep,
+      ...(deps.random ? { random: deps.random } : {}),
+    },
+    e,
+    e.since,
+    parquet,
+  );
 }
 
 /**
@@ -548,8 +618,23 @@ export async function finalizeExport(deps: ExportDeps, exportId: string): Promis
       });
     }
   }
+  let deletions: ManifestDeletions | undefined;
+  try {
+    deletions = await exportDeletions(deps, e, parquet);
+  } catch (err) {
+    const error = describeError(err);
+    deps.logger.error("Zoho's deleted records could not be landed; the export failed", {
+      export_id: exportId,
+      error,
+    });
+    await failExport(deps, exportId, {
+      code: error.code === 'INTERNAL_ERROR' ? 'DELETIONS_FAILED' : error.code,
+      message: `deleted records not landed: ${error.message}`,
+    });
+    return false;
+  }
   const completedAt = new Date(now()).toISOString();
-  const manifest = buildManifest(e, jobs, completedAt, catalog);
+  const manifest = buildManifest(e, jobs, completedAt, catalog, deletions);
   const location = { bucket: deps.config.BUCKET, key: manifestKey(deps.config.S3_PREFIX, exportId) };
   await writeManifest(deps.s3, location, manifest);
   if (!(await deps.exports.complete(e, location))) return false;
@@ -563,7 +648,9 @@ export async function finalizeExport(deps: ExportDeps, exportId: string): Promis
     export_id: exportId,
     records: manifest.totals.records,
     pages: manifest.totals.pages,
+    ...(deletions ? { deletions: deletions.csv.records } : {}),
   });
+  await scheduleRunEnded(deps, exportId, 'COMPLETED');
   await publishEvent(deps, exportId);
   return true;
 }

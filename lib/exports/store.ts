@@ -133,13 +133,15 @@ export class ExportStore {
     init: Pick<ExportRecord, 'export_id' | 'source' | 'query' | 'api_version' | 'formats'> & {
       module: string | null;
       mode?: ExportRecord['mode'];
+      since?: string | undefined;
     },
   ): ExportRecord {
     const now = this.now();
-    const { module, mode, ...rest } = init;
+    const { module, mode, since, ...rest } = init;
     return {
       ...rest,
       mode: mode ?? 'full',
+      ...(since ? { since } : {}),
       ...(module ? { module } : {}),
       kind: 'export',
       status: 'RUNNING',

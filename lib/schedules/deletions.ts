@@ -45,6 +45,11 @@ export interface DeletionsFile {
 export interface ManifestDeletions {
   /** Deleted after this instant (ISO): the run's window start. */
   since: string;
+  /**
+   * ... and at or before this one: the export's start. Later deletions belong to the next run, so the
+   * file is the same whichever finalizer writes it and however late.
+   */
+  until: string;
   csv: DeletionsFile;
   parquet?: DeletionsFile;
   catalog?: TableChange;
@@ -179,12 +184,17 @@ async function landOnce(
   since: string,
   parquet: boolean,
 ): Promise<ManifestDeletions> {
-  const records = await fetchDeletions(deps.zoho, module, since, e.api_version);
+  const until = Date.parse(e.created_at);
+  const records = (await fetchDeletions(deps.zoho, module, since, e.api_version)).filter((r) => {
+    const at = Date.parse(r.deleted_time);
+    return Number.isNaN(at) || at <= until; // a time Zoho wrote oddly is kept, never dropped
+  });
   const csv = deletionsCsv(records);
   const csvKey = deletionsCsvKey(deps.prefix, e, module);
   await put(deps.s3, deps.bucket, csvKey, csv, 'text/csv; charset=utf-8', e.export_id);
   const out: ManifestDeletions = {
     since,
+    until: e.created_at,
     csv: { bucket: deps.bucket, key: csvKey, bytes: csv.length, records: records.length },
   };
   if (!parquet) return out;

@@ -55,6 +55,9 @@ beforeAll(async () => {
       LOCAL_ZOHO_PORT: zoho,
       LOCAL_DATA_DIR: tempDir('zoho-cli-stack-'),
       POLL_INTERVAL_SECONDS: '1',
+      LOCAL_SCHEDULES: JSON.stringify([
+        { name: 'nightly', module: 'Contacts', mode: 'incremental', schedule: 'cron(0 2 * * ? *)' },
+      ]),
     },
     { say: () => undefined, logger: createLogger('local-stack', 'SILENT') },
   );
@@ -164,15 +167,25 @@ describe('API refusals and network errors exit 3, with the API message and no st
     );
   });
 
-  it('schedules: a clear message while the server has no such routes', async () => {
+  it('schedules (LOCAL_SCHEDULES): list, an unknown name, a run and a skipped second run', async () => {
     const list = await run(['schedules', 'list']);
-    expect(list.code).toBe(3);
-    expect(list.stderr).toContain(
-      'this API has no schedules yet (GET /schedules answered 404 ROUTE_NOT_FOUND)',
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/^NAME\s+MODULE\s+MODE/);
+    expect(list.stdout).toMatch(/nightly\s+Contacts\s+incremental\s+cron\(0 2 \* \* \? \*\)\s+UTC/);
+    const unknown = await run(['schedules', 'run', 'weekly', '--json']);
+    expect(unknown.code).toBe(3);
+    expect(JSON.parse(unknown.stderr).error.code).toBe('SCHEDULE_NOT_FOUND');
+    const started = await run(['schedules', 'run', 'nightly', '--json']);
+    expect(started.code, started.stderr).toBe(0);
+    const e = parse<{ export_id: string; source: string; mode: string }>(started);
+    expect(e).toMatchObject({ source: 'schedule:nightly', mode: 'full' });
+    const again = await run(['schedules', 'run', 'nightly', '--json']);
+    expect(again.code).toBe(3);
+    expect(JSON.parse(again.stderr).error.code).toBe('SCHEDULE_RUNNING');
+    const json = parse<{ schedules: Array<{ running_export_id: string | null }> }>(
+      await run(['schedules', 'list', '--json']),
     );
-    const runIt = await run(['schedules', 'run', 'nightly', '--json']);
-    expect(runIt.code).toBe(3);
-    expect(JSON.parse(runIt.stderr).error.code).toBe('SCHEDULES_NOT_AVAILABLE');
+    expect(json.schedules[0]?.running_export_id).toBe(e.export_id);
   });
 });
 

@@ -41,6 +41,7 @@ function exportJson(status: 'RUNNING' | 'COMPLETED', source = 'api'): ApiExport 
     status,
     source: source as ApiExport['source'],
     mode: 'full',
+    since: null,
     formats: ['csv'],
     query: { fields: null, criteria: null, cvid: null },
     created_at: '2026-12-01T10:00:00.000Z',

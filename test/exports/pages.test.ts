@@ -35,6 +35,7 @@ describe('every page of an export', () => {
       status: 'RUNNING',
       source: 'api',
       mode: 'full',
+      since: null,
       formats: ['csv', 'parquet'],
       query: { fields, criteria: null, cvid: null },
       created_at: at,

@@ -26,6 +26,7 @@ const bundles: Record<FunctionName, string> = {
   'download-result': '',
   'convert-parquet': '',
   'zoho-callback': '',
+  'run-schedule': '',
 };
 
 interface CfnResource {

@@ -38,6 +38,10 @@ const configurations = {
     bucketName: 'my-exports',
     secretName: 'zoho/creds',
     s3Prefix: 'exports/zoho',
+    // With schedules: the runner, its Scheduler role, the deletions grants.
+    schedules: [
+      { name: 'contacts-nightly', module: 'Contacts', mode: 'incremental', schedule: 'cron(0 2 * * ? *)' },
+    ],
   },
 };
 

@@ -242,7 +242,8 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
         // Every resource is set; every setting with a value in this deployment too.
         for (const r of FUNCTIONS[fn!].resources) expect(env[r], `${fn} lacks ${r}`).toBeDefined();
       }
-      expect(seen.sort()).toEqual([...FUNCTION_NAMES].sort());
+      // Every function but the schedule runner, which exists only with schedules (tested below).
+      expect(seen.sort()).toEqual(FUNCTION_NAMES.filter((f) => f !== 'run-schedule').sort());
       expect(envOf(template, ids.poll.fn)).toMatchObject({
         MAX_DOWNLOAD_ATTEMPTS: '5',
         POLL_INTERVAL_SECONDS: '60',
@@ -817,6 +818,7 @@ describe('configuration validation', () => {
       glueDatabase: 'zoho_crm',
       callbacks: true,
       stuckExportHours: 6,
+      schedules: [],
     });
   });
 
@@ -909,6 +911,113 @@ describe('callbacks=false, and callbackBaseUrl', () => {
       built.cleanup();
     }
   }, 60_000);
+});
+
+describe('schedules', () => {
+  const schedules = [
+    {
+      name: 'contacts-nightly',
+      module: 'Contacts',
+      mode: 'incremental',
+      schedule: 'cron(0 2 * * ? *)',
+      timezone: 'Europe/Berlin',
+    },
+    { name: 'deals.weekly', module: 'Deals', mode: 'full', schedule: 'rate(7 days)', fields: ['Deal_Name'] },
+  ];
+
+  it('one Scheduler schedule per entry, invoking the runner through a role that may invoke only it', () => {
+    const built = buildStack({ schedules });
+    try {
+      const { stack } = built;
+      const t = Template.fromStack(stack);
+      const fn = stack.scheduleFunction!;
+      expect(fn).toBeDefined();
+      const fnId = logicalId(stack, fn);
+      const all = t.findResources('AWS::Scheduler::Schedule');
+      expect(Object.keys(all)).toHaveLength(2);
+      const nightly = stack.schedules['contacts-nightly']!;
+      const props = all[stack.getLogicalId(nightly)]!.Properties;
+      expect(props).toMatchObject({
+        ScheduleExpression: 'cron(0 2 * * ? *)',
+        ScheduleExpressionTimezone: 'Europe/Berlin',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        State: 'ENABLED',
+        Target: {
+          Arn: getAtt(fnId),
+          Input: JSON.stringify({ schedule: 'contacts-nightly' }),
+          RetryPolicy: { MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 3600 },
+          DeadLetterConfig: { Arn: getAtt(logicalId(stack, stack.scheduleDeadLetterQueue)) },
+        },
+      });
+      expect(all[stack.getLogicalId(stack.schedules['deals.weekly']!)]!.Properties).toMatchObject({
+        ScheduleExpression: 'rate(7 days)',
+        ScheduleExpressionTimezone: 'UTC',
+      });
+      // The role: assumed by Scheduler of this account, lambda:InvokeFunction on the runner only.
+      const roleId = (props.Target.RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const role = t.toJSON().Resources[roleId];
+      expect(role.Properties.AssumeRolePolicyDocument.Statement[0]).toMatchObject({
+        Principal: { Service: 'scheduler.amazonaws.com' },
+        Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+      });
+      const st = statementsOf(t, roleId);
+      const invoke = st.filter((s) => actionsOf([s]).includes('lambda:InvokeFunction'));
+      expect(invoke).toHaveLength(1);
+      expect(resourcesOf(invoke[0]!)).toEqual([getAtt(fnId)]);
+      expect(actionsOf(st).sort()).toEqual(
+        ['lambda:InvokeFunction', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'].sort(),
+      );
+      // The runner and the API both read the definitions.
+      const defs = JSON.parse(envOf(t, fnId).SCHEDULES as string);
+      expect(defs.map((d: { name: string }) => d.name)).toEqual(['contacts-nightly', 'deals.weekly']);
+      expect(envOf(t, logicalId(stack, stack.apiFunction)).SCHEDULES).toBe(envOf(t, fnId).SCHEDULES);
+      // The poller may write the deletions files of incremental exports, under the prefix only.
+      const pollPuts = statementsOf(t, logicalId(stack, stack.pollFunction.role!)).filter((s) =>
+        actionsOf([s]).includes('s3:PutObject'),
+      );
+      expect(JSON.stringify(pollPuts)).toContain('/zoho-crm/deletions/*');
+      expect(JSON.stringify(pollPuts)).toContain('/zoho-crm/parquet/deletions/*');
+    } finally {
+      built.cleanup();
+    }
+  }, 60_000);
+
+  it('without schedules: no runner, no Scheduler schedule, no deletions grant', () => {
+    const built = buildStack();
+    try {
+      const t = Template.fromStack(built.stack);
+      expect(built.stack.scheduleFunction).toBeUndefined();
+      expect(Object.keys(t.findResources('AWS::Scheduler::Schedule'))).toHaveLength(0);
+      expect(JSON.stringify(t.toJSON())).not.toContain('deletions/*');
+    } finally {
+      built.cleanup();
+    }
+  }, 60_000);
+
+  it.each([
+    [
+      [{ name: 'x', module: 'Contacts', mode: 'full', schedule: 'cron(0 2 * * *)' }],
+      /schedule "x" \(entry 0\): schedule "cron\(0 2 \* \* \*\)": .*6/,
+    ],
+    [
+      [{ name: 'x', module: 'Contacts', mode: 'daily', schedule: 'rate(1 day)' }],
+      /schedule "x" \(entry 0\): mode must be "full" or "incremental"/,
+    ],
+    [
+      [
+        { name: 'x', module: 'Contacts', mode: 'full', schedule: 'rate(1 day)' },
+        { name: 'x', module: 'Deals', mode: 'full', schedule: 'rate(1 day)' },
+      ],
+      /entry 1\): the name is used by an earlier entry/,
+    ],
+    [
+      [{ name: 'x', module: 'Contacts', mode: 'full', schedule: 'rate(1 day)', timezone: 'Mars/Base' }],
+      /timezone "Mars\/Base" is not an IANA time zone/,
+    ],
+    ['[not json', /schedules = .*not valid JSON/],
+  ])('a bad entry fails synth naming the entry and the problem (%#)', (value, message) => {
+    expect(() => buildStack({ schedules: value })).toThrow(message);
+  });
 });
 
 describe('dashboard and the operations alarms', () => {

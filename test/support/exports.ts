@@ -207,6 +207,7 @@ const EXPORT_KEYS = [
   'pages',
   'query',
   'records',
+  'since',
   'source',
   'status',
   'updated_at',

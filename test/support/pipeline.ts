@@ -103,7 +103,7 @@ export async function pipelineHarness(
   const timing = timingFrom(config);
   const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'SILENT');
   const metrics = memoryMetrics();
-  const { jobs, exports, idempotency } = stores(aws.tables, timing, clock.now);
+  const { jobs, exports, idempotency, schedules } = stores(aws.tables, timing, clock.now);
   const broker = new TokenBroker({
     table: aws.tables.state,
     credentials: async () => FAKE_CREDENTIALS,
@@ -144,6 +144,8 @@ export async function pipelineHarness(
     events,
     convert,
     catalog,
+    schedules,
+    scheduleDefinitions: config.SCHEDULES,
     now: clock.now,
     ...opts.exportDeps,
   };

@@ -1,0 +1,48 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import { z } from 'zod';
+import { lambdaRuntime } from '../lib/runtime.js';
+import { findSchedule, type RunOutcome, runSchedule } from '../lib/schedules/run.js';
+import { ZohoError } from '../lib/zoho/errors.js';
+
+const rt = lambdaRuntime('run-schedule');
+const deps = { ...rt.exportDeps, schedules: rt.schedules };
+
+/** What each EventBridge Scheduler schedule sends (infra/stack.ts). */
+const scheduleEvent = z.strictObject({ schedule: z.string().min(1).max(64) });
+
+type Result = { schedule: string } & (
+  | { outcome: 'started'; export_id: string; mode: string }
+  | { outcome: 'skipped'; running_export_id: string | null }
+  | { outcome: 'refused'; code: string }
+);
+
+/**
+ * EventBridge Scheduler: one run of a schedule. A transient failure (Zoho or DynamoDB unreachable)
+ * throws, so Scheduler retries it (retry policy in the stack); Zoho's refusal of the query is final:
+ * logged and counted (ScheduleRunsFailed, its alarm), not retried.
+ */
+export const handler = middy<unknown, Result>()
+  .use(injectLambdaContext(rt.logger))
+  .use(logMetrics(rt.metrics.powertools))
+  .handler(async (event: unknown): Promise<Result> => {
+    const parsed = scheduleEvent.safeParse(event);
+    if (!parsed.success) throw new Error('the event must be {"schedule": "<name>"}');
+    const name = parsed.data.schedule;
+    const def = findSchedule(deps, name);
+    if (!def) throw new Error(`no schedule ${JSON.stringify(name)} is configured (SCHEDULES)`);
+    let outcome: RunOutcome;
+    try {
+      outcome = await runSchedule(deps, def);
+    } catch (e) {
+      if (e instanceof ZohoError && e.kind === 'terminal' && e.stage !== 'oauth') {
+        rt.logger.error('Zoho refused the schedule run', { schedule: name, code: e.code, error: e.message });
+        return { schedule: name, outcome: 'refused', code: e.code };
+      }
+      throw e;
+    }
+    return outcome.kind === 'started'
+      ? { schedule: name, outcome: 'started', export_id: outcome.record.export_id, mode: outcome.mode }
+      : { schedule: name, outcome: 'skipped', running_export_id: outcome.runningExportId ?? null };
+  });

@@ -1,0 +1,163 @@
+/**
+ * One run of a schedule: what EventBridge Scheduler invokes (functions/run-schedule.ts), what the
+ * local stack's timer calls, and what `POST /schedules/{name}/runs` does.
+ *
+ *   1. claim the schedule (lib/schedules/store.ts): refused while its previous export is RUNNING (or
+ *      another start holds a live claim): the run is skipped and recorded (ScheduleRunsSkipped);
+ *   2. full mode, or the first run of an incremental schedule: the schedule's query as it is;
+ *      incremental with a watermark: its criteria AND `Modified_Time > watermark - 10 min`
+ *      (lib/schedules/incremental.ts), and its deletions since then are landed with the export;
+ *   3. start the export exactly as `POST /exports` does (`source: "schedule:<name>"`);
+ *   4. record it as the running export. When it ends (lib/exports/service.ts) the schedule is free,
+ *      and a COMPLETED run's start becomes the watermark.
+ *
+ * A schedule whose running export already ended (its end was not recorded: the function died) is
+ * repaired here before the claim, so a lost update never blocks a schedule for good.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ExportRecord } from '../exports/model.js';
+import type { ExportDeps } from '../exports/service.js';
+import { startExport } from '../exports/service.js';
+import type { ScheduleDefinition } from './definitions.js';
+import { incrementalCriteria, sinceOf } from './incremental.js';
+import type { LastRun, ScheduleState, ScheduleStore } from './store.js';
+
+export type ScheduleDeps = ExportDeps & { schedules: ScheduleStore };
+
+export type RunOutcome =
+  | { kind: 'started'; record: ExportRecord; mode: ExportRecord['mode']; since?: string }
+  | { kind: 'skipped'; runningExportId: string | undefined };
+
+/** `GET /schedules`: one entry per configured schedule. */
+export interface PublicSchedule {
+  name: string;
+  module: string;
+  mode: ScheduleDefinition['mode'];
+  schedule: string;
+  timezone: string;
+  fields: string[] | null;
+  criteria: ScheduleDefinition['criteria'] | null;
+  cvid: string | null;
+  /** The start of the last COMPLETED run (incremental runs export what changed after it, minus 10 min). */
+  watermark: string | null;
+  running: boolean;
+  running_export_id: string | null;
+  last_run: LastRun | null;
+  skipped_runs: number;
+  last_skipped_at: string | null;
+}
+
+export const findSchedule = (
+  deps: Pick<ExportDeps, 'scheduleDefinitions'>,
+  name: string,
+): ScheduleDefinition | undefined => deps.scheduleDefinitions?.find((d) => d.name === name);
+
+/** Frees a schedule whose running export has ended without the schedule hearing of it. */
+async function repair(deps: ScheduleDeps, name: string, state: ScheduleState | undefined): Promise<boolean> {
+  const running = state?.running_export_id;
+  if (!running) return false;
+  const e = await deps.exports.get(running);
+  if (e?.status === 'RUNNING') return false;
+  const status = e?.status ?? 'FAILED';
+  const ok = await deps.schedules.ended(
+    name,
+    running,
+    status,
+    e?.created_at ?? state.last_run?.started_at ?? '',
+  );
+  if (ok)
+    deps.logger.warn('schedule freed: its last run had ended unrecorded', {
+      schedule: name,
+      export_id: running,
+      status,
+    });
+  return ok;
+}
+
+/** Runs schedule `def` once (or skips it: its previous run is still running). */
+export async function runSchedule(deps: ScheduleDeps, def: ScheduleDefinition): Promise<RunOutcome> {
+  const token = randomUUID();
+  let claimed = await deps.schedules.claim(def.name, token);
+  if (!claimed && (await repair(deps, def.name, await deps.schedules.get(def.name))))
+    claimed = await deps.schedules.claim(def.name, token);
+  if (!claimed) {
+    const state = await deps.schedules.get(def.name);
+    await deps.schedules.skipped(def.name);
+    deps.metrics.count('ScheduleRunsSkipped');
+    deps.logger.warn('schedule run skipped: the previous run is still running', {
+      schedule: def.name,
+      running_export_id: state?.running_export_id,
+    });
+    return { kind: 'skipped', runningExportId: state?.running_export_id };
+  }
+  const incremental = def.mode === 'incremental' && claimed.watermark !== undefined;
+  const sinceMs = incremental ? sinceOf(claimed.watermark!) : undefined;
+  const since = sinceMs !== undefined ? new Date(sinceMs).toISOString() : undefined;
+  const criteria = sinceMs !== undefined ? incrementalCriteria(def.criteria, sinceMs) : def.criteria;
+  let record: ExportRecord;
+  try {
+    ({ record } = await startExport(deps, {
+      query: {
+        module: def.module,
+        ...(def.fields ? { fields: def.fields } : {}),
+        ...(criteria ? { criteria } : {}),
+        ...(def.cvid ? { cvid: def.cvid } : {}),
+      },
+      source: `schedule:${def.name}`,
+      mode: incremental ? 'incremental' : 'full',
+      since,
+    }));
+  } catch (err) {
+    await deps.schedules.release(def.name, token).catch(() => undefined);
+    deps.metrics.count('ScheduleRunsFailed');
+    throw err;
+  }
+  if (
+    !(await deps.schedules.started(def.name, token, {
+      exportId: record.export_id,
+      startedAt: record.created_at,
+      since,
+    }))
+  ) {
+    // The claim's lease ran out before Zoho answered and another start took the schedule: this export
+    // runs on, but does not move the watermark.
+    deps.logger.error('schedule run started after its claim ran out; it will not advance the watermark', {
+      schedule: def.name,
+      export_id: record.export_id,
+    });
+  }
+  deps.metrics.count('ScheduleRunsStarted');
+  deps.logger.info('schedule run started', {
+    schedule: def.name,
+    export_id: record.export_id,
+    mode: record.mode,
+    ...(since ? { since } : {}),
+  });
+  return { kind: 'started', record, mode: record.mode, ...(since ? { since } : {}) };
+}
+
+/** Every configured schedule with its state. */
+export async function listSchedules(deps: ScheduleDeps): Promise<PublicSchedule[]> {
+  const defs = deps.scheduleDefinitions ?? [];
+  return Promise.all(
+    defs.map(async (d) => {
+      const s = await deps.schedules.get(d.name);
+      return {
+        name: d.name,
+        module: d.module,
+        mode: d.mode,
+        schedule: d.schedule,
+        timezone: d.timezone,
+        fields: d.fields ?? null,
+        criteria: d.criteria ?? null,
+        cvid: d.cvid ?? null,
+        watermark: s?.watermark ?? null,
+        running: s?.running_export_id !== undefined,
+        running_export_id: s?.running_export_id ?? null,
+        last_run: s?.last_run ?? null,
+        skipped_runs: s?.skipped_runs ?? 0,
+        last_skipped_at: s?.last_skipped_at ?? null,
+      };
+    }),
+  );
+}
