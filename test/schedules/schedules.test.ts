@@ -167,6 +167,35 @@ describe('schedules', () => {
     expect(rows.every((r) => r._export_id === e2.export_id)).toBe(true);
     expect(d.catalog).toMatchObject({ table: 'zoho_contacts_deletions' });
 
+    // The README's query: the latest version of every record across the runs, minus the deletions
+    // that came after it. Here in DuckDB over the landed Parquet files, as Athena runs it over the tables.
+    const local = async (key: string) => {
+      const f = path.join(tmp.dir, path.basename(key));
+      writeFileSync(f, await hh.objectBytes(key));
+      return sq(f);
+    };
+    const pageFiles = await Promise.all(
+      [...e1.pages, ...e2.pages].map((p: { parquet: { key: string } }) => local(p.parquet.key)),
+    );
+    const current = await duck(`
+      WITH contacts AS (SELECT * FROM read_parquet([${pageFiles.join(', ')}], union_by_name = true)),
+           deletions AS (SELECT * FROM read_parquet(${sq(file)})),
+           latest AS (
+             SELECT *, row_number() OVER (PARTITION BY id ORDER BY "Modified_Time" DESC, "_exported_at" DESC) AS rn
+             FROM contacts),
+           gone AS (SELECT id, max(deleted_time) AS deleted_time FROM deletions GROUP BY id)
+      SELECT l.id, l."Modified_Time" FROM latest l LEFT JOIN gone g ON g.id = l.id AND g.deleted_time >= l."Modified_Time"
+      WHERE l.rn = 1 AND g.id IS NULL ORDER BY l.id`);
+    const gone = new Set([...deleted, ...perm]);
+    const everyId = [
+      ...new Set([
+        ...(await Promise.all(e1.pages.map((p: { s3: { key: string } }) => csvIds(hh, p.s3.key)))).flat(),
+        ...created,
+      ]),
+    ];
+    expect(current.map((r) => String(r.id)).sort()).toEqual(everyId.filter((id) => !gone.has(id)).sort());
+    expect(current).toHaveLength(300 + 2 - 4);
+
     s = (await api('GET', '/schedules')).body.schedules[0];
     expect(s).toMatchObject({
       watermark: e2.created_at,
