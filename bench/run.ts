@@ -5,8 +5,9 @@
  * on Ctrl-C or a crash). See bench/README.md for the sections and the layout.
  *
  * Flags (environment variables):
- *   BENCH_ONLY=a,b     sections: download, poll, cold, local, pacing, convert (default: all; with
- *                      BENCH_QUICK all but pacing, which takes ~5 minutes whatever the sizes)
+ *   BENCH_ONLY=a,b     sections: download, poll, cold, local, pacing, convert, callbacks, export1m
+ *                      (default: all; with BENCH_QUICK all but pacing, callbacks and export1m, which
+ *                      take ~5 minutes each whatever the sizes)
  *   BENCH_QUICK=1      small sizes for a quick check
  *   BENCH_REPEAT=n     runs of each repeated measurement (default 2; download: best, new sections: median)
  *   BENCH_LIVE_ZIP=1   download section: the fake Zoho deflates every download on the fly
@@ -16,9 +17,11 @@
 import { type SectionName, selectedSections } from './core/config.js';
 import { cleanup, installCleanupHandlers } from './core/procs.js';
 import { log, machine, noteLoad, notes, printReport, row, section } from './core/report.js';
+import { callbacksSection } from './sections/callbacks.js';
 import { coldSection } from './sections/cold.js';
 import { convertSection } from './sections/convert.js';
 import { downloadSection } from './sections/download.js';
+import { export1mSection } from './sections/export1m.js';
 import { localSection } from './sections/local.js';
 import { pacingSection } from './sections/pacing.js';
 import { pollSection } from './sections/poll.js';
@@ -30,6 +33,8 @@ const SECTIONS: Record<SectionName, () => Promise<void>> = {
   local: localSection,
   pacing: pacingSection,
   convert: convertSection,
+  callbacks: callbacksSection,
+  export1m: export1mSection,
 };
 
 installCleanupHandlers();

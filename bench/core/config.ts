@@ -15,10 +15,23 @@ export const LIVE_ZIP = process.env.BENCH_LIVE_ZIP === '1';
 /** Runs of each repeated measurement (default 2). */
 export const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 2) || 2);
 
-/** Every section, in the order a full run takes them. `pacing` takes ~5 minutes: not in BENCH_QUICK. */
-export const ALL_SECTIONS = ['download', 'poll', 'cold', 'local', 'pacing', 'convert'] as const;
+/**
+ * Every section, in the order a full run takes them. `pacing`, `callbacks` and `export1m` take ~5 minutes
+ * each whatever the sizes: not in BENCH_QUICK.
+ */
+export const ALL_SECTIONS = [
+  'download',
+  'poll',
+  'cold',
+  'local',
+  'pacing',
+  'convert',
+  'callbacks',
+  'export1m',
+] as const;
 export type SectionName = (typeof ALL_SECTIONS)[number];
-const QUICK_SECTIONS: readonly SectionName[] = ALL_SECTIONS.filter((s) => s !== 'pacing');
+const SLOW_SECTIONS: readonly SectionName[] = ['pacing', 'callbacks', 'export1m'];
+const QUICK_SECTIONS: readonly SectionName[] = ALL_SECTIONS.filter((s) => !SLOW_SECTIONS.includes(s));
 
 export function selectedSections(): SectionName[] {
   const raw = process.env.BENCH_ONLY?.trim();
