@@ -32,19 +32,22 @@ const ZOHO = ['ZOHO_DATA_CENTER', 'ZOHO_ACCOUNTS_URL', 'ZOHO_API_DOMAIN'] as con
 /** The functions that create Zoho jobs give them our callback URL, when callbacks are on. */
 const CALLBACKS = ['CALLBACK_BASE_URL', 'CALLBACK_SECRET_ARN'] as const;
 
+/** What a function that starts exports (and schedule runs) reads. */
+const STARTS_EXPORTS = [
+  ...ZOHO,
+  'ZOHO_API_VERSION',
+  'POLL_INTERVAL_SECONDS',
+  'RETENTION_DAYS',
+  'OUTPUT_FORMATS',
+  'SCHEDULES',
+] as const;
+
 export const FUNCTIONS = {
   /** HTTP API (lib/api/routes.ts): exports, jobs, schedules; creates the first Zoho job of an export. */
   api: {
     resources: ['JOBS_TABLE', 'EXPORTS_TABLE', 'STATE_TABLE', 'CONVERT_QUEUE_URL', 'ZOHO_SECRET_ARN'],
     optional: CALLBACKS,
-    settings: [
-      ...ZOHO,
-      'ZOHO_API_VERSION',
-      'POLL_INTERVAL_SECONDS',
-      'RETENTION_DAYS',
-      'OUTPUT_FORMATS',
-      'SCHEDULES',
-    ],
+    settings: STARTS_EXPORTS,
   },
   /**
    * EventBridge Scheduler's target: starts one run of a schedule (lib/schedules/run.ts), the same
@@ -53,14 +56,7 @@ export const FUNCTIONS = {
   'run-schedule': {
     resources: ['JOBS_TABLE', 'EXPORTS_TABLE', 'STATE_TABLE', 'ZOHO_SECRET_ARN'],
     optional: CALLBACKS,
-    settings: [
-      ...ZOHO,
-      'ZOHO_API_VERSION',
-      'POLL_INTERVAL_SECONDS',
-      'RETENTION_DAYS',
-      'OUTPUT_FORMATS',
-      'SCHEDULES',
-    ],
+    settings: STARTS_EXPORTS,
   },
   /** Scheduled poller: status checks, follow-up pages, download dispatch, expiry, the exports' sweep (manifests, events). */
   'poll-jobs': {
