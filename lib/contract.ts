@@ -21,6 +21,8 @@ export type MetricName =
   | 'ExportsStarted'
   | 'ExportsCompleted'
   | 'ExportsFailed'
+  /** Pages whose Zoho job was re-created after its result or page token expired (lib/exports/recovery.ts). */
+  | 'PagesRecovered'
   | 'ExportRecords'
   | 'ExportDurationSeconds'
   | 'PagesConverted'

@@ -259,6 +259,10 @@ export interface ExportRecord {
   intent_page_token?: string;
   intent_owner?: string;
   intent_error?: JobError;
+  /** Pages re-created after an expiry so far (lib/exports/recovery.ts), as a number a condition can test. */
+  recoveries?: number;
+  /** When the last recovery was recorded (epoch ms): the next one waits for its backoff after it. */
+  recovered_at?: number;
   /** "yes" while the completion event is not published (sparse index). */
   event_pending?: 'yes';
   expires_at?: number;

@@ -39,6 +39,7 @@ import {
   type StoredQuery,
   toPublicExport,
 } from './model.js';
+import { isPageTokenRefusal, recoverFollowUp, recoverPage } from './recovery.js';
 import type { ExportStore } from './store.js';
 
 /** How long one attempt to create a follow-up page holds its intent. */
@@ -325,7 +326,7 @@ async function pageCompleted(deps: ExportDeps, job: JobRecord): Promise<boolean>
   if (!e || at < 0) return false;
   const version = asVersion(job.api_version) ?? asVersion(e.api_version) ?? 'v8';
   const token = usesPageToken(version) ? job.next_page_token : undefined;
-  await deps.exports.wantPage(e.export_id, at + 2, job.job_id, token);
+  await deps.exports.wantPage(e.export_id, at + 2, job.job_id, token, e.recoveries);
   return createWantedPage(deps, e.export_id);
 }
 
@@ -380,8 +381,14 @@ async function createWantedPage(deps: ExportDeps, exportId: string, takeOver = f
     callback = await deps.callbackUrl?.(exportId, page);
     created = await deps.zoho.createJob(q, { version, ...(callback ? { callback: { url: callback } } : {}) });
   } catch (err) {
-    const error = describeError(err);
+    let error = describeError(err);
     if (err instanceof ZohoError && err.kind === 'terminal' && err.stage !== 'oauth') {
+      // A page token that expired: the export restarts from page 1 (lib/exports/recovery.ts).
+      if (q.pageToken !== undefined && isPageTokenRefusal(err)) {
+        const r = await recoverFollowUp(deps, e, claim, error);
+        if (r.kind !== 'fail') return r.kind === 'recovered';
+        error = r.error ?? error;
+      }
       deps.logger.error('follow-up page could not be created; the export failed', {
         export_id: exportId,
         page,
@@ -584,6 +591,7 @@ export async function finalizeExport(deps: ExportDeps, exportId: string): Promis
     const error =
       j?.status === 'FAILED' ? j.error : j?.parquet_status === 'FAILED' ? j.parquet_error : undefined;
     if (j && error !== undefined) {
+      if (j.status === 'FAILED' && (await recoverPage(deps, j, error)).kind !== 'fail') return false;
       await failExport(deps, exportId, {
         ...(error ?? { code: 'FAILED', message: 'a page failed' }),
         page: i + 1,
@@ -779,11 +787,20 @@ export function pageHooks(deps: ExportDeps): PageHooks {
       followThrough(deps, job, true, async () => {
         if (job.export_id) await finalizeExport(deps, job.export_id);
       }),
-    failed: (job, error) =>
-      followThrough(deps, job, true, async () => {
-        if (job.export_id)
-          await failExport(deps, job.export_id, { ...error, page: job.page ?? 1, job_id: job.job_id });
-      }),
+    failed: async (job, error) => {
+      // An expired result or job of an export of ours is re-created (lib/exports/recovery.ts); a
+      // deferred recovery keeps the job flagged, so the sweep brings it back when it is due.
+      const r = await recoverPage(deps, job, error);
+      if (r.kind === 'deferred') return;
+      await followThrough(deps, job, true, async () => {
+        if (job.export_id && r.kind === 'fail')
+          await failExport(deps, job.export_id, {
+            ...(r.error ?? error),
+            page: job.page ?? 1,
+            job_id: job.job_id,
+          });
+      });
+    },
   };
 }
 

@@ -14,7 +14,7 @@
  * callback, the intent is taken over (and the page created again) once `adoptWindowMs` has passed.
  */
 import { randomUUID } from 'node:crypto';
-import { and, eq, exists, le, lt, missing, or } from '../ddb/expr.js';
+import { and, type Cond, eq, exists, le, lt, missing, or } from '../ddb/expr.js';
 import type { Table, TransactOp } from '../ddb/table.js';
 import type { JobError, JobRecord } from '../jobs/model.js';
 import { InvalidCursorError, type JobStore } from '../jobs/store.js';
@@ -49,6 +49,14 @@ function decodeCursor(cursor: string): Record<string, unknown> {
     throw new InvalidCursorError('the cursor is not one this API returned');
   }
 }
+
+/**
+ * The export's pages are as `recoveries` (of the record read) left them: every write that rests on the
+ * page list it read (a page recorded, the next page wanted, COMPLETED) loses to a recovery that
+ * replaced or dropped a page meanwhile (lib/exports/recovery.ts).
+ */
+const sameRecoveries = (recoveries: number | undefined): Cond =>
+  recoveries ? eq('recoveries', recoveries) : missing('recoveries');
 
 /** The claim on a follow-up intent. */
 export interface IntentClaim {
@@ -186,7 +194,13 @@ export class ExportStore {
    * Records that page `page` is wanted (its parent, page - 1, is COMPLETED with more records), due now.
    * Only when exactly `page - 1` pages exist and no other page is wanted: calling it twice is harmless.
    */
-  wantPage(exportId: string, page: number, parentJobId: string, pageToken?: string): Promise<boolean> {
+  wantPage(
+    exportId: string,
+    page: number,
+    parentJobId: string,
+    pageToken?: string,
+    recoveries?: number,
+  ): Promise<boolean> {
     const now = this.now();
     return this.write(
       exportId,
@@ -203,7 +217,12 @@ export class ExportStore {
           attention_at: now,
         },
       },
-      and(eq('status', 'RUNNING'), eq('pages_created', page - 1), missing('intent_page')),
+      and(
+        eq('status', 'RUNNING'),
+        eq('pages_created', page - 1),
+        missing('intent_page'),
+        sameRecoveries(recoveries),
+      ),
     );
   }
 
@@ -284,7 +303,7 @@ export class ExportStore {
           set: { page_jobs: pageJobs, pages_created: page, updated_at: this.iso() },
           remove: [...INTENT, 'attention', 'attention_at'],
         },
-        condition: and(eq('pages_created', page - 1), condition),
+        condition: and(eq('pages_created', page - 1), sameRecoveries(e.recoveries), condition),
       },
       this.jobs.registerOp(child),
     ];
@@ -294,10 +313,19 @@ export class ExportStore {
   }
 
   /** The page's Zoho job exists: record it (and link the parent to it) and clear the intent, atomically. */
-  recordPage(e: ExportRecord, claim: IntentClaim, child: JobRecord): Promise<boolean> {
-    return this.table.transact(
-      this.pageOps(e, claim.page, child, and(eq('intent_page', claim.page), eq('intent_owner', claim.owner))),
-    );
+  async recordPage(e: ExportRecord, claim: IntentClaim, child: JobRecord): Promise<boolean> {
+    const held = and(eq('intent_page', claim.page), eq('intent_owner', claim.owner));
+    if (await this.table.transact(this.pageOps(e, claim.page, child, held))) return true;
+    // A recovery replaced another page meanwhile (the intent is still ours): record it on the new list.
+    const fresh = await this.get(e.export_id);
+    if (
+      !fresh ||
+      fresh.recoveries === e.recoveries ||
+      fresh.intent_owner !== claim.owner ||
+      fresh.pages_created !== claim.page - 1
+    )
+      return false;
+    return this.table.transact(this.pageOps(fresh, claim.page, child, held));
   }
 
   /**
@@ -324,8 +352,56 @@ export class ExportStore {
           expires_at: Math.floor(now / 1000) + this.retentionSeconds,
         },
       },
-      and(eq('status', 'RUNNING'), eq('pages_created', e.page_jobs.length), missing('intent_page')),
+      and(
+        eq('status', 'RUNNING'),
+        eq('pages_created', e.page_jobs.length),
+        missing('intent_page'),
+        sameRecoveries(e.recoveries),
+      ),
     );
+  }
+
+  /**
+   * Records a recovery (lib/exports/recovery.ts), atomically: page `page`'s job is now `job` (a new
+   * Zoho job for it); with `dropLater`, the pages after it are dropped and any follow-up intent is
+   * cleared (they come again from the new page); the page's failed job, if any, is marked replaced.
+   * Only if the export's pages are still as read (and, with `claim`, the follow-up intent is still
+   * held by it). The pages dropped are marked by the caller.
+   */
+  recover(
+    e: ExportRecord,
+    r: { page: number; job: JobRecord; dropLater: boolean; failedJobId?: string; claim?: IntentClaim },
+  ): Promise<boolean> {
+    const now = this.now();
+    const pageJobs = r.dropLater ? e.page_jobs.slice(0, r.page - 1) : [...e.page_jobs];
+    pageJobs[r.page - 1] = r.job.job_id;
+    const conds: Cond[] = [
+      eq('status', 'RUNNING'),
+      eq('pages_created', e.page_jobs.length),
+      sameRecoveries(e.recoveries),
+    ];
+    if (r.claim) conds.push(eq('intent_page', r.claim.page), eq('intent_owner', r.claim.owner));
+    const ops: TransactOp[] = [
+      {
+        type: 'update',
+        table: this.table,
+        key: this.key(e.export_id),
+        update: {
+          set: {
+            page_jobs: pageJobs,
+            pages_created: pageJobs.length,
+            recovered_at: now,
+            updated_at: this.iso(now),
+          },
+          add: { recoveries: 1 },
+          ...(r.dropLater ? { remove: [...INTENT, 'attention', 'attention_at'] } : {}),
+        },
+        condition: and(...conds),
+      },
+      this.jobs.registerOp(r.job),
+    ];
+    if (r.failedJobId) ops.push(this.jobs.replacedOp(r.failedJobId, r.job.job_id));
+    return this.table.transact(ops);
   }
 
   /** A page failed (or could not be created): RUNNING → FAILED with its error; the event is due. */

@@ -120,6 +120,13 @@ export type JobRecord = JobCore &
     /** The CSV's CRC-32 (hex) and header (field names in file order), recorded when it lands. */
     crc32?: string;
     header?: string[];
+    /**
+     * The job of the same page that replaced this one after its result or page token expired (see
+     * lib/exports/recovery.ts); set once. The job itself keeps its status and error.
+     */
+    replaced_by?: string;
+    /** The job this one replaced (a re-created page). */
+    replaces?: string;
     /** TTL (epoch seconds), set once the job is finished. */
     expires_at?: number;
   };

@@ -222,6 +222,46 @@ export class JobStore {
     };
   }
 
+  /** The transaction write that marks a page's job as replaced by `byJobId` (set once; its state stays). */
+  replacedOp(jobId: string, byJobId: string): TransactOp {
+    return {
+      type: 'update',
+      table: this.table,
+      key: this.key(jobId),
+      update: { set: { replaced_by: byJobId, updated_at: this.iso() } },
+      condition: and(exists('job_id'), missing('replaced_by')),
+    };
+  }
+
+  /**
+   * A page its export dropped (a recovery restarted the export from an earlier page): marked replaced
+   * by `byJobId`; if it is still PENDING or DOWNLOADING it ends FAILED with REPLACED (whoever holds a
+   * claim on it loses it), so it is neither checked nor downloaded again. False if already marked.
+   */
+  async supersede(job: JobRecord, byJobId: string): Promise<boolean> {
+    if (job.status === 'PENDING' || job.status === 'DOWNLOADING') {
+      const ok = await this.write(
+        job.job_id,
+        {
+          set: {
+            status: 'FAILED',
+            error: { code: 'REPLACED', message: `the page was re-created as job ${byJobId}` },
+            replaced_by: byJobId,
+            ...this.finishedAt(),
+          },
+          remove: [...CLAIMS, 'last_error', 'export_pending', 'export_due'],
+        },
+        and(missing('replaced_by'), or(eq('status', 'PENDING'), eq('status', 'DOWNLOADING'))),
+      );
+      if (ok) return true;
+    }
+    return this.write(
+      job.job_id,
+      { set: { replaced_by: byJobId } },
+      and(exists('job_id'), missing('replaced_by')),
+    );
+  }
+
   /** Registers a job as PENDING, due now; returns the existing record instead if it is already there. */
   async register(jobId: string, init: RegisterInit = {}): Promise<{ created: boolean; job: JobRecord }> {
     const job = this.newJob(jobId, init);
@@ -444,6 +484,8 @@ export class JobStore {
       },
       and(
         eq('status', 'EXPORTED'),
+        // A page its export dropped (lib/exports/recovery.ts) is not converted.
+        missing('replaced_by'),
         or(
           eq('parquet_status', 'PENDING'),
           and(eq('parquet_status', 'CONVERTING'), lt('parquet_until', this.now())),

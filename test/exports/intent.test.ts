@@ -8,10 +8,12 @@
  * - With callbacks the sweep waits for the orphan's callback for the adoption window (1 h) and creates
  *   nothing meanwhile; adopting the orphan (as the callback will) completes the export with exactly one
  *   Zoho job for the page.
- * - A create that Zoho refuses for now is retried; one it refuses for good fails the export.
+ * - A create that Zoho refuses for now is retried; a page token it refuses restarts the export from
+ *   page 1 (lib/exports/recovery.ts), until recovery is exhausted and the export fails.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ExportRecord } from '../../lib/exports/model.js';
+import { MAX_RECOVERIES } from '../../lib/exports/recovery.js';
 import { ADOPT_WINDOW_MS, adoptPageJob, INTENT_LEASE_MS } from '../../lib/exports/service.js';
 import type { JobRecord } from '../../lib/jobs/model.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
@@ -227,12 +229,11 @@ describe('Zoho refusing a follow-up', () => {
     expect(zohoJobsOfPage(h, calls, 3)).toHaveLength(1);
   });
 
-  it('for good (page tokens expired → INVALID_REQUEST): export FAILED with that code, the page before says why', async () => {
+  it('for good (page tokens expired every time → INVALID_REQUEST): restarts from page 1 until recovery is exhausted, then FAILED with that code', async () => {
     h = await pipelineHarness({ fake: { perPage: 1000, moduleRecords: { Leads: 2100 } } });
     const id = await start(h, 'Leads');
     h.fake.expirePageTokens();
-    const page1 = (await h.exports.get(id))!.page_jobs[0]!;
-    // Page 1's token is issued when Zoho completes it; expire it just before the follow-up is made.
+    // Page 1's token is issued when Zoho completes it; expire it just before every follow-up is made.
     const calls = spyCreates(h, async (call, real) => {
       if (call.query.pageToken !== undefined) h!.fake.expirePageTokens();
       return real();
@@ -240,8 +241,14 @@ describe('Zoho refusing a follow-up', () => {
     const e = await finish(h, id);
     expect(e.status).toBe('FAILED');
     expect(e.error).toMatchObject({ code: 'INVALID_REQUEST', page: 2 });
-    expect(calls).toHaveLength(1);
-    expect((await h.jobs.get(page1))!.follow_up_error?.code).toBe('INVALID_REQUEST');
+    expect(e.error.message).toMatch(/recovery exhausted/);
+    // Each refusal (after the backoff: the refusals in between are the retries) re-creates page 1.
+    const pageOnes = calls.filter((c) => c.query.pageToken === undefined);
+    expect(pageOnes).toHaveLength(MAX_RECOVERIES);
+    expect(h.metrics.counts.PagesRecovered).toBe(MAX_RECOVERIES);
+    const last = (await h.exports.get(id))!.page_jobs[0]!;
+    expect(last).toBe(pageOnes.at(-1)!.id);
+    expect((await h.jobs.get(last))!.follow_up_error?.code).toBe('INVALID_REQUEST');
     await h.settle();
     for (let i = 0; i < 3; i++) await h.tick();
     expect(h.events.published.map((ev) => ev.detailType)).toEqual(['Export Failed']);
