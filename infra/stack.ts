@@ -367,6 +367,17 @@ export class ZohoCrmBulkExportStack extends Stack {
         }),
       );
     }
+    // Recovery from expiry (lib/exports/recovery.ts) may restart an export from page 1: the functions
+    // that can start one (the poller, the callback; the downloader has it already) delete the files of
+    // the pages it drops, so no stale page stays beside the final set. Delete only, under the prefix.
+    for (const fn of [this.pollFunction, ...(this.callbackFunction ? [this.callbackFunction] : [])]) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:DeleteObject'],
+          resources: [this.bucket.arnForObjects(`${config.s3Prefix}/*`)],
+        }),
+      );
+    }
     const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     // The callback function checks a job at once: like the poller it may dispatch its download, create
     // the next page (with its own callback URL) or fail the export (its event).
@@ -842,6 +853,14 @@ export class ZohoCrmBulkExportStack extends Stack {
         fn.role!,
         `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/${config.glueDatabase}/zoho_*]`,
         `Module tables (zoho_<module>) are created when a module's first export completes, so their names are known at run time; limited to GetTable, CreateTable and UpdateTable on ${config.glueDatabase}/zoho_*.`,
+      );
+    }
+    for (const fn of [this.pollFunction, ...(this.callbackFunction ? [this.callbackFunction] : [])]) {
+      acknowledge(
+        fn.role!,
+        `AwsSolutions-IAM5[Resource::${bucketArn}/${config.s3Prefix}/*]`,
+        'Recovery from expiry may restart an export and drop its landed pages: their CSV and Parquet keys are known ' +
+          `at run time, so s3:DeleteObject (only) is granted under the export prefix (${config.s3Prefix}/*).`,
       );
     }
     acknowledge(

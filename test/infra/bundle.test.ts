@@ -38,7 +38,14 @@ interface CfnResource {
 beforeAll(async () => {
   aws = await freshAws();
   outdir = mkdtempSync(path.join(tmpdir(), 'zoho-bundle-test-'));
-  const app = new App({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
+  const app = new App({
+    outdir,
+    context: {
+      'aws:cdk:enable-asset-metadata': true,
+      // With a schedule, so the schedule runner is bundled too.
+      schedules: [{ name: 'nightly', module: 'Contacts', mode: 'full', schedule: 'rate(1 day)' }],
+    },
+  });
   const config = configFromContext((k) => app.node.tryGetContext(k));
   const stack = new ZohoCrmBulkExportStack(app, 'BundleTest', { config });
   const assembly = app.synth();

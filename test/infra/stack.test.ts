@@ -357,14 +357,22 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       }
     });
 
-    it('poller: the tables, secret read, send to the download queue, put manifests only, publish events', () => {
+    it('poller: the tables, secret read, send to the download queue, put manifests only, delete dropped pages, publish events', () => {
       const statements = statementsOf(template, ids.poll.role);
       const actions = actionsOf(statements);
       const s3Statements = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:')));
-      expect(actionsOf(s3Statements)).toEqual(['s3:PutObject']);
-      expect(s3Statements[0]!.Resource).toEqual({
-        'Fn::Join': ['', [getAtt(logicalId(stack, stack.bucket)), '/zoho-crm/_manifests/*']],
+      expect(actionsOf(s3Statements).sort()).toEqual(['s3:DeleteObject', 's3:PutObject']);
+      const bucket = getAtt(logicalId(stack, stack.bucket));
+      expect(s3Statements.find((s) => s.Action === 's3:PutObject')!.Resource).toEqual({
+        'Fn::Join': ['', [bucket, '/zoho-crm/_manifests/*']],
       });
+      // Recovery from expiry may restart an export: the files of the pages it drops are deleted.
+      for (const role of [ids.poll.role, ids.callback.role]) {
+        const del = statementsOf(template, role).filter((s) => actionsOf([s]).includes('s3:DeleteObject'));
+        expect(del.map((s) => [actionsOf([s]), s.Resource])).toEqual([
+          [['s3:DeleteObject'], { 'Fn::Join': ['', [bucket, '/zoho-crm/*']] }],
+        ]);
+      }
       expect(actions).toContain('events:PutEvents');
       expect(statements).toContainEqual(
         expect.objectContaining({
