@@ -23,6 +23,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { MB, MiB, QUICK, REPEAT, ROOT, tmp } from '../core/config.js';
+import { type ApiJob as PublicJob, sleep } from '../core/exports.js';
 import { LocalStackProcess } from '../core/local-stack.js';
 import { CpuWindow, memStatus, RssSampler, resetPeak } from '../core/proc.js';
 import { commandExists, timeShell, track } from '../core/procs.js';
@@ -30,16 +31,6 @@ import { f0, f1, f2, log, notes, row, section, verdict } from '../core/report.js
 import { max, median, spread } from '../core/stats.js';
 
 const RECORDS = 200_000;
-
-interface PublicJob {
-  job_id: string;
-  status: string;
-  updated_at: string;
-  records: number | null;
-  s3: { bucket: string; key: string; bytes: number } | null;
-  error: { code: string; message: string } | null;
-  last_error: { code: string; message: string } | null;
-}
 
 interface ExportRun {
   seconds: number;
@@ -82,8 +73,6 @@ function watchObjectFile(dataDir: string, id: string): { stop(): number | undefi
     },
   };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitJob(
   stack: LocalStackProcess,
