@@ -68,17 +68,21 @@ const PARQUET = {
   SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
 };
 
-/** A module's table: Parquet, by name, `export_date` projected as a date from its S3 layout. */
-export function moduleTableInput(opts: {
-  bucket: string;
-  prefix: string;
+/**
+ * A Parquet table over `location` (an s3:// URL ending in `/`), read by column name, with
+ * `export_date` projected as a date from the S3 layout (no crawler, no partitions to add).
+ */
+export function projectedParquetTable(opts: {
+  name: string;
+  description: string;
+  location: string;
   module: string;
   columns: CatalogColumn[];
 }): TableInput {
-  const location = `s3://${opts.bucket}/${parquetModuleLocation(opts.prefix, opts.module)}`;
+  const { location } = opts;
   return {
-    Name: tableNameOf(opts.module),
-    Description: `Zoho CRM ${opts.module}: every exported page, typed from Zoho's field metadata (filter on _export_id; see zoho_exports)`,
+    Name: opts.name,
+    Description: opts.description,
     TableType: 'EXTERNAL_TABLE',
     Parameters: {
       classification: 'parquet',
@@ -95,6 +99,22 @@ export function moduleTableInput(opts: {
     PartitionKeys: [{ Name: 'export_date', Type: 'date' }],
     StorageDescriptor: { Columns: opts.columns, Location: location, ...PARQUET },
   };
+}
+
+/** A module's table: every exported page of the module, typed. */
+export function moduleTableInput(opts: {
+  bucket: string;
+  prefix: string;
+  module: string;
+  columns: CatalogColumn[];
+}): TableInput {
+  return projectedParquetTable({
+    name: tableNameOf(opts.module),
+    description: `Zoho CRM ${opts.module}: every exported page, typed from Zoho's field metadata (filter on _export_id; see zoho_exports)`,
+    location: `s3://${opts.bucket}/${parquetModuleLocation(opts.prefix, opts.module)}`,
+    module: opts.module,
+    columns: opts.columns,
+  });
 }
 
 /** `zoho_exports`: one row per COMPLETED export, read from the manifests (one JSON object per file). */

@@ -18,7 +18,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { convertCsvToParquet } from '../analytics/convert.js';
 import type { ColumnPlan } from '../analytics/types.js';
 import type { Catalog, TableChange, TableInput } from '../exports/catalog.js';
-import { PROJECTION_START, tableNameOf } from '../exports/catalog.js';
+import { projectedParquetTable, tableNameOf } from '../exports/catalog.js';
 import type { ExportRecord } from '../exports/model.js';
 import { backoffMs } from '../jobs/retry.js';
 import { describeError } from '../observability.js';
@@ -90,42 +90,23 @@ const PLAN: ColumnPlan = DELETIONS_COLUMNS.map((name) => ({
 
 /** The deletions table: Parquet, `export_date` projected, like the module tables. */
 export function deletionsTableInput(opts: { bucket: string; prefix: string; module: string }): TableInput {
-  const location = `s3://${opts.bucket}/${deletionsParquetLocation(opts.prefix, opts.module)}`;
-  return {
-    Name: deletionsTableName(opts.module),
-    Description: `Zoho CRM ${opts.module}: records deleted at Zoho, as each incremental export found them (apply them to ${tableNameOf(opts.module)})`,
-    TableType: 'EXTERNAL_TABLE',
-    Parameters: {
-      classification: 'parquet',
-      EXTERNAL: 'TRUE',
-      'projection.enabled': 'true',
-      'projection.export_date.type': 'date',
-      'projection.export_date.format': 'yyyy-MM-dd',
-      'projection.export_date.range': `${PROJECTION_START},NOW`,
-      'projection.export_date.interval': '1',
-      'projection.export_date.interval.unit': 'DAYS',
-      'storage.location.template': `${location}export_date=\${export_date}/`,
-      'zoho.module': opts.module,
-    },
-    PartitionKeys: [{ Name: 'export_date', Type: 'date' }],
-    StorageDescriptor: {
-      Columns: [
-        { Name: 'id', Type: 'string' },
-        { Name: 'type', Type: 'string' },
-        { Name: 'deleted_time', Type: 'timestamp' },
-        { Name: 'deleted_by_name', Type: 'string' },
-        { Name: 'deleted_by_id', Type: 'string' },
-        { Name: '_export_id', Type: 'string' },
-        { Name: '_job_id', Type: 'string' },
-        { Name: '_exported_at', Type: 'timestamp' },
-        { Name: '_zoho_conversion_errors', Type: 'string' },
-      ],
-      Location: location,
-      InputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
-      OutputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
-      SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
-    },
-  };
+  return projectedParquetTable({
+    name: deletionsTableName(opts.module),
+    description: `Zoho CRM ${opts.module}: records deleted at Zoho, as each incremental export found them (apply them to ${tableNameOf(opts.module)})`,
+    location: `s3://${opts.bucket}/${deletionsParquetLocation(opts.prefix, opts.module)}`,
+    module: opts.module,
+    columns: [
+      { Name: 'id', Type: 'string' },
+      { Name: 'type', Type: 'string' },
+      { Name: 'deleted_time', Type: 'timestamp' },
+      { Name: 'deleted_by_name', Type: 'string' },
+      { Name: 'deleted_by_id', Type: 'string' },
+      { Name: '_export_id', Type: 'string' },
+      { Name: '_job_id', Type: 'string' },
+      { Name: '_exported_at', Type: 'timestamp' },
+      { Name: '_zoho_conversion_errors', Type: 'string' },
+    ],
+  });
 }
 
 export interface DeletionsDeps {
