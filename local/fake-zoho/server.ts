@@ -14,6 +14,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { checkCallbacks, maybeFireCallback, scheduleCallback } from './callbacks.js';
@@ -51,6 +52,8 @@ export async function startFakeZoho(options: FakeZohoOptions = {}): Promise<Fake
   for (const c of clients) users.set(c.userId, c.userName);
   const dirty = new Set<Part>();
   const moduleRecords = options.moduleRecords ?? {};
+  // The cache is written on a ZIP's first download; without its folder every write would fail quietly.
+  if (options.resultCacheDir) await mkdir(options.resultCacheDir, { recursive: true });
 
   const rt: Runtime = {
     opts: resolveRuntimeOptions(options),

@@ -143,6 +143,16 @@ describe('result cache', () => {
     expect(readdirSync(dir)).toHaveLength(0);
   });
 
+  it('makes its folder when it does not exist yet (as npm start gives it a path under LOCAL_DATA_DIR)', async () => {
+    const dir = join(cacheDir(), 'fake-zoho', 'results');
+    const f = await start({ resultCacheDir: dir });
+    const job = f.addJob({ totalRecords: 10 });
+    await download(f, job.id);
+    await download(f, job.id);
+    expect(readdirSync(dir)).toHaveLength(1);
+    expect(f.stats()).toMatchObject({ downloads: 2, cacheHits: 1 });
+  });
+
   it('never leaves a partial file when the client goes away mid-download', async () => {
     const dir = cacheDir();
     const f = await start({ resultCacheDir: dir });
