@@ -4,13 +4,14 @@
  * fake Zoho's HTTP endpoints (admin API, token endpoint, result download); its processes are found in
  * /proc by their command lines:
  *
- *   npm (node) -> sh -> tsx (node) -> main (node: API, poller, downloader)
- *                                       +- java (DynamoDB Local, under setpriv)
- *                                       +- node local/s3rver-child.mjs
- *                                       +- node local/fake-zoho/child.ts
+ *   npm (node) -> sh -> main (node .build/local/start.mjs: API, poller, downloader)
+ *                         +- java (DynamoDB Local, under setpriv)
+ *                         +- node local/s3rver-child.mjs
+ *                         +- node .build/local/fake-zoho-child.mjs
+ *                         +- node .build/local/convert-worker.mjs
  *
  * The main process is the parent of the s3rver child. BENCH_LOCAL_CMD overrides the command (default
- * `npm start`), e.g. `node --import tsx local/start.ts`.
+ * `npm start`), e.g. `node --import tsx local/start.ts` to measure the sources through tsx.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -24,12 +25,14 @@ import { markGroup, onCleanup, track } from './procs.js';
 import { log } from './report.js';
 
 export interface StackPids {
-  /** The process running local/start.ts: API, poller, downloader. */
+  /** The process running the local stack (local/start.ts): API, poller, downloader. */
   main: number;
   java?: number;
   s3rver?: number;
   fake?: number;
-  /** npm, sh, the tsx CLI: the wrappers `npm start` puts above the main process. */
+  /** The Parquet converter. */
+  converter?: number;
+  /** npm, sh (and the tsx CLI under BENCH_LOCAL_CMD): the wrappers above the main process. */
   wrappers: Array<{ pid: number; cmd: string }>;
 }
 
@@ -79,10 +82,6 @@ export class LocalStackProcess {
     const dataRoot = path.join(tmp, 'local');
     mkdirSync(dataRoot, { recursive: true });
     const dataDir = mkdtempSync(path.join(dataRoot, `${opts.label}-`));
-    // The stack gives its fake Zoho resultCacheDir = LOCAL_DATA_DIR/fake-zoho/results but nothing creates
-    // that folder, and the fake does not either: the cache write fails silently and every download
-    // deflates the ZIP again. Made here, so that the fake serves each result from its cache as intended.
-    mkdirSync(path.join(dataDir, 'fake-zoho', 'results'), { recursive: true });
     const [api, s3, ddb, zoho] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -130,21 +129,23 @@ export class LocalStackProcess {
     const find = (re: RegExp) => all.find((p) => re.test(p.cmd))?.pid;
     const s3rver = find(/s3rver-child\.mjs/);
     const java = find(/DynamoDBLocal\.jar/);
-    const fake = find(/fake-zoho\/child\.ts/);
+    const fake = find(/fake-zoho[-/]child\.(ts|mjs)/);
+    const converter = find(/convert-worker\.(ts|mjs)/);
     if (!s3rver)
       throw new Error(`no s3rver child under pid ${root}: ${all.map((p) => SHORT(p.cmd)).join('; ')}`);
     const parent = parentPid(s3rver);
     if (!parent) throw new Error('the s3rver child has no parent');
-    const known = new Set([parent, s3rver, java, fake]);
+    const known = new Set([parent, s3rver, java, fake, converter]);
     const pids: StackPids = {
       main: parent,
       ...(java ? { java } : {}),
       s3rver,
       ...(fake ? { fake } : {}),
+      ...(converter ? { converter } : {}),
       wrappers: all.filter((p) => !known.has(p.pid)),
     };
     log(
-      `${this.dataDir}: main ${pids.main} (${SHORT(cmdline(pids.main))}), java ${java}, s3rver ${s3rver}, fake ${fake}; wrappers ${pids.wrappers.map((w) => `${w.pid} ${SHORT(w.cmd)}`).join(', ')}`,
+      `${this.dataDir}: main ${pids.main} (${SHORT(cmdline(pids.main))}), java ${java}, s3rver ${s3rver}, fake ${fake}, converter ${converter}; wrappers ${pids.wrappers.map((w) => `${w.pid} ${SHORT(w.cmd)}`).join(', ')}`,
     );
     return pids;
   }
