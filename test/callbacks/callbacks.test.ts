@@ -189,11 +189,18 @@ describe('callbacks', () => {
     expect(h.queue).toEqual([]);
 
     // Once Zoho has finished it, the download URL is Zoho's own (the status answer), never the body's.
+    // The fake posts its own callback for the state change too: whichever of the two claims the check
+    // first dispatches the download, the other answers 200 without a second check.
     h.fake.setState(a.job, 'COMPLETED');
     const again = await s.post(valid, body(a.job));
     expect(again.status).toBe(200);
-    const j = await job(h, a.job);
+    let j = await job(h, a.job);
+    for (let i = 0; i < 50 && j.status === 'PENDING'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      j = await job(h, a.job);
+    }
     expect(j.status).toBe('DOWNLOADING');
+    expect(h.queue.map((m) => m.job_id)).toEqual([a.job]);
     // Zoho's own path for this job (the downloader resolves it against the configured API domain).
     expect(j.download_url).toMatch(new RegExp(`^(${h.fake.apiDomain})?/crm/bulk/v8/read/${a.job}/result$`));
     expect(JSON.stringify(j)).not.toContain('evil');
