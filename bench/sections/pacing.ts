@@ -13,20 +13,13 @@
  *             (its first download start -> the last EXPORTED)
  *   checks    Zoho download 429s (target 0) and the most download starts in any 60 s (at most 10)
  */
+import { type ApiJob as PublicJob, sleep } from '../core/exports.js';
 import { LocalStackProcess } from '../core/local-stack.js';
 import { f1, f2, log, notes, row, section, verdict } from '../core/report.js';
 
 const JOBS = 50;
 const PER_MINUTE = 10;
 const WINDOW_MS = 60_000;
-
-interface PublicJob {
-  job_id: string;
-  status: string;
-  updated_at: string;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every job the product lists with `status`, across pages. */
 async function listAll(stack: LocalStackProcess, status: string): Promise<PublicJob[]> {
