@@ -1,7 +1,8 @@
 /**
  * Driving `POST /exports` of a LocalStackProcess and watching its pages, for the sections that time
- * exports from the outside (callbacks, export1m; local and pacing use its job shape and sleep). Only the product's HTTP API is polled while a
- * measurement runs (the fake's admin API is read afterwards), so the fake sees only the product.
+ * exports from the outside (callbacks, export1m; local and pacing use its job shape and sleep). Only
+ * the product's HTTP API is polled while a measurement runs (the fake's admin API is read afterwards),
+ * so the fake sees only the product.
  */
 import type { LocalStackProcess } from './local-stack.js';
 
