@@ -43,6 +43,7 @@ import {
   assertJava,
   assertPortFree,
   createTables,
+  killOnExit,
   LOCAL_CREDENTIALS,
   localDynamoDbClient,
   localS3Client,
@@ -180,10 +181,7 @@ async function startConvertWorker(
     execArgv: entry.execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
+  const dispose = killOnExit(child);
   const timers = new Set<NodeJS.Timeout>();
   let stopping = false;
   const send: ConvertDispatch = async (msg, delayMs = 0) => {
@@ -213,8 +211,7 @@ async function startConvertWorker(
     async stop() {
       stopping = true;
       for (const t of timers) clearTimeout(t);
-      process.removeListener('exit', killOnExit);
-      await stopChild(child);
+      await stopChild(child, dispose);
     },
   };
 }

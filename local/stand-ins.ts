@@ -72,7 +72,8 @@ export async function assertPortFree(port: number, what: string, envVar: string)
   });
 }
 
-function killOnExit(child: ChildProcess): () => void {
+/** SIGKILLs `child` if this process exits first; returns the function that undoes it (stopChild calls it). */
+export function killOnExit(child: ChildProcess): () => void {
   const kill = (): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
