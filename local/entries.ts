@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 /** Set to `true` by local/build.mjs (esbuild `define`); undeclared when running from source. */
 declare const __LOCAL_BUNDLE__: boolean | undefined;
 
-export const BUNDLED = typeof __LOCAL_BUNDLE__ === 'boolean' && __LOCAL_BUNDLE__;
+const BUNDLED = typeof __LOCAL_BUNDLE__ === 'boolean' && __LOCAL_BUNDLE__;
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -20,7 +20,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const PROJECT_ROOT = BUNDLED ? resolve(here, '..', '..') : resolve(here, '..');
 
 /** Where local/build.mjs writes the bundles. */
-export const BUNDLE_DIR = join(PROJECT_ROOT, '.build', 'local');
+const BUNDLE_DIR = join(PROJECT_ROOT, '.build', 'local');
 
 /**
  * The child processes' entries: the source file each is built from (local/build.mjs builds
