@@ -1,0 +1,42 @@
+/**
+ * The list cursor: DynamoDB's `LastEvaluatedKey`, base64url JSON, handed to API callers as `next`.
+ * A cursor comes back from the internet, so decoding checks it against the exact key of the table or
+ * index being read (every attribute present, of its type, nothing else): a cursor of the wrong shape
+ * is the caller's mistake (`400 INVALID_CURSOR`), never a DynamoDB ValidationException.
+ */
+import { z } from 'zod';
+import { CodedError } from '../errors.js';
+
+/** Thrown when a cursor is not one this store produced for this listing. */
+export class InvalidCursorError extends CodedError {
+  override name = 'InvalidCursorError';
+  constructor(message = 'the cursor is not one this API returned for this listing') {
+    super({ code: 'INVALID_CURSOR', kind: 'invalid', httpStatus: 400, message });
+  }
+}
+
+/** A key's attributes and their DynamoDB types: `S` (string) or `N` (number). */
+export type KeyShape = Readonly<Record<string, 'S' | 'N'>>;
+
+export const encodeCursor = (key: Record<string, unknown> | undefined): string | null =>
+  key ? Buffer.from(JSON.stringify(key)).toString('base64url') : null;
+
+const schemaOf = (shape: KeyShape) =>
+  z.strictObject(
+    Object.fromEntries(
+      Object.entries(shape).map(([k, t]) => [k, t === 'S' ? z.string().min(1).max(1024) : z.number().finite()]),
+    ),
+  );
+
+/** Decodes a cursor made by `encodeCursor` for a read whose key is `shape`; else `InvalidCursorError`. */
+export function decodeCursor(cursor: string, shape: KeyShape): Record<string, string | number> {
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new InvalidCursorError();
+  }
+  const parsed = schemaOf(shape).safeParse(v);
+  if (!parsed.success) throw new InvalidCursorError();
+  return parsed.data as Record<string, string | number>;
+}
