@@ -26,6 +26,11 @@ interface FunctionSpec {
   /** Resources the function uses when given (callbacks: both or neither). */
   readonly optional?: readonly ResourceName[];
   readonly settings: readonly SettingName[];
+  /**
+   * The Lambda timeout (s). The stack sets it from here, and every wait inside the function (Zoho
+   * requests, the token lease, the idempotency wait, the download lease) is derived from it.
+   */
+  readonly timeoutSeconds: number;
 }
 
 const ZOHO = ['ZOHO_DATA_CENTER', 'ZOHO_ACCOUNTS_URL', 'ZOHO_API_DOMAIN'] as const;
@@ -48,6 +53,8 @@ export const FUNCTIONS = {
     resources: ['JOBS_TABLE', 'EXPORTS_TABLE', 'STATE_TABLE', 'CONVERT_QUEUE_URL', 'ZOHO_SECRET_ARN'],
     optional: CALLBACKS,
     settings: STARTS_EXPORTS,
+    /** API Gateway's HTTP API waits at most 30 s for its integration: the API answers before that. */
+    timeoutSeconds: 29,
   },
   /**
    * EventBridge Scheduler's target: starts one run of a schedule (lib/schedules/run.ts), the same
@@ -57,6 +64,7 @@ export const FUNCTIONS = {
     resources: ['JOBS_TABLE', 'EXPORTS_TABLE', 'STATE_TABLE', 'ZOHO_SECRET_ARN'],
     optional: CALLBACKS,
     settings: STARTS_EXPORTS,
+    timeoutSeconds: 60,
   },
   /** Scheduled poller: status checks, follow-up pages, download dispatch, expiry, the exports' sweep (manifests, events). */
   'poll-jobs': {
@@ -81,6 +89,7 @@ export const FUNCTIONS = {
       'MAX_DOWNLOAD_ATTEMPTS',
       'RETENTION_DAYS',
     ],
+    timeoutSeconds: 300,
   },
   /** SQS consumer: streams one finished result into S3; completes its export when it was the last page. */
   'download-result': {
@@ -101,6 +110,8 @@ export const FUNCTIONS = {
       'S3_PREFIX',
       'RETENTION_DAYS',
     ],
+    /** Lambda's maximum: a download streams up to 1 GB of CSV. */
+    timeoutSeconds: 900,
   },
   /** SQS consumer: converts one landed CSV into typed Parquet; completes its export when it was the last. */
   'convert-parquet': {
@@ -120,6 +131,8 @@ export const FUNCTIONS = {
       'GLUE_DATABASE',
       'RETENTION_DAYS',
     ],
+    /** Lambda's maximum: a page of up to 200,000 records is converted in one invocation. */
+    timeoutSeconds: 900,
   },
   /**
    * `POST /callbacks/zoho/{token}` (no IAM auth): checks the token, makes the job due and checks it at
@@ -144,6 +157,7 @@ export const FUNCTIONS = {
       'MAX_DOWNLOAD_ATTEMPTS',
       'RETENTION_DAYS',
     ],
+    timeoutSeconds: 25,
   },
 } as const satisfies Record<string, FunctionSpec>;
 
@@ -276,3 +290,6 @@ export function timingFrom(
     retentionSeconds: config.RETENTION_DAYS * 86_400,
   };
 }
+
+/** The Lambda timeout of function `fn`, in ms (the stack's and the function's one figure). */
+export const functionTimeoutMs = (fn: FunctionName): number => FUNCTIONS[fn].timeoutSeconds * 1000;
