@@ -5,9 +5,10 @@ import { App, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CALLBACK_THROTTLE } from '../../infra/api.js';
 import { ConfigError, configFromContext, parseConfig } from '../../infra/config.js';
 import { FUNCTION_TAG } from '../../infra/function.js';
-import { CALLBACK_THROTTLE, type ZohoCrmBulkExportStack } from '../../infra/stack.js';
+import type { ZohoCrmBulkExportStack } from '../../infra/stack.js';
 import { API_ROUTES } from '../../lib/api/routes.js';
 import { CALLBACK_ROUTE } from '../../lib/callbacks/http.js';
 import {
