@@ -7,6 +7,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { ESM_REQUIRE_SHIM } from '../infra/esm-shim.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = path.join(root, '.build', 'local');
@@ -32,9 +33,9 @@ try {
     mainFields: ['module', 'main'],
     sourcemap: true,
     define: { __LOCAL_BUNDLE__: 'true' },
-    // ESM bundles have no `require`; some CommonJS dependencies inside still call it (as in infra/function.ts).
+    // ESM bundles have no `require` (infra/esm-shim.mjs).
     banner: {
-      js: "import { createRequire as __bundleCreateRequire } from 'module'; const require = __bundleCreateRequire(import.meta.url);",
+      js: ESM_REQUIRE_SHIM,
     },
     logLevel: 'warning',
   });

@@ -6,6 +6,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ESM_REQUIRE_SHIM } from '../../infra/esm-shim.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '..', '..');
@@ -26,9 +27,7 @@ export async function bundleConvertWorker(
     target: 'node20',
     outfile: file,
     external: ['@duckdb/node-api', 'parquet-wasm', 'apache-arrow', 'csv-parse', 'esbuild'],
-    banner: {
-      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-    },
+    banner: { js: ESM_REQUIRE_SHIM },
     logLevel: 'warning',
   });
   return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };

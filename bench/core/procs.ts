@@ -6,6 +6,7 @@ import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
+import { ESM_REQUIRE_SHIM } from '../../infra/esm-shim.mjs';
 import { type RunningService, stopChild } from '../../local/stand-ins.js';
 import { ROOT, tmp } from './config.js';
 import { log } from './report.js';
@@ -92,9 +93,7 @@ export async function bundle(entry: string, outName: string, external: string[] 
     target: 'node20',
     logLevel: 'error',
     external,
-    banner: {
-      js: "import { createRequire as __bundleCreateRequire } from 'module'; const require = __bundleCreateRequire(import.meta.url);",
-    },
+    banner: { js: ESM_REQUIRE_SHIM },
   });
   bundledWorkers.set(entry, outfile);
   return outfile;

@@ -7,12 +7,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
+import { ESM_REQUIRE_SHIM } from '../../infra/esm-shim.mjs';
 import { RESOURCES } from '../../lib/config.js';
 import { QUICK, ROOT, tmp } from '../core/config.js';
 import { f1, f2, log, row, section } from '../core/report.js';
-
-const ESM_REQUIRE_SHIM =
-  "import { createRequire as __bundleCreateRequire } from 'module'; const require = __bundleCreateRequire(import.meta.url);";
 
 /** A stand-in value for a resource variable: nothing it names exists, nothing is reached at load. */
 function resourceStandIn(name: string): string {

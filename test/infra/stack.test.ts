@@ -5,9 +5,10 @@ import { App, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CALLBACK_THROTTLE } from '../../infra/api.js';
 import { ConfigError, configFromContext, parseConfig } from '../../infra/config.js';
-import { FUNCTION_TAG } from '../../infra/function.js';
-import { CALLBACK_THROTTLE, type ZohoCrmBulkExportStack } from '../../infra/stack.js';
+import { type ExporterFunction, FUNCTION_TAG } from '../../infra/function.js';
+import type { ZohoCrmBulkExportStack } from '../../infra/stack.js';
 import { API_ROUTES } from '../../lib/api/routes.js';
 import { CALLBACK_ROUTE } from '../../lib/callbacks/http.js';
 import {
@@ -214,7 +215,8 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
 
     it('memory and timeouts', () => {
       const props = (id: string) => template.toJSON().Resources[id].Properties;
-      expect(props(ids.api.fn)).toMatchObject({ MemorySize: 256, Timeout: 10 });
+      // API Gateway's HTTP API waits 30 s for its integration: the API function's timeout is under that.
+      expect(props(ids.api.fn)).toMatchObject({ MemorySize: 256, Timeout: 29 });
       expect(props(ids.poll.fn)).toMatchObject({ MemorySize: 512, Timeout: 300 });
       expect(props(ids.download.fn)).toMatchObject({ MemorySize: 1024, Timeout: 900 });
       expect(props(ids.download.fn).EphemeralStorage).toBeUndefined();
@@ -361,11 +363,17 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       const statements = statementsOf(template, ids.poll.role);
       const actions = actionsOf(statements);
       const s3Statements = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:')));
-      expect(actionsOf(s3Statements).sort()).toEqual(['s3:DeleteObject', 's3:PutObject']);
+      expect([...new Set(actionsOf(s3Statements))].sort()).toEqual(['s3:DeleteObject', 's3:PutObject']);
       const bucket = getAtt(logicalId(stack, stack.bucket));
-      expect(s3Statements.find((s) => s.Action === 's3:PutObject')!.Resource).toEqual({
-        'Fn::Join': ['', [bucket, '/zoho-crm/_manifests/*']],
-      });
+      // Manifests, and the deletions files of an incremental export it completes (CSV and Parquet), whether
+      // or not an incremental schedule is configured now: exports outlive the configuration.
+      const puts = s3Statements.filter((s) => actionsOf([s]).includes('s3:PutObject'));
+      expect(puts.every((s) => equal(actionsOf([s]), ['s3:PutObject']))).toBe(true);
+      expect(puts.flatMap(resourcesOf)).toEqual(
+        ['/zoho-crm/_manifests/*', '/zoho-crm/deletions/*', '/zoho-crm/parquet/deletions/*'].map((key) => ({
+          'Fn::Join': ['', [bucket, key]],
+        })),
+      );
       // Recovery from expiry may restart an export: the files of the pages it drops are deleted.
       for (const role of [ids.poll.role, ids.callback.role]) {
         const del = statementsOf(template, role).filter((s) => actionsOf([s]).includes('s3:DeleteObject'));
@@ -426,11 +434,17 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       const put = statements
         .filter((s) => actionsOf([s]).includes('s3:PutObject'))
         .map((s) => JSON.stringify(s.Resource));
-      expect(put.sort()).toEqual(
-        [
-          expect.stringContaining('/zoho-crm/_manifests/*'),
-          expect.stringContaining('/zoho-crm/parquet/*'),
-        ].sort(),
+      expect(put.sort()).toEqual([
+        expect.stringContaining('/zoho-crm/_manifests/*'),
+        expect.stringContaining('/zoho-crm/deletions/*'),
+        expect.stringContaining('/zoho-crm/parquet/*'),
+      ]);
+      // Deletes: a Parquet file that came out wrong, and the files (CSV and Parquet) of the pages an expiry
+      // recovery drops when it restarts an export (lib/exports/recovery.ts); the CSVs are under module=*.
+      const bucket = getAtt(logicalId(stack, stack.bucket));
+      const deletes = statements.filter((s) => actionsOf([s]).includes('s3:DeleteObject'));
+      expect(deletes.flatMap(resourcesOf)).toEqual(
+        ['/zoho-crm/parquet/*', '/zoho-crm/module=*'].map((key) => ({ 'Fn::Join': ['', [bucket, key]] })),
       );
       const glueStatement = statements.find((s) => actionsOf([s]).includes('glue:CreateTable'))!;
       expect(actionsOf([glueStatement]).sort()).toEqual([
@@ -665,7 +679,9 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
         ...FUNCTION_NAMES.map((f) => [{ Name: 'service', Value: f }]),
       ]);
       expect(queries.find((q) => q.Expression)?.Expression).toBe(
-        ['m0', ...FUNCTION_NAMES.map((_, i) => `m${i + 1}`)].map((m) => `FILL(${m}, 0)`).join(' + '),
+        ['jobsFailed0', ...FUNCTION_NAMES.map((_, i) => `jobsFailed${i + 1}`)]
+          .map((m) => `FILL(${m}, 0)`)
+          .join(' + '),
       );
     });
 
@@ -921,6 +937,35 @@ describe('callbacks=false, and callbackBaseUrl', () => {
   }, 60_000);
 });
 
+describe('timeouts come from lib/config.ts', () => {
+  it("every function's Lambda timeout is its timeoutSeconds; a queue's visibility is 6x its consumer's", () => {
+    const built = buildStack({
+      schedules: [{ name: 'n', module: 'Contacts', mode: 'full', schedule: 'rate(1 day)' }],
+    });
+    try {
+      const { stack } = built;
+      const resources = Template.fromStack(stack).toJSON().Resources as Record<
+        string,
+        CfnFunction & { Properties: { Timeout?: number } }
+      >;
+      const seen: FunctionName[] = [];
+      for (const res of Object.values(resources)) {
+        if (res.Type !== 'AWS::Lambda::Function') continue;
+        const fn = res.Properties.Tags?.find((t) => t.Key === FUNCTION_TAG)?.Value as FunctionName;
+        seen.push(fn);
+        expect(res.Properties.Timeout, fn).toBe(FUNCTIONS[fn].timeoutSeconds);
+      }
+      expect(seen.sort()).toEqual([...FUNCTION_NAMES].sort());
+      const visibility = (q: IConstruct) =>
+        (resources[logicalId(stack, q)]!.Properties as { VisibilityTimeout?: number }).VisibilityTimeout;
+      expect(visibility(stack.downloadQueue)).toBe(6 * FUNCTIONS['download-result'].timeoutSeconds);
+      expect(visibility(stack.convertQueue)).toBe(6 * FUNCTIONS['convert-parquet'].timeoutSeconds);
+    } finally {
+      built.cleanup();
+    }
+  }, 60_000);
+});
+
 describe('schedules', () => {
   const schedules = [
     {
@@ -985,18 +1030,38 @@ describe('schedules', () => {
       );
       expect(JSON.stringify(pollPuts)).toContain('/zoho-crm/deletions/*');
       expect(JSON.stringify(pollPuts)).toContain('/zoho-crm/parquet/deletions/*');
+      // The runner has its errors alarm, like every function.
+      const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
+      expect(alarms).toContainEqual(
+        expect.objectContaining({
+          Namespace: 'AWS/Lambda',
+          MetricName: 'Errors',
+          Threshold: 1,
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId } }],
+        }),
+      );
     } finally {
       built.cleanup();
     }
   }, 60_000);
 
-  it('without schedules: no runner, no Scheduler schedule, no deletions grant', () => {
+  it('without schedules: no runner, no Scheduler schedule; the deletions grants all the same', () => {
     const built = buildStack();
     try {
-      const t = Template.fromStack(built.stack);
-      expect(built.stack.scheduleFunction).toBeUndefined();
+      const { stack } = built;
+      const t = Template.fromStack(stack);
+      expect(stack.scheduleFunction).toBeUndefined();
       expect(Object.keys(t.findResources('AWS::Scheduler::Schedule'))).toHaveLength(0);
-      expect(JSON.stringify(t.toJSON())).not.toContain('deletions/*');
+      // An incremental export started under an earlier configuration may still complete: a grant must not
+      // depend on configuration that can change after data exists.
+      const putsOf = (fn: ExporterFunction) =>
+        JSON.stringify(
+          statementsOf(t, logicalId(stack, fn.role!)).filter((s) => actionsOf([s]).includes('s3:PutObject')),
+        );
+      expect(putsOf(stack.pollFunction)).toContain('/zoho-crm/deletions/*');
+      expect(putsOf(stack.pollFunction)).toContain('/zoho-crm/parquet/deletions/*');
+      expect(putsOf(stack.convertFunction)).toContain('/zoho-crm/deletions/*');
+      expect(putsOf(stack.downloadFunction)).toContain('/zoho-crm/*');
     } finally {
       built.cleanup();
     }

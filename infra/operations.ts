@@ -1,26 +1,54 @@
 import { Duration, Stack } from 'aws-cdk-lib';
+import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FUNCTION_NAMES, type FunctionName } from '../lib/config.js';
 import {
+  JOBS_FAILED_METRIC,
   METRICS_NAMESPACE,
   type MetricName,
   OLDEST_RUNNING_EXPORT_METRIC,
   SCHEDULE_RUNS_FAILED_METRIC,
+  TOKEN_ERRORS_METRIC,
 } from '../lib/contract.js';
+import type { ExporterConfig } from './config.js';
+import type { ExporterFunction } from './function.js';
 
 const PERIOD = Duration.minutes(5);
 const WIDTH = 24;
 const HALF = 12;
 const HEIGHT = 6;
 
+/** What an errors alarm of each function says. */
+const FUNCTION_FAILED: Record<FunctionName, string> = {
+  api: 'The HTTP API function failed',
+  'run-schedule': 'The schedule runner function failed (a scheduled export may not have started)',
+  'poll-jobs': 'The poller function failed',
+  'download-result': 'The download function failed',
+  'convert-parquet': 'The Parquet converter function failed',
+  'zoho-callback': 'The Zoho callback function failed',
+};
+
+export interface DeadLetterQueue {
+  /** Its construct id: the dashboard's label, and the alarm's id (`<label>Alarm`). */
+  readonly label: string;
+  readonly queue: sqs.IQueue;
+  /** What a message there means (the alarm's description). */
+  readonly meaning: string;
+}
+
 export interface OperationsProps {
-  /** Every Lambda function of the stack, labelled (errors, duration and throttles of each). */
-  readonly functions: ReadonlyArray<{ label: string; fn: lambda.IFunction }>;
-  /** Every dead-letter queue of the stack, labelled (depth of each). */
-  readonly deadLetterQueues: ReadonlyArray<{ label: string; queue: sqs.IQueue }>;
+  /** Every Lambda function of the stack (an errors alarm each; errors, duration and throttles graphed). */
+  readonly functions: readonly ExporterFunction[];
+  /** Every dead-letter queue of the stack (an alarm each; depth graphed). */
+  readonly deadLetterQueues: readonly DeadLetterQueue[];
+  /** The HTTP API: an alarm on its 5xx responses. */
+  readonly api: apigwv2.HttpApi;
   /** The poller: the stuck-export gauge comes from it, and it must keep running. */
   readonly pollFunction: lambda.IFunction;
   /** How often the poller runs (minutes). */
@@ -32,10 +60,11 @@ export interface OperationsProps {
 }
 
 /**
- * The operations dashboard and the alarms that need the exporter's own gauges: an export stuck RUNNING,
- * a schedule run that failed, a poller that stopped running. Every EMF metric is summed over the
+ * Every alarm of the stack and the operations dashboard. Alarms: each function's errors, each dead-letter
+ * queue, the API's 5xx, failed jobs, missing Zoho tokens, and the exporter's own gauges (an export stuck
+ * RUNNING, a schedule run that failed, a poller that stopped running). Every EMF metric is summed over the
  * dimension sets the functions emit (`service` = the function's name, or none), so a metric that moves
- * from one function to another stays on the dashboard.
+ * from one function to another stays on the dashboard and in its alarm.
  */
 export class Operations extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
@@ -83,6 +112,48 @@ export class Operations extends Construct {
     for (const alarm of [this.stuckExportAlarm, this.scheduleRunFailedAlarm, this.pollerNotRunningAlarm])
       for (const action of props.alarmActions) alarm.addAlarmAction(action);
 
+    /** Fires on one bad period (or `periods` in a row): value >= 1, no data is fine. */
+    const atLeastOne = (alarmId: string, metric: cloudwatch.IMetric, description: string, periods = 1) => {
+      const created = new cloudwatch.Alarm(this, alarmId, {
+        metric,
+        threshold: 1,
+        evaluationPeriods: periods,
+        datapointsToAlarm: periods,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      });
+      for (const action of props.alarmActions) created.addAlarmAction(action);
+    };
+    for (const fn of props.functions) {
+      atLeastOne(
+        `${fn.node.id.replace(/Function$/, '')}ErrorsAlarm`,
+        fn.metricErrors({ period: PERIOD, statistic: 'Sum' }),
+        FUNCTION_FAILED[fn.exporter],
+      );
+    }
+    for (const { label, queue, meaning } of props.deadLetterQueues) {
+      atLeastOne(
+        `${label}Alarm`,
+        queue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),
+        meaning,
+      );
+    }
+    atLeastOne(
+      'ApiServerErrorsAlarm',
+      props.api.metricServerError({ period: PERIOD, statistic: 'Sum' }),
+      'The jobs HTTP API returned 5xx responses',
+    );
+    atLeastOne('JobsFailedAlarm', emfSum(JOBS_FAILED_METRIC), 'At least one export job ended FAILED');
+    // A token throttle clears within 10 minutes; 15 minutes in a row means bad credentials in the
+    // secret, a revoked refresh token or a wrong data centre: every job waits until that is fixed.
+    atLeastOne(
+      'ZohoTokenErrorsAlarm',
+      emfSum(TOKEN_ERRORS_METRIC),
+      'No Zoho access token for 15 minutes (credentials, refresh token or data centre); jobs are waiting',
+      3,
+    );
+
     // ------------------------------------------------------------------ dashboard
     const sums = (...names: MetricName[]) => names.map((n) => emfSum(n));
     const perFunction = (
@@ -92,7 +163,7 @@ export class Operations extends Construct {
     ): cloudwatch.GraphWidget =>
       graph(
         what,
-        props.functions.map(({ label, fn }) => withLabel(metricOf(fn), label)),
+        props.functions.map((fn) => withLabel(metricOf(fn), fn.node.id)),
         HALF,
         unit,
       );
@@ -240,15 +311,28 @@ export class Operations extends Construct {
 }
 
 /**
- * Every dead-letter queue under `scope`: the queues another queue names in its redrive policy, and the
- * ones whose id says they are one (the schedule's, which EventBridge uses).
+ * The SNS actions every alarm notifies: a topic with `alarmEmail` subscribed (created in `scope`, the stack,
+ * so its logical id and the confirmed subscription stay), and/or the existing `alarmTopicArn`.
  */
-export function deadLetterQueuesOf(scope: Construct): Array<{ label: string; queue: sqs.Queue }> {
-  const queues = scope.node.findAll().filter((c): c is sqs.Queue => c instanceof sqs.Queue);
-  const targets = new Set(queues.map((q) => q.deadLetterQueue?.queue));
-  return queues
-    .filter((q) => targets.has(q) || /DeadLetter/.test(q.node.id))
-    .map((queue) => ({ label: queue.node.id, queue }));
+export function alarmTopics(
+  scope: Construct,
+  config: Pick<ExporterConfig, 'alarmEmail' | 'alarmTopicArn'>,
+): { topic: sns.Topic | undefined; actions: cloudwatch.IAlarmAction[] } {
+  let topic: sns.Topic | undefined;
+  if (config.alarmEmail) {
+    topic = new sns.Topic(scope, 'AlarmTopic', {
+      displayName: 'Zoho CRM bulk export alarms',
+      enforceSSL: true,
+    });
+    topic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
+  }
+  const topics: sns.ITopic[] = [
+    ...(topic ? [topic] : []),
+    ...(config.alarmTopicArn
+      ? [sns.Topic.fromTopicArn(scope, 'ExistingAlarmTopic', config.alarmTopicArn)]
+      : []),
+  ];
+  return { topic, actions: topics.map((t) => new SnsAction(t)) };
 }
 
 const text = (markdown: string): cloudwatch.TextWidget =>

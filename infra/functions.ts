@@ -1,0 +1,172 @@
+import * as events from 'aws-cdk-lib/aws-events';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import type { FunctionName } from '../lib/config.js';
+import type { Callbacks } from './api.js';
+import { type ExporterConfig, settingsEnv } from './config.js';
+import { ExporterFunction } from './function.js';
+import type { Queues } from './queues.js';
+import type { Storage } from './storage.js';
+
+export interface FunctionsProps {
+  readonly config: ExporterConfig;
+  readonly storage: Storage;
+  readonly queues: Queues;
+  /** Set when callbacks are on (infra/api.ts). */
+  readonly callbacks: Callbacks | undefined;
+}
+
+/**
+ * The exporter's Lambda functions, each given its resources with one `bind*` call per resource (the
+ * variable, exactly its grant, the acknowledgement of its wildcard: infra/function.ts). Memory sizes are set
+ * here; timeouts come from lib/config.ts. Created in the stack's own scope so their logical ids stay.
+ */
+export class Functions {
+  readonly api: ExporterFunction;
+  readonly poll: ExporterFunction;
+  readonly download: ExporterFunction;
+  readonly convert: ExporterFunction;
+  /** `POST /callbacks/zoho/{token}` (when callbacks are on). */
+  readonly callback: ExporterFunction | undefined;
+  /** EventBridge Scheduler's target: one run of a schedule (when `schedules` has entries). */
+  readonly schedule: ExporterFunction | undefined;
+
+  constructor(scope: Construct, { config, storage, queues, callbacks }: FunctionsProps) {
+    const settings = settingsEnv(config);
+    const logRetention = config.logRetentionDays as logs.RetentionDays;
+    const { exportBucket } = storage;
+    const defaultBus = events.EventBus.fromEventBusName(scope, 'DefaultBus', 'default');
+    /** Every function keeps its state in the three tables and reaches Zoho with the credentials secret. */
+    const create = (id: string, name: FunctionName, memorySize: number, description: string) => {
+      const fn = new ExporterFunction(scope, id, { name, description, memorySize, settings, logRetention });
+      fn.bindTable(storage.jobsTable, 'JOBS_TABLE');
+      fn.bindTable(storage.exportsTable, 'EXPORTS_TABLE');
+      fn.bindTable(storage.stateTable, 'STATE_TABLE');
+      fn.bindSecret(storage.secret, 'ZOHO_SECRET_ARN');
+      return fn;
+    };
+
+    // The API starts exports (creates the first Zoho job) and reads them; POST /exports/{id}/convert
+    // sends a page to the converter.
+    this.api = create(
+      'ApiFunction',
+      'api',
+      256,
+      'Zoho CRM bulk export: the HTTP API (start and read exports, register and read jobs)',
+    );
+    this.api.bindQueue(queues.convert.queue, 'CONVERT_QUEUE_URL', { send: true });
+    if (callbacks) this.api.bindCallbacks(callbacks.key, callbacks.baseUrl);
+
+    // The poller checks jobs, dispatches downloads, dispatches a lost conversion again, and its sweep
+    // completes exports whose last page landed while it was away.
+    this.poll = create(
+      'PollJobsFunction',
+      'poll-jobs',
+      512,
+      'Zoho CRM bulk export: scheduled poller (checks job status, creates follow-up pages, dispatches downloads)',
+    );
+    this.poll.bindBucket(
+      exportBucket,
+      { put: ['_manifests/*', 'deletions/*', 'parquet/deletions/*'], delete: ['*'] },
+      'The poller completes exports (one manifest each; for an incremental export its deletions files first, ' +
+        'CSV and Parquet), and recovery from expiry (lib/exports/recovery.ts) deletes the files of the pages it drops.',
+    );
+    this.poll.bindQueue(queues.download.queue, 'DOWNLOAD_QUEUE_URL', { send: true });
+    this.poll.bindQueue(queues.convert.queue, 'CONVERT_QUEUE_URL', { send: true });
+    this.poll.bindEventBus(defaultBus);
+    this.poll.bindGlueTables(config.glueDatabase);
+    if (callbacks) this.poll.bindCallbacks(callbacks.key, callbacks.baseUrl);
+
+    // At most 5 downloads at once: Zoho allows 10 a minute per org, and each takes tens of seconds. A
+    // download waiting for a slot of the shared budget comes back as a delayed message on its own queue.
+    this.download = create(
+      'DownloadResultFunction',
+      'download-result',
+      config.downloaderMemoryMb,
+      'Zoho CRM bulk export: streams a finished Zoho result (ZIP with one CSV) into S3',
+    );
+    this.download.bindBucket(
+      exportBucket,
+      // Everything under the prefix: the deletions files of an export it completes are covered too.
+      { upload: ['*'], get: ['*'], delete: ['*'] },
+      'The downloader streams each page into S3, checks the stored size (HeadObject needs s3:GetObject), ' +
+        'deletes an object that came out wrong, and completes the export of its last page (manifest, deletions).',
+    );
+    this.download.bindQueue(queues.download.queue, 'DOWNLOAD_QUEUE_URL', {
+      send: true,
+      consume: { maxConcurrency: 5 },
+    });
+    this.download.bindQueue(queues.convert.queue, 'CONVERT_QUEUE_URL', { send: true });
+    this.download.bindEventBus(defaultBus);
+
+    // Two conversions at once: each is CPU-bound and takes seconds to a minute per 200,000-record page.
+    // A conversion tried again later goes back on its own queue.
+    this.convert = create(
+      'ConvertParquetFunction',
+      'convert-parquet',
+      config.converterMemoryMb,
+      'Zoho CRM bulk export: converts a landed CSV page into typed Parquet, completes its export',
+    );
+    this.convert.bindBucket(
+      exportBucket,
+      {
+        get: ['*'],
+        put: ['parquet/*', '_manifests/*', 'deletions/*'],
+        abort: ['parquet/*'],
+        // `module=*`: the landed CSVs (lib/exports/layout.ts), of the pages an expiry recovery drops.
+        delete: ['parquet/*', 'module=*'],
+      },
+      'The converter reads a landed CSV, writes its Parquet file (aborting or deleting one that failed), ' +
+        'completes exports (manifest, deletions file), and recovery from expiry deletes the pages it drops.',
+    );
+    this.convert.bindQueue(queues.convert.queue, 'CONVERT_QUEUE_URL', {
+      send: true,
+      consume: { maxConcurrency: 2 },
+    });
+    this.convert.bindEventBus(defaultBus);
+    this.convert.bindGlueTables(config.glueDatabase);
+
+    // The callback function checks a job at once: like the poller it may dispatch its download, create
+    // the next page (with its own callback URL), fail the export (its event) or restart an expired one.
+    if (callbacks) {
+      this.callback = create(
+        'ZohoCallbackFunction',
+        'zoho-callback',
+        256,
+        "Zoho CRM bulk export: Zoho's job callbacks (checks the signed token, then the job's status at once)",
+      );
+      this.callback.bindCallbacks(callbacks.key, callbacks.baseUrl);
+      this.callback.bindQueue(queues.download.queue, 'DOWNLOAD_QUEUE_URL', { send: true });
+      this.callback.bindEventBus(defaultBus);
+      // No BUCKET: a dropped page's bucket and keys are in its job record.
+      this.callback.grantObjects(
+        exportBucket,
+        { delete: ['*'] },
+        'The callback function may restart an expired export from page 1 (lib/exports/recovery.ts) and ' +
+          'deletes the files of the pages it drops.',
+      );
+    }
+
+    if (config.schedules.length) {
+      this.schedule = create(
+        'RunScheduleFunction',
+        'run-schedule',
+        256,
+        'Zoho CRM bulk export: starts one run of a schedule (full or incremental), skipped while the last runs',
+      );
+      if (callbacks) this.schedule.bindCallbacks(callbacks.key, callbacks.baseUrl);
+    }
+  }
+
+  /** Every function of the stack. */
+  all(): ExporterFunction[] {
+    return [
+      this.api,
+      this.poll,
+      this.download,
+      this.convert,
+      ...(this.callback ? [this.callback] : []),
+      ...(this.schedule ? [this.schedule] : []),
+    ];
+  }
+}
