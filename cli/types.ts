@@ -4,6 +4,8 @@
  * are declared here until the server has them.
  */
 
+// lib/contract.ts has no dependencies, so importing a value from it keeps the bundled CLI self-contained.
+import { MODULE_PATTERN } from '../lib/contract.js';
 import type { Manifest, ManifestPage } from '../lib/exports/manifest.js';
 import type { ExportStatus, PublicExport, PublicPage } from '../lib/exports/model.js';
 import type { JobStatus, PublicJob } from '../lib/jobs/model.js';
@@ -28,10 +30,10 @@ const _jobStatusesComplete: Exhaustive<JobStatus, (typeof JOB_STATUSES)[number]>
 void _exportStatusesComplete;
 void _jobStatusesComplete;
 
-/** The export id, job id and module name shapes the API accepts (lib/exports/model.ts, lib/jobs/model.ts). */
+/** The export id, job id and module name shapes the API accepts (lib/exports/model.ts, lib/jobs/model.ts, lib/contract.ts). */
 export const EXPORT_ID_PATTERN = /^ex_[0-9A-HJKMNP-TV-Z]{26}$/;
 export const JOB_ID_PATTERN = /^[0-9]{1,19}$/;
-export const MODULE_PATTERN = /^[A-Za-z0-9_]{1,100}$/;
+export { MODULE_PATTERN };
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,100}$/;
 
 /** A Parquet file beside a page's CSV (announced; the manifest may carry it later). */

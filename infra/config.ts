@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigError } from '../lib/config.js';
 import {
   contextSchemaOf,
   SETTING_NAMES,
@@ -135,12 +136,8 @@ export type ExporterConfig = StackKeys & {
 export type ContextKey = keyof ExporterConfig;
 export const CONTEXT_KEYS = [...Object.keys(STACK_KEYS), ...Object.keys(SETTING_OF_KEY)] as ContextKey[];
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+// One ConfigError for a function's environment and the stack's context.
+export { ConfigError };
 
 const describe = (value: unknown): string => {
   if (value === undefined) return 'undefined';

@@ -6,6 +6,7 @@
  * must be given every resource: a variable that a function reads and the stack does not set cannot exist.
  */
 import { z } from 'zod';
+import { CodedError } from './errors.js';
 import { parseSettings, SETTINGS, type SettingName, type Settings } from './settings.js';
 
 export const RESOURCES = {
@@ -174,8 +175,12 @@ export type FunctionConfig<F extends FunctionName> = { [K in ResourcesOf<F>]: st
   [K in OptionalOf<F>]?: string;
 } & Pick<Settings, SettingsOf<F>>;
 
-export class ConfigError extends Error {
+/** The deployment is misconfigured: a function's environment, or the stack's CDK context (infra/config.ts). */
+export class ConfigError extends CodedError {
   override readonly name = 'ConfigError';
+  constructor(message: string) {
+    super({ code: 'INVALID_CONFIGURATION', kind: 'config', message });
+  }
 }
 
 /** The zod schema of a function's environment (the resources are required, the settings defaulted). */

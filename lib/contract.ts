@@ -54,3 +54,9 @@ export const BYTES_METRICS: ReadonlySet<MetricName> = new Set(['BytesLanded']);
 /** The poller's gauge of the oldest RUNNING export (lib/exports/health.ts); the stuck-export alarm reads it. */
 export const OLDEST_RUNNING_EXPORT_METRIC: MetricName = 'OldestRunningExportAgeSeconds';
 export const SCHEDULE_RUNS_FAILED_METRIC: MetricName = 'ScheduleRunsFailed';
+
+/**
+ * A Zoho module API name: letters, digits and `_`, 1 to 100 characters. Here (no dependencies) so the
+ * Zoho client, the export model and the CLI check the same shape.
+ */
+export const MODULE_PATTERN = /^[A-Za-z0-9_]{1,100}$/;

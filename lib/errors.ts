@@ -29,6 +29,8 @@ export interface CodedErrorInit {
   message: string;
   /** The status an API answer takes for this error, where it has one. */
   httpStatus?: number | undefined;
+  /** The least wait before a retry makes sense, in ms (a throttle's window, a lock's end). */
+  retryAfterMs?: number | undefined;
   cause?: unknown;
 }
 
@@ -37,12 +39,14 @@ export class CodedError extends Error {
   readonly code: string;
   readonly kind: ErrorKind;
   readonly httpStatus: number | undefined;
+  readonly retryAfterMs: number | undefined;
 
   constructor(init: CodedErrorInit) {
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
     this.code = init.code;
     this.kind = init.kind;
     this.httpStatus = init.httpStatus;
+    this.retryAfterMs = init.retryAfterMs;
   }
 }
 
@@ -53,4 +57,46 @@ export function errorCode(e: unknown): string {
   if (e instanceof CodedError) return e.code;
   if (e instanceof Error) return e.name || 'Error';
   return 'UNKNOWN';
+}
+
+/** AWS error names that mean "throttled or busy right now", not "wrong". */
+const AWS_TRANSIENT_NAMES = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'TransactionConflictException',
+  'SlowDown',
+  'ServiceUnavailable',
+]);
+/** Node's socket error codes for a dependency that cannot be reached. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+]);
+
+/**
+ * Whether an error says a dependency is throttled, busy or unreachable (worth a retry later), as
+ * opposed to a bug: a coded error of kind `retryable` or `unavailable`, an AWS SDK throttle or 503
+ * (or any error the SDK marks `$retryable`), a socket error, a timeout.
+ */
+export function isTransient(e: unknown): boolean {
+  if (e instanceof CodedError) return e.kind === 'retryable' || e.kind === 'unavailable';
+  if (!(e instanceof Error)) return false;
+  const aws = e as Error & {
+    code?: unknown;
+    $retryable?: unknown;
+    $metadata?: { httpStatusCode?: unknown };
+  };
+  if (AWS_TRANSIENT_NAMES.has(e.name) || e.name === 'TimeoutError') return true;
+  if (aws.$retryable !== undefined && aws.$retryable !== null) return true;
+  if (aws.$metadata?.httpStatusCode === 503) return true;
+  return typeof aws.code === 'string' && NETWORK_CODES.has(aws.code);
 }

@@ -9,13 +9,13 @@ import {
   reconvertExport,
   startExport,
 } from '../exports/service.js';
-import { InvalidCursorError } from '../jobs/store.js';
 import { ZohoError } from '../zoho/errors.js';
 import {
   ApiError,
   type Event,
   header,
   json,
+  pageQuery,
   parseJsonBody,
   parseQuery,
   pathParam,
@@ -34,13 +34,7 @@ const listQuery = z.strictObject({
   status: z
     .enum(EXPORT_STATUSES, { message: `status must be one of ${EXPORT_STATUSES.join(', ')}` })
     .optional(),
-  limit: z
-    .string()
-    .regex(/^[0-9]{1,3}$/, 'limit must be a whole number from 1 to 100')
-    .transform(Number)
-    .pipe(z.number().int().min(1, 'limit must be at least 1').max(100, 'limit must be at most 100'))
-    .optional(),
-  next: z.string().min(1).max(1024).optional(),
+  ...pageQuery,
 });
 
 /** What to change when Zoho refuses the query, by Zoho's code. */
@@ -152,17 +146,13 @@ export async function getExport(deps: ExportDeps, event: Event): Promise<Result>
 
 export async function listExports(deps: ExportDeps, event: Event): Promise<Result> {
   const q = parseQuery(event, listQuery, 'module, status, limit and next');
-  try {
-    const page = await deps.exports.list({
-      limit: q.limit ?? 50,
-      ...(q.module ? { module: q.module } : {}),
-      ...(q.status ? { status: q.status } : {}),
-      ...(q.next ? { cursor: q.next } : {}),
-    });
-    const exports = await Promise.all(page.exports.map((e) => readExport(deps, e.export_id)));
-    return json(200, { exports: exports.filter(Boolean), next: page.next });
-  } catch (e) {
-    if (e instanceof InvalidCursorError) throw new ApiError(400, 'INVALID_CURSOR', e.message);
-    throw e;
-  }
+  // A cursor of the wrong shape is an InvalidCursorError: 400 INVALID_CURSOR (lib/api/handler.ts).
+  const page = await deps.exports.list({
+    limit: q.limit ?? 50,
+    ...(q.module ? { module: q.module } : {}),
+    ...(q.status ? { status: q.status } : {}),
+    ...(q.next ? { cursor: q.next } : {}),
+  });
+  const exports = await Promise.all(page.exports.map((e) => readExport(deps, e.export_id)));
+  return json(200, { exports: exports.filter(Boolean), next: page.next });
 }

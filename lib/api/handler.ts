@@ -1,22 +1,24 @@
 /**
  * The HTTP API handler: a middy handler with `@middy/http-router` over API_ROUTES. Routes on method
  * and path (not on `routeKey`), so the same code serves API Gateway and the local HTTP server. Bad
- * input always gets a 4xx naming the problem and writes nothing; an unexpected failure (DynamoDB
- * unreachable) is a 503 that never shows the raw error.
+ * input always gets a 4xx naming the problem and writes nothing. A dependency throttled or
+ * unreachable is a 503 with Retry-After; anything else unexpected is a bug: 500 INTERNAL_ERROR. Neither
+ * ever shows the raw error (it is logged).
  */
-import type { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import httpRouterHandler, { type Route } from '@middy/http-router';
 import type { Context } from 'aws-lambda';
-import type { ExportDeps } from '../exports/service.js';
+import { CodedError, isTransient } from '../errors.js';
 import { describeError } from '../observability.js';
+import { ZohoError } from '../zoho/errors.js';
+import type { ApiDeps } from './deps.js';
 import { convertExport, createExport, getExport, listExports } from './exports.js';
 import { ApiError, type Event, errorResult, type Result } from './http.js';
 import { getJob, listJobs, registerJob } from './jobs.js';
 import { API_ROUTES, type RouteId } from './routes.js';
 import { getSchedules, startScheduleRun } from './schedules.js';
 
-export type ApiDeps = ExportDeps & { logger: Logger };
+export type { ApiDeps } from './deps.js';
 
 type RouteHandler = (deps: ApiDeps, event: Event) => Promise<Result>;
 const HANDLERS: Record<RouteId, RouteHandler> = {
@@ -47,6 +49,43 @@ function notFound(method: string, path: string): never {
   throw new ApiError(404, 'ROUTE_NOT_FOUND', `no route for ${method} ${shown}; the API has ${routes}`);
 }
 
+/** The kinds whose `httpStatus` is the API's answer: the caller's mistake, stated in the message. */
+const CALLER_KINDS = new Set(['invalid', 'not_found', 'conflict']);
+/** Without a hint from the error, a throttled or unreachable dependency is worth trying again after this. */
+const DEFAULT_RETRY_AFTER_MS = 5_000;
+
+/**
+ * The answer to an error no route turned into one. An ApiError as it is; a coded error the caller
+ * caused (a bad cursor) with its status and code; a dependency throttled or unreachable (Zoho, an AWS
+ * throttle, a socket error) 503 with Retry-After; anything else 500. A ZohoError's `httpStatus` is
+ * Zoho's, never the API's answer. `logged` says whether the error is worth an error log.
+ */
+export function answerFor(e: unknown): { error: ApiError; logged: boolean } {
+  if (e instanceof ApiError) return { error: e, logged: false };
+  if (
+    e instanceof CodedError &&
+    !(e instanceof ZohoError) &&
+    e.httpStatus !== undefined &&
+    CALLER_KINDS.has(e.kind)
+  ) {
+    return { error: new ApiError(e.httpStatus, e.code, e.message), logged: false };
+  }
+  if (isTransient(e) || (e instanceof ZohoError && e.kind === 'auth')) {
+    const ms = e instanceof CodedError ? (e.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS) : DEFAULT_RETRY_AFTER_MS;
+    const retryAfter = String(Math.max(1, Math.ceil(ms / 1000)));
+    return {
+      error: new ApiError(503, 'SERVICE_UNAVAILABLE', 'the service is unavailable right now; try again', {
+        'retry-after': retryAfter,
+      }),
+      logged: true,
+    };
+  }
+  return {
+    error: new ApiError(500, 'INTERNAL_ERROR', 'the request failed because of an internal error'),
+    logged: true,
+  };
+}
+
 /** The API as a function of an API Gateway (payload 2.0) event. */
 export function createApiHandler(deps: ApiDeps): (event: Event, context?: Context) => Promise<Result> {
   const routes: Array<Route<Event, Result>> = API_ROUTES.flatMap((r) => {
@@ -70,20 +109,17 @@ export function createApiHandler(deps: ApiDeps): (event: Event, context?: Contex
       e.requestContext.http = http;
     })
     .onError((request) => {
-      const e = request.error;
-      if (e instanceof ApiError) {
-        request.response = errorResult(e);
-        return;
+      const { error, logged } = answerFor(request.error);
+      if (logged) {
+        const http = request.event.requestContext?.http;
+        deps.logger.error('request failed', {
+          error: describeError(request.error),
+          answer: error.status,
+          method: http?.method,
+          path: http?.path?.slice(0, 200),
+        });
       }
-      const http = request.event.requestContext?.http;
-      deps.logger.error('request failed', {
-        error: describeError(e),
-        method: http?.method,
-        path: http?.path?.slice(0, 200),
-      });
-      request.response = errorResult(
-        new ApiError(503, 'SERVICE_UNAVAILABLE', 'the service is unavailable right now; try again'),
-      );
+      request.response = errorResult(error);
     })
     .handler(router);
   return (event, context) => handler(event, context ?? ({} as Context));

@@ -3,21 +3,32 @@
  * with zod that turns every problem into a 4xx naming it.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { z } from 'zod';
+import { z } from 'zod';
+import { CodedError, type ErrorKind } from '../errors.js';
 
 export type Result = APIGatewayProxyStructuredResultV2;
 export type Event = APIGatewayProxyEventV2;
 
+const kindOfStatus = (status: number): ErrorKind => {
+  if (status === 404) return 'not_found';
+  if (status === 409) return 'conflict';
+  if (status === 429 || status === 503) return 'unavailable';
+  return status < 500 ? 'invalid' : 'terminal';
+};
+
 /** An answer other than 2xx, with a stable code and a message that says what to change. */
-export class ApiError extends Error {
+export class ApiError extends CodedError {
   override readonly name = 'ApiError';
+  /** The answer's status (the same as `httpStatus`, which an ApiError always has). */
+  readonly status: number;
   constructor(
-    readonly status: number,
-    readonly code: string,
+    status: number,
+    code: string,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
-    super(message);
+    super({ code, kind: kindOfStatus(status), httpStatus: status, message });
+    this.status = status;
   }
 }
 
@@ -116,6 +127,17 @@ export function parseJsonBody<S extends z.ZodType>(
     custom || issue.message.startsWith(where) ? issue.message : `${where}: ${issue.message}`,
   );
 }
+
+/** The paging parameters every list route takes: `limit` (1 to 100) and the `next` cursor it returned. */
+export const pageQuery = {
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,3}$/, 'limit must be a whole number from 1 to 100')
+    .transform(Number)
+    .pipe(z.number().int().min(1, 'limit must be at least 1').max(100, 'limit must be at most 100'))
+    .optional(),
+  next: z.string().min(1).max(1024).optional(),
+};
 
 /** Validates query parameters (repeated ones arrive comma-joined) against a strict schema. */
 export function parseQuery<S extends z.ZodType>(event: Event, schema: S, accepted: string): z.output<S> {

@@ -2,12 +2,12 @@
 import { z } from 'zod';
 import { type ExportDeps, registerJobExport } from '../exports/service.js';
 import { JOB_ID_PATTERN, JOB_STATUSES, toPublicJob } from '../jobs/model.js';
-import { InvalidCursorError } from '../jobs/store.js';
 import {
   ApiError,
   describeValue,
   type Event,
   json,
+  pageQuery,
   parseJsonBody,
   parseQuery,
   pathParam,
@@ -56,13 +56,7 @@ const registerBody = z.strictObject({ job_id: jobIdSchema('job_id') });
 
 const listQuery = z.strictObject({
   status: z.enum(JOB_STATUSES, { message: `status must be one of ${JOB_STATUSES.join(', ')}` }).optional(),
-  limit: z
-    .string()
-    .regex(/^[0-9]{1,3}$/, 'limit must be a whole number from 1 to 100')
-    .transform(Number)
-    .pipe(z.number().int().min(1, 'limit must be at least 1').max(100, 'limit must be at most 100'))
-    .optional(),
-  next: z.string().min(1).max(1024).optional(),
+  ...pageQuery,
 });
 
 /** The error code a zod issue carries in `params.code`, if any. */
@@ -93,15 +87,11 @@ export async function getJob(deps: JobsApiDeps, event: Event): Promise<Result> {
 
 export async function listJobs(deps: JobsApiDeps, event: Event): Promise<Result> {
   const q = parseQuery(event, listQuery, 'status, limit and next');
-  try {
-    const page = await deps.jobs.list({
-      limit: q.limit ?? 50,
-      ...(q.status ? { status: q.status } : {}),
-      ...(q.next ? { cursor: q.next } : {}),
-    });
-    return json(200, { jobs: page.jobs.map(toPublicJob), next: page.next });
-  } catch (e) {
-    if (e instanceof InvalidCursorError) throw new ApiError(400, 'INVALID_CURSOR', e.message);
-    throw e;
-  }
+  // A cursor of the wrong shape is an InvalidCursorError: 400 INVALID_CURSOR (lib/api/handler.ts).
+  const page = await deps.jobs.list({
+    limit: q.limit ?? 50,
+    ...(q.status ? { status: q.status } : {}),
+    ...(q.next ? { cursor: q.next } : {}),
+  });
+  return json(200, { jobs: page.jobs.map(toPublicJob), next: page.next });
 }

@@ -2,8 +2,8 @@
 import { readExport } from '../exports/service.js';
 import { SCHEDULE_NAME_PATTERN } from '../schedules/definitions.js';
 import { findSchedule, listSchedules, runSchedule, type ScheduleDeps } from '../schedules/run.js';
+import type { ApiDeps } from './deps.js';
 import { startRefusal } from './exports.js';
-import type { ApiDeps } from './handler.js';
 import { ApiError, type Event, json, pathParam, type Result } from './http.js';
 
 function scheduleDeps(deps: ApiDeps): ScheduleDeps {

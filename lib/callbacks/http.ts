@@ -11,6 +11,15 @@ import { type CallbackDeps, handleZohoCallback, MAX_CALLBACK_BYTES } from './han
 export const CALLBACK_ROUTE = { method: 'POST', path: '/callbacks/zoho/{token}' } as const;
 const PATH = /^\/callbacks\/zoho\/([^/]{1,200})\/?$/;
 
+/** The token from the path, percent-decoded; undefined when the encoding is malformed (`%E0%A4%A`). */
+function decodeToken(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 export function createCallbackHandler(deps: CallbackDeps): (event: Event) => Promise<Result> {
   return async (event) => {
     const method = (event.requestContext?.http?.method ?? 'GET').toUpperCase();
@@ -34,9 +43,19 @@ export function createCallbackHandler(deps: CallbackDeps): (event: Event) => Pro
       return json(413, { error: { code: 'PAYLOAD_TOO_LARGE', message: 'the callback body is too large' } });
     }
     const body = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+    const token = decodeToken(m[1]!);
+    if (token === undefined) {
+      // No token this product signs is a bad percent-encoding: the caller's mistake, not ours.
+      deps.poll.metrics.count('CallbackRejected');
+      deps.poll.logger.warn('callback rejected', {
+        reason: 'token is not valid percent-encoding',
+        source_ip: event.requestContext?.http?.sourceIp,
+      });
+      return json(404, { error: { code: 'CALLBACK_NOT_FOUND', message: 'no such callback' } });
+    }
     try {
       const a = await handleZohoCallback(deps, {
-        token: decodeURIComponent(m[1]!),
+        token,
         body,
         contentType: header(event, 'content-type'),
         sourceIp: event.requestContext?.http?.sourceIp,

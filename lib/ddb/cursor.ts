@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { CodedError } from '../errors.js';
+import type { TableDefinition } from '../tables.js';
 
 /** Thrown when a cursor is not one this store produced for this listing. */
 export class InvalidCursorError extends CodedError {
@@ -18,13 +19,27 @@ export class InvalidCursorError extends CodedError {
 /** A key's attributes and their DynamoDB types: `S` (string) or `N` (number). */
 export type KeyShape = Readonly<Record<string, 'S' | 'N'>>;
 
+/**
+ * The key a read of `def` (or of its index `indexName`) pages with: DynamoDB's LastEvaluatedKey holds
+ * the table's key attributes, plus the index's when reading an index.
+ */
+export function readKeyShape(def: TableDefinition, indexName?: string): KeyShape {
+  const index = indexName === undefined ? undefined : def.indexes.find((i) => i.name === indexName);
+  if (indexName !== undefined && !index) throw new Error(`the table has no index ${indexName}`);
+  const attrs = [def.partitionKey, def.sortKey, index?.partitionKey, index?.sortKey];
+  return Object.fromEntries(attrs.flatMap((a) => (a ? [[a.name, a.type]] : [])));
+}
+
 export const encodeCursor = (key: Record<string, unknown> | undefined): string | null =>
   key ? Buffer.from(JSON.stringify(key)).toString('base64url') : null;
 
 const schemaOf = (shape: KeyShape) =>
   z.strictObject(
     Object.fromEntries(
-      Object.entries(shape).map(([k, t]) => [k, t === 'S' ? z.string().min(1).max(1024) : z.number().finite()]),
+      Object.entries(shape).map(([k, t]) => [
+        k,
+        t === 'S' ? z.string().min(1).max(1024) : z.number().finite(),
+      ]),
     ),
   );
 

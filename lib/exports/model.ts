@@ -5,6 +5,7 @@
  */
 import { ulid } from 'ulid';
 import { z } from 'zod';
+import { MODULE_PATTERN } from '../contract.js';
 import type { JobError, ParquetFile, ParquetStatus, PublicJob, S3Location } from '../jobs/model.js';
 
 export const EXPORT_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED'] as const;
@@ -21,8 +22,7 @@ export type ExportSource = 'api' | 'job' | `schedule:${string}`;
 
 // ---------------------------------------------------------------------------------------- the query
 
-/** A Zoho module API name: letters, digits and `_`, 1 to 100 characters. */
-export const MODULE_PATTERN = /^[A-Za-z0-9_]{1,100}$/;
+export { MODULE_PATTERN };
 /** A field API name, with dot lookups (`Owner.last_name`) and Zoho's `$` fields (`$converted`). */
 export const FIELD_PATTERN = /^\$?[A-Za-z0-9_]+(\.\$?[A-Za-z0-9_]+)*$/;
 export const MAX_FIELDS = 200;

@@ -14,11 +14,12 @@
  * callback, the intent is taken over (and the page created again) once `adoptWindowMs` has passed.
  */
 import { randomUUID } from 'node:crypto';
+import { decodeCursor, encodeCursor, readKeyShape } from '../ddb/cursor.js';
 import { and, type Cond, eq, exists, le, lt, missing, or } from '../ddb/expr.js';
 import type { Table, TransactOp } from '../ddb/table.js';
 import type { JobError, JobRecord } from '../jobs/model.js';
-import { InvalidCursorError, type JobStore } from '../jobs/store.js';
-import { EXPORT_INDEXES } from '../tables.js';
+import type { JobStore } from '../jobs/store.js';
+import { EXPORT_INDEXES, TABLES } from '../tables.js';
 import type { ExportRecord, ExportStatus, ManifestLocation } from './model.js';
 
 const INTENT = [
@@ -34,21 +35,12 @@ const INTENT = [
   'intent_error',
 ] as const;
 
-const encodeCursor = (key: Record<string, unknown> | undefined): string | null =>
-  key ? Buffer.from(JSON.stringify(key)).toString('base64url') : null;
-
-function decodeCursor(cursor: string): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
-    const allowed = new Set(['export_id', 'module', 'status', 'kind', 'event_pending']);
-    for (const [k, val] of Object.entries(v))
-      if (!allowed.has(k) || typeof val !== 'string') throw new Error('bad key');
-    return v as Record<string, unknown>;
-  } catch {
-    throw new InvalidCursorError('the cursor is not one this API returned');
-  }
-}
+/** The key each listing pages with, so a cursor of another shape is refused (400 INVALID_CURSOR). */
+const LIST_KEYS = {
+  byModule: readKeyShape(TABLES.exports, EXPORT_INDEXES.byModule),
+  byStatus: readKeyShape(TABLES.exports, EXPORT_INDEXES.byStatus),
+  all: readKeyShape(TABLES.exports, EXPORT_INDEXES.all),
+};
 
 /**
  * The export's pages are as `recoveries` (of the record read) left them: every write that rests on the
@@ -103,7 +95,8 @@ export class ExportStore {
     limit: number;
     cursor?: string;
   }): Promise<{ exports: ExportRecord[]; next: string | null }> {
-    const startKey = opts.cursor ? decodeCursor(opts.cursor) : undefined;
+    const index = opts.module ? 'byModule' : opts.status ? 'byStatus' : 'all';
+    const startKey = opts.cursor ? decodeCursor(opts.cursor, LIST_KEYS[index]) : undefined;
     const page = opts.module
       ? await this.table.query({
           index: EXPORT_INDEXES.byModule,

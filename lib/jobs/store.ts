@@ -13,31 +13,17 @@
  *                 └── fail (from any claim or seen state) ──▶ FAILED
  */
 import { randomUUID } from 'node:crypto';
+import { decodeCursor, encodeCursor, readKeyShape } from '../ddb/cursor.js';
 import { and, type Cond, eq, exists, gt, lt, missing, ne, or, type Update } from '../ddb/expr.js';
 import type { Table, TransactOp } from '../ddb/table.js';
-import { EXPORT_DUE_INDEX, STATUS_INDEX } from '../tables.js';
+import { EXPORT_DUE_INDEX, STATUS_INDEX, TABLES } from '../tables.js';
 import type { JobError, JobRecord, JobStatus, ParquetFile, S3Location } from './model.js';
 
-/** Thrown when a cursor given to `list` is not one this store produced. */
-export class InvalidCursorError extends Error {
-  override readonly name = 'InvalidCursorError';
-}
-
-const encodeCursor = (key: Record<string, unknown> | undefined): string | null =>
-  key ? Buffer.from(JSON.stringify(key)).toString('base64url') : null;
-
-function decodeCursor(cursor: string, allowed: ReadonlySet<string>): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
-    for (const [k, val] of Object.entries(v)) {
-      if (!allowed.has(k) || (typeof val !== 'string' && typeof val !== 'number')) throw new Error('bad key');
-    }
-    return v as Record<string, unknown>;
-  } catch {
-    throw new InvalidCursorError('the cursor is not one this API returned');
-  }
-}
+/** The key each listing pages with, so a cursor of another shape is refused (400 INVALID_CURSOR). */
+const LIST_KEYS = {
+  all: readKeyShape(TABLES.jobs),
+  byStatus: readKeyShape(TABLES.jobs, STATUS_INDEX),
+};
 
 /** What a writer holds: a claim it took, or the state it read. */
 export type Guard =
@@ -139,7 +125,7 @@ export class JobStore {
     cursor?: string;
   }): Promise<{ jobs: JobRecord[]; next: string | null }> {
     const start = opts.cursor
-      ? decodeCursor(opts.cursor, new Set(['job_id', 'status', 'next_check_at']))
+      ? decodeCursor(opts.cursor, opts.status ? LIST_KEYS.byStatus : LIST_KEYS.all)
       : undefined;
     const page = opts.status
       ? await this.table.query({

@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { CodedError } from '../errors.js';
 
 const QUOTE = 0x22;
 const LF = 0x0a;
@@ -109,22 +110,30 @@ export class CsvRecordCounter {
   }
 }
 
-export class RecordCountMismatchError extends Error {
+/** Retryable: a download cut short (or a bad read) is the likely cause, and a new download may fix it. */
+export class RecordCountMismatchError extends CodedError {
   override readonly name = 'RecordCountMismatchError';
-  readonly code = 'RECORD_COUNT_MISMATCH';
   constructor(
     readonly expected: number,
     readonly actual: number,
   ) {
-    super(`the CSV holds ${actual} records but Zoho reported ${expected}`);
+    super({
+      code: 'RECORD_COUNT_MISMATCH',
+      kind: 'retryable',
+      message: `the CSV holds ${actual} records but Zoho reported ${expected}`,
+    });
   }
 }
 
-export class CsvUnterminatedQuoteError extends Error {
+/** Retryable for the same reason: a CSV cut short ends inside a quoted value. */
+export class CsvUnterminatedQuoteError extends CodedError {
   override readonly name = 'CsvUnterminatedQuoteError';
-  readonly code = 'CSV_UNTERMINATED_QUOTE';
   constructor() {
-    super('the CSV ends inside a quoted value');
+    super({
+      code: 'CSV_UNTERMINATED_QUOTE',
+      kind: 'retryable',
+      message: 'the CSV ends inside a quoted value',
+    });
   }
 }
 

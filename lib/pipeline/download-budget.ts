@@ -21,6 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import { eq, missing } from '../ddb/expr.js';
 import type { Table } from '../ddb/table.js';
+import { CodedError } from '../errors.js';
 
 const KEY = { pk: 'download-budget' };
 /** Zoho's window plus a margin for clock skew between machines and request latency. */
@@ -61,9 +62,12 @@ export interface DownloadBudgetOptions {
   maxAttempts?: number;
 }
 
-export class BudgetContentionError extends Error {
+/** The budget's compare-and-set kept losing to other downloaders: busy right now, not wrong. */
+export class BudgetContentionError extends CodedError {
   override readonly name = 'BudgetContentionError';
-  readonly code = 'BUDGET_CONTENTION';
+  constructor(message: string) {
+    super({ code: 'BUDGET_CONTENTION', kind: 'retryable', message });
+  }
 }
 
 export class DownloadBudget {

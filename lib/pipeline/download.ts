@@ -11,6 +11,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Timing } from '../config.js';
+import { CodedError } from '../errors.js';
 import { csvKey } from '../exports/layout.js';
 import type { PageHooks } from '../exports/service.js';
 import type { DownloadMessage, JobRecord } from '../jobs/model.js';
@@ -55,9 +56,12 @@ export type DownloadOutcome =
   | { outcome: 'deferred'; retryAt: number }
   | { outcome: 'skipped'; reason: string };
 
-export class StoredSizeMismatchError extends Error {
+/** Retryable: the object was deleted, and the next attempt uploads it again. */
+export class StoredSizeMismatchError extends CodedError {
   override readonly name = 'StoredSizeMismatchError';
-  readonly code = 'S3_SIZE_MISMATCH';
+  constructor(message: string) {
+    super({ code: 'S3_SIZE_MISMATCH', kind: 'retryable', message });
+  }
 }
 
 /**

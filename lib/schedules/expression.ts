@@ -11,6 +11,8 @@
  *   day-of-week (one of the two must be `?`).
  */
 
+import { CodedError } from '../errors.js';
+
 export type ScheduleExpression =
   | { kind: 'rate'; value: number; unit: 'minute' | 'hour' | 'day'; ms: number }
   | { kind: 'cron'; fields: CronFields };
@@ -42,8 +44,12 @@ interface DowSpec {
   nth?: { day: number; n: number };
 }
 
-export class ExpressionError extends Error {
+/** A schedule expression or time zone that cannot be read; the message says which part and why. */
+export class ExpressionError extends CodedError {
   override readonly name = 'ExpressionError';
+  constructor(message: string) {
+    super({ code: 'INVALID_SCHEDULE_EXPRESSION', kind: 'invalid', message });
+  }
 }
 
 const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { ZohoField } from '../analytics/fields.js';
 import { parseFieldsResponse } from '../analytics/fields-response.js';
+import { MODULE_PATTERN } from '../contract.js';
 import { type ApiVersion, moduleIsString, usesPageToken } from './data-centers.js';
 import { type DeletedPage, deletedRecordsResponse, toDeletedRecord } from './deleted.js';
 import { toZohoError, ZohoError } from './errors.js';
@@ -210,7 +211,7 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
     },
 
     async getFields(module, opts = {}) {
-      if (!/^[A-Za-z0-9_]{1,100}$/.test(module)) {
+      if (!MODULE_PATTERN.test(module)) {
         throw new ZohoError({
           code: 'INVALID_MODULE',
           message: 'a module API name is letters, digits and _',
@@ -293,7 +294,7 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
     },
 
     async getDeletedRecords(module, opts) {
-      if (!/^[A-Za-z0-9_]{1,100}$/.test(module)) {
+      if (!MODULE_PATTERN.test(module)) {
         throw new ZohoError({
           code: 'INVALID_MODULE',
           message: 'a module API name is letters, digits and _',

@@ -6,12 +6,15 @@
  * - `auth`: the access token was refused (INVALID_TOKEN, AUTHENTICATION_FAILURE): refresh once, retry once;
  * - `terminal`: everything else (RESOURCE_NOT_FOUND, NO_PERMISSION, OAUTH_SCOPE_MISMATCH, ...).
  */
-export type ZohoErrorKind = 'retryable' | 'auth' | 'terminal';
+import { CodedError, type ErrorKind } from '../errors.js';
+
+export type ZohoErrorKind = Extract<ErrorKind, 'retryable' | 'auth' | 'terminal'>;
 
 export interface ZohoErrorInit {
   code: string;
   message: string;
   kind: ZohoErrorKind;
+  /** The HTTP status Zoho answered with (not an answer of this product's API). */
   httpStatus?: number | undefined;
   /** Minimum wait before a retry makes sense (download lock, token throttle), in ms. */
   retryAfterMs?: number | undefined;
@@ -20,20 +23,17 @@ export interface ZohoErrorInit {
   cause?: unknown;
 }
 
-export class ZohoError extends Error {
+/**
+ * A coded error whose kind is one of the three Zoho's answers need. `httpStatus` is the status Zoho
+ * answered, so the API never answers with it as is (lib/api turns a ZohoError into its own answer).
+ */
+export class ZohoError extends CodedError {
   override readonly name = 'ZohoError';
-  readonly code: string;
-  readonly kind: ZohoErrorKind;
-  readonly httpStatus: number | undefined;
-  readonly retryAfterMs: number | undefined;
+  declare readonly kind: ZohoErrorKind;
   readonly stage: 'oauth' | undefined;
 
   constructor(init: ZohoErrorInit) {
-    super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
-    this.code = init.code;
-    this.kind = init.kind;
-    this.httpStatus = init.httpStatus;
-    this.retryAfterMs = init.retryAfterMs;
+    super(init);
     this.stage = init.stage;
   }
 }

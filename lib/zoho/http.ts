@@ -48,13 +48,16 @@ interface HasHeaders {
 /**
  * Turns a Zoho answer into an error, if it is one: non-2xx statuses, either error envelope (top level
  * or in `data[0]`), and the `{"error":"Access Denied"}` throttle that can come with HTTP 200 or 400.
- * Returns undefined for a body that is not an error.
+ * Returns undefined for a body that is not an error. The one parser of Zoho's error bodies: the
+ * download's ZIP reader uses it too, with `inPlaceOfData` (a JSON body where a ZIP belongs is an
+ * error whatever its envelope's `status` says).
  */
 export function errorFromResponse(
   status: number,
   body: unknown,
   what: string,
   res?: HasHeaders,
+  opts: { inPlaceOfData?: boolean } = {},
 ): ZohoError | undefined {
   const oauth = oauthErrorBody.safeParse(body);
   if (oauth.success) {
@@ -67,7 +70,7 @@ export function errorFromResponse(
     });
   }
   const env = parseErrorEnvelope(body);
-  const isErrorEnvelope = env && (status >= 400 || env.status === 'error');
+  const isErrorEnvelope = env && (status >= 400 || env.status === 'error' || opts.inPlaceOfData);
   if (isErrorEnvelope) {
     const code = env.code;
     return new ZohoError({

@@ -51,6 +51,13 @@ interface TokenItem {
 /** How long a terminal refusal from the token endpoint is remembered by one container. */
 const REFUSED_CACHE_MS = 60_000;
 
+const DENIED_MESSAGE =
+  'Zoho throttled access-token creation ("Access Denied"); waiting for the 10-minute window';
+
+/** No access token may be minted before `retryAfterMs` has passed (Zoho's throttle or our own budget). */
+const tokenThrottled = (message: string, retryAfterMs: number): ZohoError =>
+  new ZohoError({ code: 'TOKEN_THROTTLED', message, kind: 'retryable', retryAfterMs });
+
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -141,24 +148,17 @@ export class TokenBroker implements TokenProvider {
         return this.memo;
       }
       if (item?.denied_until && item.denied_until > now) {
-        throw new ZohoError({
-          code: 'TOKEN_THROTTLED',
-          message: 'Zoho throttled access-token creation ("Access Denied"); waiting for the 10-minute window',
-          kind: 'retryable',
-          retryAfterMs: item.denied_until - now,
-        });
+        throw tokenThrottled(DENIED_MESSAGE, item.denied_until - now);
       }
       const recent = (item?.mints ?? [])
         .filter((t) => t > now - this.o.mintLimit.windowMs)
         .sort((a, b) => a - b);
       const leaseFree = !item?.lease_until || item.lease_until < now;
       if (leaseFree && recent.length >= this.o.mintLimit.max) {
-        throw new ZohoError({
-          code: 'TOKEN_THROTTLED',
-          message: `access-token mint budget used (${this.o.mintLimit.max} in ${this.o.mintLimit.windowMs / 60_000} min)`,
-          kind: 'retryable',
-          retryAfterMs: (recent[0] ?? now) + this.o.mintLimit.windowMs - now,
-        });
+        throw tokenThrottled(
+          `access-token mint budget used (${this.o.mintLimit.max} in ${this.o.mintLimit.windowMs / 60_000} min)`,
+          (recent[0] ?? now) + this.o.mintLimit.windowMs - now,
+        );
       }
       if (leaseFree) {
         const owner = `${process.pid}-${Math.random().toString(36).slice(2)}`;
@@ -241,12 +241,7 @@ export class TokenBroker implements TokenProvider {
       if (err.code === 'ACCESS_DENIED') {
         const deniedUntil = this.o.now() + this.o.mintLimit.windowMs;
         await this.release(owner, { deniedUntil });
-        throw new ZohoError({
-          code: 'TOKEN_THROTTLED',
-          message: 'Zoho throttled access-token creation ("Access Denied"); waiting for the 10-minute window',
-          kind: 'retryable',
-          retryAfterMs: deniedUntil - this.o.now(),
-        });
+        throw tokenThrottled(DENIED_MESSAGE, deniedUntil - this.o.now());
       }
       await this.release(owner);
       if (err.kind === 'auth') {

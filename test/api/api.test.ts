@@ -196,6 +196,21 @@ const BAD: Array<[string, Req, number, string]> = [
     400,
     'INVALID_CURSOR',
   ],
+  // A cursor must be exactly the key of the table or index the listing reads (job_id a string; with
+  // a status filter, the status index's key too), never something DynamoDB refuses (once a 503).
+  ...(
+    [
+      [{ job_id: 5 }, {}],
+      [{ job_id: '1', extra: 'x' }, {}],
+      [{ job_id: '1' }, { status: 'PENDING' }],
+      [{ job_id: '1', status: 'PENDING', next_check_at: 'soon' }, { status: 'PENDING' }],
+    ] as Array<[Record<string, unknown>, Record<string, string>]>
+  ).map(([key, query]): [string, Req, number, string] => [
+    `a cursor of the wrong shape: ${JSON.stringify(key)} with ${JSON.stringify(query)}`,
+    { method: 'GET', query: { ...query, next: Buffer.from(JSON.stringify(key)).toString('base64url') } },
+    400,
+    'INVALID_CURSOR',
+  ]),
 ];
 
 describe('bad input', () => {

@@ -508,5 +508,27 @@ describe('GET /exports/{id} and GET /exports', () => {
       expect(r.status, q).toBe(400);
       expect(['INVALID_QUERY', 'INVALID_CURSOR'], q).toContain(r.body.error.code);
     }
+    // A cursor must be exactly the key of the index the listing reads: by module, by status, or all.
+    const cursor = (key: unknown) => Buffer.from(JSON.stringify(key)).toString('base64url');
+    for (const q of [
+      `module=Leads&next=${cursor({ export_id: 'x' })}`,
+      `module=Leads&next=${cursor({ export_id: 'x', kind: 'export' })}`,
+      `status=RUNNING&next=${cursor({ export_id: 'x', module: 'Leads' })}`,
+      `next=${cursor({ export_id: 'x', status: 'RUNNING' })}`,
+      `next=${cursor({ export_id: 5, kind: 'export' })}`,
+      `next=${cursor({ export_id: 'x', kind: 'export', module: 'Leads' })}`,
+    ]) {
+      const r = await api('GET', `/exports?${q}`);
+      expect(r.status, q).toBe(400);
+      expect(r.body.error.code, q).toBe('INVALID_CURSOR');
+    }
+    // The cursors the API hands out still page (their shape is the index's key).
+    const first = await api('GET', '/exports?module=Leads&limit=1');
+    const second = await api(
+      'GET',
+      `/exports?module=Leads&limit=1&next=${encodeURIComponent(first.body.next)}`,
+    );
+    expect(second.status).toBe(200);
+    expect(second.body.exports[0].export_id).toBe(mine[1]);
   });
 });

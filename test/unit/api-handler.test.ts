@@ -1,7 +1,12 @@
 /** The HTTP API handler called in-process on in-memory tables: routing, errors, the job routes. */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { describe, expect, it } from 'vitest';
-import { createApiHandler } from '../../lib/api/handler.js';
+import { describe, expect, it, vi } from 'vitest';
+import { answerFor, createApiHandler } from '../../lib/api/handler.js';
+import { ApiError, errorResult } from '../../lib/api/http.js';
+import { ConfigError } from '../../lib/config.js';
+import { InvalidCursorError } from '../../lib/ddb/cursor.js';
+import { CodedError } from '../../lib/errors.js';
+import { ZohoError } from '../../lib/zoho/errors.js';
 import { memoryExportDeps } from '../support/memory.js';
 
 function api() {
@@ -28,7 +33,7 @@ function api() {
     } as unknown as APIGatewayProxyEventV2);
     return { status: r.statusCode ?? 0, body: JSON.parse(r.body ?? 'null'), headers: r.headers ?? {} };
   };
-  return { call, tables };
+  return { call, tables, deps };
 }
 
 describe('API handler (in-process, in-memory tables)', () => {
@@ -63,13 +68,118 @@ describe('API handler (in-process, in-memory tables)', () => {
     expect(tables.jobs.all()).toHaveLength(0);
   });
 
-  it('a failing store is a 503 that shows no internals', async () => {
+  it('an unreachable store is a 503 that shows no internals', async () => {
     const { call, tables } = api();
     tables.jobs.get = async () => {
-      throw new Error('connect ECONNREFUSED 10.0.0.1:8000 secret-ish detail');
+      throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:8000 secret-ish detail'), {
+        code: 'ECONNREFUSED',
+      });
     };
     const r = await call('GET', '/jobs/1');
     expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe('SERVICE_UNAVAILABLE');
+    expect(r.headers['retry-after']).toMatch(/^[1-9][0-9]*$/);
     expect(JSON.stringify(r.body)).not.toMatch(/ECONNREFUSED|secret/);
+  });
+
+  it('an unexpected error (a bug) is a 500 INTERNAL_ERROR that shows no internals and is logged', async () => {
+    const { call, tables, deps } = api();
+    const logged: unknown[] = [];
+    vi.spyOn(deps.logger, 'error').mockImplementation((...args: unknown[]) => {
+      logged.push(args);
+    });
+    tables.jobs.get = async () => {
+      throw new TypeError("Cannot read properties of undefined (reading 'secret_field')");
+    };
+    const r = await call('GET', '/jobs/1');
+    expect(r.status).toBe(500);
+    expect(r.body.error.code).toBe('INTERNAL_ERROR');
+    expect(r.headers['retry-after']).toBeUndefined();
+    expect(JSON.stringify(r.body)).not.toMatch(/secret_field|TypeError/);
+    expect(JSON.stringify(logged)).toMatch(/secret_field/);
+  });
+});
+
+/** An AWS SDK service exception as the SDK throws it: a name, HTTP metadata, maybe `$retryable`. */
+const awsError = (name: string, status: number, retryable?: { throttling: boolean }) =>
+  Object.assign(new Error(`${name}: detail`), {
+    name,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+    ...(retryable ? { $retryable: retryable } : {}),
+  });
+
+describe('API error mapping: 4xx for the caller, 503 for a throttled or unavailable dependency, 500 for a bug', () => {
+  it.each<[string, unknown, number, string]>([
+    ['a plain Error', new Error('boom'), 500, 'INTERNAL_ERROR'],
+    ['a TypeError', new TypeError('x is undefined'), 500, 'INTERNAL_ERROR'],
+    ['a thrown string', 'boom', 500, 'INTERNAL_ERROR'],
+    ['a DynamoDB ValidationException', awsError('ValidationException', 400), 500, 'INTERNAL_ERROR'],
+    [
+      'a terminal ZohoError',
+      new ZohoError({ code: 'NO_PERMISSION', kind: 'terminal', message: 'x', httpStatus: 403 }),
+      500,
+      'INTERNAL_ERROR',
+    ],
+    ['a config error', new ConfigError('BUCKET is required'), 500, 'INTERNAL_ERROR'],
+    ['ThrottlingException', awsError('ThrottlingException', 400), 503, 'SERVICE_UNAVAILABLE'],
+    [
+      'ProvisionedThroughputExceededException',
+      awsError('ProvisionedThroughputExceededException', 400),
+      503,
+      'SERVICE_UNAVAILABLE',
+    ],
+    ['RequestLimitExceeded', awsError('RequestLimitExceeded', 400), 503, 'SERVICE_UNAVAILABLE'],
+    [
+      'TransactionConflictException',
+      awsError('TransactionConflictException', 400),
+      503,
+      'SERVICE_UNAVAILABLE',
+    ],
+    [
+      'an SDK error marked $retryable',
+      awsError('SomethingElse', 400, { throttling: true }),
+      503,
+      'SERVICE_UNAVAILABLE',
+    ],
+    ['a service 503', awsError('ServiceUnavailableError', 503), 503, 'SERVICE_UNAVAILABLE'],
+    [
+      'a socket error',
+      Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+      503,
+      'SERVICE_UNAVAILABLE',
+    ],
+    [
+      'Zoho throttling',
+      new ZohoError({ code: 'TOO_MANY_REQUESTS', kind: 'retryable', message: 'x', httpStatus: 429 }),
+      503,
+      'SERVICE_UNAVAILABLE',
+    ],
+    [
+      'a retryable coded error',
+      new CodedError({ code: 'BUSY', kind: 'unavailable', message: 'x' }),
+      503,
+      'SERVICE_UNAVAILABLE',
+    ],
+    ['an invalid cursor', new InvalidCursorError(), 400, 'INVALID_CURSOR'],
+    ['an ApiError', new ApiError(409, 'SCHEDULE_RUNNING', 'still running'), 409, 'SCHEDULE_RUNNING'],
+  ])('%s', (_what, thrown, status, code) => {
+    const { error } = answerFor(thrown);
+    expect([error.status, error.code]).toEqual([status, code]);
+    const r = errorResult(error);
+    expect(r.statusCode).toBe(status);
+    if (status === 503) expect(Number(r.headers?.['retry-after'])).toBeGreaterThanOrEqual(1);
+    else expect(r.headers?.['retry-after']).toBeUndefined();
+    if (status >= 500) expect(r.body).not.toMatch(/detail|boom|undefined|BUCKET/);
+  });
+
+  it("takes Retry-After from the error's own wait", () => {
+    const e = new ZohoError({
+      code: 'TOKEN_THROTTLED',
+      kind: 'retryable',
+      message: 'x',
+      retryAfterMs: 61_500,
+    });
+    expect(errorResult(answerFor(e).error).headers?.['retry-after']).toBe('62');
   });
 });

@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { classify, ZohoError } from '../errors.js';
-import { oauthErrorBody, parseErrorEnvelope } from '../schemas.js';
+import type { ZohoError } from '../errors.js';
+import { errorFromResponse } from '../http.js';
 import { LOCAL_SIG, type LocalHeader, parseLocalHeader, type Tail, zipError } from './format.js';
 
 /** How much of the archive's end is kept for the central directory and end records. */
@@ -15,32 +15,22 @@ const MAX_TAIL = 512 * 1024;
 export const COALESCE = 512 * 1024;
 const MAX_ERROR_BODY = 64 * 1024;
 
-/** A body that is not a ZIP: a JSON error envelope becomes the ZohoError it describes. */
+/** A body that is not a ZIP: a Zoho error body becomes the ZohoError it describes. */
 function errorFromBody(body: Buffer): ZohoError {
-  const text = body.toString('utf8');
+  let json: unknown;
   try {
-    const json: unknown = JSON.parse(text);
-    const env = parseErrorEnvelope(json);
-    if (env) {
-      return new ZohoError({
-        code: env.code,
-        message: `download answered with an error instead of a ZIP: ${env.message ?? env.code}`,
-        kind: classify(env.code),
-      });
-    }
-    const oauth = oauthErrorBody.safeParse(json);
-    if (oauth.success) {
-      const denied = oauth.data.error.toLowerCase() === 'access denied';
-      return new ZohoError({
-        code: denied ? 'ACCESS_DENIED' : oauth.data.error.toUpperCase(),
-        message: `download answered with an error instead of a ZIP: ${oauth.data.error}`,
-        kind: denied ? 'retryable' : 'terminal',
-      });
-    }
+    json = JSON.parse(body.toString('utf8'));
   } catch {
-    // not JSON: fall through
+    json = undefined;
   }
-  return zipError('NOT_A_ZIP', 'the download is not a ZIP archive (no PK\\x03\\x04 signature)');
+  // The body came with HTTP 200 (an error status never reaches the ZIP reader).
+  const err =
+    json === undefined
+      ? undefined
+      : errorFromResponse(200, json, 'the download answered with an error instead of a ZIP', undefined, {
+          inPlaceOfData: true,
+        });
+  return err ?? zipError('NOT_A_ZIP', 'the download is not a ZIP archive (no PK\\x03\\x04 signature)');
 }
 
 /** The front half: strips the local header, passes compressed bytes on, keeps the tail. */
