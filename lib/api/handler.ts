@@ -8,7 +8,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import httpRouterHandler, { type Route } from '@middy/http-router';
 import type { Context } from 'aws-lambda';
-import type { ExportDeps } from '../exports/service.js';
+import type { ExportDeps } from '../exports/deps.js';
 import { describeError } from '../observability.js';
 import { convertExport, createExport, getExport, listExports } from './exports.js';
 import { ApiError, type Event, errorResult, type Result } from './http.js';
