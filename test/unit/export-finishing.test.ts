@@ -290,6 +290,39 @@ describe('the sweep dispatches on the stored reaction', () => {
     expect((await h.deps.exports.get(id))?.status).toBe('COMPLETED');
     expect((await h.deps.jobs.get(jobId))?.export_pending).toBeUndefined();
   });
+
+  it('a page_exported reaction that replaced page_completed (the poller died) still gets the next page created', async () => {
+    const asked: string[] = [];
+    const h = harness();
+    h.deps.zoho = {
+      ...h.deps.zoho,
+      createJob: async (q) => {
+        asked.push(q.pageToken ?? '');
+        return { id: '7000000000000000099', state: 'ADDED' };
+      },
+    };
+    const id = await h.exportWithPages(1);
+    const jobId = (await h.deps.exports.get(id))?.page_jobs[0] ?? '';
+    const j = await h.deps.jobs.get(jobId);
+    // COMPLETED with more records, then EXPORTED before anyone wanted page 2: only page_exported is left.
+    await h.tables.jobs.put({
+      ...j,
+      more_records: true,
+      next_page_token: 'tok-2',
+      api_version: 'v8',
+      export_pending: 'yes',
+      export_due: T0,
+      export_reaction: 'page_exported',
+    });
+    h.advance(EXPORT_FOLLOW_THROUGH_MS);
+    const summary = await sweepExports(h.deps, { deadline: Number.MAX_SAFE_INTEGER });
+    expect(summary.pagesCreated).toBe(1);
+    expect(asked).toEqual(['tok-2']);
+    const e = await h.deps.exports.get(id);
+    expect(e?.page_jobs).toEqual([jobId, '7000000000000000099']);
+    expect(e?.status).toBe('RUNNING');
+    expect((await h.deps.jobs.get(jobId))?.export_pending).toBeUndefined();
+  });
 });
 
 describe('finalizeExport', () => {
