@@ -82,7 +82,12 @@ export async function finalizeExport(deps: ExportDeps, exportId: string): Promis
     await d.exports.releaseFinalize(exportId, owner).catch(() => undefined);
     throw err;
   }
-  if (done.kind !== 'completed') return done.kind === 'failed' ? { kind: 'failed' } : NOT_READY;
+  if (done.kind === 'failed') return { kind: 'failed' };
+  if (done.kind === 'lost') {
+    // The pages changed under the claim (a recovery): the next finalization must not wait for it.
+    await d.exports.releaseFinalize(exportId, owner);
+    return NOT_READY;
+  }
   recordCompletion(d, e, done.manifest, done.deletions);
   await scheduleRunEnded(d, exportId, 'COMPLETED');
   await publishEvent(d, exportId);
