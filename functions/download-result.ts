@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { pageHooks } from '../lib/exports/service.js';
+import { pageHooks } from '../lib/exports/hooks.js';
 import { tuneHeapForStreaming } from '../lib/heap.js';
 import { downloadMessage } from '../lib/jobs/model.js';
 import { downloadJob } from '../lib/pipeline/download.js';

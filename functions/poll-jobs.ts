@@ -3,7 +3,8 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { emitExportHealth } from '../lib/exports/health.js';
-import { pageHooks, sweepExports } from '../lib/exports/service.js';
+import { pageHooks } from '../lib/exports/hooks.js';
+import { sweepExports } from '../lib/exports/sweep.js';
 import { type PollSummary, pollOnce } from '../lib/pipeline/poll.js';
 import { lambdaRuntime, sqsDispatcher } from '../lib/runtime.js';
 

@@ -3,7 +3,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createCallbackHandler } from '../lib/callbacks/http.js';
-import { pageHooks } from '../lib/exports/service.js';
+import { pageHooks } from '../lib/exports/hooks.js';
 import { lambdaRuntime, sqsDispatcher } from '../lib/runtime.js';
 
 const rt = lambdaRuntime('zoho-callback');

@@ -20,10 +20,10 @@ import {
 import { DynamoTable } from './ddb/dynamo-table.js';
 import type { Table } from './ddb/table.js';
 import type { ConvertMessage } from './exports/convert-message.js';
+import type { ExportDeps } from './exports/deps.js';
 import { eventBridgePublisher } from './exports/events.js';
 import { glueCatalog } from './exports/glue.js';
 import { IdempotencyStore } from './exports/idempotency.js';
-import type { ExportDeps } from './exports/service.js';
 import { ExportStore } from './exports/store.js';
 import type { DownloadMessage } from './jobs/model.js';
 import { JobStore } from './jobs/store.js';

@@ -19,8 +19,10 @@ import { type CallbackWiring, cachedKey, callbackWiring, keyFromSecret } from '.
 import { ConfigError, loadSettings, timingFrom } from '../lib/config.js';
 import { fileCatalog } from '../lib/exports/catalog.js';
 import type { ConvertMessage } from '../lib/exports/convert-message.js';
+import type { ConvertDispatch, ExportDeps } from '../lib/exports/deps.js';
 import { fileEventPublisher } from '../lib/exports/events.js';
-import { type ConvertDispatch, type ExportDeps, pageHooks, sweepExports } from '../lib/exports/service.js';
+import { pageHooks } from '../lib/exports/hooks.js';
+import { sweepExports } from '../lib/exports/sweep.js';
 import { tuneHeapForStreaming } from '../lib/heap.js';
 import type { DownloadMessage } from '../lib/jobs/model.js';
 import { createLogger, describeError, memoryMetrics } from '../lib/observability.js';

@@ -2,13 +2,11 @@
 import { z } from 'zod';
 import { IDEMPOTENCY_KEY_PATTERN } from '../exports/idempotency.js';
 import { EXPORT_ID_PATTERN, EXPORT_STATUSES, exportQuery, MODULE_PATTERN } from '../exports/model.js';
-import {
-  type ExportDeps,
-  ExportRequestError,
-  readExport,
-  reconvertExport,
-  startExport,
-} from '../exports/service.js';
+import type { ExportDeps } from '../exports/deps.js';
+import { ExportRequestError } from '../exports/errors.js';
+import { readExport } from '../exports/read.js';
+import { reconvertExport } from '../exports/reconvert.js';
+import { startExport } from '../exports/start.js';
 import { ZohoError } from '../zoho/errors.js';
 import {
   ApiError,

@@ -1,6 +1,7 @@
 /** `POST /jobs`, `GET /jobs/{job_id}`, `GET /jobs`: register a Zoho bulk read job made elsewhere, and read jobs. */
 import { z } from 'zod';
-import { type ExportDeps, registerJobExport } from '../exports/service.js';
+import type { ExportDeps } from '../exports/deps.js';
+import { registerJobExport } from '../exports/start.js';
 import { JOB_ID_PATTERN, JOB_STATUSES, toPublicJob } from '../jobs/model.js';
 import {
   ApiError,

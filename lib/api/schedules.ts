@@ -1,5 +1,5 @@
 /** `GET /schedules` and `POST /schedules/{name}/runs`: the configured schedules, and a run started now. */
-import { readExport } from '../exports/service.js';
+import { readExport } from '../exports/read.js';
 import { SCHEDULE_NAME_PATTERN } from '../schedules/definitions.js';
 import { findSchedule, listSchedules, runSchedule, type ScheduleDeps } from '../schedules/run.js';
 import type { ApiDeps } from './deps.js';

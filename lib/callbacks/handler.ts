@@ -14,8 +14,9 @@
  */
 import pLimit from 'p-limit';
 import { z } from 'zod';
+import type { ExportDeps } from '../exports/deps.js';
 import { EXPORT_ID_PATTERN } from '../exports/model.js';
-import { adoptPageJob, type ExportDeps } from '../exports/service.js';
+import { adoptPageJob } from '../exports/pages.js';
 import { JOB_ID_PATTERN } from '../jobs/model.js';
 import { describeError } from '../observability.js';
 import { checkJob, type PollDeps } from '../pipeline/poll.js';

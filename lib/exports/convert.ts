@@ -12,15 +12,17 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { convertCsvToParquet } from '../analytics/convert.js';
 import { planColumns, type ZohoField } from '../analytics/fields.js';
 import type { ConversionStats } from '../analytics/types.js';
+import { CodedError } from '../errors.js';
 import type { JobError, JobRecord, ParquetFile } from '../jobs/model.js';
-import { backoffMs } from '../jobs/retry.js';
+import { afterConversionError } from '../jobs/retry.js';
 import { describeError } from '../observability.js';
 import type { ApiVersion } from '../zoho/data-centers.js';
 import { ZohoError } from '../zoho/errors.js';
 import { glueType } from './catalog.js';
 import type { ConvertMessage } from './convert-message.js';
+import type { ExportDeps } from './deps.js';
+import { pageHooks } from './hooks.js';
 import { parquetKey } from './layout.js';
-import { type ExportDeps, pageHooks } from './service.js';
 
 /** Attempts of one page's conversion before it ends FAILED. */
 export const MAX_CONVERSION_ATTEMPTS = 3;
@@ -41,9 +43,12 @@ export type ConvertOutcome =
   | { outcome: 'failed'; code: string }
   | { outcome: 'skipped'; reason: string };
 
-export class ParquetRowMismatchError extends Error {
-  override readonly name = 'ParquetRowMismatchError';
-  readonly code = 'PARQUET_ROW_MISMATCH';
+/** The Parquet file does not hold the page's records: converting the same CSV again cannot help. */
+export class ParquetRowMismatchError extends CodedError {
+  override name = 'ParquetRowMismatchError';
+  constructor(message: string) {
+    super({ code: 'PARQUET_ROW_MISMATCH', kind: 'terminal', message });
+  }
 }
 
 /** Why a module's columns are all STRING: no metadata (scope missing, or Zoho refused). */
@@ -113,6 +118,7 @@ export async function convertPage(
   const key = parquetKey(deps.config.S3_PREFIX ?? '', job);
   const bucket = job.s3.bucket;
   let upload: Upload | undefined;
+  let converted: { outcome: 'converted'; key: string; rows: number; bytes: number; parquet: ParquetFile };
   try {
     const meta = job.module
       ? await opts.fields(job.module, (job.api_version ?? 'v8') as ApiVersion)
@@ -169,27 +175,19 @@ export async function convertPage(
       bytes: stats.bytes,
       conversion_errors: errors,
     });
-    await pageHooks(deps).converted({ ...job, parquet_status: 'DONE', parquet });
-    return { outcome: 'converted', key, rows: stats.rows, bytes: stats.bytes };
+    converted = { outcome: 'converted', key, rows: stats.rows, bytes: stats.bytes, parquet };
   } catch (e) {
     await upload?.abort().catch(() => undefined);
     const error: JobError = describeError(e);
-    // Zoho or S3 trouble is worth another try; a malformed CSV or a row mismatch is not.
-    const terminal =
-      (e instanceof ZohoError && e.kind === 'terminal' && e.stage !== 'oauth') ||
-      /^CSV_|^PARQUET_ROW/.test(error.code);
-    if (terminal || attempts >= MAX_CONVERSION_ATTEMPTS) {
+    const decision = afterConversionError(e, attempts, MAX_CONVERSION_ATTEMPTS, deps.random);
+    if (decision.kind !== 'retry') {
       await jobs.conversionFailed(job.job_id, owner, error);
       deps.metrics.count('ConversionsFailed');
       logger.error('conversion failed for good', { job_id: job.job_id, error, attempts });
-      await pageHooks(deps).converted({
-        ...job,
-        parquet_status: 'FAILED',
-        parquet_error: error,
-      } as JobRecord);
+      await finishExport(deps, { ...job, parquet_status: 'FAILED', parquet_error: error });
       return { outcome: 'failed', code: error.code };
     }
-    const retryAt = now() + backoffMs(attempts - 1, 30_000, 10 * 60_000, deps.random);
+    const retryAt = now() + decision.delayMs;
     await jobs.conversionRetry(job.job_id, owner, error, retryAt);
     await deps.convert?.({ job_id: job.job_id }, retryAt - now()).catch(() => undefined);
     logger.warn('conversion failed; will retry', {
@@ -200,4 +198,21 @@ export async function convertPage(
     });
     return { outcome: 'retry', code: error.code, retryAt };
   }
+  // Outside the conversion's try: a Glue or S3 failure while finishing the export is no conversion
+  // failure (the page is DONE); the page stays flagged and the sweep finalizes again.
+  const { parquet, ...outcome } = converted;
+  await finishExport(deps, { ...job, parquet_status: 'DONE', parquet });
+  return outcome;
+}
+
+/** Tells the page's export the conversion ended; a failure is logged and left to the sweep. */
+async function finishExport(deps: ConvertDeps, job: JobRecord): Promise<void> {
+  await pageHooks(deps)
+    .converted(job)
+    .catch((err) =>
+      deps.logger.error('export not finalized now; the sweep will', {
+        job_id: job.job_id,
+        error: describeError(err),
+      }),
+    );
 }

@@ -7,6 +7,7 @@
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { CodedError } from '../errors.js';
 import type { ExportRecord, PublicExport } from './model.js';
 
 export const EVENT_SOURCE = 'zoho-crm-bulk-export';
@@ -33,9 +34,12 @@ export function exportEvent(
   };
 }
 
-export class PublishError extends Error {
-  override readonly name = 'PublishError';
-  readonly code = 'EVENT_PUBLISH_FAILED';
+/** EventBridge refused the event: the sweep publishes it again. */
+export class PublishError extends CodedError {
+  override name = 'PublishError';
+  constructor(message: string) {
+    super({ code: 'EVENT_PUBLISH_FAILED', kind: 'retryable', message });
+  }
 }
 
 /** EventBridge's default bus. A partial failure is a failure (PutEvents answers 200 and lists it). */

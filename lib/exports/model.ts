@@ -263,6 +263,14 @@ export interface ExportRecord {
   recoveries?: number;
   /** When the last recovery was recorded (epoch ms): the next one waits for its backoff after it. */
   recovered_at?: number;
+  /**
+   * The finalizer that alone may write the manifest and complete the export, and until when
+   * (lib/exports/finalize.ts; ExportStore.claimFinalize).
+   */
+  finalize_owner?: string;
+  finalize_until?: number;
+  /** "yes" from a reopen until every page's conversion is requested (ExportStore.reopen). */
+  reconvert_pending?: 'yes';
   /** "yes" while the completion event is not published (sparse index). */
   event_pending?: 'yes';
   expires_at?: number;

@@ -35,10 +35,10 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type { JobError, JobRecord } from '../jobs/model.js';
 import { describeError } from '../observability.js';
 import type { CreateJobQuery } from '../zoho/client.js';
-import { API_VERSIONS, type ApiVersion, usesPageToken } from '../zoho/data-centers.js';
+import { type ApiVersion, usesPageToken } from '../zoho/data-centers.js';
 import { ZohoError } from '../zoho/errors.js';
+import { asVersion, type ExportDeps } from './deps.js';
 import type { ExportRecord } from './model.js';
-import type { ExportDeps } from './service.js';
 import type { IntentClaim } from './store.js';
 
 /** Re-creations per export before it ends FAILED. */
@@ -127,9 +127,6 @@ export type RecoveryOutcome =
   | { kind: 'deferred'; at: number }
   /** No recovery: the export fails, with `error` if it should say more than the page's error. */
   | { kind: 'fail'; error?: JobError };
-
-const asVersion = (v: string | undefined): ApiVersion | undefined =>
-  (API_VERSIONS as readonly string[]).includes(v ?? '') ? (v as ApiVersion) : undefined;
 
 /**
  * A page's job ended FAILED with `error`: re-creates it if the rule allows (see the top of the file).

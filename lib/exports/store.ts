@@ -5,7 +5,7 @@
  *   create ──▶ RUNNING ──wantPage──▶ (intent: wanted) ──claimIntent──▶ (intent: creating)
  *                 │                        ▲  retryIntent                    │ recordPage / adoptPage
  *                 │                        └─────────────────────────────────┘ (page_jobs grows)
- *                 ├──complete──▶ COMPLETED (manifest written first)
+ *                 ├──claimFinalize──▶ (finalizing) ──complete──▶ COMPLETED (manifest written in between)
  *                 └──fail──────▶ FAILED (a page failed)         eventPublished: the event went out
  *
  * A follow-up page is recorded as an *intent* before Zoho is asked to create it, so a poller that dies
@@ -41,6 +41,15 @@ const LIST_KEYS = {
   byStatus: readKeyShape(TABLES.exports, EXPORT_INDEXES.byStatus),
   all: readKeyShape(TABLES.exports, EXPORT_INDEXES.all),
 };
+
+/**
+ * How long after a reopen the sweep steps in if the requests of the pages' conversions did not all go
+ * out (the request died midway): ample for a request that is still running.
+ */
+export const REOPEN_GRACE_MS = 2 * 60_000;
+
+/** The finalize claim (claimFinalize). */
+const FINALIZE = ['finalize_owner', 'finalize_until'] as const;
 
 /**
  * The export's pages are as `recoveries` (of the record read) left them: every write that rests on the
@@ -329,29 +338,67 @@ export class ExportStore {
     return this.table.transact(this.pageOps(e, page, child, eq('intent_page', page)));
   }
 
-  /** Every page is EXPORTED and its manifest written: RUNNING → COMPLETED; the event is due. */
-  complete(e: ExportRecord, manifest: ManifestLocation): Promise<boolean> {
+  /**
+   * Claims the finalization of an export whose pages are all in (lib/exports/finalize.ts), for
+   * `leaseMs`: only the holder writes the manifest and completes the export, so concurrent finalizers
+   * never both write it. Taken over only when the holder's lease has run out (it died). Undefined when
+   * the export changed or another finalizer holds it.
+   */
+  async claimFinalize(e: ExportRecord, leaseMs: number): Promise<string | undefined> {
+    const now = this.now();
+    const owner = randomUUID();
+    const ok = await this.write(
+      e.export_id,
+      { set: { finalize_owner: owner, finalize_until: now + leaseMs } },
+      and(
+        eq('status', 'RUNNING'),
+        eq('pages_created', e.page_jobs.length),
+        missing('intent_page'),
+        sameRecoveries(e.recoveries),
+        or(missing('finalize_owner'), lt('finalize_until', now)),
+      ),
+    );
+    return ok ? owner : undefined;
+  }
+
+  /**
+   * The holder of the finalize claim wrote the manifest: RUNNING → COMPLETED at `completedAt` (the
+   * manifest's own), the claim released; the event is due.
+   */
+  complete(
+    e: ExportRecord,
+    manifest: ManifestLocation,
+    completedAt: string,
+    owner: string,
+  ): Promise<boolean> {
     const now = this.now();
     return this.write(
       e.export_id,
       {
         set: {
           status: 'COMPLETED',
-          completed_at: this.iso(now),
+          completed_at: completedAt,
           manifest,
           event_pending: 'yes',
           attention: 'yes',
           attention_at: now,
           expires_at: Math.floor(now / 1000) + this.retentionSeconds,
         },
+        remove: [...FINALIZE, 'reconvert_pending'],
       },
       and(
         eq('status', 'RUNNING'),
         eq('pages_created', e.page_jobs.length),
         missing('intent_page'),
         sameRecoveries(e.recoveries),
+        eq('finalize_owner', owner),
       ),
     );
+  }
+
+  /** The holder of the finalize claim gives it up without completing (its export is not ready after all). */
+  releaseFinalize(exportId: string, owner: string): Promise<boolean> {
+    return this.write(exportId, { remove: [...FINALIZE] }, eq('finalize_owner', owner));
   }
 
   /**
@@ -412,7 +459,7 @@ export class ExportStore {
           attention_at: now,
           expires_at: Math.floor(now / 1000) + this.retentionSeconds,
         },
-        remove: [...INTENT],
+        remove: [...INTENT, ...FINALIZE, 'reconvert_pending'],
       },
       eq('status', 'RUNNING'),
     );
@@ -420,17 +467,45 @@ export class ExportStore {
 
   /**
    * Opens a COMPLETED or FAILED export again to convert its pages (again): RUNNING, written as
-   * `formats`, its error cleared. Its manifest stays until the new one replaces it.
+   * `formats`, its error cleared. Its manifest stays until the new one replaces it. It is marked
+   * `reconvert_pending` and needs the sweep's attention after `graceMs`, unless the request of every
+   * page's conversion clears the mark first (`reconversionRequested`): a request that dies midway is
+   * finished by the sweep, so the export is never left RUNNING with pages nobody converts.
    */
-  reopen(exportId: string, formats: ExportRecord['formats']): Promise<boolean> {
+  reopen(exportId: string, formats: ExportRecord['formats'], graceMs = REOPEN_GRACE_MS): Promise<boolean> {
     return this.write(
       exportId,
       {
-        set: { status: 'RUNNING', formats, error: null, completed_at: null, reopened_at: this.iso() },
-        remove: ['expires_at'],
+        set: {
+          status: 'RUNNING',
+          formats,
+          error: null,
+          completed_at: null,
+          reopened_at: this.iso(),
+          reconvert_pending: 'yes',
+          attention: 'yes',
+          attention_at: this.now() + graceMs,
+        },
+        remove: ['expires_at', ...FINALIZE],
       },
       or(eq('status', 'COMPLETED'), eq('status', 'FAILED')),
     );
+  }
+
+  /**
+   * Every page's conversion of a reopened export is requested: the mark goes, and so does the
+   * attention unless something else still needs it (an event to publish).
+   */
+  async reconversionRequested(exportId: string): Promise<boolean> {
+    if (
+      await this.write(
+        exportId,
+        { remove: ['reconvert_pending', 'attention', 'attention_at'] },
+        and(exists('reconvert_pending'), missing('event_pending'), missing('intent_page')),
+      )
+    )
+      return true;
+    return this.write(exportId, { remove: ['reconvert_pending'] }, exists('reconvert_pending'));
   }
 
   /** The completion event went out. */

@@ -12,6 +12,27 @@ export interface JobError {
   message: string;
 }
 
+/**
+ * What a job's export must do about the job's last transition, stored on the job with the transition
+ * (`export_reaction`) until the export has done it. lib/exports/reactions.ts owns the protocol: the
+ * table of transitions and reactions is in docs/architecture.md.
+ */
+export const EXPORT_REACTIONS = [
+  /** COMPLETED at Zoho with more records: the next page is wanted. */
+  'page_completed',
+  /** The CSV landed: convert the page (Parquet), or complete the export. */
+  'page_exported',
+  /** The page's conversion is claimed or waits for its retry: dispatch it again if it stalls. */
+  'page_converting',
+  /** The page's Parquet file is written: the export may be complete. */
+  'page_converted',
+  /** The page's conversion failed for good: the export fails. */
+  'page_conversion_failed',
+  /** The job ended FAILED (EXPIRED included): recover the page, or fail the export. */
+  'page_failed',
+] as const;
+export type ExportReaction = (typeof EXPORT_REACTIONS)[number];
+
 export type ParquetStatus = 'PENDING' | 'CONVERTING' | 'DONE' | 'FAILED';
 
 /** A page's Parquet file, as its job, the export JSON and the manifest list it. */
@@ -116,7 +137,13 @@ export type JobRecord = JobCore &
     exported_at?: string;
     /** "yes" until the job's export has taken in its last transition (see JobStore.exportHandled). */
     export_pending?: 'yes';
+    /** When the poller's sweep does it if the function that moved the job did not. */
     export_due?: number;
+    /**
+     * Which reaction is pending (lib/exports/reactions.ts). Absent on items written before it was
+     * stored: the sweep then derives it from the job's state, as it always did.
+     */
+    export_reaction?: ExportReaction;
     /** The CSV's CRC-32 (hex) and header (field names in file order), recorded when it lands. */
     crc32?: string;
     header?: string[];

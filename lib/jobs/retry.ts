@@ -1,9 +1,12 @@
 /**
- * Retry decisions, made in one place from the error (a ZohoError's kind, stage and code, or anything
- * else): every retry has a backoff and a limit, and a wait that is nobody's fault (no access token, the
- * shared download lock) is not counted against the job.
+ * Retry decisions, made in one place from the error (a ZohoError's kind, stage and code, a CodedError's
+ * kind, or anything else): a status check, a download, the creation of a follow-up page and a page's
+ * Parquet conversion each ask one function here. Every retry has a backoff and a limit, and a wait that
+ * is nobody's fault (no access token, the shared download lock) is not counted against the job.
  */
 import type { Timing } from '../config.js';
+import { CodedError } from '../errors.js';
+import { describeError } from '../observability.js';
 import { ZohoError } from '../zoho/errors.js';
 
 /** Exponential backoff with jitter between half and all of the delay, capped. */
@@ -63,4 +66,63 @@ export function afterDownloadError(
   // Everything else (S3 errors, count mismatches, broken transfers) is worth another try, up to the limit.
   if ((e instanceof ZohoError && e.kind === 'terminal') || attempts >= maxAttempts) return { kind: 'fail' };
   return { kind: 'retry', delayMs: backoffMs(attempts - 1, timing.baseMs, timing.capMs, random) };
+}
+
+/** Failures after which Zoho may have created the job all the same: the request left, no answer came. */
+const UNCERTAIN_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'NETWORK_ERROR', 'ABORTED']);
+
+export type CreateDecision =
+  /** Zoho refused the page for good: the export fails (or recovers, for a refused page token). */
+  | { kind: 'fail' }
+  /**
+   * The request went out and no answer came: Zoho may have made the job. With callbacks on, its
+   * callback names it and adopts it, so no second job is asked for until the adoption window closes.
+   */
+  | { kind: 'await-callback' }
+  /** Ask again after `delayMs`; the attempt counts. */
+  | { kind: 'retry'; delayMs: number };
+
+/** After a failed creation of an export's follow-up page; `attempts` counts this one. */
+export function afterCreateError(
+  e: unknown,
+  attempts: number,
+  timing: Timing,
+  opts: { callbacks: boolean },
+  random: () => number = Math.random,
+): CreateDecision {
+  if (e instanceof ZohoError && e.stage !== 'oauth') {
+    if (e.kind === 'terminal') return { kind: 'fail' };
+    if (opts.callbacks && UNCERTAIN_CODES.has(e.code)) return { kind: 'await-callback' };
+  }
+  return {
+    kind: 'retry',
+    delayMs: Math.max(retryAfter(e), backoffMs(attempts - 1, timing.baseMs, timing.capMs, random)),
+  };
+}
+
+/** The first wait after a failed conversion attempt, and its cap. */
+export const CONVERSION_RETRY_BASE_MS = 30_000;
+export const CONVERSION_RETRY_CAP_MS = 10 * 60_000;
+
+/** A malformed CSV (lib/analytics/csv.ts, lib/pipeline/csv-count.ts) or a row-count mismatch: converting again cannot help. */
+const CONVERSION_TERMINAL_CODES = /^CSV_|^PARQUET_ROW/;
+
+/** After a failed Parquet conversion attempt of a page; `attempts` counts this one. */
+export function afterConversionError(
+  e: unknown,
+  attempts: number,
+  maxAttempts: number,
+  random: () => number = Math.random,
+): RetryDecision {
+  // Zoho or S3 trouble is worth another try; a malformed CSV or a row mismatch is not.
+  const terminal =
+    e instanceof ZohoError
+      ? e.kind === 'terminal' && e.stage !== 'oauth'
+      : (e instanceof CodedError && e.kind === 'terminal') ||
+        CONVERSION_TERMINAL_CODES.test(describeError(e).code);
+  if (terminal || attempts >= maxAttempts) return { kind: 'fail' };
+  return {
+    kind: 'retry',
+    delayMs: backoffMs(attempts - 1, CONVERSION_RETRY_BASE_MS, CONVERSION_RETRY_CAP_MS, random),
+  };
 }

@@ -17,7 +17,7 @@ import { decodeCursor, encodeCursor, readKeyShape } from '../ddb/cursor.js';
 import { and, type Cond, eq, exists, gt, lt, missing, ne, or, type Update } from '../ddb/expr.js';
 import type { Table, TransactOp } from '../ddb/table.js';
 import { EXPORT_DUE_INDEX, STATUS_INDEX, TABLES } from '../tables.js';
-import type { JobError, JobRecord, JobStatus, ParquetFile, S3Location } from './model.js';
+import type { ExportReaction, JobError, JobRecord, JobStatus, ParquetFile, S3Location } from './model.js';
 
 /** The key each listing pages with, so a cursor of another shape is refused (400 INVALID_CURSOR). */
 const LIST_KEYS = {
@@ -75,10 +75,15 @@ export type RegisterInit = Partial<
 
 const CLAIMS = ['poll_token', 'download_owner', 'dispatch_id'] as const;
 
+/** The attributes of a pending export reaction (`exportFlag`). */
+const EXPORT_FLAG = ['export_pending', 'export_due', 'export_reaction'] as const;
+
 /**
- * A transition its export must take in (a page with more records, EXPORTED, FAILED) flags the job; the
- * function that made it tells the export at once and clears the flag (`exportHandled`). If it died
- * first, the poller's sweep finds the job through the sparse index this long after.
+ * A transition its export must take in (a page with more records, EXPORTED, converted, FAILED) flags
+ * the job, atomically with the transition, and stores which reaction is pending (`export_reaction`);
+ * the function that made it tells the export at once and clears the flag (`exportHandled`). If it died
+ * first, the poller's sweep finds the job through the sparse index this long after and runs the stored
+ * reaction (lib/exports/reactions.ts owns the protocol; docs/architecture.md draws its table).
  */
 export const EXPORT_FOLLOW_THROUGH_MS = 2 * 60_000;
 
@@ -103,9 +108,15 @@ export class JobStore {
     return (await this.table.update(this.key(jobId), { ...update, set }, condition)) !== false;
   }
 
-  /** The flag of a transition the job's export must take in (nothing for a job without an export). */
-  private exportFlag(flag: boolean): Record<string, unknown> {
-    return flag ? { export_pending: 'yes', export_due: this.now() + EXPORT_FOLLOW_THROUGH_MS } : {};
+  /**
+   * The flag of a transition the job's export must take in, with the reaction it needs (nothing for a
+   * job without an export); the sweep steps in at `due`.
+   */
+  private exportFlag(
+    reaction: ExportReaction | false,
+    due = this.now() + EXPORT_FOLLOW_THROUGH_MS,
+  ): Record<string, unknown> {
+    return reaction ? { export_pending: 'yes', export_due: due, export_reaction: reaction } : {};
   }
 
   private finishedAt(): { next_check_at: number; expires_at: number } {
@@ -235,7 +246,7 @@ export class JobStore {
             replaced_by: byJobId,
             ...this.finishedAt(),
           },
-          remove: [...CLAIMS, 'last_error', 'export_pending', 'export_due'],
+          remove: [...CLAIMS, 'last_error', ...EXPORT_FLAG],
         },
         and(missing('replaced_by'), or(eq('status', 'PENDING'), eq('status', 'DOWNLOADING'))),
       );
@@ -326,7 +337,7 @@ export class JobStore {
           dispatch_id: dispatchId,
           next_check_at: graceUntil,
           // The export must want the next page.
-          ...this.exportFlag(flagExport && result.more_records),
+          ...this.exportFlag(flagExport && result.more_records && 'page_completed'),
         },
         remove: ['poll_token', 'last_error'],
       },
@@ -417,7 +428,7 @@ export class JobStore {
           header: file.header,
           exported_at: this.iso(),
           ...this.finishedAt(),
-          ...this.exportFlag(flagExport),
+          ...this.exportFlag(flagExport && 'page_exported'),
           // A page also written as Parquet waits for its conversion.
           ...(file.parquet ? { parquet_status: 'PENDING' } : {}),
         },
@@ -441,7 +452,13 @@ export class JobStore {
     return this.write(
       jobId,
       {
-        set: { ...observed, status: 'FAILED', error, ...this.finishedAt(), ...this.exportFlag(flagExport) },
+        set: {
+          ...observed,
+          status: 'FAILED',
+          error,
+          ...this.finishedAt(),
+          ...this.exportFlag(flagExport && 'page_failed'),
+        },
         remove: [...CLAIMS, 'last_error'],
       },
       guardCondition(guard),
@@ -463,8 +480,7 @@ export class JobStore {
           parquet_status: 'CONVERTING',
           parquet_owner: owner,
           parquet_until: leaseUntil,
-          export_pending: 'yes',
-          export_due: leaseUntil,
+          ...this.exportFlag('page_converting', leaseUntil),
         },
         add: { parquet_attempts: 1 },
       },
@@ -486,7 +502,7 @@ export class JobStore {
     return this.write(
       jobId,
       {
-        set: { parquet_status: 'DONE', parquet, ...this.exportFlag(true) },
+        set: { parquet_status: 'DONE', parquet, ...this.exportFlag('page_converted') },
         remove: ['parquet_owner', 'parquet_until', 'parquet_error'],
       },
       and(eq('parquet_status', 'CONVERTING'), eq('parquet_owner', owner)),
@@ -501,7 +517,7 @@ export class JobStore {
         set: {
           parquet_status: 'PENDING',
           parquet_error: error,
-          export_due: retryAt + EXPORT_FOLLOW_THROUGH_MS,
+          ...this.exportFlag('page_converting', retryAt + EXPORT_FOLLOW_THROUGH_MS),
         },
         remove: ['parquet_owner', 'parquet_until'],
       },
@@ -514,7 +530,7 @@ export class JobStore {
     return this.write(
       jobId,
       {
-        set: { parquet_status: 'FAILED', parquet_error: error, ...this.exportFlag(true) },
+        set: { parquet_status: 'FAILED', parquet_error: error, ...this.exportFlag('page_conversion_failed') },
         remove: ['parquet_owner', 'parquet_until'],
       },
       and(eq('parquet_status', 'CONVERTING'), eq('parquet_owner', owner)),
@@ -530,7 +546,7 @@ export class JobStore {
           parquet_wanted: true,
           parquet_status: 'PENDING',
           parquet_attempts: 0,
-          ...this.exportFlag(true),
+          ...this.exportFlag('page_exported'),
         },
         remove: ['parquet_error'],
       },
@@ -545,7 +561,7 @@ export class JobStore {
 
   /** The job's export has taken in its last transition. */
   exportHandled(jobId: string): Promise<boolean> {
-    return this.write(jobId, { remove: ['export_pending', 'export_due'] }, exists('export_pending'));
+    return this.write(jobId, { remove: [...EXPORT_FLAG] }, exists('export_pending'));
   }
 
   /** Jobs whose export has not taken in their last transition within the follow-through time. */

@@ -12,8 +12,8 @@ import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Timing } from '../config.js';
 import { CodedError } from '../errors.js';
+import type { PageHooks } from '../exports/hooks.js';
 import { csvKey } from '../exports/layout.js';
-import type { PageHooks } from '../exports/service.js';
 import type { DownloadMessage, JobRecord } from '../jobs/model.js';
 import { afterDownloadError, isDownloadThrottle } from '../jobs/retry.js';
 import type { Guard, JobStore } from '../jobs/store.js';

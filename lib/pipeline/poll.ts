@@ -7,7 +7,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Timing } from '../config.js';
-import type { PageHooks, SweepSummary } from '../exports/service.js';
+import type { PageHooks } from '../exports/hooks.js';
+import type { SweepSummary } from '../exports/sweep.js';
 import type { DownloadMessage, JobError, JobRecord } from '../jobs/model.js';
 import { afterCheckError, backoffMs, isTokenProblem } from '../jobs/retry.js';
 import type { Guard, JobStore, Observed } from '../jobs/store.js';

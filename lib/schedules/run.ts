@@ -8,16 +8,16 @@
  *      incremental with a watermark: its criteria AND `Modified_Time > watermark - 10 min`
  *      (lib/schedules/incremental.ts), and its deletions since then are landed with the export;
  *   3. start the export exactly as `POST /exports` does (`source: "schedule:<name>"`);
- *   4. record it as the running export. When it ends (lib/exports/service.ts) the schedule is free,
+ *   4. record it as the running export. When it ends (lib/exports/end.ts) the schedule is free,
  *      and a COMPLETED run's start becomes the watermark.
  *
  * A schedule whose running export already ended (its end was not recorded: the function died) is
  * repaired here before the claim, so a lost update never blocks a schedule for good.
  */
 import { randomUUID } from 'node:crypto';
+import type { ExportDeps } from '../exports/deps.js';
 import type { ExportRecord } from '../exports/model.js';
-import type { ExportDeps } from '../exports/service.js';
-import { startExport } from '../exports/service.js';
+import { startExport } from '../exports/start.js';
 import type { ScheduleDefinition } from './definitions.js';
 import { incrementalCriteria, sinceOf } from './incremental.js';
 import type { LastRun, ScheduleState, ScheduleStore } from './store.js';

@@ -13,8 +13,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ExportRecord } from '../../lib/exports/model.js';
+import { ADOPT_WINDOW_MS, adoptPageJob, INTENT_LEASE_MS } from '../../lib/exports/pages.js';
 import { MAX_RECOVERIES } from '../../lib/exports/recovery.js';
-import { ADOPT_WINDOW_MS, adoptPageJob, INTENT_LEASE_MS } from '../../lib/exports/service.js';
 import type { JobRecord } from '../../lib/jobs/model.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
 import {

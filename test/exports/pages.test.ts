@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXPORT_ID_PATTERN } from '../../lib/exports/model.js';
-import { readExport } from '../../lib/exports/service.js';
+import { readExport } from '../../lib/exports/read.js';
 import { apiOf, expectCompleted, exportOf, finish, spyCreates, tickUntil } from '../support/exports.js';
 import { type Harness, pipelineHarness } from '../support/pipeline.js';
 

@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { pageHooks } from '../../lib/exports/service.js';
+import { pageHooks } from '../../lib/exports/hooks.js';
 import { INCREMENTAL_OVERLAP_MS } from '../../lib/schedules/incremental.js';
 import { duck, sq, tempDir } from '../analytics/helpers.js';
 import { apiOf, finish, spyCreates } from '../support/exports.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { timingFrom } from '../../lib/config.js';
 import { MemoryTable } from '../../lib/ddb/memory-table.js';
-import type { ExportDeps } from '../../lib/exports/service.js';
+import type { ExportDeps } from '../../lib/exports/deps.js';
 import { createLogger, memoryMetrics } from '../../lib/observability.js';
 import { stores } from '../../lib/runtime.js';
 import { TABLES } from '../../lib/tables.js';

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { CsvError } from '../../lib/analytics/csv.js';
 import { timingFrom } from '../../lib/config.js';
-import { afterCheckError, afterDownloadError, backoffMs } from '../../lib/jobs/retry.js';
+import { ParquetRowMismatchError } from '../../lib/exports/convert.js';
+import {
+  afterCheckError,
+  afterConversionError,
+  afterCreateError,
+  afterDownloadError,
+  backoffMs,
+  CONVERSION_RETRY_BASE_MS,
+  CONVERSION_RETRY_CAP_MS,
+} from '../../lib/jobs/retry.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
 
 const timing = timingFrom({ POLL_INTERVAL_SECONDS: 60, RETENTION_DAYS: 90 });
@@ -48,5 +58,45 @@ describe('retry decisions', () => {
     expect(afterDownloadError(new Error('S3 is down'), 5, 5, timing).kind).toBe('fail');
     expect(afterDownloadError(z('UNSAFE_DOWNLOAD_URL', 'terminal'), 1, 5, timing).kind).toBe('fail');
     expect(afterDownloadError(z('INVALID_TOKEN', 'auth'), 1, 5, timing).kind).toBe('retry');
+  });
+
+  it('follow-up creation: terminal fails, a lost answer waits for the callback (only with callbacks), the rest retry', () => {
+    const on = { callbacks: true };
+    const off = { callbacks: false };
+    expect(afterCreateError(z('INVALID_REQUEST', 'terminal'), 1, timing, on).kind).toBe('fail');
+    // A token problem is no refusal of the page: retried, even when terminal at the token endpoint.
+    expect(afterCreateError(z('invalid_code', 'terminal', { stage: 'oauth' }), 1, timing, on).kind).toBe(
+      'retry',
+    );
+    for (const code of ['TIMEOUT', 'NETWORK_ERROR', 'ABORTED']) {
+      expect(afterCreateError(z(code, 'retryable'), 1, timing, on).kind).toBe('await-callback');
+      expect(afterCreateError(z(code, 'retryable'), 1, timing, off).kind).toBe('retry');
+      expect(afterCreateError(z(code, 'retryable', { stage: 'oauth' }), 1, timing, on).kind).toBe('retry');
+    }
+    expect(afterCreateError(z('INTERNAL_ERROR', 'retryable'), 3, timing, on, () => 1)).toEqual({
+      kind: 'retry',
+      delayMs: backoffMs(2, timing.baseMs, timing.capMs, () => 1),
+    });
+    expect(
+      afterCreateError(z('TOO_MANY_REQUESTS', 'retryable', { retryAfterMs: 900_000 }), 1, timing, on),
+    ).toEqual({ kind: 'retry', delayMs: 900_000 });
+    expect(afterCreateError(new Error('socket hang up'), 1, timing, on).kind).toBe('retry');
+  });
+
+  it('conversion: a malformed CSV or a row mismatch fails at once, the rest retry up to the limit', () => {
+    expect(afterConversionError(new CsvError('CSV_BAD_QUOTE', 'bad quote'), 1, 3).kind).toBe('fail');
+    expect(afterConversionError(new ParquetRowMismatchError('rows differ'), 1, 3).kind).toBe('fail');
+    expect(afterConversionError(z('INVALID_MODULE', 'terminal'), 1, 3).kind).toBe('fail');
+    expect(afterConversionError(z('invalid_code', 'terminal', { stage: 'oauth' }), 1, 3).kind).toBe('retry');
+    expect(afterConversionError(new Error('S3 is down'), 1, 3, () => 1)).toEqual({
+      kind: 'retry',
+      delayMs: CONVERSION_RETRY_BASE_MS,
+    });
+    expect(afterConversionError(new Error('S3 is down'), 2, 3, () => 1)).toEqual({
+      kind: 'retry',
+      delayMs: 2 * CONVERSION_RETRY_BASE_MS,
+    });
+    expect(afterConversionError(new Error('S3 is down'), 3, 3).kind).toBe('fail');
+    expect(CONVERSION_RETRY_CAP_MS).toBe(10 * 60_000);
   });
 });

@@ -1,0 +1,114 @@
+/**
+ * The safety net the poller runs each tick, over two sparse indexes (so it costs nothing when all is
+ * well): exports needing attention (a wanted page whose time has come, an intent whose creator died,
+ * taken over after the adoption window when callbacks are on, a reopened export whose conversion
+ * requests did not all go out, an unpublished event), and jobs whose export did not take in their last
+ * transition: the sweep runs the reaction stored on the job (lib/exports/reactions.ts).
+ */
+import type { JobRecord } from '../jobs/model.js';
+import { EXPORT_FOLLOW_THROUGH_MS } from '../jobs/store.js';
+import { describeError } from '../observability.js';
+import type { ExportDeps } from './deps.js';
+import { finalizeFor, pageFailed } from './hooks.js';
+import type { ExportRecord } from './model.js';
+import { ADOPT_WINDOW_MS, createWantedPage, pageCompleted } from './pages.js';
+import { publishEvent } from './publish.js';
+import { exportAction, followThrough, reactionLater, sweepAction } from './reactions.js';
+import { resumeReconversion } from './reconvert.js';
+
+export interface SweepSummary {
+  /** Exports looked at (a page to create or retry, an event to publish). */
+  exports: number;
+  pagesCreated: number;
+  completed: number;
+  eventsPublished: number;
+  /** Jobs whose export had not taken in their last transition (the function that moved them died). */
+  followedThrough: number;
+}
+
+export async function sweepExports(deps: ExportDeps, opts: { deadline: number }): Promise<SweepSummary> {
+  const now = deps.now ?? Date.now;
+  const summary: SweepSummary = {
+    exports: 0,
+    pagesCreated: 0,
+    completed: 0,
+    eventsPublished: 0,
+    followedThrough: 0,
+  };
+  const guarded = async (what: Record<string, unknown>, f: () => Promise<void>): Promise<void> => {
+    try {
+      await f();
+    } catch (err) {
+      deps.logger.error('export sweep failed for one item', { ...what, error: describeError(err) });
+    }
+  };
+  for (const e of await deps.exports.needingAttention(now(), 50)) {
+    if (now() >= opts.deadline) return summary;
+    summary.exports++;
+    await guarded({ export_id: e.export_id }, () => attendExport(deps, e, summary));
+  }
+  for (const job of await deps.jobs.exportDue(now(), 50)) {
+    if (now() >= opts.deadline) return summary;
+    summary.followedThrough++;
+    await guarded({ job_id: job.job_id }, () => followUpJob(deps, job, summary));
+  }
+  return summary;
+}
+
+/** One export of the attention index: what `exportAction` says. */
+async function attendExport(deps: ExportDeps, e: ExportRecord, summary: SweepSummary): Promise<void> {
+  const now = deps.now ?? Date.now;
+  const action = exportAction(e, now(), { callbacks: !!deps.callbackUrl, adoptWindowMs: ADOPT_WINDOW_MS });
+  switch (action.kind) {
+    case 'publish-event':
+      if (await publishEvent(deps, e.export_id)) summary.eventsPublished++;
+      return;
+    case 'resume-reconversion':
+      await resumeReconversion(deps, e);
+      return;
+    case 'create-wanted-page':
+      if (await createWantedPage(deps, e.export_id)) summary.pagesCreated++;
+      return;
+    case 'await-callback':
+      await deps.exports.deferAttention(e.export_id, action.until);
+      return;
+    case 'take-over-intent':
+      if (await createWantedPage(deps, e.export_id, true)) summary.pagesCreated++;
+      return;
+    case 'none':
+      return;
+  }
+}
+
+/** One flagged job whose reaction was left pending: the stored reaction's `sweepAction`, run now. */
+async function followUpJob(deps: ExportDeps, job: JobRecord, summary: SweepSummary): Promise<void> {
+  const now = deps.now ?? Date.now;
+  // A flag on a job of no export: nothing to react to (a job never flagged so, but never stuck either).
+  if (!job.export_id) {
+    await deps.jobs.exportHandled(job.job_id);
+    return;
+  }
+  const action = sweepAction(job, now(), EXPORT_FOLLOW_THROUGH_MS);
+  switch (action.kind) {
+    case 'want-next-page':
+      if (await followThrough(deps, job, true, () => pageCompleted(deps, job))) summary.pagesCreated++;
+      return;
+    case 'recover-or-fail':
+      await pageFailed(deps, job, job.error ?? { code: 'FAILED', message: 'the page failed' });
+      return;
+    case 'wait':
+      await reactionLater(deps, job, action.until);
+      return;
+    case 'convert':
+      if (action.wantNextPage && (await pageCompleted(deps, job))) summary.pagesCreated++;
+      await deps.convert?.({ job_id: job.job_id });
+      await reactionLater(deps, job, action.lookAgainAt);
+      return;
+    case 'finalize': {
+      if (action.wantNextPage && (await pageCompleted(deps, job))) summary.pagesCreated++;
+      const r = await finalizeFor(deps, job);
+      if (r.kind === 'completed') summary.completed++;
+      return;
+    }
+  }
+}
