@@ -1,9 +1,9 @@
 /** `POST /exports`, `GET /exports`, `GET /exports/{export_id}`: start an export of a Zoho module, and read exports. */
 import { z } from 'zod';
-import { IDEMPOTENCY_KEY_PATTERN } from '../exports/idempotency.js';
-import { EXPORT_ID_PATTERN, EXPORT_STATUSES, exportQuery, MODULE_PATTERN } from '../exports/model.js';
 import type { ExportDeps } from '../exports/deps.js';
 import { ExportRequestError } from '../exports/errors.js';
+import { IDEMPOTENCY_KEY_PATTERN } from '../exports/idempotency.js';
+import { EXPORT_ID_PATTERN, EXPORT_STATUSES, exportQuery, MODULE_PATTERN } from '../exports/model.js';
 import { readExport } from '../exports/read.js';
 import { reconvertExport } from '../exports/reconvert.js';
 import { startExport } from '../exports/start.js';
