@@ -5,7 +5,6 @@
  * unreachable) is a 503 that never shows the raw error.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
-import middy from '@middy/core';
 import httpRouterHandler, { type Route } from '@middy/http-router';
 import type { Context } from 'aws-lambda';
 import type { ExportDeps } from '../exports/service.js';
@@ -18,12 +17,13 @@ import { getSchedules, startScheduleRun } from './schedules.js';
 
 export type ApiDeps = ExportDeps & { logger: Logger };
 
-type RouteHandler = (deps: ApiDeps, event: Event) => Promise<Result>;
+/** `signal`: aborted before the Lambda's time runs out (a Zoho create in flight gives up, 503). */
+type RouteHandler = (deps: ApiDeps, event: Event, signal?: AbortSignal) => Promise<Result>;
 const HANDLERS: Record<RouteId, RouteHandler> = {
   registerJob,
   listJobs,
   getJob,
-  createExport,
+  createExport: (deps, event, signal) => createExport(deps, event, signal),
   listExports,
   getExport,
   convertExport,
@@ -47,10 +47,26 @@ function notFound(method: string, path: string): never {
   throw new ApiError(404, 'ROUTE_NOT_FOUND', `no route for ${method} ${shown}; the API has ${routes}`);
 }
 
-/** The API as a function of an API Gateway (payload 2.0) event. */
-export function createApiHandler(deps: ApiDeps): (event: Event, context?: Context) => Promise<Result> {
+/** The router reads requestContext.http; the local server and tests may only give rawPath. */
+function normalise(e: Event): void {
+  if (!e.requestContext) e.requestContext = {} as Event['requestContext'];
+  const http = e.requestContext.http ?? ({} as Event['requestContext']['http']);
+  http.method = (http.method ?? 'GET').toUpperCase();
+  http.path = e.rawPath ?? http.path ?? '/';
+  e.requestContext.http = http;
+}
+
+/**
+ * The API as a function of an API Gateway (payload 2.0) event. `signal` (the Lambda entry's, from
+ * middy) reaches the route, so a Zoho call in flight is aborted before the function's timeout.
+ */
+export function createApiHandler(
+  deps: ApiDeps,
+): (event: Event, context?: Context, signal?: AbortSignal) => Promise<Result> {
+  // Each request's signal, found by its event (the router passes the route no options of ours).
+  const signals = new WeakMap<Event, AbortSignal>();
   const routes: Array<Route<Event, Result>> = API_ROUTES.flatMap((r) => {
-    const handler = (event: Event) => HANDLERS[r.id](deps, event);
+    const handler = (event: Event) => HANDLERS[r.id](deps, event, signals.get(event));
     // HEAD is answered like GET (API Gateway and clients use it to probe a resource).
     const methods = r.method === 'GET' ? (['GET', 'HEAD'] as const) : ([r.method] as const);
     return methods.map((method) => ({ method, path: r.path, handler }));
@@ -59,32 +75,28 @@ export function createApiHandler(deps: ApiDeps): (event: Event, context?: Contex
     routes,
     notFoundResponse: ({ method, path }) => notFound(method, path),
   });
-  const handler = middy<Event, Result>()
-    .before((request) => {
-      // The router reads requestContext.http; the local server and tests may only give rawPath.
-      const e = request.event;
-      if (!e.requestContext) e.requestContext = {} as Event['requestContext'];
-      const http = e.requestContext.http ?? ({} as Event['requestContext']['http']);
-      http.method = (http.method ?? 'GET').toUpperCase();
-      http.path = e.rawPath ?? http.path ?? '/';
-      e.requestContext.http = http;
-    })
-    .onError((request) => {
-      const e = request.error;
-      if (e instanceof ApiError) {
-        request.response = errorResult(e);
-        return;
-      }
-      const http = request.event.requestContext?.http;
-      deps.logger.error('request failed', {
-        error: describeError(e),
-        method: http?.method,
-        path: http?.path?.slice(0, 200),
-      });
-      request.response = errorResult(
-        new ApiError(503, 'SERVICE_UNAVAILABLE', 'the service is unavailable right now; try again'),
-      );
-    })
-    .handler(router);
-  return (event, context) => handler(event, context ?? ({} as Context));
+  const failed = (event: Event, e: unknown): Result => {
+    if (e instanceof ApiError) return errorResult(e);
+    const http = event.requestContext?.http;
+    deps.logger.error('request failed', {
+      error: describeError(e),
+      method: http?.method,
+      path: http?.path?.slice(0, 200),
+    });
+    return errorResult(
+      new ApiError(503, 'SERVICE_UNAVAILABLE', 'the service is unavailable right now; try again'),
+    );
+  };
+  // The router is called directly (no second middy inside the entry's): the entry's signal reaches it.
+  return async (event, context, signal) => {
+    try {
+      normalise(event);
+      if (signal) signals.set(event, signal);
+      const result = await router(event, context ?? ({} as Context));
+      if (!result) throw new Error(`no answer from the route of ${event.requestContext.http.path}`);
+      return result;
+    } catch (e) {
+      return failed(event, e);
+    }
+  };
 }

@@ -73,6 +73,8 @@ export interface ExportDeps {
   logger: Logger;
   metrics: MetricsSink;
   idempotency?: IdempotencyStore;
+  /** How long a start waits for a concurrent request with the same Idempotency-Key (default 10 s). */
+  idempotencyWaitMs?: number;
   /** The schedules' state (watermarks, running runs): a schedule's export ending frees it. */
   schedules?: ScheduleStore;
   /** The configured schedules (the API lists and runs them). */
@@ -138,7 +140,8 @@ export async function startExport(
   if (key !== undefined) {
     if (!deps.idempotency) throw new Error('idempotency store not configured');
     const hash = requestHash({ query: req.query, source: req.source });
-    // A concurrent request with the same key is creating it: wait for it (up to ~10 s).
+    // A concurrent request with the same key is creating it: wait for it (within the function's budget).
+    const maxWaitMs = deps.idempotencyWaitMs ?? 10_000;
     for (let waited = 0; ; waited += 250) {
       const c = await deps.idempotency.claim(key, hash, exportId);
       if (c.kind === 'reused') {
@@ -158,7 +161,7 @@ export async function startExport(
         exportId = c.exportId;
         break;
       }
-      if (waited >= 10_000) {
+      if (waited >= maxWaitMs) {
         throw new ExportRequestError(
           409,
           'IDEMPOTENCY_KEY_IN_PROGRESS',
