@@ -2,14 +2,19 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { loadFunctionConfig } from '../lib/config.js';
 import { convertPage, fieldsCache } from '../lib/exports/convert.js';
 import { convertMessage } from '../lib/exports/convert-message.js';
 import { lambdaRuntime } from '../lib/runtime.js';
+import { sqsJsonRecordHandler } from '../lib/sqs-record.js';
+import { convertDeps } from '../lib/wiring.js';
 
-const rt = lambdaRuntime('convert-parquet');
-const deps = { ...rt.exportDeps, s3: rt.clients.s3 };
-const fields = fieldsCache(rt.exportDeps);
+const rt = lambdaRuntime('convert-parquet', loadFunctionConfig('convert-parquet'));
+const { s3 } = rt.clients;
+if (!s3) throw new Error('convert-parquet has a bucket in its spec, so an S3 client');
+const deps = convertDeps(rt.core, { ...rt.exportParts, s3 });
+const fields = fieldsCache(deps);
 const processor = new BatchProcessor(EventType.SQS);
 
 /**
@@ -23,21 +28,10 @@ export const handler = middy<SQSEvent, SQSBatchResponse>({ timeoutEarlyInMillis:
   .handler(async (event: SQSEvent, context: Context, { signal }: { signal: AbortSignal }) =>
     processPartialResponse(
       event,
-      async (record: SQSRecord) => {
-        let body: unknown;
-        try {
-          body = JSON.parse(record.body);
-        } catch {
-          body = undefined;
-        }
-        const msg = convertMessage.safeParse(body);
-        if (!msg.success) {
-          rt.logger.error('malformed conversion message', { messageId: record.messageId });
-          throw new Error('malformed conversion message');
-        }
-        const outcome = await convertPage(deps, msg.data, { signal, fields });
-        rt.logger.info('conversion handled', { job_id: msg.data.job_id, ...outcome });
-      },
+      sqsJsonRecordHandler(convertMessage, 'conversion message', rt.logger, async (msg) => {
+        const outcome = await convertPage(deps, msg, { signal, fields });
+        rt.logger.info('conversion handled', { job_id: msg.job_id, ...outcome });
+      }),
       processor,
       { context, throwOnFullBatchFailure: false },
     ),

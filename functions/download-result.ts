@@ -2,25 +2,26 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { pageHooks } from '../lib/exports/hooks.js';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { loadFunctionConfig } from '../lib/config.js';
 import { tuneHeapForStreaming } from '../lib/heap.js';
 import { downloadMessage } from '../lib/jobs/model.js';
 import { downloadJob } from '../lib/pipeline/download.js';
-import { DownloadBudget } from '../lib/pipeline/download-budget.js';
-import { lambdaRuntime, sqsDispatcher } from '../lib/runtime.js';
+import { lambdaRuntime } from '../lib/runtime.js';
+import { sqsJsonRecordHandler } from '../lib/sqs-record.js';
+import { downloadDeps, exportDeps } from '../lib/wiring.js';
 
 tuneHeapForStreaming();
-const rt = lambdaRuntime('download-result');
+const rt = lambdaRuntime('download-result', loadFunctionConfig('download-result'));
 const { config, logger } = rt;
-const deps = {
-  ...rt,
-  s3: rt.clients.s3,
-  budget: new DownloadBudget(rt.tables.state, { perMinute: config.DOWNLOADS_PER_MINUTE }),
+const { s3 } = rt.clients;
+if (!s3) throw new Error('download-result has a bucket in its spec, so an S3 client');
+const deps = downloadDeps(rt.core, {
+  s3,
   // Deferred downloads come back through the same queue, delayed until their slot.
-  dispatch: sqsDispatcher(rt.clients.sqs, config.DOWNLOAD_QUEUE_URL),
-  pages: pageHooks(rt.exportDeps),
-};
+  dispatch: rt.queue(config.DOWNLOAD_QUEUE_URL),
+  exports: exportDeps(rt.core, rt.exportParts),
+});
 const processor = new BatchProcessor(EventType.SQS);
 
 /**
@@ -34,21 +35,10 @@ export const handler = middy<SQSEvent, SQSBatchResponse>({ timeoutEarlyInMillis:
   .handler(async (event: SQSEvent, context: Context, { signal }: { signal: AbortSignal }) =>
     processPartialResponse(
       event,
-      async (record: SQSRecord) => {
-        let body: unknown;
-        try {
-          body = JSON.parse(record.body);
-        } catch {
-          body = undefined;
-        }
-        const msg = downloadMessage.safeParse(body);
-        if (!msg.success) {
-          logger.error('malformed download message', { messageId: record.messageId });
-          throw new Error('malformed download message');
-        }
-        const outcome = await downloadJob(deps, msg.data, { signal });
-        logger.info('download handled', { job_id: msg.data.job_id, ...outcome });
-      },
+      sqsJsonRecordHandler(downloadMessage, 'download message', logger, async (msg) => {
+        const outcome = await downloadJob(deps, msg, { signal });
+        logger.info('download handled', { job_id: msg.job_id, ...outcome });
+      }),
       processor,
       { context, throwOnFullBatchFailure: false },
     ),

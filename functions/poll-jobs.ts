@@ -2,19 +2,15 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
+import { loadFunctionConfig } from '../lib/config.js';
 import { emitExportHealth } from '../lib/exports/health.js';
-import { pageHooks } from '../lib/exports/hooks.js';
-import { sweepExports } from '../lib/exports/sweep.js';
 import { type PollSummary, pollOnce } from '../lib/pipeline/poll.js';
-import { lambdaRuntime, sqsDispatcher } from '../lib/runtime.js';
+import { lambdaRuntime } from '../lib/runtime.js';
+import { exportDeps, pollDeps } from '../lib/wiring.js';
 
-const rt = lambdaRuntime('poll-jobs');
-const deps = {
-  ...rt,
-  dispatch: sqsDispatcher(rt.clients.sqs, rt.config.DOWNLOAD_QUEUE_URL),
-  pages: pageHooks(rt.exportDeps),
-  sweep: (o: { deadline: number }) => sweepExports(rt.exportDeps, o),
-};
+const rt = lambdaRuntime('poll-jobs', loadFunctionConfig('poll-jobs'));
+const exports = exportDeps(rt.core, rt.exportParts);
+const deps = pollDeps(rt.core, { dispatch: rt.queue(rt.config.DOWNLOAD_QUEUE_URL), exports, sweep: true });
 
 /** Stop taking new jobs this long before the Lambda timeout, so checks in flight can finish. */
 const SAFETY_MS = 30_000;
@@ -28,7 +24,7 @@ export const handler = middy<ScheduledEvent, PollSummary>({ timeoutEarlyInMillis
     const summary = await pollOnce(deps, { deadline, signal });
     // Every tick, even one that stopped early: the stuck-export alarm reads this gauge.
     await emitExportHealth({
-      exportsTable: rt.exportDeps.exports.table,
+      exportsTable: rt.core.exports.table,
       metrics: rt.metrics,
       logger: rt.logger,
     });

@@ -2,12 +2,14 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
+import { loadFunctionConfig } from '../lib/config.js';
 import { lambdaRuntime } from '../lib/runtime.js';
 import { findSchedule, type RunOutcome, runSchedule } from '../lib/schedules/run.js';
+import { exportDeps, scheduleDeps } from '../lib/wiring.js';
 import { ZohoError } from '../lib/zoho/errors.js';
 
-const rt = lambdaRuntime('run-schedule');
-const deps = { ...rt.exportDeps, schedules: rt.schedules };
+const rt = lambdaRuntime('run-schedule', loadFunctionConfig('run-schedule'));
+const deps = scheduleDeps(exportDeps(rt.core, rt.exportParts), rt.core);
 
 /** What each EventBridge Scheduler schedule sends (infra/stack.ts). */
 const scheduleEvent = z.strictObject({ schedule: z.string().min(1).max(64) });

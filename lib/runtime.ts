@@ -1,7 +1,8 @@
 /**
- * Wiring: builds the dependencies of the pipeline functions from their validated configuration and
- * the AWS clients. Lambda entries (functions/) and the local stack (local/) both call these, so the
- * same code runs in both places; only the clients, the credentials and the dispatcher differ.
+ * Wiring, the Lambda half: a function's validated configuration, and only the AWS clients its spec
+ * (lib/config.ts FUNCTIONS) says it uses, handed to the builders of lib/wiring.ts, which the local
+ * stack, the tests and the bench call too with their own parts. Only the clients, the credentials and
+ * the dispatchers differ between those places.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -10,33 +11,28 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type CallbackWiring, cachedKey, callbackWiring, keyFromSecret } from './callbacks/token.js';
-import {
-  type FunctionConfig,
-  type FunctionName,
-  loadFunctionConfig,
-  type Timing,
-  timingFrom,
-} from './config.js';
+import { FUNCTIONS, type FunctionName, type ResourceName } from './config.js';
 import { DynamoTable } from './ddb/dynamo-table.js';
-import type { Table } from './ddb/table.js';
 import type { ConvertMessage } from './exports/convert-message.js';
 import type { ExportDeps } from './exports/deps.js';
 import { eventBridgePublisher } from './exports/events.js';
 import { glueCatalog } from './exports/glue.js';
-import { IdempotencyStore } from './exports/idempotency.js';
-import { ExportStore } from './exports/store.js';
 import type { DownloadMessage } from './jobs/model.js';
-import { JobStore } from './jobs/store.js';
-import { createLogger, emfMetrics, type MetricsSink } from './observability.js';
+import { createLogger, emfMetrics } from './observability.js';
 import { exportS3Client } from './s3.js';
-import { ScheduleStore } from './schedules/store.js';
 import type { Settings } from './settings.js';
 import { TABLES, type TableRole } from './tables.js';
-import { createZohoClient, type ZohoClient } from './zoho/client.js';
+import {
+  budgetFor,
+  type Core,
+  type CoreConfig,
+  type ExportParts,
+  type Tables,
+  wiringCore,
+} from './wiring.js';
 import { credentialsFromSecret } from './zoho/credentials.js';
-import { resolveEndpoints } from './zoho/data-centers.js';
-import type { FetchFn } from './zoho/http.js';
-import { type CredentialsProvider, TokenBroker } from './zoho/token-broker.js';
+
+export { stores, type Tables } from './wiring.js';
 
 export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(client, {
@@ -45,8 +41,6 @@ export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
   });
 }
 
-export type Tables = Record<TableRole, Table>;
-
 /** The product's tables in DynamoDB, by role. */
 export function dynamoTables(ddb: DynamoDBDocumentClient, names: Record<TableRole, string>): Tables {
   return {
@@ -54,49 +48,6 @@ export function dynamoTables(ddb: DynamoDBDocumentClient, names: Record<TableRol
     exports: new DynamoTable(ddb, names.exports, TABLES.exports),
     state: new DynamoTable(ddb, names.state, TABLES.state),
   };
-}
-
-/** The stores over the tables: the two state machines, the idempotency keys, the schedules' state. */
-export function stores(tables: Tables, timing: Timing, now: () => number = Date.now) {
-  const jobs = new JobStore(tables.jobs, now, timing.retentionSeconds);
-  return {
-    jobs,
-    exports: new ExportStore(tables.exports, jobs, now, timing.retentionSeconds),
-    idempotency: new IdempotencyStore(tables.state, now),
-    schedules: new ScheduleStore(tables.state, now),
-  };
-}
-
-export interface ZohoWiring {
-  zoho: ZohoClient;
-  broker: TokenBroker;
-}
-
-/** The Zoho client with the shared token broker. */
-export function zohoFromConfig(
-  config: Pick<Settings, 'ZOHO_DATA_CENTER' | 'ZOHO_ACCOUNTS_URL' | 'ZOHO_API_DOMAIN'> &
-    Partial<Pick<Settings, 'ZOHO_API_VERSION'>>,
-  deps: { state: Table; credentials: CredentialsProvider; fetch?: FetchFn; metrics?: MetricsSink },
-): ZohoWiring {
-  const endpoints = resolveEndpoints({
-    dataCenter: config.ZOHO_DATA_CENTER,
-    accountsUrl: config.ZOHO_ACCOUNTS_URL,
-  });
-  const broker = new TokenBroker({
-    table: deps.state,
-    credentials: deps.credentials,
-    accountsUrl: endpoints.accountsUrl,
-    defaultApiDomain: config.ZOHO_API_DOMAIN ?? endpoints.defaultApiDomain,
-    ...(deps.fetch ? { fetch: deps.fetch } : {}),
-    onMint: () => deps.metrics?.count('TokenMints'),
-  });
-  const zoho = createZohoClient({
-    tokens: broker,
-    ...(config.ZOHO_API_VERSION ? { apiVersion: config.ZOHO_API_VERSION } : {}),
-    apiDomain: config.ZOHO_API_DOMAIN,
-    ...(deps.fetch ? { fetch: deps.fetch } : {}),
-  });
-  return { zoho, broker };
 }
 
 /** SQS allows a message delay of at most 15 minutes; a longer wait is re-deferred on arrival. */
@@ -115,48 +66,6 @@ export function sqsDispatcher<M extends object = DownloadMessage>(
   };
 }
 
-/** Clients created once per Lambda container. */
-function awsClients() {
-  return {
-    ddb: documentClient(new DynamoDBClient({})),
-    s3: exportS3Client(),
-    secrets: new SecretsManagerClient({}),
-    sqs: new SQSClient({}),
-    events: new EventBridgeClient({}),
-    glue: new GlueClient({}),
-  };
-}
-
-/** What every function reads: its tables, the Zoho secret, the retention and poll interval. */
-type Common = Pick<
-  FunctionConfig<'api'>,
-  | 'JOBS_TABLE'
-  | 'EXPORTS_TABLE'
-  | 'STATE_TABLE'
-  | 'ZOHO_SECRET_ARN'
-  | 'ZOHO_DATA_CENTER'
-  | 'ZOHO_ACCOUNTS_URL'
-  | 'ZOHO_API_DOMAIN'
-  | 'POLL_INTERVAL_SECONDS'
-  | 'RETENTION_DAYS'
-> &
-  Partial<
-    Pick<
-      Settings,
-      | 'ZOHO_API_VERSION'
-      | 'MAX_JOB_AGE_HOURS'
-      | 'S3_PREFIX'
-      | 'GLUE_DATABASE'
-      | 'OUTPUT_FORMATS'
-      | 'SCHEDULES'
-    >
-  > & {
-    BUCKET?: string;
-    CONVERT_QUEUE_URL?: string;
-    CALLBACK_BASE_URL?: string;
-    CALLBACK_SECRET_ARN?: string;
-  };
-
 /** Callbacks from the configuration: on when both the base URL and the key's secret are given. */
 export function callbacksFromSecret(
   secrets: SecretsManagerClient,
@@ -172,45 +81,76 @@ export function callbacksFromSecret(
   return callbackWiring(base, key);
 }
 
+/** What every function's environment has (each spec lists these resources); the rest is optional here. */
+export type LambdaConfig = CoreConfig &
+  Pick<Record<ResourceName, string>, 'JOBS_TABLE' | 'EXPORTS_TABLE' | 'STATE_TABLE' | 'ZOHO_SECRET_ARN'> &
+  Partial<Record<ResourceName, string>> &
+  Partial<Pick<Settings, 'GLUE_DATABASE'>>;
+
+/** The AWS clients one function uses, decided by its spec; a client it does not use is not created. */
+export function clientsFor(fn: FunctionName, config: Pick<LambdaConfig, 'GLUE_DATABASE'>) {
+  const spec: { resources: readonly ResourceName[]; settings: readonly string[] } = FUNCTIONS[fn];
+  const has = (r: ResourceName): boolean => spec.resources.includes(r);
+  // The functions that move jobs along (a bucket or the download queue) run the pages' hooks: they
+  // finish or fail exports (manifest, event) and delete a replaced page's files.
+  const pipeline = has('BUCKET') || has('DOWNLOAD_QUEUE_URL');
+  return {
+    ddb: documentClient(new DynamoDBClient({})),
+    secrets: new SecretsManagerClient({}),
+    s3: pipeline ? exportS3Client() : undefined,
+    sqs: has('DOWNLOAD_QUEUE_URL') || has('CONVERT_QUEUE_URL') ? new SQSClient({}) : undefined,
+    events: pipeline ? new EventBridgeClient({}) : undefined,
+    glue: spec.settings.includes('GLUE_DATABASE') && config.GLUE_DATABASE ? new GlueClient({}) : undefined,
+  };
+}
+
+export interface LambdaRuntime<C extends LambdaConfig> {
+  config: C;
+  core: Core<C>;
+  clients: ReturnType<typeof clientsFor>;
+  logger: Core['logger'];
+  metrics: ReturnType<typeof emfMetrics>;
+  /** S3, the event bus, the Glue catalog, the converter's queue and callbacks, as far as this function has them. */
+  exportParts: ExportParts;
+  callbacks: CallbackWiring | undefined;
+  /** The SQS dispatcher of one of this function's queues. */
+  queue<M extends object = DownloadMessage>(url: string): (msg: M, delayMs?: number) => Promise<void>;
+}
+
 /**
- * What a Lambda builds at cold start: its validated config, the AWS clients, logger and EMF metrics,
- * the tables and stores, the Zoho client with the shared token broker, and the exports' dependencies.
+ * What a Lambda builds at cold start, given its config (`loadFunctionConfig(fn)`, so the builders of
+ * lib/wiring.ts check its type): its clients, logger and EMF metrics, and the core (stores, Zoho client
+ * with the shared token broker, every wait from its timeout).
  */
-export function lambdaRuntime<F extends FunctionName>(fn: F) {
-  const config = loadFunctionConfig(fn);
-  const common = config as unknown as Common;
-  const clients = awsClients();
+export function lambdaRuntime<C extends LambdaConfig>(fn: FunctionName, config: C): LambdaRuntime<C> {
+  const clients = clientsFor(fn, config);
   const logger = createLogger(fn);
   const metrics = emfMetrics(fn);
   const tables = dynamoTables(clients.ddb, {
-    jobs: common.JOBS_TABLE,
-    exports: common.EXPORTS_TABLE,
-    state: common.STATE_TABLE,
+    jobs: config.JOBS_TABLE,
+    exports: config.EXPORTS_TABLE,
+    state: config.STATE_TABLE,
   });
-  const timing = timingFrom(common);
-  const { zoho } = zohoFromConfig(common, {
-    state: tables.state,
-    credentials: credentialsFromSecret(clients.secrets, common.ZOHO_SECRET_ARN),
-    metrics,
-  });
-  const s = stores(tables, timing);
-  const callbacks = callbacksFromSecret(clients.secrets, common);
-  const exportDeps: ExportDeps = {
-    ...s,
-    zoho,
-    config: common,
-    timing,
+  const core = wiringCore(config, {
+    tables,
+    credentials: credentialsFromSecret(clients.secrets, config.ZOHO_SECRET_ARN),
     logger,
     metrics,
-    s3: clients.s3,
-    events: eventBridgePublisher(clients.events),
-    // The Parquet converter's queue, and the Glue catalog, for the functions that are given them.
-    ...(common.CONVERT_QUEUE_URL
-      ? { convert: sqsDispatcher<ConvertMessage>(clients.sqs, common.CONVERT_QUEUE_URL) }
-      : {}),
-    ...(common.GLUE_DATABASE ? { catalog: glueCatalog(clients.glue, common.GLUE_DATABASE) } : {}),
-    ...(callbacks ? { callbackUrl: callbacks.url } : {}),
-    ...(common.SCHEDULES ? { scheduleDefinitions: common.SCHEDULES } : {}),
+    budget: budgetFor(fn),
+  });
+  const queue = <M extends object>(url: string) => {
+    if (!clients.sqs) throw new Error(`${fn} has no queue in its spec`);
+    return sqsDispatcher<M>(clients.sqs, url);
   };
-  return { config, clients, logger, metrics, tables, timing, zoho, ...s, exportDeps, callbacks };
+  const callbacks = callbacksFromSecret(clients.secrets, config);
+  const exportParts: ExportParts = {
+    ...(clients.s3 ? { s3: clients.s3 } : {}),
+    ...(clients.events ? { events: eventBridgePublisher(clients.events) } : {}),
+    ...(clients.glue && config.GLUE_DATABASE
+      ? { catalog: glueCatalog(clients.glue, config.GLUE_DATABASE) }
+      : {}),
+    ...(config.CONVERT_QUEUE_URL ? { convert: queue<ConvertMessage>(config.CONVERT_QUEUE_URL) } : {}),
+    ...(callbacks ? { callbacks } : {}),
+  };
+  return { config, core, clients, logger, metrics, exportParts, callbacks, queue };
 }

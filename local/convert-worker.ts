@@ -5,14 +5,15 @@
  * asks the parent to send a conversion again later with `{ type: 'convert', msg, delayMs }`.
  */
 import { resolve } from 'node:path';
-import { loadSettings, timingFrom } from '../lib/config.js';
+import { loadSettings } from '../lib/config.js';
 import { fileCatalog } from '../lib/exports/catalog.js';
 import { convertPage, fieldsCache } from '../lib/exports/convert.js';
 import { type ConvertMessage, convertMessage } from '../lib/exports/convert-message.js';
 import { fileEventPublisher } from '../lib/exports/events.js';
 import { createLogger, describeError, memoryMetrics } from '../lib/observability.js';
-import { documentClient, dynamoTables, stores, zohoFromConfig } from '../lib/runtime.js';
+import { documentClient, dynamoTables } from '../lib/runtime.js';
 import { SETTING_NAMES } from '../lib/settings.js';
+import { budgetFor, convertDeps, wiringCore } from '../lib/wiring.js';
 import { credentialsFromEnv } from '../lib/zoho/token-broker.js';
 import { localDynamoDbClient, localS3Client, type TableNames } from './stand-ins.js';
 
@@ -31,29 +32,25 @@ async function main(): Promise<void> {
   const settings = loadSettings(SETTING_NAMES, cfg.env);
   const logger = createLogger('convert-parquet');
   const metrics = memoryMetrics();
-  const timing = timingFrom(settings);
-  const tables = dynamoTables(documentClient(localDynamoDbClient(cfg.ddbEndpoint)), cfg.tables);
-  const { zoho } = zohoFromConfig(settings, {
-    state: tables.state,
-    credentials: credentialsFromEnv(cfg.env),
-    metrics,
-  });
-  const s = stores(tables, timing);
+  const core = wiringCore(
+    { ...settings, BUCKET: cfg.bucket },
+    {
+      tables: dynamoTables(documentClient(localDynamoDbClient(cfg.ddbEndpoint)), cfg.tables),
+      credentials: credentialsFromEnv(cfg.env),
+      logger,
+      metrics,
+      budget: budgetFor('convert-parquet'),
+    },
+  );
   const send = (m: unknown): void => {
     process.send?.(m);
   };
-  const deps = {
-    ...s,
-    zoho,
-    config: { ...settings, BUCKET: cfg.bucket },
-    timing,
-    logger,
-    metrics,
+  const deps = convertDeps(core, {
     s3: localS3Client(cfg.s3Endpoint),
     events: fileEventPublisher(resolve(cfg.dataDir, 'events.jsonl')),
     catalog: fileCatalog(resolve(cfg.dataDir, 'catalog'), settings.GLUE_DATABASE),
     convert: async (msg: ConvertMessage, delayMs?: number) => send({ type: 'convert', msg, delayMs }),
-  };
+  });
   const fields = fieldsCache(deps);
   const abort = new AbortController();
   let chain = Promise.resolve();

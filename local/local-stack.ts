@@ -16,23 +16,30 @@ import { z } from 'zod';
 import { createApiHandler } from '../lib/api/handler.js';
 import { createCallbackHandler } from '../lib/callbacks/http.js';
 import { type CallbackWiring, cachedKey, callbackWiring, keyFromSecret } from '../lib/callbacks/token.js';
-import { ConfigError, loadSettings, timingFrom } from '../lib/config.js';
+import { ConfigError, type FunctionName, loadSettings } from '../lib/config.js';
 import { fileCatalog } from '../lib/exports/catalog.js';
 import type { ConvertMessage } from '../lib/exports/convert-message.js';
 import type { ConvertDispatch, ExportDeps } from '../lib/exports/deps.js';
 import { fileEventPublisher } from '../lib/exports/events.js';
-import { pageHooks } from '../lib/exports/hooks.js';
-import { sweepExports } from '../lib/exports/sweep.js';
 import { tuneHeapForStreaming } from '../lib/heap.js';
 import type { DownloadMessage } from '../lib/jobs/model.js';
 import { createLogger, describeError, memoryMetrics } from '../lib/observability.js';
 import { downloadJob } from '../lib/pipeline/download.js';
-import { DownloadBudget } from '../lib/pipeline/download-budget.js';
 import { pollOnce } from '../lib/pipeline/poll.js';
-import { documentClient, dynamoTables, stores, zohoFromConfig } from '../lib/runtime.js';
+import { documentClient, dynamoTables } from '../lib/runtime.js';
 import { runSchedule } from '../lib/schedules/run.js';
 import { startScheduleTimer } from '../lib/schedules/timer.js';
 import { SETTING_NAMES, type Settings } from '../lib/settings.js';
+import {
+  apiDeps,
+  budgetFor,
+  callbackDeps,
+  downloadDeps,
+  exportDeps,
+  pollDeps,
+  scheduleDeps,
+  wiringCore,
+} from '../lib/wiring.js';
 import { credentialsFromEnv } from '../lib/zoho/token-broker.js';
 import type { ConvertWorkerConfig } from './convert-worker.js';
 import { childEntry } from './entries.js';
@@ -347,14 +354,19 @@ export async function startLocalStack(
         );
       throw e;
     }
-    const timing = timingFrom(settings);
     const metrics = memoryMetrics();
     const credentials = credentialsFromEnv(zohoEnv);
     // Fail now, not on the first poll, if the credentials are missing.
     await credentials();
-    const { zoho } = zohoFromConfig(settings, { state: tables.state, credentials, metrics });
-    const { jobs, exports, idempotency, schedules } = stores(tables, timing);
-    const budget = new DownloadBudget(tables.state, { perMinute: settings.DOWNLOADS_PER_MINUTE });
+    const config = { ...settings, BUCKET: local.LOCAL_BUCKET };
+    // Each function of the stack gets its own core (stores, Zoho client, waits from its timeout), as
+    // each Lambda does; they share the tables, so the access token is still minted once.
+    const coreOf = (fn: FunctionName) =>
+      wiringCore(config, { tables, credentials, logger, metrics, budget: budgetFor(fn) });
+    const apiCore = coreOf('api');
+    const pollCore = coreOf('poll-jobs');
+    const downloadCore = coreOf('download-result');
+    const { jobs, timing } = pollCore;
     // Locally the completion events go to a JSON-lines file (and GET /events), not EventBridge, and the
     // table definitions Glue would get to JSON files under catalog/.
     const events = fileEventPublisher(resolve(dataDir, 'events.jsonl'));
@@ -376,50 +388,30 @@ export async function startLocalStack(
         cachedKey(async () => key),
       );
     }
-    const exportDeps: ExportDeps = {
-      exports,
-      jobs,
-      idempotency,
-      zoho,
-      config: { ...settings, BUCKET: local.LOCAL_BUCKET },
-      timing,
-      logger,
-      metrics,
+    const exportParts = {
       s3,
       events,
       catalog,
       convert: converter.send,
-      schedules,
-      scheduleDefinitions: settings.SCHEDULES,
-      ...(callbacks ? { callbackUrl: callbacks.url } : {}),
+      ...(callbacks ? { callbacks } : {}),
     };
-    const pages = pageHooks(exportDeps);
+    const api = createApiHandler(apiDeps(apiCore, exportParts));
 
     // Downloads: an in-process queue served by the same download code the Lambda runs.
     const downloads = localQueue(async (msg, signal) => {
       try {
-        const o = await downloadJob(
-          {
-            config: { ...settings, BUCKET: local.LOCAL_BUCKET },
-            timing,
-            jobs,
-            zoho,
-            s3,
-            budget,
-            dispatch,
-            logger,
-            metrics,
-            pages,
-          },
-          msg,
-          { signal },
-        );
+        const o = await downloadJob(download, msg, { signal });
         logger.info('download handled', { job_id: msg.job_id, ...o });
       } catch (e) {
         logger.error('download could not be recorded', { job_id: msg.job_id, error: describeError(e) });
       }
     }, local.LOCAL_DOWNLOAD_CONCURRENCY);
     const dispatch = downloads.send;
+    const download = downloadDeps(downloadCore, {
+      s3,
+      dispatch,
+      exports: exportDeps(downloadCore, exportParts),
+    });
     stoppers.push(() => downloads.stop());
 
     // Downloads the last run of this stack was doing when it stopped (or was killed) have no owner
@@ -442,21 +434,15 @@ export async function startLocalStack(
     let stopping = false;
     const abort = new AbortController();
     const intervalMs = settings.POLL_INTERVAL_SECONDS * 1000;
-    const pollDeps = {
-      config: settings,
-      timing,
-      jobs,
-      zoho,
+    const poll = pollDeps(pollCore, {
       dispatch,
-      logger,
-      metrics,
-      pages,
-      sweep: (o: { deadline: number }) => sweepExports(exportDeps, o),
-    };
+      exports: exportDeps(pollCore, exportParts),
+      sweep: true,
+    });
     const tick = async () => {
       if (stopping) return;
       try {
-        const s = await pollOnce(pollDeps, {
+        const s = await pollOnce(poll, {
           deadline: Date.now() + Math.max(intervalMs * 10, 60_000),
           signal: abort.signal,
         });
@@ -467,10 +453,17 @@ export async function startLocalStack(
       if (!stopping) timer = setTimeout(() => (ticking = tick()), intervalMs);
     };
 
-    const api = createApiHandler(exportDeps);
     // Zoho's callbacks (no auth, like the deployed route: the token in the path is checked).
+    const callbackCore = coreOf('zoho-callback');
+    const callbackExports = exportDeps(callbackCore, exportParts);
     const callbackHandler = callbacks
-      ? createCallbackHandler({ exports: exportDeps, poll: pollDeps, verify: callbacks.verify })
+      ? createCallbackHandler(
+          callbackDeps(
+            callbackExports,
+            pollDeps(callbackCore, { dispatch, exports: callbackExports }),
+            callbacks,
+          ),
+        )
       : undefined;
     const server: Server = createServer((req, res) => {
       // The local stack only: the completion events, as EventBridge would have carried them.
@@ -528,9 +521,11 @@ export async function startLocalStack(
     ticking = tick();
 
     // LOCAL_SCHEDULES: a timer stands in for EventBridge Scheduler, with the same runner.
+    const scheduleCore = coreOf('run-schedule');
+    const scheduleRunDeps = scheduleDeps(exportDeps(scheduleCore, exportParts), scheduleCore);
     const scheduleTimer = startScheduleTimer(settings.SCHEDULES, async (def) => {
       try {
-        const o = await runSchedule({ ...exportDeps, schedules }, def);
+        const o = await runSchedule(scheduleRunDeps, def);
         if (o.kind === 'started')
           logger.info('schedule run', { schedule: def.name, export_id: o.record.export_id });
       } catch (e) {

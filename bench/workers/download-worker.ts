@@ -53,17 +53,15 @@ const args = JSON.parse(process.argv[2] ?? '{}') as PipelineArgs | InflateArgs |
 
 async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
   // Imported here, so that the baselines' peak RSS does not include the AWS SDK.
-  const { loadSettings, timingFrom } = await import('../../lib/config.js');
+  const { loadSettings } = await import('../../lib/config.js');
   const { SETTING_NAMES } = await import('../../lib/settings.js');
   const { DynamoTable } = await import('../../lib/ddb/dynamo-table.js');
   const { TABLES } = await import('../../lib/tables.js');
-  const { JobStore } = await import('../../lib/jobs/store.js');
+  const { MemoryTable } = await import('../../lib/ddb/memory-table.js');
   const { createLogger, memoryMetrics } = await import('../../lib/observability.js');
   const { downloadJob } = await import('../../lib/pipeline/download.js');
-  const { DownloadBudget } = await import('../../lib/pipeline/download-budget.js');
   const { documentClient } = await import('../../lib/runtime.js');
-  const { createZohoClient } = await import('../../lib/zoho/client.js');
-  const { TokenBroker } = await import('../../lib/zoho/token-broker.js');
+  const { budgetFor, downloadDeps, wiringCore } = await import('../../lib/wiring.js');
   const { localDynamoDbClient, localS3Client } = await import('../../local/stand-ins.js');
   const { exportS3Client } = await import('../../lib/s3.js');
   const { tuneHeapForStreaming } = await import('../../lib/heap.js');
@@ -74,16 +72,22 @@ async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
     BUCKET: a.bucket,
   };
   const jobsTable = new DynamoTable(ddb, a.jobsTable, TABLES.jobs);
-  const stateTable = new DynamoTable(ddb, a.stateTable, TABLES.state);
-  const jobs = new JobStore(jobsTable);
-  const broker = new TokenBroker({
-    table: stateTable,
-    key: a.tokenKey,
+  // The builders the download-result Lambda uses (lib/wiring.ts), its waits included; only the job
+  // pipeline is measured (no exports' hooks).
+  const core = wiringCore(config, {
+    tables: {
+      jobs: jobsTable,
+      // The bench has no exports table: the downloader without exports' hooks never touches this one.
+      exports: new MemoryTable('bench-exports-unused', TABLES.exports),
+      state: new DynamoTable(ddb, a.stateTable, TABLES.state),
+    },
     credentials: fakeCredentials,
-    accountsUrl: a.zohoUrl,
-    defaultApiDomain: a.zohoUrl,
+    logger: createLogger('bench', 'SILENT'),
+    metrics: memoryMetrics(),
+    budget: budgetFor('download-result'),
+    tokenKey: a.tokenKey,
   });
-  const zoho = createZohoClient({ tokens: broker, apiDomain: a.zohoUrl });
+  const { jobs } = core;
   const s3 =
     a.target === 's3rver'
       ? localS3Client(a.s3Endpoint)
@@ -116,19 +120,12 @@ async function pipelineRun(a: PipelineArgs): Promise<WorkerResult> {
 
   const t0 = performance.now();
   const outcome = await downloadJob(
-    {
-      config,
-      timing: timingFrom(config),
-      jobs,
-      zoho,
+    downloadDeps(core, {
       s3,
-      budget: new DownloadBudget(stateTable, { perMinute: config.DOWNLOADS_PER_MINUTE }),
       dispatch: async () => {
         throw new Error('the benchmark download was deferred');
       },
-      logger: createLogger('bench', 'SILENT'),
-      metrics: memoryMetrics(),
-    },
+    }),
     { job_id: a.jobId, dispatch_id: dispatchId },
   );
   const seconds = (performance.now() - t0) / 1000;

@@ -1,14 +1,13 @@
-import { loadSettings, timingFrom } from '../../lib/config.js';
+import { loadSettings } from '../../lib/config.js';
 import { DynamoTable } from '../../lib/ddb/dynamo-table.js';
+import { MemoryTable } from '../../lib/ddb/memory-table.js';
 import type { DownloadMessage } from '../../lib/jobs/model.js';
-import { JobStore } from '../../lib/jobs/store.js';
 import { createLogger, memoryMetrics } from '../../lib/observability.js';
 import { pollOnce } from '../../lib/pipeline/poll.js';
 import { documentClient } from '../../lib/runtime.js';
 import { SETTING_NAMES } from '../../lib/settings.js';
 import { TABLES } from '../../lib/tables.js';
-import { createZohoClient } from '../../lib/zoho/client.js';
-import { TokenBroker } from '../../lib/zoho/token-broker.js';
+import { budgetFor, pollDeps, wiringCore } from '../../lib/wiring.js';
 import { fakeCredentials } from '../../local/fake-zoho/credentials.js';
 import { localDynamoDbClient } from '../../local/stand-ins.js';
 import { peakRssBytes } from './rss.js';
@@ -47,35 +46,34 @@ const config = loadSettings(SETTING_NAMES, {
   ZOHO_API_DOMAIN: a.zohoUrl,
   POLL_CONCURRENCY: String(a.concurrency),
 });
-let mints = 0;
-const broker = new TokenBroker({
-  table: new DynamoTable(ddb, a.stateTable, TABLES.state),
-  key: a.tokenKey,
-  credentials: fakeCredentials,
-  accountsUrl: a.zohoUrl,
-  defaultApiDomain: a.zohoUrl,
-  onMint: () => {
-    mints++;
+const metrics = memoryMetrics();
+// The builders the poll-jobs Lambda uses (lib/wiring.ts), its waits included; only the job pipeline
+// is measured (no exports' hooks or sweep).
+const core = wiringCore(config, {
+  tables: {
+    jobs: new DynamoTable(ddb, a.jobsTable, TABLES.jobs),
+    // The bench has no exports table: the poller without exports' hooks never touches this one.
+    exports: new MemoryTable('bench-exports-unused', TABLES.exports),
+    state: new DynamoTable(ddb, a.stateTable, TABLES.state),
   },
+  credentials: fakeCredentials,
+  logger: createLogger('bench', 'SILENT'),
+  metrics,
+  budget: budgetFor('poll-jobs'),
+  tokenKey: a.tokenKey,
 });
-const zoho = createZohoClient({ tokens: broker, apiVersion: config.ZOHO_API_VERSION, apiDomain: a.zohoUrl });
 const dispatched: DownloadMessage[] = [];
 
 const t0 = performance.now();
 const summary = await pollOnce(
-  {
-    config,
-    timing: timingFrom(config),
-    jobs: new JobStore(new DynamoTable(ddb, a.jobsTable, TABLES.jobs)),
-    zoho,
+  pollDeps(core, {
     dispatch: async (m) => {
       dispatched.push(m);
     },
-    logger: createLogger('bench', 'SILENT'),
-    metrics: memoryMetrics(),
-  },
+  }),
   { deadline: Date.now() + 15 * 60_000 },
 );
+const mints = metrics.counts.TokenMints ?? 0;
 const seconds = (performance.now() - t0) / 1000;
 process.stdout.write(
   `${JSON.stringify({ seconds, summary, ddbCalls, ddbMs, byCommand, mints, dispatched: dispatched.length, maxRssBytes: peakRssBytes() })}\n`,

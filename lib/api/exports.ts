@@ -74,7 +74,7 @@ function zohoAnswer(e: ZohoError): ApiError {
   return new ApiError(status, e.code, `Zoho refused the export: ${e.message}${hint ? `; ${hint}` : ''}`);
 }
 
-export async function createExport(deps: ExportDeps, event: Event): Promise<Result> {
+export async function createExport(deps: ExportDeps, event: Event, signal?: AbortSignal): Promise<Result> {
   const key = header(event, 'idempotency-key');
   if (key !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(key)) {
     throw new ApiError(
@@ -89,7 +89,12 @@ export async function createExport(deps: ExportDeps, event: Event): Promise<Resu
     issueCode: (i) => issueCode(i) ?? 'INVALID_BODY',
   });
   try {
-    const { created, record } = await startExport(deps, { query, source: 'api', idempotencyKey: key });
+    const { created, record } = await startExport(deps, {
+      query,
+      source: 'api',
+      idempotencyKey: key,
+      ...(signal ? { signal } : {}),
+    });
     const exp = await readExport(deps, record.export_id);
     return json(created ? 201 : 200, exp, created ? { location: `/exports/${record.export_id}` } : {});
   } catch (e) {

@@ -5,7 +5,7 @@
  * unreachable is a 503 with Retry-After; anything else unexpected is a bug: 500 INTERNAL_ERROR. Neither
  * ever shows the raw error (it is logged).
  */
-import middy from '@middy/core';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import httpRouterHandler, { type Route } from '@middy/http-router';
 import type { Context } from 'aws-lambda';
 import { CodedError, isTransient } from '../errors.js';
@@ -20,12 +20,13 @@ import { getSchedules, startScheduleRun } from './schedules.js';
 
 export type { ApiDeps } from './deps.js';
 
-type RouteHandler = (deps: ApiDeps, event: Event) => Promise<Result>;
+/** `signal`: aborted before the Lambda's time runs out (a Zoho create in flight gives up, 503). */
+type RouteHandler = (deps: ApiDeps, event: Event, signal?: AbortSignal) => Promise<Result>;
 const HANDLERS: Record<RouteId, RouteHandler> = {
   registerJob,
   listJobs,
   getJob,
-  createExport,
+  createExport: (deps, event, signal) => createExport(deps, event, signal),
   listExports,
   getExport,
   convertExport,
@@ -86,10 +87,26 @@ export function answerFor(e: unknown): { error: ApiError; logged: boolean } {
   };
 }
 
-/** The API as a function of an API Gateway (payload 2.0) event. */
-export function createApiHandler(deps: ApiDeps): (event: Event, context?: Context) => Promise<Result> {
+/** The router reads requestContext.http; the local server and tests may only give rawPath. */
+function normalise(e: Event): void {
+  if (!e.requestContext) e.requestContext = {} as Event['requestContext'];
+  const http = e.requestContext.http ?? ({} as Event['requestContext']['http']);
+  http.method = (http.method ?? 'GET').toUpperCase();
+  http.path = e.rawPath ?? http.path ?? '/';
+  e.requestContext.http = http;
+}
+
+/**
+ * The API as a function of an API Gateway (payload 2.0) event. `signal` (the Lambda entry's, from
+ * middy) reaches the route, so a Zoho call in flight is aborted before the function's timeout.
+ */
+export function createApiHandler(
+  deps: ApiDeps,
+): (event: Event, context?: Context, signal?: AbortSignal) => Promise<Result> {
+  // Each request's signal, found by its event (the router passes the route no options of ours).
+  const signals = new WeakMap<Event, AbortSignal>();
   const routes: Array<Route<Event, Result>> = API_ROUTES.flatMap((r) => {
-    const handler = (event: Event) => HANDLERS[r.id](deps, event);
+    const handler = (event: Event) => HANDLERS[r.id](deps, event, signals.get(event));
     // HEAD is answered like GET (API Gateway and clients use it to probe a resource).
     const methods = r.method === 'GET' ? (['GET', 'HEAD'] as const) : ([r.method] as const);
     return methods.map((method) => ({ method, path: r.path, handler }));
@@ -98,29 +115,29 @@ export function createApiHandler(deps: ApiDeps): (event: Event, context?: Contex
     routes,
     notFoundResponse: ({ method, path }) => notFound(method, path),
   });
-  const handler = middy<Event, Result>()
-    .before((request) => {
-      // The router reads requestContext.http; the local server and tests may only give rawPath.
-      const e = request.event;
-      if (!e.requestContext) e.requestContext = {} as Event['requestContext'];
-      const http = e.requestContext.http ?? ({} as Event['requestContext']['http']);
-      http.method = (http.method ?? 'GET').toUpperCase();
-      http.path = e.rawPath ?? http.path ?? '/';
-      e.requestContext.http = http;
-    })
-    .onError((request) => {
-      const { error, logged } = answerFor(request.error);
-      if (logged) {
-        const http = request.event.requestContext?.http;
-        deps.logger.error('request failed', {
-          error: describeError(request.error),
-          answer: error.status,
-          method: http?.method,
-          path: http?.path?.slice(0, 200),
-        });
-      }
-      request.response = errorResult(error);
-    })
-    .handler(router);
-  return (event, context) => handler(event, context ?? ({} as Context));
+  const failed = (event: Event, e: unknown): Result => {
+    const { error, logged } = answerFor(e);
+    if (logged) {
+      const http = event.requestContext?.http;
+      deps.logger.error('request failed', {
+        error: describeError(e),
+        answer: error.status,
+        method: http?.method,
+        path: http?.path?.slice(0, 200),
+      });
+    }
+    return errorResult(error);
+  };
+  // The router is called directly (no second middy inside the entry's): the entry's signal reaches it.
+  return async (event, context, signal) => {
+    try {
+      normalise(event);
+      if (signal) signals.set(event, signal);
+      const result = await router(event, context ?? ({} as Context));
+      if (!result) throw new Error(`no answer from the route of ${event.requestContext.http.path}`);
+      return result;
+    } catch (e) {
+      return failed(event, e);
+    }
+  };
 }

@@ -32,6 +32,8 @@ export const CONVERSION_LEASE_MS = 16 * 60_000;
 const FIELDS_TTL_MS = 10 * 60_000;
 
 export type ConvertDeps = ExportDeps & {
+  /** The converter writes under the export prefix: required, never a silent ''. */
+  config: ExportDeps['config'] & { S3_PREFIX: string };
   s3: NonNullable<ExportDeps['s3']>;
   partSize?: number;
   queueSize?: number;
@@ -115,7 +117,7 @@ export async function convertPage(
   const owner = await jobs.claimConversion(job.job_id, now() + CONVERSION_LEASE_MS);
   if (!owner) return { outcome: 'skipped', reason: `conversion is ${job.parquet_status ?? 'not wanted'}` };
   const attempts = (job.parquet_attempts ?? 0) + 1;
-  const key = parquetKey(deps.config.S3_PREFIX ?? '', job);
+  const key = parquetKey(deps.config.S3_PREFIX, job);
   const bucket = job.s3.bucket;
   let upload: Upload | undefined;
   let converted: { outcome: 'converted'; key: string; rows: number; bytes: number; parquet: ParquetFile };

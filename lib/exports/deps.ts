@@ -48,6 +48,8 @@ export interface ExportDeps {
   s3?: S3Client;
   events?: EventPublisher;
   callbackUrl?: CallbackUrl;
+  /** How long a request waits for another with the same Idempotency-Key (default 10 s; the API's budget sets it). */
+  idempotencyWaitMs?: number;
   now?: () => number;
   random?: () => number;
 }

@@ -46,6 +46,7 @@ export async function startExport(
     if (!deps.idempotency) throw new Error('idempotency store not configured');
     const hash = requestHash({ query: req.query, source: req.source });
     // A concurrent request with the same key is creating it: wait for it (up to ~10 s).
+    const maxWaitMs = deps.idempotencyWaitMs ?? 10_000;
     for (let waited = 0; ; waited += 250) {
       const c = await deps.idempotency.claim(key, hash, exportId);
       if (c.kind === 'reused') {
@@ -65,7 +66,7 @@ export async function startExport(
         exportId = c.exportId;
         break;
       }
-      if (waited >= 10_000) {
+      if (waited >= maxWaitMs) {
         throw new ExportRequestError(
           409,
           'IDEMPOTENCY_KEY_IN_PROGRESS',

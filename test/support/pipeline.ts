@@ -3,25 +3,26 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { type ApiDeps, createApiHandler } from '../../lib/api/handler.js';
-import { loadSettings, timingFrom } from '../../lib/config.js';
+import { loadSettings } from '../../lib/config.js';
 import { fileCatalog } from '../../lib/exports/catalog.js';
-import { convertPage, fieldsCache } from '../../lib/exports/convert.js';
+import { type ConvertDeps, convertPage, fieldsCache } from '../../lib/exports/convert.js';
 import type { ConvertMessage } from '../../lib/exports/convert-message.js';
 import type { ExportDeps } from '../../lib/exports/deps.js';
 import type { EventPublisher, ExportEvent } from '../../lib/exports/events.js';
-import { pageHooks } from '../../lib/exports/hooks.js';
 import type { ExportStore } from '../../lib/exports/store.js';
 import { sweepExports } from '../../lib/exports/sweep.js';
 import type { DownloadMessage, JobRecord } from '../../lib/jobs/model.js';
 import type { JobStore } from '../../lib/jobs/store.js';
 import { createLogger, memoryMetrics } from '../../lib/observability.js';
 import { type DownloadDeps, type DownloadOutcome, downloadJob } from '../../lib/pipeline/download.js';
-import { DownloadBudget } from '../../lib/pipeline/download-budget.js';
 import { type PollDeps, type PollSummary, pollOnce } from '../../lib/pipeline/poll.js';
-import { stores } from '../../lib/runtime.js';
 import { SETTING_NAMES, type Settings } from '../../lib/settings.js';
-import { createZohoClient } from '../../lib/zoho/client.js';
-import { TokenBroker } from '../../lib/zoho/token-broker.js';
+import {
+  downloadDeps as buildDownloadDeps,
+  exportDeps as buildExportDeps,
+  pollDeps as buildPollDeps,
+  wiringCore,
+} from '../../lib/wiring.js';
 import { type FakeZoho, type FakeZohoOptions, startFakeZoho } from '../../local/fake-zoho/index.js';
 import { freshAws, type TestAws } from './aws.js';
 import { FAKE_CREDENTIALS, sha256OfIterable } from './zoho.js';
@@ -102,18 +103,17 @@ export async function pipelineHarness(
     }),
     BUCKET: aws.bucket,
   };
-  const timing = timingFrom(config);
   const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'SILENT');
   const metrics = memoryMetrics();
-  const { jobs, exports, idempotency, schedules } = stores(aws.tables, timing, clock.now);
-  const broker = new TokenBroker({
-    table: aws.tables.state,
+  // The same builders as the Lambdas, with the test's clock and no budget (today's default waits).
+  const core = wiringCore(config, {
+    tables: aws.tables,
     credentials: async () => FAKE_CREDENTIALS,
-    accountsUrl: fake.accountsUrl,
-    defaultApiDomain: fake.apiDomain,
+    logger,
+    metrics,
     now: clock.now,
   });
-  const zoho = createZohoClient({ tokens: broker, apiVersion: config.ZOHO_API_VERSION });
+  const { jobs, exports } = core;
   const queue: DownloadMessage[] = [];
   const delayed: Array<{ msg: DownloadMessage; at: number }> = [];
   const dispatch = async (m: DownloadMessage, delayMs = 0): Promise<void> => {
@@ -134,51 +134,18 @@ export async function pipelineHarness(
   const catalogDir = mkdtempSync(path.join(tmpdir(), 'zoho-catalog-'));
   const catalog = fileCatalog(catalogDir, config.GLUE_DATABASE);
   const exportDeps: ExportDeps = {
-    exports,
-    jobs,
-    idempotency,
-    zoho,
-    config,
-    timing,
-    logger,
-    metrics,
-    s3: aws.s3,
-    events,
-    convert,
-    catalog,
-    schedules,
-    scheduleDefinitions: config.SCHEDULES,
-    now: clock.now,
+    ...buildExportDeps(core, { s3: aws.s3, events, convert, catalog }),
     ...opts.exportDeps,
   };
   const fields = fieldsCache(exportDeps, clock.now);
-  const pages = pageHooks(exportDeps);
-  const pollDeps: PollDeps = {
-    config,
-    timing,
-    jobs,
-    zoho,
-    dispatch,
-    logger,
-    metrics,
-    pages,
-    sweep: (o) => sweepExports(exportDeps, o),
-    now: clock.now,
-  };
-  const downloadDeps: DownloadDeps = {
-    config,
-    timing,
-    jobs,
-    zoho,
+  const convertWith: ConvertDeps = { ...exportDeps, config, s3: aws.s3 };
+  const pollDeps = buildPollDeps(core, { dispatch, exports: exportDeps, sweep: true });
+  const downloadDeps = buildDownloadDeps(core, {
     s3: aws.s3,
-    budget: new DownloadBudget(aws.tables.state, { perMinute: config.DOWNLOADS_PER_MINUTE, now: clock.now }),
     dispatch,
-    logger,
-    metrics,
-    pages,
+    exports: exportDeps,
     partSize: 5 * 1024 * 1024,
-    now: clock.now,
-  };
+  });
   const api: ApiDeps = exportDeps;
   const handleApi = createApiHandler(api);
   const receives = new Map<DownloadMessage, number>();
@@ -241,7 +208,7 @@ export async function pipelineHarness(
         }
         conversions.splice(i, 1);
         try {
-          await convertPage({ ...exportDeps, s3: aws.s3 }, c.msg, { fields });
+          await convertPage(convertWith, c.msg, { fields });
         } catch {
           // Like SQS: the message comes back after its visibility timeout (the DLQ after three).
           const n = (c.receives ?? 0) + 1;

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { expect } from 'vitest';
+import { tokenBroker } from '../../lib/wiring.js';
 import { createZohoClient, type ZohoClient, type ZohoClientOptions } from '../../lib/zoho/client.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
 import type { FetchFn } from '../../lib/zoho/http.js';
-import { TokenBroker, type TokenBrokerOptions } from '../../lib/zoho/token-broker.js';
+import type { TokenBroker, TokenBrokerOptions } from '../../lib/zoho/token-broker.js';
 import { type FakeZoho, type FakeZohoOptions, startFakeZoho } from '../../local/fake-zoho/index.js';
 import type { TestAws } from './aws.js';
 
@@ -19,13 +20,11 @@ export function brokerFor(
   aws: Pick<TestAws, 'tables'>,
   extra: Partial<TokenBrokerOptions> = {},
 ): TokenBroker {
-  return new TokenBroker({
-    table: aws.tables.state,
-    credentials: async () => FAKE_CREDENTIALS,
-    accountsUrl: fake.accountsUrl,
-    defaultApiDomain: fake.apiDomain,
-    ...extra,
-  });
+  // The builder the functions use, against the fake's accounts server (its API domain is the same).
+  return tokenBroker(
+    { ZOHO_DATA_CENTER: 'US', ZOHO_ACCOUNTS_URL: fake.accountsUrl, ZOHO_API_DOMAIN: undefined },
+    { state: aws.tables.state, credentials: async () => FAKE_CREDENTIALS, broker: extra },
+  );
 }
 
 export function clientFor(broker: TokenBroker, extra: Partial<ZohoClientOptions> = {}): ZohoClient {
