@@ -14,7 +14,6 @@ import { type CallbackWiring, cachedKey, callbackWiring, keyFromSecret } from '.
 import { FUNCTIONS, type FunctionName, type ResourceName } from './config.js';
 import { DynamoTable } from './ddb/dynamo-table.js';
 import type { ConvertMessage } from './exports/convert-message.js';
-import type { ExportDeps } from './exports/deps.js';
 import { eventBridgePublisher } from './exports/events.js';
 import { glueCatalog } from './exports/glue.js';
 import type { DownloadMessage } from './jobs/model.js';

@@ -15,12 +15,12 @@ import { type FunctionName, functionTimeoutMs, type Timing, timingFrom } from '.
 import type { Table } from './ddb/table.js';
 import type { Catalog } from './exports/catalog.js';
 import type { ConvertDeps } from './exports/convert.js';
-import type { EventPublisher } from './exports/events.js';
-import { IdempotencyStore } from './exports/idempotency.js';
 import type { ConvertDispatch, ExportDeps } from './exports/deps.js';
+import type { EventPublisher } from './exports/events.js';
 import { pageHooks } from './exports/hooks.js';
-import { sweepExports } from './exports/sweep.js';
+import { IdempotencyStore } from './exports/idempotency.js';
 import { ExportStore } from './exports/store.js';
+import { sweepExports } from './exports/sweep.js';
 import type { DownloadMessage } from './jobs/model.js';
 import { JobStore } from './jobs/store.js';
 import type { MetricsSink } from './observability.js';

@@ -19,7 +19,7 @@ import { type CallbackWiring, cachedKey, callbackWiring, keyFromSecret } from '.
 import { ConfigError, type FunctionName, loadSettings } from '../lib/config.js';
 import { fileCatalog } from '../lib/exports/catalog.js';
 import type { ConvertMessage } from '../lib/exports/convert-message.js';
-import type { ConvertDispatch, ExportDeps } from '../lib/exports/deps.js';
+import type { ConvertDispatch } from '../lib/exports/deps.js';
 import { fileEventPublisher } from '../lib/exports/events.js';
 import { tuneHeapForStreaming } from '../lib/heap.js';
 import type { DownloadMessage } from '../lib/jobs/model.js';

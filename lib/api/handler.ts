@@ -1,11 +1,3 @@
-/**
- * The HTTP API handler: a middy handler with `@middy/http-router` over API_ROUTES. Routes on method
- * and path (not on `routeKey`), so the same code serves API Gateway and the local HTTP server. Bad
- * input always gets a 4xx naming the problem and writes nothing. A dependency throttled or
- * unreachable is a 503 with Retry-After; anything else unexpected is a bug: 500 INTERNAL_ERROR. Neither
- * ever shows the raw error (it is logged).
- */
-import type { Logger } from '@aws-lambda-powertools/logger';
 import httpRouterHandler, { type Route } from '@middy/http-router';
 import type { Context } from 'aws-lambda';
 import { CodedError, isTransient } from '../errors.js';

@@ -10,7 +10,6 @@ import type { ConvertMessage } from '../../lib/exports/convert-message.js';
 import type { ExportDeps } from '../../lib/exports/deps.js';
 import type { EventPublisher, ExportEvent } from '../../lib/exports/events.js';
 import type { ExportStore } from '../../lib/exports/store.js';
-import { sweepExports } from '../../lib/exports/sweep.js';
 import type { DownloadMessage, JobRecord } from '../../lib/jobs/model.js';
 import type { JobStore } from '../../lib/jobs/store.js';
 import { createLogger, memoryMetrics } from '../../lib/observability.js';
