@@ -33,12 +33,12 @@ const SLOW = [
 ];
 
 /** The stand-ins for the suites that need them (integration, and the bundle test in slow). */
-const standIns = {
+const standIns: { globalSetup: string[]; hookTimeout: number; pool: 'forks'; maxWorkers: number } = {
   globalSetup: ['test/support/global-setup.ts'],
   hookTimeout: 120_000,
   pool: 'forks',
   maxWorkers: 2,
-} as const;
+};
 
 /**
  * Three projects, run in this order by `npm test`: `unit` (the pure suites above), `integration` (everything
