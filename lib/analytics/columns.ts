@@ -118,6 +118,9 @@ function putString(arena: ByteBuffer, s: string): void {
 /** A column's value arena: at least 1 KiB, so that tiny hints do not grow in many small steps. */
 const newArena = (capacity: number): ByteBuffer => new ByteBuffer(Math.max(1024, capacity));
 
+/** 1 when `c` is a sign (`+` or `-`) before a number's digits, else 0. */
+const signWidth = (c: number | undefined): number => (c === 0x2d || c === 0x2b ? 1 : 0);
+
 type NumberArray = Uint8Array | Int32Array | Uint32Array | Float64Array;
 
 /** `a` if it holds `n` values, else a copy of it with room for max(n, 2 × its length) values. */
@@ -312,13 +315,8 @@ export class ColumnBuilder {
   /** `[+-]?digits` (at most 19), within the signed 64-bit range. Quotes around it are allowed. */
   private addInt64(buf: Buffer, s: number, e: number, flags: number): boolean {
     if (flags & FIELD_ESCAPED) return false;
-    let i = s;
-    let negative = false;
-    const c0 = buf[i];
-    if (c0 === 0x2d || c0 === 0x2b) {
-      negative = c0 === 0x2d;
-      i++;
-    }
+    const negative = buf[s] === 0x2d;
+    const i = s + signWidth(buf[s]);
     const n = e - i;
     if (n < 1 || n > 19) return false;
     let H = 0;
@@ -349,13 +347,8 @@ export class ColumnBuilder {
     scale: number,
   ): boolean {
     if (flags & FIELD_ESCAPED) return false;
-    let i = s;
-    let negative = false;
-    const c0 = buf[i];
-    if (c0 === 0x2d || c0 === 0x2b) {
-      negative = c0 === 0x2d;
-      i++;
-    }
+    const negative = buf[s] === 0x2d;
+    const i = s + signWidth(buf[s]);
     const dg = digitScratch;
     let nd = 0;
     let intDigits = 0;
