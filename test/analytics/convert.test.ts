@@ -6,9 +6,9 @@ import * as arrow from 'apache-arrow';
 import { parse as csvParse } from 'csv-parse/sync';
 import * as parquetWasm from 'parquet-wasm';
 import { afterAll, describe, expect, it } from 'vitest';
+import { hyparquetWriter } from '../../bench/convert/hyparquet-writer.js';
 import {
   convertCsvToParquet,
-  hyparquetWriter,
   planColumns,
   REASON_NO_METADATA,
   REASON_NOT_IN_METADATA,
