@@ -54,6 +54,8 @@ export default defineConfig({
           include: UNIT,
           sequence: { groupOrder: 0 },
           testTimeout: 20_000,
+          // The CDK suites synthesize the stack in beforeAll: seconds alone, more on a busy 2-core machine.
+          hookTimeout: 60_000,
           // Vitest's default is one worker less than the cores: one worker on a 2-core machine. These files
           // mostly wait on child processes and sockets, so two workers halve the wall time there.
           maxWorkers: 2,
