@@ -22,7 +22,7 @@ const UNIT = [
 ];
 
 /**
- * Suites with a case over 60 s here (2 shared cores): 512 MiB through the converter, the CLI against a real
+ * Suites with a case or a setup over 60 s here (2 shared cores): 512 MiB through the converter, the CLI against a real
  * `npm start`, `npm start` itself (build, Java, restarts), the bundled handlers from the cloud assembly.
  */
 const SLOW = [
