@@ -3,9 +3,47 @@ import { defineConfig } from 'vitest/config';
 const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 
 /**
- * Two projects: `unit` (pure logic and handlers called in-process with in-memory tables: no Java, no
- * stand-in, seconds) and `integration` (DynamoDB Local, s3rver, the fake Zoho, CDK synth and real
- * bundling; its global setup starts the stand-ins). `npm test` runs both.
+ * Pure suites: no Java, no stand-in (DynamoDB Local, s3rver), no `inject(...)`. They run on any machine
+ * with Node and `unzip`, in seconds. A file lands here only if nothing in it (or its helpers) calls
+ * test/support/aws.ts or test/support/pipeline.ts, or starts a stand-in of its own.
+ */
+const UNIT = [
+  'test/unit/**/*.test.ts',
+  'test/analytics/columns.test.ts',
+  'test/analytics/convert.test.ts',
+  'test/analytics/csv.test.ts',
+  'test/analytics/fields.test.ts',
+  'test/cli/resolve.test.ts',
+  'test/cli/sigv4.test.ts',
+  'test/fake-zoho/*.test.ts',
+  'test/infra/nag.test.ts',
+  'test/infra/stack.test.ts',
+  'test/schedules/expression.test.ts',
+];
+
+/**
+ * Suites with a case or a setup over 60 s here (2 shared cores): 512 MiB through the converter, the CLI against a real
+ * `npm start`, `npm start` itself (build, Java, restarts), the bundled handlers from the cloud assembly.
+ */
+const SLOW = [
+  'test/analytics/convert-large.test.ts',
+  'test/cli/local-stack.test.ts',
+  'test/infra/bundle.test.ts',
+  'test/local/start.test.ts',
+];
+
+/** The stand-ins for the suites that need them (integration, and the bundle test in slow). */
+const standIns: { globalSetup: string[]; hookTimeout: number; pool: 'forks'; maxWorkers: number } = {
+  globalSetup: ['test/support/global-setup.ts'],
+  hookTimeout: 120_000,
+  pool: 'forks',
+  maxWorkers: 2,
+};
+
+/**
+ * Three projects, run in this order by `npm test`: `unit` (the pure suites above), `integration` (everything
+ * else: DynamoDB Local, s3rver and the fake Zoho; its global setup starts the stand-ins) and `slow`.
+ * `npm run test:unit` needs no Java and no s3rver.
  */
 export default defineConfig({
   test: {
@@ -13,9 +51,14 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts'],
+          include: UNIT,
           sequence: { groupOrder: 0 },
           testTimeout: 20_000,
+          // The CDK suites synthesize the stack in beforeAll: seconds alone, more on a busy 2-core machine.
+          hookTimeout: 60_000,
+          // Vitest's default is one worker less than the cores: one worker on a 2-core machine. These files
+          // mostly wait on child processes and sockets, so two workers halve the wall time there.
+          maxWorkers: 2,
           env,
         },
       },
@@ -23,13 +66,20 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          exclude: [...UNIT, ...SLOW],
           sequence: { groupOrder: 1 },
-          exclude: ['test/unit/**'],
-          globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 60_000,
-          hookTimeout: 120_000,
-          pool: 'forks',
-          maxWorkers: 2,
+          ...standIns,
+          env,
+        },
+      },
+      {
+        test: {
+          name: 'slow',
+          include: SLOW,
+          sequence: { groupOrder: 2 },
+          testTimeout: 60_000,
+          ...standIns,
           env,
         },
       },

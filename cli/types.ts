@@ -1,7 +1,8 @@
 /**
  * What the API answers, as the CLI reads it. The export, page, job and manifest shapes come from the
- * product's own types (lib/), so a change there shows up here at `tsc`; schedules and Parquet entries
- * are declared here until the server has them.
+ * product's own types (lib/), so a change there shows up here at `tsc`. The schedule and a page's
+ * Parquet entry are declared here with only the fields the CLI reads (the server's are
+ * `PublicSchedule` in lib/schedules/run.ts and `ParquetFile` in lib/jobs/model.ts).
  */
 
 // lib/contract.ts has no dependencies, so importing a value from it keeps the bundled CLI self-contained.
@@ -36,7 +37,7 @@ export const JOB_ID_PATTERN = /^[0-9]{1,19}$/;
 export { MODULE_PATTERN };
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,100}$/;
 
-/** A Parquet file beside a page's CSV (announced; the manifest may carry it later). */
+/** A Parquet file beside a page's CSV: the fields of lib's `ParquetFile` that the CLI reads (a subset). */
 export interface ManifestParquet {
   bucket: string;
   key: string;

@@ -553,15 +553,7 @@ export async function startLocalStack(
         `  schedules      ${settings.SCHEDULES.map((d) => `${d.name} (${d.mode} ${d.module}, ${d.schedule} ${d.timezone})`).join('; ')}`,
       );
     if (demoJobs.length) {
-      say('');
-      say('Demo Zoho bulk read jobs on the fake (register one and watch its CSV land in S3):');
-      for (const d of demoJobs) say(`  ${d.id}  ${d.module.padEnd(9)} ${d.note}`);
-      say('');
-      say(
-        `  curl -s -X POST http://127.0.0.1:${local.PORT}/jobs -H 'content-type: application/json' -d '{"job_id":"${demoJobs[0]!.id}"}'`,
-      );
-      say(`  curl -s http://127.0.0.1:${local.PORT}/jobs/${demoJobs[0]!.id}`);
-      say(`  curl -s 'http://127.0.0.1:${local.PORT}/jobs?status=EXPORTED'`);
+      // Exports first, as in the README: registering a job made elsewhere is the secondary path.
       say('');
       say(
         `Export a whole module (the fake has ${Object.entries(DEMO_MODULE_RECORDS)
@@ -573,6 +565,22 @@ export async function startLocalStack(
       );
       say(`  curl -s 'http://127.0.0.1:${local.PORT}/exports?module=Leads'`);
       say(`  curl -s http://127.0.0.1:${local.PORT}/events`);
+      // The CLI finds the local stack by itself on the default port only.
+      say(
+        `  npx zoho-export export Contacts --watch${local.PORT === 3000 ? '' : ` --api http://127.0.0.1:${local.PORT}`}`,
+      );
+      say('');
+      say(
+        'Or register a Zoho bulk read job made elsewhere (demo jobs on the fake) and watch its CSV land in S3:',
+      );
+      for (const d of demoJobs) say(`  ${d.id}  ${d.module.padEnd(9)} ${d.note}`);
+      say('');
+      say(
+        `  curl -s -X POST http://127.0.0.1:${local.PORT}/jobs -H 'content-type: application/json' -d '{"job_id":"${demoJobs[0]!.id}"}'`,
+      );
+      say(`  curl -s http://127.0.0.1:${local.PORT}/jobs/${demoJobs[0]!.id}`);
+      say(`  curl -s 'http://127.0.0.1:${local.PORT}/jobs?status=EXPORTED'`);
+      say('');
     }
     say(`Ready. Ctrl-C stops everything; data stays in ${dataDir} (npm start -- --reset starts from empty).`);
 

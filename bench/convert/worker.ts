@@ -19,13 +19,13 @@ import {
   type Compression,
   CsvParser,
   convertCsvToParquet,
-  hyparquetWriter,
   type ParquetWriterFactory,
   parquetWriter,
   planColumns,
 } from '../../lib/analytics/index.js';
 import { duckdbWriterFactory, parquetWasmWriterFactory } from './candidates.js';
 import { FIELDS } from './csv.js';
+import { hyparquetWriter } from './hyparquet-writer.js';
 
 export interface WorkerArgs {
   mode: string;

@@ -13,6 +13,7 @@
  * - constant (the lineage columns): `constant` holds the one value for every row.
  */
 import { isUtf8 } from 'node:buffer';
+import { ByteBuffer } from './bytes.js';
 import { FIELD_ESCAPED } from './csv.js';
 import type { CellValue, ColumnType } from './types.js';
 
@@ -83,75 +84,53 @@ function putInt64(words: Uint32Array, k: number, negative: boolean, H: number, L
   return true;
 }
 
-/** Growable byte arena (Buffer, so that `copy` and `write` are native). */
-class Arena {
-  buf: Buffer;
-  pos = 0;
-  constructor(capacity: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(1024, capacity));
-  }
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.pos + n) cap *= 2;
-    const next = Buffer.allocUnsafe(cap);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-  /** Appends a length-prefixed value: the field `src[s, e)`, with `""` → `"` when escaped. */
-  putField(src: Buffer, s: number, e: number, escaped: boolean): void {
-    this.ensure(4 + e - s);
-    const b = this.buf;
-    const at = this.pos;
-    let p = at + 4;
-    if (!escaped) {
-      if (e - s < 16) for (let i = s; i < e; i++) b[p++] = src[i] as number;
-      else p += src.copy(b, p, s, e);
-    } else {
-      for (let i = s; i < e; i++) {
-        const c = src[i] as number;
-        b[p++] = c;
-        if (c === 0x22) i++; // skip the second quote of a pair
-      }
+/**
+ * Appends a length-prefixed value to a column's arena: the field `src[s, e)`, with `""` → `"` when
+ * escaped.
+ */
+function putField(arena: ByteBuffer, src: Buffer, s: number, e: number, escaped: boolean): void {
+  arena.ensure(4 + e - s);
+  const b = arena.buf;
+  const at = arena.pos;
+  let p = at + 4;
+  if (!escaped) {
+    if (e - s < 16) for (let i = s; i < e; i++) b[p++] = src[i] as number;
+    else p += src.copy(b, p, s, e);
+  } else {
+    for (let i = s; i < e; i++) {
+      const c = src[i] as number;
+      b[p++] = c;
+      if (c === 0x22) i++; // skip the second quote of a pair
     }
-    b.writeUInt32LE(p - at - 4, at);
-    this.pos = p;
   }
-  putString(s: string): void {
-    const max = Buffer.byteLength(s, 'utf8');
-    this.ensure(4 + max);
-    const n = this.buf.write(s, this.pos + 4, 'utf8');
-    this.buf.writeUInt32LE(n, this.pos);
-    this.pos += 4 + n;
-  }
+  b.writeUInt32LE(p - at - 4, at);
+  arena.pos = p;
 }
 
-const Grow = {
-  u32(a: Uint32Array, n: number): Uint32Array {
-    if (n <= a.length) return a;
-    const b = new Uint32Array(Math.max(n, a.length * 2));
-    b.set(a);
-    return b;
-  },
-  i32(a: Int32Array, n: number): Int32Array {
-    if (n <= a.length) return a;
-    const b = new Int32Array(Math.max(n, a.length * 2));
-    b.set(a);
-    return b;
-  },
-  f64(a: Float64Array, n: number): Float64Array {
-    if (n <= a.length) return a;
-    const b = new Float64Array(Math.max(n, a.length * 2));
-    b.set(a);
-    return b;
-  },
-  u8(a: Uint8Array, n: number): Uint8Array {
-    if (n <= a.length) return a;
-    const b = new Uint8Array(Math.max(n, a.length * 2));
-    b.set(a);
-    return b;
-  },
-};
+/** Appends a length-prefixed JS string to a column's arena, as UTF-8. */
+function putString(arena: ByteBuffer, s: string): void {
+  arena.ensure(4 + Buffer.byteLength(s, 'utf8'));
+  const n = arena.buf.write(s, arena.pos + 4, 'utf8');
+  arena.buf.writeUInt32LE(n, arena.pos);
+  arena.pos += 4 + n;
+}
+
+/** A column's value arena: at least 1 KiB, so that tiny hints do not grow in many small steps. */
+const newArena = (capacity: number): ByteBuffer => new ByteBuffer(Math.max(1024, capacity));
+
+/** 1 when `c` is a sign (`+` or `-`) before a number's digits, else 0. */
+const signWidth = (c: number | undefined): number => (c === 0x2d || c === 0x2b ? 1 : 0);
+
+type NumberArray = Uint8Array | Int32Array | Uint32Array | Float64Array;
+
+/** `a` if it holds `n` values, else a copy of it with room for max(n, 2 × its length) values. */
+function grow<T extends NumberArray>(a: T, n: number): T {
+  if (n <= a.length) return a;
+  // A typed array's constructor builds the same kind of array.
+  const b = new (a.constructor as new (length: number) => T)(Math.max(n, a.length * 2));
+  b.set(a);
+  return b;
+}
 
 /**
  * Builds one column of one row group. `add` returns false when the field does not parse as the
@@ -162,7 +141,7 @@ export class ColumnBuilder {
   count = 0;
   private defined: Uint8Array;
   private stats = newStats();
-  private arena: Arena | null = null;
+  private arena: ByteBuffer | null = null;
   private ends: Int32Array | null = null;
   private lengths: Int32Array | null = null;
   private words: Uint32Array | null = null;
@@ -181,11 +160,11 @@ export class ColumnBuilder {
     this.defined = new Uint8Array(rows);
     switch (type.kind) {
       case 'string':
-        this.arena = new Arena(bytesHint);
+        this.arena = newArena(bytesHint);
         this.ends = new Int32Array(rows);
         break;
       case 'list':
-        this.arena = new Arena(bytesHint);
+        this.arena = newArena(bytesHint);
         this.ends = new Int32Array(rows);
         this.lengths = new Int32Array(rows);
         break;
@@ -195,7 +174,7 @@ export class ColumnBuilder {
         break;
       case 'decimal':
         if (type.precision <= 18) this.words = new Uint32Array(2 * rows);
-        else this.arena = new Arena(16 * rows);
+        else this.arena = newArena(16 * rows);
         break;
       case 'double':
         this.f64 = new Float64Array(rows);
@@ -234,9 +213,9 @@ export class ColumnBuilder {
 
   private growRows(): void {
     const n = this.defined.length * 2;
-    this.defined = Grow.u8(this.defined, n);
-    if (this.ends) this.ends = Grow.i32(this.ends, n);
-    if (this.lengths) this.lengths = Grow.i32(this.lengths, n);
+    this.defined = grow(this.defined, n);
+    if (this.ends) this.ends = grow(this.ends, n);
+    if (this.lengths) this.lengths = grow(this.lengths, n);
   }
 
   private defineRow(): void {
@@ -271,8 +250,8 @@ export class ColumnBuilder {
 
   private addString(buf: Buffer, s: number, e: number, flags: number): boolean {
     if (this.checkUtf8 && !isUtf8(buf.subarray(s, e))) return false;
-    const arena = this.arena as Arena;
-    arena.putField(buf, s, e, (flags & FIELD_ESCAPED) !== 0);
+    const arena = this.arena as ByteBuffer;
+    putField(arena, buf, s, e, (flags & FIELD_ESCAPED) !== 0);
     const r = this.rows;
     this.defineRow();
     (this.ends as Int32Array)[r] = arena.pos;
@@ -282,14 +261,14 @@ export class ColumnBuilder {
 
   private addList(buf: Buffer, s: number, e: number, flags: number): boolean {
     if (this.checkUtf8 && !isUtf8(buf.subarray(s, e))) return false;
-    const arena = this.arena as Arena;
+    const arena = this.arena as ByteBuffer;
     const escaped = (flags & FIELD_ESCAPED) !== 0;
     let n = 0;
     let from = s;
     for (;;) {
       const semi = buf.indexOf(0x3b, from);
       const to = semi < 0 || semi >= e ? e : semi;
-      arena.putField(buf, from, to, escaped);
+      putField(arena, buf, from, to, escaped);
       n++;
       if (to === e) break;
       from = to + 1;
@@ -322,7 +301,7 @@ export class ColumnBuilder {
 
   private pushWords(): number {
     const k = this.count;
-    this.words = Grow.u32(this.words as Uint32Array, 2 * k + 2);
+    this.words = grow(this.words as Uint32Array, 2 * k + 2);
     return k;
   }
 
@@ -336,13 +315,8 @@ export class ColumnBuilder {
   /** `[+-]?digits` (at most 19), within the signed 64-bit range. Quotes around it are allowed. */
   private addInt64(buf: Buffer, s: number, e: number, flags: number): boolean {
     if (flags & FIELD_ESCAPED) return false;
-    let i = s;
-    let negative = false;
-    const c0 = buf[i];
-    if (c0 === 0x2d || c0 === 0x2b) {
-      negative = c0 === 0x2d;
-      i++;
-    }
+    const negative = buf[s] === 0x2d;
+    const i = s + signWidth(buf[s]);
     const n = e - i;
     if (n < 1 || n > 19) return false;
     let H = 0;
@@ -373,13 +347,8 @@ export class ColumnBuilder {
     scale: number,
   ): boolean {
     if (flags & FIELD_ESCAPED) return false;
-    let i = s;
-    let negative = false;
-    const c0 = buf[i];
-    if (c0 === 0x2d || c0 === 0x2b) {
-      negative = c0 === 0x2d;
-      i++;
-    }
+    const negative = buf[s] === 0x2d;
+    const i = s + signWidth(buf[s]);
     const dg = digitScratch;
     let nd = 0;
     let intDigits = 0;
@@ -433,7 +402,7 @@ export class ColumnBuilder {
     let v = 0n;
     for (let j = 0; j < nd; j++) v = v * 10n + BigInt(dg[j] as number);
     if (negative) v = -v;
-    const arena = this.arena as Arena;
+    const arena = this.arena as ByteBuffer;
     arena.ensure(16);
     let x = BigInt.asUintN(128, v);
     for (let b = 15; b >= 0; b--) {
@@ -453,7 +422,7 @@ export class ColumnBuilder {
     const v = Number(text);
     if (!Number.isFinite(v)) return false;
     const k = this.count;
-    this.f64 = Grow.f64(this.f64 as Float64Array, k + 1);
+    this.f64 = grow(this.f64 as Float64Array, k + 1);
     this.f64[k] = v;
     this.count = k + 1;
     const st = this.stats;
@@ -481,7 +450,7 @@ export class ColumnBuilder {
 
   private putI32(v: number): void {
     const k = this.count;
-    this.i32 = Grow.i32(this.i32 as Int32Array, k + 1);
+    this.i32 = grow(this.i32 as Int32Array, k + 1);
     this.i32[k] = v;
     this.count = k + 1;
     this.trackNumber(v);
@@ -539,7 +508,7 @@ export class ColumnBuilder {
       return false;
     }
     const k = this.count;
-    this.u8 = Grow.u8(this.u8 as Uint8Array, k + 1);
+    this.u8 = grow(this.u8 as Uint8Array, k + 1);
     this.u8[k] = v;
     this.count = k + 1;
     this.defineRow();
@@ -548,8 +517,8 @@ export class ColumnBuilder {
 
   /** Appends a JS string value (the errors column). */
   addText(s: string): void {
-    const arena = this.arena as Arena;
-    arena.putString(s);
+    const arena = this.arena as ByteBuffer;
+    putString(arena, s);
     const r = this.rows;
     this.defineRow();
     (this.ends as Int32Array)[r] = arena.pos;

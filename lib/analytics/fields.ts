@@ -27,73 +27,66 @@ const DEFAULT_NUMBER_LENGTH = 16;
 const STRING: ColumnType = { kind: 'string' };
 const INT64: ColumnType = { kind: 'int64' };
 
+const LIST: ColumnType = { kind: 'list' };
+
+/** DOUBLE or DECIMAL, by the field's `decimal_place` and `length` (see `numberType`). */
+type Fixed = ColumnType | 'number';
+
+/** The types a field's `data_type` and a formula's or rollup's `return_type` share. */
+const VALUE_TYPES: ReadonlyArray<readonly [string, Fixed]> = [
+  ['bigint', INT64],
+  ['integer', INT64],
+  ['long', INT64],
+  ['double', 'number'],
+  ['currency', 'number'],
+  ['percent', 'number'],
+  ['decimal', 'number'],
+  ['boolean', { kind: 'boolean' }],
+  ['date', { kind: 'date' }],
+  ['datetime', { kind: 'timestamp' }],
+];
+
+/** `return_type` → type (a Map, so that a name such as `constructor` finds nothing). */
+const RETURN_TYPES = new Map<string, Fixed>(VALUE_TYPES);
+
+/** `data_type` → type, for the types that need nothing but the name. */
+const DATA_TYPES = new Map<string, Fixed>([
+  ...VALUE_TYPES,
+  // The CSV column of a lookup (without dot notation) holds the related record's id.
+  ['lookup', INT64],
+  ['ownerlookup', INT64],
+  ['userlookup', INT64],
+  ['multiselectpicklist', LIST],
+  // Auto-numbers carry a prefix and a suffix ("INV-0001-A"): text.
+  ['autonumber', STRING],
+]);
+
+const resolve = (field: ZohoField, fixed: Fixed): ColumnType =>
+  fixed === 'number' ? numberType(field) : fixed;
+
 /**
  * The column type of one Zoho field. Returns the type and, for a type that falls back to STRING
  * for a reason worth telling (undocumented CSV form), that reason.
  */
 export function columnTypeOf(field: ZohoField): { type: ColumnType; reason?: string } {
   const dataType = (field.data_type ?? '').toLowerCase();
-  switch (dataType) {
-    case 'bigint':
-    case 'integer':
-    case 'long':
-    // The CSV column of a lookup (without dot notation) holds the related record's id.
-    case 'lookup':
-    case 'ownerlookup':
-    case 'userlookup':
-      return { type: INT64 };
-    case 'double':
-    case 'currency':
-    case 'percent':
-    case 'decimal':
-      return { type: numberType(field) };
-    case 'boolean':
-      return { type: { kind: 'boolean' } };
-    case 'date':
-      return { type: { kind: 'date' } };
-    case 'datetime':
-      return { type: { kind: 'timestamp' } };
-    case 'multiselectpicklist':
-      return { type: { kind: 'list' } };
-    case 'formula':
-      return returnType(field, field.formula?.return_type);
-    case 'rollup_summary':
-      return returnType(field, field.rollup_summary?.return_type);
-    case 'autonumber':
-      // Auto-numbers carry a prefix and a suffix ("INV-0001-A"): text.
-      return { type: STRING };
-    default:
-      if (field.json_type === 'jsonarray') {
-        // multiselectlookup, subform, fileupload, imageupload, territories, tags…: their CSV form is
-        // not documented, so the text is kept as it is rather than split on a guessed separator.
-        return { type: STRING, reason: `${dataType || 'jsonarray'}: CSV form undocumented, kept as text` };
-      }
-      return { type: STRING };
+  const fixed = DATA_TYPES.get(dataType);
+  if (fixed !== undefined) return { type: resolve(field, fixed) };
+  if (dataType === 'formula') return returnType(field, field.formula?.return_type);
+  if (dataType === 'rollup_summary') return returnType(field, field.rollup_summary?.return_type);
+  if (field.json_type === 'jsonarray') {
+    // multiselectlookup, subform, fileupload, imageupload, territories, tags…: their CSV form is
+    // not documented, so the text is kept as it is rather than split on a guessed separator.
+    return { type: STRING, reason: `${dataType || 'jsonarray'}: CSV form undocumented, kept as text` };
   }
+  return { type: STRING };
 }
 
 function returnType(field: ZohoField, ret: string | undefined): { type: ColumnType; reason?: string } {
-  switch ((ret ?? '').toLowerCase()) {
-    case 'double':
-    case 'currency':
-    case 'decimal':
-    case 'percent':
-      return { type: numberType(field) };
-    case 'integer':
-    case 'bigint':
-    case 'long':
-      return { type: INT64 };
-    case 'boolean':
-      return { type: { kind: 'boolean' } };
-    case 'date':
-      return { type: { kind: 'date' } };
-    case 'datetime':
-      return { type: { kind: 'timestamp' } };
-    case '':
-      return { type: STRING, reason: 'computed field without a return_type' };
-    default:
-      return { type: STRING };
-  }
+  const name = (ret ?? '').toLowerCase();
+  if (name === '') return { type: STRING, reason: 'computed field without a return_type' };
+  const fixed = RETURN_TYPES.get(name);
+  return { type: fixed === undefined ? STRING : resolve(field, fixed) };
 }
 
 /**

@@ -32,7 +32,6 @@ export {
   type ZohoField,
 } from './fields.js';
 export { parseFieldsResponse } from './fields-response.js';
-export { hyparquetWriter, parquetSchema } from './hyparquet-writer.js';
 export { ParquetFileWriter, parquetWriter } from './parquet.js';
 export * from './types.js';
 export type {

@@ -13,6 +13,7 @@
  *   TypeDefinedOrder column orders;
  * - SNAPPY (snappyjs), ZSTD (node:zlib, Node ≥ 22.15) or no compression, per page.
  */
+import { ByteBuffer } from './bytes.js';
 import type { ColumnData } from './columns.js';
 import { type PageCompressor, snappyPageCompressor, zstdPageCompressor } from './compression.js';
 import { T_STRUCT, ThriftWriter } from './thrift.js';
@@ -157,44 +158,12 @@ function writeSchema(w: ThriftWriter, leaf: Leaf): void {
   }
 }
 
-/** Growable scratch buffer for page bodies. */
-class Scratch {
-  buf = Buffer.allocUnsafe(PAGE_BYTES * 2);
-  pos = 0;
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.pos + n) cap *= 2;
-    const next = Buffer.allocUnsafe(cap);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-  u8(v: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = v;
-  }
-  varint(v: number): void {
-    this.ensure(10);
-    let x = v;
-    while (x >= 0x80) {
-      this.buf[this.pos++] = (x % 0x80) | 0x80;
-      x = Math.floor(x / 0x80);
-    }
-    this.buf[this.pos++] = x;
-  }
-  bytes(src: Uint8Array): void {
-    this.ensure(src.length);
-    this.buf.set(src, this.pos);
-    this.pos += src.length;
-  }
-}
-
 /**
  * RLE/bit-packed hybrid encoding of `levels[0, n)` at `bitWidth` (1 or 2), preceded by its 4-byte
  * length (the v1 data page layout). Runs of 8 or more equal values are RLE runs; the rest is
  * bit-packed in groups of 8 (the last group padded with zeros).
  */
-function writeLevels(out: Scratch, levels: Uint8Array, n: number, bitWidth: number): void {
+function writeLevels(out: ByteBuffer, levels: Uint8Array, n: number, bitWidth: number): void {
   const lenAt = out.pos;
   out.ensure(4);
   out.pos += 4;
@@ -237,7 +206,7 @@ function writeLevels(out: Scratch, levels: Uint8Array, n: number, bitWidth: numb
 }
 
 /** One RLE run of `n` copies of `v` with its 4-byte length (all-defined levels). */
-function writeLevelRun(out: Scratch, n: number, v: number): void {
+function writeLevelRun(out: ByteBuffer, n: number, v: number): void {
   const lenAt = out.pos;
   out.ensure(4);
   out.pos += 4;
@@ -308,7 +277,8 @@ export class ParquetFileWriter implements ParquetRowGroupWriter {
   private readonly groups: RowGroupMeta[] = [];
   private offset = 0;
   private started = false;
-  private readonly scratch = new Scratch();
+  /** Page bodies, reused page after page. */
+  private readonly scratch = new ByteBuffer(PAGE_BYTES * 2);
   private levels = new Uint8Array(1024);
   private rows = 0;
   /** Pieces of the file not yet handed to `out`. */
@@ -463,7 +433,7 @@ export class ParquetFileWriter implements ParquetRowGroupWriter {
         else writeLevels(s, def.subarray(r0, r1), pageValues, 1);
       }
       this.values(leaf, col, r0, r1, k0, k1);
-      await this.queuePage(window, sizes, this.dataPage(pageValues, ENC.PLAIN, s.buf.subarray(0, s.pos)));
+      await this.queuePage(window, sizes, this.dataPage(pageValues, ENC.PLAIN, s.view()));
       numValues += pageValues;
       r0 = r1;
       k0 = k1;
@@ -569,7 +539,7 @@ export class ParquetFileWriter implements ParquetRowGroupWriter {
     s.u8(1); // bit width of the indexes
     s.varint(col.rows * 2); // one RLE run of index 0
     s.u8(0);
-    await this.emitPage(this.dataPage(col.rows, ENC.RLE_DICTIONARY, s.buf.subarray(0, s.pos)), sizes);
+    await this.emitPage(this.dataPage(col.rows, ENC.RLE_DICTIONARY, s.view()), sizes);
     const dataPageOffset = sizes.firstOffset[1] as number;
     const uncompressed = sizes.uncompressed;
     const { min, max } = statsBytes(leaf, col);

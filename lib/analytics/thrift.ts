@@ -4,6 +4,8 @@
  * counts); the writer only grows.
  */
 
+import { ByteBuffer } from './bytes.js';
+
 export const T_TRUE = 1;
 export const T_FALSE = 2;
 export const T_I32 = 5;
@@ -13,43 +15,19 @@ export const T_LIST = 9;
 export const T_STRUCT = 12;
 
 export class ThriftWriter {
-  buf = Buffer.allocUnsafe(256);
-  pos = 0;
+  private readonly out = new ByteBuffer(256);
   private last: number[] = [];
   private lastId = 0;
 
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  private byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = b;
-  }
-
-  /** Unsigned varint of a non-negative integer < 2^53. */
-  varint(v: number): void {
-    this.ensure(10);
-    let x = v;
-    while (x >= 0x80) {
-      this.buf[this.pos++] = (x % 0x80) | 0x80;
-      x = Math.floor(x / 0x80);
-    }
-    this.buf[this.pos++] = x;
-  }
-
   private zigzag(v: number): void {
-    this.varint(v >= 0 ? v * 2 : -v * 2 - 1);
+    this.out.varint(v >= 0 ? v * 2 : -v * 2 - 1);
   }
 
   private header(id: number, type: number): void {
     const delta = id - this.lastId;
-    if (delta > 0 && delta <= 15) this.byte((delta << 4) | type);
+    if (delta > 0 && delta <= 15) this.out.u8((delta << 4) | type);
     else {
-      this.byte(type);
+      this.out.u8(type);
       this.zigzag(id);
     }
     this.lastId = id;
@@ -74,10 +52,8 @@ export class ThriftWriter {
 
   binary(id: number, v: Uint8Array): this {
     this.header(id, T_BINARY);
-    this.varint(v.length);
-    this.ensure(v.length);
-    this.buf.set(v, this.pos);
-    this.pos += v.length;
+    this.out.varint(v.length);
+    this.out.bytes(v);
     return this;
   }
 
@@ -114,10 +90,8 @@ export class ThriftWriter {
     this.list(id, T_BINARY, items.length);
     for (const s of items) {
       const b = Buffer.from(s, 'utf8');
-      this.varint(b.length);
-      this.ensure(b.length);
-      this.buf.set(b, this.pos);
-      this.pos += b.length;
+      this.out.varint(b.length);
+      this.out.bytes(b);
     }
     return this;
   }
@@ -125,10 +99,10 @@ export class ThriftWriter {
   /** A list field's header; the caller then writes `size` elements. */
   list(id: number, elemType: number, size: number): void {
     this.header(id, T_LIST);
-    if (size < 15) this.byte((size << 4) | elemType);
+    if (size < 15) this.out.u8((size << 4) | elemType);
     else {
-      this.byte(0xf0 | elemType);
-      this.varint(size);
+      this.out.u8(0xf0 | elemType);
+      this.out.varint(size);
     }
   }
 
@@ -138,7 +112,7 @@ export class ThriftWriter {
   }
 
   endStruct(): void {
-    this.byte(0); // STOP
+    this.out.u8(0); // STOP
     this.lastId = this.last.pop() ?? 0;
   }
 
@@ -146,7 +120,7 @@ export class ThriftWriter {
   static struct(body: (w: ThriftWriter) => void): Buffer {
     const w = new ThriftWriter();
     body(w);
-    w.byte(0);
-    return w.buf.subarray(0, w.pos);
+    w.out.u8(0);
+    return w.out.view();
   }
 }

@@ -4,8 +4,8 @@
  *
  * The overlap covers what a single instant cannot: a record saved at Zoho while the previous run's
  * job was being created, and clocks that disagree by a little. Records modified in the overlap are
- * exported twice; consumers keep the latest version of each id (README: "Schedules, incremental
- * exports and deletions"), so a duplicate is harmless where a gap would lose data.
+ * exported twice; consumers keep the latest version of each id (the query in docs/schedules.md), so
+ * a duplicate is harmless where a gap would lose data.
  */
 import type { Criteria } from '../exports/model.js';
 

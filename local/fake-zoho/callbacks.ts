@@ -1,5 +1,5 @@
 /**
- * Callbacks (§6): when a job with a callback URL reaches COMPLETED or FAILURE, POST the job details
+ * Callbacks: when a job with a callback URL reaches COMPLETED or FAILURE, POST the job details
  * (`{"data":[JobDetail]}`, exactly what the status endpoint answers at that moment) to the URL, with no
  * auth headers. Retried on any non-2xx answer or network error, `callbackAttempts` times in all.
  *

@@ -1,5 +1,5 @@
 /**
- * POST /crm/bulk/{version}/read (§2, §11.2): validation of the body, then a job over the module's
+ * POST /crm/bulk/{version}/read: validation of the body, then a job over the module's
  * record store (or, for a page token of a seeded job, the next seeded page).
  */
 import { MAX_CRITERIA, validateCriteria } from './criteria.js';
@@ -140,7 +140,7 @@ export async function handleCreate(rt: Runtime, ctx: Ctx, version: string): Prom
   checkModule(rt, moduleName, true);
   requireModuleScope(auth, moduleName);
 
-  // file type: accepted at the top level and in the query (§2.1)
+  // file type: accepted at the top level and in the query
   const ftRaw = b.file_type ?? q.file_type ?? 'csv';
   if (ftRaw !== 'csv' && ftRaw !== 'ics') throw zohoError('NOT_SUPPORTED_FEATURE', { api_name: 'file_type' });
   const fileType = ftRaw;

@@ -1,9 +1,9 @@
 /**
- * Bulk read criteria (§2.2): validation at create time and evaluation against a record store.
+ * Bulk read criteria: validation at create time and evaluation against a record store.
  *
  * Validation follows the reference's comparator table per data type. Where the reference is silent the
  * fake is strict: a datetime value must be `yyyy-MM-ddTHH:mm:ss±hh:mm` (no `Z`, no milliseconds), a date
- * value `yyyy-MM-dd`; criteria on multi-line (textarea) fields are refused (§2.2 / S9: "not supported").
+ * value `yyyy-MM-dd`; criteria on multi-line (textarea) fields are refused (Zoho: "not supported").
  *
  * LIMITATION: only leaves on `id`, `Created_Time` and `Modified_Time` filter records. Leaves on any other
  * field pass validation but match every record (they do not change a job's count or rows).

@@ -1,5 +1,5 @@
 /**
- * The download rate limit (§4.1, §8): "10 download requests per minute; the 11th gets HTTP 429 and all
+ * The download rate limit: "10 download requests per minute; the 11th gets HTTP 429 and all
  * downloads are refused for a minute". Zoho does not say which minute, so both readings are offered:
  *   sliding       (default, the stricter reading) at most N download starts in any 60 s interval
  *                 (t - 60 s, t]; the next one gets 429

@@ -1,5 +1,5 @@
 /**
- * GET /crm/bulk/{version}/read/{id}/result (§4, §11.2): the rate limit and lock, the state and expiry
+ * GET /crm/bulk/{version}/read/{id}/result: the rate limit and lock, the state and expiry
  * checks, stream faults, and the ZIP, generated on the fly or served from the result cache.
  *
  * Result cache (option resultCacheDir): Zoho builds the file once; it does not re-zip per download. The
@@ -125,7 +125,7 @@ export async function handleDownload(rt: Runtime, ctx: Ctx, id: string): Promise
   const auth = authenticate(rt, ctx);
   requireBulkScope(auth);
   const t = rt.now();
-  // During the lock every download is refused, whatever the job (§4.1 "all downloads").
+  // During the lock every download is refused, whatever the job (Zoho: "all downloads").
   if (rt.limiter.isLocked(t)) {
     const until = rt.opts.lockExtendsOnReject
       ? rt.limiter.lock(t, rt.opts.downloadLockMs)

@@ -1,4 +1,4 @@
-/** The error catalogue (§2.5, §3.5, §12 of the reference) and the standard error envelope. */
+/** The error catalogue of the Bulk Read API (create, status, download, token) and the standard error envelope. */
 
 /** HTTP status and message of each error code the fake answers with. */
 export const ERROR_CATALOGUE: Record<string, { status: number; message: string }> = {

@@ -3,7 +3,7 @@
  * (`GET /crm/{version}/settings/fields`) and the CSV values of every export, so the two always agree.
  *
  * CSV value formats. Zoho documents only that datetimes are ISO 8601 and that lookups hold the record
- * id (analytics-output.md §2); the rest is the fake's choice, made explicit here:
+ * id; the rest is the fake's choice, made explicit here:
  *   boolean              `true` / `false`
  *   multiselectpicklist  the actual values joined with `;` (`EMEA;APAC`), no spaces
  *   date                 `YYYY-MM-DD`
@@ -76,7 +76,7 @@ export type DataType =
 
 export type JsonType = 'string' | 'integer' | 'double' | 'boolean' | 'jsonobject' | 'jsonarray';
 
-/** data_type → json_type, as in Zoho's samples (analytics-output.md §2). */
+/** data_type → json_type, as in the samples of Zoho's Fields Metadata API. */
 export const JSON_TYPE: Record<DataType, JsonType> = {
   bigint: 'string',
   text: 'string',

@@ -1,6 +1,6 @@
 /**
  * GET /crm/{version}/settings/fields?module=<Module> (v2 … v8): the field metadata of fields.ts in
- * Zoho's key names (analytics-output.md §2). Keys that only apply to some types (pick_list_values,
+ * Zoho's key names. Keys that only apply to some types (pick_list_values,
  * lookup, currency, formula, textarea, auto_number) are present only on those fields.
  *
  * The padding column (`Long_Text__c`, a large textarea) is listed when the fake pads HTTP jobs

@@ -1,7 +1,7 @@
 /**
- * Zoho Accounts (§9, §11.1): the refresh-token grant, the mint throttle (10 per sliding 10 min per
+ * Zoho Accounts: the refresh-token grant, the mint throttle (10 per sliding 10 min per
  * refresh token), at most 15 live access tokens (the 16th evicts the oldest), scopes, and the
- * `Authorization` check of CRM calls (§9.6).
+ * `Authorization` check of CRM calls.
  */
 import { randomBytes } from 'node:crypto';
 import { zohoError } from './errors.js';
@@ -84,7 +84,7 @@ const has = (info: TokenInfo, ...wanted: string[]): boolean => {
   return wanted.some((w) => granted.has(w.toLowerCase()));
 };
 
-/** Bulk read needs ZohoCRM.bulk.read or .ALL (§1.3). */
+/** Bulk read needs ZohoCRM.bulk.read or .ALL. */
 export function requireBulkScope(info: TokenInfo): void {
   if (!has(info, 'ZohoCRM.bulk.ALL', 'ZohoCRM.bulk.read')) throw zohoError('OAUTH_SCOPE_MISMATCH');
 }

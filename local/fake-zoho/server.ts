@@ -1,6 +1,7 @@
 /**
  * A faithful fake of Zoho Accounts (refresh-token grant) and the Zoho CRM Bulk Read API, for integration
- * tests, the local stack and benchmarks. Contract: /work/shared/reference/zoho-bulk-read-api.md §11.
+ * tests, the local stack and benchmarks. Contract: Zoho's public documentation of OAuth and of the CRM
+ * Bulk Read, Fields Metadata and Deleted Records APIs; where it is silent, the stricter reading.
  *
  * This file only wires the parts together: the shared state (state.ts), the HTTP router (router.ts)
  * and the in-process handle (FakeZoho). States are computed lazily from the clock on each request; no

@@ -167,7 +167,7 @@ describe('schedules', () => {
     expect(rows.every((r) => r._export_id === e2.export_id)).toBe(true);
     expect(d.catalog).toMatchObject({ table: 'zoho_contacts_deletions' });
 
-    // The README's query: the latest version of every record across the runs, minus the deletions
+    // The query of docs/schedules.md: the latest version of every record across the runs, minus the deletions
     // that came after it. Here in DuckDB over the landed Parquet files, as Athena runs it over the tables.
     const local = async (key: string) => {
       const f = path.join(tmp.dir, path.basename(key));

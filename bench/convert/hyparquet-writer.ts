@@ -1,9 +1,14 @@
 import zlib from 'node:zlib';
 import { ByteWriter, ParquetWriter, type SchemaElement } from 'hyparquet-writer';
-import { toCellValues } from './columns.js';
-import { UnsupportedCompressionError } from './compression.js';
-import type { ColumnType } from './types.js';
-import type { ParquetRowGroupWriter, ParquetWriterFactory, RowGroup, WriterColumn } from './writer.js';
+import {
+  type ColumnType,
+  type ParquetRowGroupWriter,
+  type ParquetWriterFactory,
+  type RowGroup,
+  toCellValues,
+  UnsupportedCompressionError,
+  type WriterColumn,
+} from '../../lib/analytics/index.js';
 
 type DecodedArray = Parameters<ParquetWriter['write']>[0]['columnData'][number]['data'];
 
