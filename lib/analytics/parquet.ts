@@ -1,3 +1,4 @@
+// Over 450 lines on purpose: one encoder (pages, dictionary, statistics, footer) that is read and tuned as a whole on the hot path.
 /**
  * A small Parquet encoder for the typed columns of lib/analytics/columns.ts, written for the
  * converter's data: it encodes the column builders' typed arrays as they are (no JS value per
