@@ -14,6 +14,11 @@ import { buildStack, type Synthesized } from './synth.js';
  * GetQueue*, the legal-hold, retention and tagging PutObject*).
  */
 
+interface PolicyProps {
+  Roles: Array<{ Ref: string }>;
+  PolicyDocument: { Statement: Statement[] };
+}
+
 interface Statement {
   Effect: string;
   Action: string | string[];
@@ -48,12 +53,10 @@ function grantsOf(stack: ZohoCrmBulkExportStack, fn: ExporterFunction): Record<s
   const roleId = id(fn.role!);
   const out: Record<string, Set<string>> = {};
   const template = Template.fromStack(stack).toJSON();
-  for (const r of Object.values<{ Type: string; Properties: Record<string, never> }>(template.Resources)) {
+  const resources: Record<string, { Type: string; Properties: PolicyProps }> = template.Resources;
+  for (const r of Object.values(resources)) {
     if (r.Type !== 'AWS::IAM::Policy') continue;
-    const props = r.Properties as {
-      Roles: Array<{ Ref: string }>;
-      PolicyDocument: { Statement: Statement[] };
-    };
+    const props = r.Properties;
     if (!props.Roles.some((role) => role.Ref === roleId)) continue;
     for (const st of props.PolicyDocument.Statement) {
       expect(st.Effect).toBe('Allow');
