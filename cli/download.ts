@@ -181,25 +181,32 @@ const MANIFEST = z.looseObject({
     z.looseObject({
       page: z.number().int(),
       job_id: z.string(),
-      records: z.number().int().nonnegative().optional(),
+      // Older manifests may lack these: the totals count 0 records, the size is the only check.
+      records: z.number().int().nonnegative().default(0),
       csv: S3_FILE.extend({
         crc32: z
           .string()
           .regex(/^[0-9A-Fa-f]{8}$/)
           .nullable()
-          .optional(),
+          .default(null),
       }),
       parquet: S3_FILE.nullable().optional(),
     }),
   ),
 });
 
+/** The manifest as the CLI reads it (lib/exports/manifest.ts writes it). */
+export type ManifestFiles = z.output<typeof MANIFEST>;
+// Every manifest lib writes passes the schema: a field renamed there fails here, at tsc.
+const _manifestsParse: CliManifest extends z.input<typeof MANIFEST> ? true : never = true;
+void _manifestsParse;
+
 /**
  * The files to fetch and where each goes. A file is named by its key's last part (every one carries its
  * export id and job id); if two would collide, by its whole key under `dir` (with `-2`, `-3`... when even
  * that collides: the same key in two buckets). Whatever the manifest says, every path is inside `dir`.
  */
-export function planFiles(m: CliManifest, format: FileFormat, dir: string): PlannedFile[] {
+export function planFiles(m: ManifestFiles, format: FileFormat, dir: string): PlannedFile[] {
   const files: Omit<PlannedFile, 'path'>[] = m.pages.map((p) => {
     if (format === 'csv') {
       return { page: p.page, job_id: p.job_id, format, ...p.csv, crc32: p.csv.crc32?.toLowerCase() ?? null };
@@ -271,7 +278,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
       'BAD_MANIFEST',
     );
   }
-  const manifest = parsed.data as CliManifest;
+  const manifest = parsed.data;
   if (manifest.export_id !== exp.export_id) {
     throw new CliError(
       EXIT.API,
