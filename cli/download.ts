@@ -6,12 +6,13 @@
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import cliProgress from 'cli-progress';
+import { z } from 'zod';
 import type { ApiClient } from './client.js';
 import { CliError, describeNetworkError, EXIT, FailedError, UsageError, VerifyError } from './errors.js';
 import { bytes, s3Uri } from './format.js';
@@ -134,7 +135,78 @@ export function assertDownloadable(e: ApiExport): { bucket: string; key: string 
   return e.manifest;
 }
 
-export function planFiles(m: CliManifest, format: FileFormat, dir: string): PlannedFile[] {
+/** The manifest file the CLI writes beside the files: no listed file may take its name. */
+const MANIFEST_FILE = 'manifest.json';
+
+/**
+ * An S3 key as a path relative to the target directory, or a BAD_MANIFEST error: a key is data from S3,
+ * and a tampered manifest must not make the CLI write anywhere but under its directory. Refused: NUL,
+ * an absolute key (`/x`, `\x`, `C:x`), and any `.`/`..`/empty segment, `\` counting as a separator too
+ * (Windows reads it as one). The layout's keys (lib/exports/layout.ts) pass unchanged.
+ */
+export function keyToRelativePath(key: string): string {
+  const bad = (why: string) =>
+    new CliError(
+      EXIT.API,
+      `the manifest lists the key ${JSON.stringify(key)}, ${why}: nothing was downloaded`,
+      'BAD_MANIFEST',
+    );
+  if (key.includes('\0')) throw bad('which contains a NUL character');
+  if (/^[\\/]/.test(key) || /^[A-Za-z]:/.test(key)) throw bad('which is absolute');
+  const segments = key.split(/[\\/]/);
+  if (segments.some((s) => s === '' || s === '.' || s === '..'))
+    throw bad('which has an empty, "." or ".." segment');
+  return segments.join(sep);
+}
+
+/** `path` resolved under `dir`, or an error if it would land anywhere else (the last line of defence). */
+function inside(dir: string, path: string): string {
+  const full = resolve(dir, path);
+  const rel = relative(dir, full);
+  if (!rel || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new CliError(EXIT.API, `refusing to write ${full}: it is outside ${dir}`, 'BAD_MANIFEST');
+  }
+  return full;
+}
+
+/** What the CLI reads of a manifest; any other field is kept as it is in the manifest.json it writes. */
+const S3_FILE = z.object({
+  bucket: z.string().min(1),
+  key: z.string().min(1),
+  bytes: z.number().int().nonnegative(),
+});
+const MANIFEST = z.looseObject({
+  export_id: z.string(),
+  pages: z.array(
+    z.looseObject({
+      page: z.number().int(),
+      job_id: z.string(),
+      // Older manifests may lack these: the totals count 0 records, the size is the only check.
+      records: z.number().int().nonnegative().default(0),
+      csv: S3_FILE.extend({
+        crc32: z
+          .string()
+          .regex(/^[0-9A-Fa-f]{8}$/)
+          .nullable()
+          .default(null),
+      }),
+      parquet: S3_FILE.nullable().optional(),
+    }),
+  ),
+});
+
+/** The manifest as the CLI reads it (lib/exports/manifest.ts writes it). */
+export type ManifestFiles = z.output<typeof MANIFEST>;
+// Every manifest lib writes passes the schema: a field renamed there fails here, at tsc.
+const _manifestsParse: CliManifest extends z.input<typeof MANIFEST> ? true : never = true;
+void _manifestsParse;
+
+/**
+ * The files to fetch and where each goes. A file is named by its key's last part (every one carries its
+ * export id and job id); if two would collide, by its whole key under `dir` (with `-2`, `-3`... when even
+ * that collides: the same key in two buckets). Whatever the manifest says, every path is inside `dir`.
+ */
+export function planFiles(m: ManifestFiles, format: FileFormat, dir: string): PlannedFile[] {
   const files: Omit<PlannedFile, 'path'>[] = m.pages.map((p) => {
     if (format === 'csv') {
       return { page: p.page, job_id: p.job_id, format, ...p.csv, crc32: p.csv.crc32?.toLowerCase() ?? null };
@@ -148,11 +220,17 @@ export function planFiles(m: CliManifest, format: FileFormat, dir: string): Plan
     const { bucket, key, bytes } = p.parquet;
     return { page: p.page, job_id: p.job_id, format, bucket, key, bytes, crc32: null };
   });
-  // File names: the key's last part (every one carries its export id and job id); the whole key
-  // under dir if two would collide.
-  const names = files.map((f) => basename(f.key));
-  const unique = new Set(names).size === names.length;
-  return files.map((f, i) => ({ ...f, path: join(dir, unique ? names[i]! : f.key) }));
+  const relatives = files.map((f) => keyToRelativePath(f.key));
+  const names = relatives.map((r) => basename(r));
+  const flat = new Set(names).size === names.length && !names.includes(MANIFEST_FILE);
+  const taken = new Set<string>([MANIFEST_FILE]);
+  return files.map((f, i) => {
+    const wanted = flat ? names[i]! : relatives[i]!;
+    let name = wanted;
+    for (let n = 2; taken.has(name.toLowerCase()); n++) name = `${wanted}-${n}`;
+    taken.add(name.toLowerCase());
+    return { ...f, path: inside(dir, name) };
+  });
 }
 
 async function fileMatches(f: PlannedFile): Promise<boolean> {
@@ -181,9 +259,9 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
     throw s3Error(e, s3Uri(at), o.s3Where);
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  let manifest: CliManifest;
+  let json: unknown;
   try {
-    manifest = JSON.parse(text) as CliManifest;
+    json = JSON.parse(text);
   } catch (e) {
     throw new CliError(
       EXIT.API,
@@ -191,7 +269,17 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
       'BAD_MANIFEST',
     );
   }
-  if (manifest.export_id !== exp.export_id || !Array.isArray(manifest.pages)) {
+  const parsed = MANIFEST.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new CliError(
+      EXIT.API,
+      `the manifest ${s3Uri(at)} is not a manifest: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
+      'BAD_MANIFEST',
+    );
+  }
+  const manifest = parsed.data;
+  if (manifest.export_id !== exp.export_id) {
     throw new CliError(
       EXIT.API,
       `the manifest ${s3Uri(at)} is not the manifest of ${exp.export_id}`,
@@ -202,8 +290,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
   const dir = resolve(o.cwd, o.dir ?? exp.export_id);
   const plan = planFiles(manifest, o.format, dir);
   await mkdir(dir, { recursive: true });
-  for (const f of plan)
-    if (f.path !== join(dir, basename(f.key))) await mkdir(resolve(f.path, '..'), { recursive: true });
+  for (const f of plan) await mkdir(dirname(f.path), { recursive: true });
 
   const total = plan.reduce((n, f) => n + f.bytes, 0);
   const live = o.progress?.isTTY
@@ -290,7 +377,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
   } finally {
     live?.stop();
   }
-  const manifestPath = join(dir, 'manifest.json');
+  const manifestPath = join(dir, MANIFEST_FILE);
   await writeFile(manifestPath, text.endsWith('\n') ? text : `${text}\n`);
   return {
     export_id: exp.export_id,

@@ -72,8 +72,8 @@ export class Api {
             requestTime: '$context.requestTime',
             ip: '$context.identity.sourceIp',
             caller: '$context.identity.userArn',
+            // The route, never the path: a callback's path is its token (lib/callbacks/token.ts).
             routeKey: '$context.routeKey',
-            path: '$context.path',
             status: '$context.status',
             protocol: '$context.protocol',
             responseLength: '$context.responseLength',

@@ -105,6 +105,11 @@ const STACK_KEYS = {
   ),
   /** The stuck-export alarm fires when an export has been RUNNING longer than this (1 h to 7 days). */
   stuckExportHours: int(6, 1, 168),
+  /**
+   * The export bucket is versioned: an overwritten or deleted object's previous version is kept this many
+   * days (1 to 10 years), so neither a re-conversion nor a delete loses data for good.
+   */
+  noncurrentVersionDays: int(30, 1, 3650),
   downloaderMemoryMb: int(1024, 128, 10240),
   converterMemoryMb: int(1769, 128, 10240),
 } as const;

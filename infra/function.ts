@@ -40,16 +40,15 @@ export interface ExportBucket {
 }
 
 /**
- * Object actions on key patterns relative to the export prefix (`'*'`: anything under it, `'parquet/*'`).
- * Each kind is exactly one action, except `upload`: CDK's `grantPut` (s3:PutObject with its tagging,
- * retention and legal-hold variants, and s3:Abort*), which the downloader's streaming upload has always had.
+ * Object actions on key patterns relative to the export prefix (`'module=*'`: the landed CSVs,
+ * `'parquet/module=*'`: their Parquet copies). Each kind is exactly one action: a multipart upload
+ * (lib-storage's `Upload`) needs `put` (Create/UploadPart/Complete) and `abort`, a HeadObject `get`.
  */
 export interface ObjectGrants {
   readonly get?: readonly string[];
   readonly put?: readonly string[];
   readonly abort?: readonly string[];
   readonly delete?: readonly string[];
-  readonly upload?: readonly string[];
 }
 
 const OBJECT_ACTIONS = {
@@ -58,6 +57,20 @@ const OBJECT_ACTIONS = {
   abort: 's3:AbortMultipartUpload',
   delete: 's3:DeleteObject',
 } as const;
+
+/**
+ * The DynamoDB item actions a function may be granted on a table. TransactWriteItems is no IAM action of
+ * its own: DynamoDB authorizes each item of a transaction as its PutItem, UpdateItem, DeleteItem or
+ * ConditionCheckItem.
+ */
+export type TableAction =
+  | 'GetItem'
+  | 'PutItem'
+  | 'UpdateItem'
+  | 'DeleteItem'
+  | 'ConditionCheckItem'
+  | 'Query'
+  | 'Scan';
 
 /** The table each table variable names (lib/tables.ts): its indexes decide whether a grant has `/index/*`. */
 const TABLE_OF = {
@@ -135,15 +148,31 @@ export class ExporterFunction extends NodejsFunction {
     );
   }
 
-  /** A table, named by `variable`; read and write of its data (and of its indexes, when it has some). */
-  bindTable(table: dynamodb.Table, variable: keyof typeof TABLE_OF): void {
+  /**
+   * A table, named by `variable`, with exactly `actions` on it. Query also covers the table's indexes
+   * (`<table ARN>/index/*`) when it has some (lib/tables.ts); every other action is on the table alone.
+   */
+  bindTable(table: dynamodb.Table, variable: keyof typeof TABLE_OF, actions: readonly TableAction[]): void {
     this.setVariable(variable, table.tableName);
-    table.grantReadWriteData(this);
-    if (TABLES[TABLE_OF[variable]].indexes.length) {
+    const indexed = actions.includes('Query') && TABLES[TABLE_OF[variable]].indexes.length > 0;
+    const onTable = actions.filter((a) => !(indexed && a === 'Query'));
+    const dynamo = (list: readonly TableAction[]) => list.map((a) => `dynamodb:${a}`);
+    if (onTable.length) {
+      this.addToRolePolicy(
+        new iam.PolicyStatement({ actions: dynamo(onTable), resources: [table.tableArn] }),
+      );
+    }
+    if (indexed) {
+      this.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: dynamo(['Query']),
+          resources: [table.tableArn, `${table.tableArn}/index/*`],
+        }),
+      );
       this.acknowledgeWildcard(
         `Resource::<${logicalIdOf(table)}.Arn>/index/*`,
-        "grantReadWriteData adds <table ARN>/index/* so the function can query the table's GSIs (lib/tables.ts); " +
-          'it names only the indexes of this one table.',
+        "dynamodb:Query only, on <table ARN>/index/* so the function can query the table's GSIs " +
+          '(lib/tables.ts); it names only the indexes of this one table.',
       );
     }
   }
@@ -160,28 +189,17 @@ export class ExporterFunction extends NodejsFunction {
    */
   grantObjects({ bucket, prefix }: ExportBucket, grants: ObjectGrants, why: string): void {
     const keyOf = (pattern: string) => `${prefix}/${pattern}`;
-    for (const pattern of grants.upload ?? []) {
-      bucket.grantPut(this, keyOf(pattern));
-      this.acknowledgeWildcard(
-        'Action::s3:Abort*',
-        's3:Abort* comes from bucket.grantPut and only matches s3:AbortMultipartUpload, which the function ' +
-          `needs to clean up a failed multipart upload; it is limited to ${keyOf(pattern)}.`,
-      );
-    }
     const kinds = Object.keys(OBJECT_ACTIONS) as Array<keyof typeof OBJECT_ACTIONS>;
-    const patterns = [...new Set([...(grants.upload ?? []), ...kinds.flatMap((k) => grants[k] ?? [])])];
+    const patterns = [...new Set(kinds.flatMap((k) => grants[k] ?? []))];
     for (const pattern of patterns) {
       const actions = kinds.filter((k) => grants[k]?.includes(pattern)).map((k) => OBJECT_ACTIONS[k]);
-      if (actions.length) {
-        this.addToRolePolicy(
-          new iam.PolicyStatement({ actions, resources: [bucket.arnForObjects(keyOf(pattern))] }),
-        );
-      }
+      this.addToRolePolicy(
+        new iam.PolicyStatement({ actions, resources: [bucket.arnForObjects(keyOf(pattern))] }),
+      );
       if (pattern.includes('*')) {
-        const all = [...(grants.upload?.includes(pattern) ? ['put (grantPut)'] : []), ...actions];
         this.acknowledgeWildcard(
           `Resource::${bucketArnOf(bucket)}/${keyOf(pattern)}`,
-          `${why} Object keys are named at run time (export, page and job ids), so ${all.join(', ')} ` +
+          `${why} Object keys are named at run time (export, page and job ids), so ${actions.join(', ')} ` +
             `only is granted on the key pattern ${keyOf(pattern)}.`,
         );
       }
@@ -195,7 +213,13 @@ export class ExporterFunction extends NodejsFunction {
     use: { readonly send: boolean; readonly consume?: { readonly maxConcurrency: number } },
   ): void {
     this.setVariable(variable, queue.queueUrl);
-    if (use.send) queue.grantSendMessages(this);
+    // SendMessage only: grantSendMessages would add GetQueueAttributes and GetQueueUrl, which no code calls.
+    // The event source mapping's consume grant below is CDK's own (what the Lambda poller needs).
+    if (use.send) {
+      this.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.queueArn] }),
+      );
+    }
     if (use.consume) {
       this.addEventSource(
         new SqsEventSource(queue, {
@@ -207,17 +231,17 @@ export class ExporterFunction extends NodejsFunction {
     }
   }
 
-  /** The Zoho credentials secret: read only (GetSecretValue, DescribeSecret). */
+  /** The Zoho credentials secret: read its value only (GetSecretValue). */
   bindSecret(secret: secretsmanager.ISecret, variable: 'ZOHO_SECRET_ARN'): void {
     this.setVariable(variable, secret.secretArn);
-    secret.grantRead(this);
+    this.grantSecretValue(secret);
   }
 
   /** Callbacks on: the base URL Zoho calls and the key that signs it (read only). */
   bindCallbacks(key: secretsmanager.ISecret, baseUrl: string): void {
     this.setVariable('CALLBACK_BASE_URL', baseUrl);
     this.setVariable('CALLBACK_SECRET_ARN', key.secretArn);
-    key.grantRead(this);
+    this.grantSecretValue(key);
   }
 
   /** events:PutEvents on one bus (the function publishes what happened to an export there). */
@@ -241,6 +265,19 @@ export class ExporterFunction extends NodejsFunction {
     this.acknowledgeWildcard(
       `Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/${database}/zoho_*`,
       `Module tables (zoho_<module>) are created when a module's first export completes, so their names are known at run time; limited to GetTable, CreateTable and UpdateTable on ${database}/zoho_*.`,
+    );
+  }
+
+  /**
+   * secretsmanager:GetSecretValue only (grantRead adds DescribeSecret, which no code calls), on the ARN
+   * grantRead would use: a secret imported by name has a partial ARN, so its random suffix is matched.
+   */
+  private grantSecretValue(secret: secretsmanager.ISecret): void {
+    this.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [secret.secretFullArn ?? `${secret.secretArn}-??????`],
+      }),
     );
   }
 

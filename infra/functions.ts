@@ -4,7 +4,7 @@ import type { Construct } from 'constructs';
 import type { FunctionName } from '../lib/config.js';
 import type { Callbacks } from './api.js';
 import { type ExporterConfig, settingsEnv } from './config.js';
-import { ExporterFunction } from './function.js';
+import { ExporterFunction, type TableAction } from './function.js';
 import type { Queues } from './queues.js';
 import type { Storage } from './storage.js';
 
@@ -36,15 +36,39 @@ export class Functions {
     const logRetention = config.logRetentionDays as logs.RetentionDays;
     const { exportBucket } = storage;
     const defaultBus = events.EventBus.fromEventBusName(scope, 'DefaultBus', 'default');
-    /** Every function keeps its state in the three tables and reaches Zoho with the credentials secret. */
-    const create = (id: string, name: FunctionName, memorySize: number, description: string) => {
+    /**
+     * Every function keeps its state in the three tables and reaches Zoho with the credentials secret.
+     * The table actions are what the code sends (lib/ddb/dynamo-table.ts; a transaction's items are
+     * authorized as their Put/Update): jobs are read, created (follow-up pages, restarts) and updated by
+     * all; exports are read and updated by all, created only where exports start (`starts`); the state
+     * table holds the token cache, the download budget and the schedules (Get/Update), and the API's
+     * idempotency keys (Put, and Delete when a start fails). Scan is the API's `GET /jobs` without a status.
+     */
+    const create = (
+      id: string,
+      name: FunctionName,
+      memorySize: number,
+      description: string,
+      extra: { starts?: boolean; api?: boolean } = {},
+    ) => {
       const fn = new ExporterFunction(scope, id, { name, description, memorySize, settings, logRetention });
-      fn.bindTable(storage.jobsTable, 'JOBS_TABLE');
-      fn.bindTable(storage.exportsTable, 'EXPORTS_TABLE');
-      fn.bindTable(storage.stateTable, 'STATE_TABLE');
+      const write: TableAction[] = ['GetItem', 'UpdateItem', 'Query'];
+      fn.bindTable(storage.jobsTable, 'JOBS_TABLE', [
+        ...write,
+        'PutItem',
+        ...(extra.api ? ['Scan' as const] : []),
+      ]);
+      fn.bindTable(storage.exportsTable, 'EXPORTS_TABLE', extra.starts ? [...write, 'PutItem'] : write);
+      fn.bindTable(
+        storage.stateTable,
+        'STATE_TABLE',
+        extra.api ? ['GetItem', 'UpdateItem', 'PutItem', 'DeleteItem'] : ['GetItem', 'UpdateItem'],
+      );
       fn.bindSecret(storage.secret, 'ZOHO_SECRET_ARN');
       return fn;
     };
+    /** Where a dropped page's files are (lib/exports/layout.ts, lib/exports/recovery.ts `dropPage`). */
+    const pageFiles = ['module=*', 'parquet/module=*'];
 
     // The API starts exports (creates the first Zoho job) and reads them; POST /exports/{id}/convert
     // sends a page to the converter.
@@ -53,6 +77,7 @@ export class Functions {
       'api',
       256,
       'Zoho CRM bulk export: the HTTP API (start and read exports, register and read jobs)',
+      { starts: true, api: true },
     );
     this.api.bindQueue(queues.convert.queue, 'CONVERT_QUEUE_URL', { send: true });
     if (callbacks) this.api.bindCallbacks(callbacks.key, callbacks.baseUrl);
@@ -67,7 +92,7 @@ export class Functions {
     );
     this.poll.bindBucket(
       exportBucket,
-      { put: ['_manifests/*', 'deletions/*', 'parquet/deletions/*'], delete: ['*'] },
+      { put: ['_manifests/*', 'deletions/*', 'parquet/deletions/*'], delete: pageFiles },
       'The poller completes exports (one manifest each; for an incremental export its deletions files first, ' +
         'CSV and Parquet), and recovery from expiry (lib/exports/recovery.ts) deletes the files of the pages it drops.',
     );
@@ -87,10 +112,16 @@ export class Functions {
     );
     this.download.bindBucket(
       exportBucket,
-      // Everything under the prefix: the deletions files of an export it completes are covered too.
-      { upload: ['*'], get: ['*'], delete: ['*'] },
-      'The downloader streams each page into S3, checks the stored size (HeadObject needs s3:GetObject), ' +
-        'deletes an object that came out wrong, and completes the export of its last page (manifest, deletions).',
+      {
+        // The page's CSV (one multipart upload), and what completing a CSV-only export writes.
+        put: ['module=*', '_manifests/*', 'deletions/*', 'parquet/deletions/*'],
+        abort: ['module=*'],
+        get: ['module=*'],
+        delete: pageFiles,
+      },
+      'The downloader streams each page into S3 under module=, checks the stored size (HeadObject needs ' +
+        's3:GetObject), deletes a CSV that came out wrong, completes the export of its last page (manifest, ' +
+        'deletions) and, recovering from expiry, deletes the files of the pages it drops.',
     );
     this.download.bindQueue(queues.download.queue, 'DOWNLOAD_QUEUE_URL', {
       send: true,
@@ -110,11 +141,11 @@ export class Functions {
     this.convert.bindBucket(
       exportBucket,
       {
-        get: ['*'],
+        // HeadObject of the Parquet file it wrote needs GetObject too.
+        get: ['module=*', 'parquet/module=*'],
         put: ['parquet/*', '_manifests/*', 'deletions/*'],
-        abort: ['parquet/*'],
-        // `module=*`: the landed CSVs (lib/exports/layout.ts), of the pages an expiry recovery drops.
-        delete: ['parquet/*', 'module=*'],
+        abort: ['parquet/module=*'],
+        delete: pageFiles,
       },
       'The converter reads a landed CSV, writes its Parquet file (aborting or deleting one that failed), ' +
         'completes exports (manifest, deletions file), and recovery from expiry deletes the pages it drops.',
@@ -141,7 +172,7 @@ export class Functions {
       // No BUCKET: a dropped page's bucket and keys are in its job record.
       this.callback.grantObjects(
         exportBucket,
-        { delete: ['*'] },
+        { delete: pageFiles },
         'The callback function may restart an expired export from page 1 (lib/exports/recovery.ts) and ' +
           'deletes the files of the pages it drops.',
       );
@@ -153,6 +184,7 @@ export class Functions {
         'run-schedule',
         256,
         'Zoho CRM bulk export: starts one run of a schedule (full or incremental), skipped while the last runs',
+        { starts: true },
       );
       if (callbacks) this.schedule.bindCallbacks(callbacks.key, callbacks.baseUrl);
     }

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -35,9 +35,17 @@ export class Storage {
     this.exportsTable = table(scope, 'ExportsTable', TABLES.exports);
     this.stateTable = table(scope, 'StateTable', TABLES.state);
 
-    this.bucket = config.bucketName
-      ? s3.Bucket.fromBucketName(scope, 'ExportBucket', config.bucketName)
-      : createExportBucket(scope);
+    if (config.bucketName) {
+      // An imported bucket's settings are not the stack's to change: its owner must version it.
+      this.bucket = s3.Bucket.fromBucketName(scope, 'ExportBucket', config.bucketName);
+      Annotations.of(this.bucket).addWarningV2(
+        'zoho-export:unversioned-bucket',
+        `The export bucket ${config.bucketName} is imported, so this stack cannot enable its versioning: ` +
+          'enable it (with a noncurrent-version expiry), or a re-conversion or delete loses the previous object.',
+      );
+    } else {
+      this.bucket = createExportBucket(scope, Duration.days(config.noncurrentVersionDays));
+    }
     this.exportBucket = { bucket: this.bucket, prefix: config.s3Prefix };
 
     this.secret = config.secretName
@@ -91,7 +99,11 @@ function table(scope: Construct, id: string, def: TableDefinition): dynamodb.Tab
   return created;
 }
 
-function createExportBucket(scope: Construct): s3.Bucket {
+/**
+ * Versioned, so no overwrite (a re-conversion rewrites Parquet files and manifests in place) or delete
+ * loses data; previous versions, and the delete markers left alone, expire after `noncurrentExpiry`.
+ */
+function createExportBucket(scope: Construct, noncurrentExpiry: Duration): s3.Bucket {
   const accessLogBucket = new s3.Bucket(scope, 'AccessLogBucket', {
     blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
     encryption: s3.BucketEncryption.S3_MANAGED,
@@ -106,9 +118,11 @@ function createExportBucket(scope: Construct): s3.Bucket {
     encryption: s3.BucketEncryption.S3_MANAGED,
     enforceSSL: true,
     objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-    versioned: false,
+    versioned: true,
     lifecycleRules: [
       { id: 'abort-incomplete-multipart', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: noncurrentExpiry },
+      { id: 'expire-delete-markers', expiredObjectDeleteMarker: true },
     ],
     serverAccessLogsBucket: accessLogBucket,
     serverAccessLogsPrefix: 'export-bucket/',

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App, type CfnElement } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CALLBACK_THROTTLE } from '../../infra/api.js';
@@ -160,8 +160,38 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
           AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
         }),
       );
-      expect(bucket.Properties.VersioningConfiguration).toBeUndefined();
+      // Versioned (finding M4): an overwrite (a re-conversion rewrites Parquet files and manifests in place)
+      // or a delete keeps the previous version for 30 days; delete markers left alone are removed.
+      expect(bucket.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+      expect(bucket.Properties.LifecycleConfiguration.Rules).toEqual([
+        {
+          Id: 'abort-incomplete-multipart',
+          Status: 'Enabled',
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+        },
+        {
+          Id: 'expire-noncurrent-versions',
+          Status: 'Enabled',
+          NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+        },
+        { Id: 'expire-delete-markers', Status: 'Enabled', ExpiredObjectDeleteMarker: true },
+      ]);
     });
+
+    it('noncurrentVersionDays sets how long previous versions are kept', () => {
+      const other = buildStack({ noncurrentVersionDays: '400' });
+      try {
+        const t = Template.fromStack(other.stack);
+        const rules =
+          t.toJSON().Resources[logicalId(other.stack, other.stack.bucket)].Properties.LifecycleConfiguration
+            .Rules;
+        expect(rules).toContainEqual(
+          expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 400 } }),
+        );
+      } finally {
+        other.cleanup();
+      }
+    }, 60_000);
 
     it('every bucket denies requests without TLS', () => {
       const buckets = template.findResources('AWS::S3::Bucket');
@@ -374,23 +404,25 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
           'Fn::Join': ['', [bucket, key]],
         })),
       );
-      // Recovery from expiry may restart an export: the files of the pages it drops are deleted.
+      // Recovery from expiry may restart an export: the files of the pages it drops are deleted, and
+      // nothing else (not manifests, not deletions files).
       for (const role of [ids.poll.role, ids.callback.role]) {
         const del = statementsOf(template, role).filter((s) => actionsOf([s]).includes('s3:DeleteObject'));
         expect(del.map((s) => [actionsOf([s]), s.Resource])).toEqual([
-          [['s3:DeleteObject'], { 'Fn::Join': ['', [bucket, '/zoho-crm/*']] }],
+          [['s3:DeleteObject'], { 'Fn::Join': ['', [bucket, '/zoho-crm/module=*']] }],
+          [['s3:DeleteObject'], { 'Fn::Join': ['', [bucket, '/zoho-crm/parquet/module=*']] }],
         ]);
       }
       expect(actions).toContain('events:PutEvents');
       expect(statements).toContainEqual(
         expect.objectContaining({
-          Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+          Action: 'secretsmanager:GetSecretValue',
           Resource: { Ref: logicalId(stack, stack.secret) },
         }),
       );
       expect(statements).toContainEqual(
         expect.objectContaining({
-          Action: expect.arrayContaining(['sqs:SendMessage']),
+          Action: 'sqs:SendMessage',
           Resource: getAtt(logicalId(stack, stack.downloadQueue)),
         }),
       );
@@ -398,7 +430,13 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
         .filter((s) => actionsOf([s]).includes('dynamodb:PutItem'))
         .flatMap(resourcesOf);
       expect(tableResources).toContainEqual(getAtt(logicalId(stack, stack.jobsTable)));
-      expect(tableResources).toContainEqual(getAtt(logicalId(stack, stack.stateTable)));
+      // The state table's items (token cache, download budget, schedules) are written with UpdateItem;
+      // only the API's idempotency keys are put (test/infra/iam.test.ts).
+      expect(tableResources).not.toContainEqual(getAtt(logicalId(stack, stack.stateTable)));
+      const updates = statements
+        .filter((s) => actionsOf([s]).includes('dynamodb:UpdateItem'))
+        .flatMap(resourcesOf);
+      expect(updates).toContainEqual(getAtt(logicalId(stack, stack.stateTable)));
       expect(actions).not.toContain('sqs:ReceiveMessage');
     });
 
@@ -406,16 +444,21 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       const statements = statementsOf(template, ids.download.role);
       const s3Statements = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:')));
       expect(s3Statements.length).toBeGreaterThanOrEqual(1);
+      const bucket = getAtt(logicalId(stack, stack.bucket));
       for (const st of s3Statements) {
-        expect(st.Resource).toEqual({
-          'Fn::Join': ['', [getAtt(logicalId(stack, stack.bucket)), '/zoho-crm/*']],
-        });
+        expect(st.Resource).toEqual({ 'Fn::Join': ['', [bucket, expect.stringMatching(/^\/zoho-crm\//)]] });
       }
+      // The page's CSV: one multipart upload, its stored size checked, deleted when it came out wrong.
+      const csv = s3Statements.find((s) =>
+        equal(s.Resource, { 'Fn::Join': ['', [bucket, '/zoho-crm/module=*']] }),
+      );
+      expect(actionsOf([csv!]).sort()).toEqual([
+        's3:AbortMultipartUpload',
+        's3:DeleteObject',
+        's3:GetObject', // HeadObject: the stored size is checked
+        's3:PutObject',
+      ]);
       const s3Actions = actionsOf(s3Statements);
-      expect(s3Actions).toContain('s3:PutObject');
-      expect(s3Actions).toContain('s3:Abort*'); // s3:AbortMultipartUpload
-      expect(s3Actions).toContain('s3:GetObject'); // HeadObject: the stored size is checked
-      expect(s3Actions).toContain('s3:DeleteObject'); // a wrong object is removed
       expect(s3Actions.filter((a) => /^s3:(List|GetBucket|Put(Bucket|Lifecycle))/.test(a))).toEqual([]);
       const actions = actionsOf(statements);
       expect(actions).toContain('secretsmanager:GetSecretValue');
@@ -444,7 +487,9 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       const bucket = getAtt(logicalId(stack, stack.bucket));
       const deletes = statements.filter((s) => actionsOf([s]).includes('s3:DeleteObject'));
       expect(deletes.flatMap(resourcesOf)).toEqual(
-        ['/zoho-crm/parquet/*', '/zoho-crm/module=*'].map((key) => ({ 'Fn::Join': ['', [bucket, key]] })),
+        ['/zoho-crm/module=*', '/zoho-crm/parquet/module=*'].map((key) => ({
+          'Fn::Join': ['', [bucket, key]],
+        })),
       );
       const glueStatement = statements.find((s) => actionsOf([s]).includes('glue:CreateTable'))!;
       expect(actionsOf([glueStatement]).sort()).toEqual([
@@ -456,14 +501,14 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       expect(actionsOf(statements)).toContain('events:PutEvents');
     });
 
-    it('the functions that talk to Zoho read the secret, and only with GetSecretValue and DescribeSecret', () => {
+    it('the functions that talk to Zoho read the secret, and only with GetSecretValue', () => {
       const secretRef = { Ref: logicalId(stack, stack.secret) };
       for (const [name, { role }] of Object.entries(ids)) {
         const reads = statementsOf(template, role).filter((s) =>
           resourcesOf(s).some((r) => equal(r, secretRef)),
         );
         expect(reads.length, name).toBe(1);
-        expect(reads[0]!.Action).toEqual(['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret']);
+        expect(reads[0]!.Action).toEqual('secretsmanager:GetSecretValue');
       }
     });
 
@@ -525,6 +570,18 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
           resourcesOf(s).some((r) => equal(r, keyRef)),
         );
         expect(reads.length, name).toBe(['api', 'poll', 'callback'].includes(name) ? 1 : 0);
+      }
+    });
+
+    it('the access log never records a path: a callback path carries its token', () => {
+      const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0]!;
+      const format = JSON.parse(stage.Properties.AccessLogSettings.Format as string) as Record<
+        string,
+        string
+      >;
+      expect(format.routeKey).toBe('$context.routeKey');
+      for (const [field, value] of Object.entries(format)) {
+        expect(value, field).not.toMatch(/path|uri|url|querystring|\$input|\$request/i);
       }
     });
 
@@ -765,9 +822,24 @@ describe('ZohoCrmBulkExportStack (existing bucket and secret, custom settings, a
     expect(s3Statements.length).toBeGreaterThanOrEqual(1);
     for (const st of s3Statements) {
       expect(st.Resource).toEqual({
-        'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::my-exports/exports/zoho/*']],
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            expect.stringMatching(/^:s3:::my-exports\/exports\/zoho\/[^*]/),
+          ],
+        ],
       });
     }
+  });
+
+  it('cannot version an imported bucket: warns at synth that it should be', () => {
+    const warnings = Annotations.fromStack(stack).findWarning(
+      '*',
+      Match.stringLikeRegexp('my-exports.*versioning'),
+    );
+    expect(warnings).toHaveLength(1);
   });
 
   it('reads the named secret (name-?????? ARN) and passes it to the functions', () => {
@@ -836,6 +908,7 @@ describe('configuration validation', () => {
       s3Prefix: 'zoho-crm',
       retentionDays: 90,
       logRetentionDays: 30,
+      noncurrentVersionDays: 30,
       downloaderMemoryMb: 1024,
       converterMemoryMb: 1769,
       outputFormats: ['csv', 'parquet'],
@@ -870,6 +943,9 @@ describe('configuration validation', () => {
     ['secretName', 'bad name!'],
     ['alarmEmail', 'not-an-email'],
     ['downloaderMemoryMb', 64],
+    ['noncurrentVersionDays', 0],
+    ['noncurrentVersionDays', 3651],
+    ['noncurrentVersionDays', '7.5'],
     ['stackName', '1-starts-with-digit'],
   ])('rejects %s = %j with a message naming the key', (key, value) => {
     expect(() => parseConfig({ [key]: value })).toThrow(ConfigError);
@@ -1061,7 +1137,8 @@ describe('schedules', () => {
       expect(putsOf(stack.pollFunction)).toContain('/zoho-crm/deletions/*');
       expect(putsOf(stack.pollFunction)).toContain('/zoho-crm/parquet/deletions/*');
       expect(putsOf(stack.convertFunction)).toContain('/zoho-crm/deletions/*');
-      expect(putsOf(stack.downloadFunction)).toContain('/zoho-crm/*');
+      expect(putsOf(stack.downloadFunction)).toContain('/zoho-crm/deletions/*');
+      expect(putsOf(stack.downloadFunction)).toContain('/zoho-crm/parquet/deletions/*');
     } finally {
       built.cleanup();
     }
