@@ -91,7 +91,8 @@ export class ZohoCrmBulkExportStack extends Stack {
         {
           label: 'ScheduleDeadLetterQueue',
           queue: queues.scheduleDeadLetterQueue,
-          meaning: 'EventBridge could not invoke the poller, or Scheduler the schedule runner (events in the schedule dead-letter queue)',
+          meaning:
+            'EventBridge could not invoke the poller, or Scheduler the schedule runner (events in the schedule dead-letter queue)',
         },
       ],
       api: api.api,
