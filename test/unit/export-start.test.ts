@@ -9,6 +9,7 @@ import { ExportRequestError } from '../../lib/exports/errors.js';
 import { EXPORT_ID_PATTERN } from '../../lib/exports/model.js';
 import { startExport } from '../../lib/exports/start.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
+import type { FakeZohoOptions } from '../../local/fake-zoho/index.js';
 import { apiOf, creates, snapshot, spyCreates } from '../support/exports.js';
 import { type Harness, type MemoryStorage, pipelineHarness } from '../support/pipeline.js';
 
@@ -18,8 +19,7 @@ afterEach(async () => {
   h = undefined;
 });
 
-const memory = (fake?: Parameters<typeof pipelineHarness>[0]['fake']) =>
-  pipelineHarness({ backend: 'memory', ...(fake ? { fake } : {}) });
+const memory = (fake?: FakeZohoOptions) => pipelineHarness({ backend: 'memory', ...(fake ? { fake } : {}) });
 
 const Q = { module: 'Contacts', fields: ['Last_Name', 'Email'] };
 const post = (hh: Harness<MemoryStorage>, body: unknown, key?: string) =>
@@ -93,11 +93,14 @@ describe('POST /exports', () => {
 
   it('startExport directly: created, the record with its first page; Zoho asked once', async () => {
     h = await memory();
-    const r = await startExport(h.exportDeps, { query: { module: 'Leads', cvid: '77' }, source: 'schedule' });
+    const r = await startExport(h.exportDeps, {
+      query: { module: 'Leads', cvid: '77' },
+      source: 'schedule:nightly',
+    });
     expect(r.created).toBe(true);
     expect(r.record).toMatchObject({
       module: 'Leads',
-      source: 'schedule',
+      source: 'schedule:nightly',
       status: 'RUNNING',
       page_jobs: [creates(h)[0]!.jobId],
       pages_created: 1,
