@@ -172,14 +172,15 @@ export async function startChecksumS3(): Promise<ChecksumS3> {
       res.end();
       return;
     }
-    if (req.method === 'GET' && q.get('list-type') === '2' && !key.includes('/')) {
-      // ListObjectsV2 of bucket `key`: keys after the continuation token, `max-keys` at a time.
-      const prefix = `${key}/${q.get('prefix') ?? ''}`;
+    const bucketOnly = key.replace(/\/$/, ''); // the SDK asks for `/bucket/?list-type=2`
+    if (req.method === 'GET' && q.get('list-type') === '2' && !bucketOnly.includes('/')) {
+      // ListObjectsV2 of the bucket: keys after the continuation token, `max-keys` at a time.
+      const prefix = `${bucketOnly}/${q.get('prefix') ?? ''}`;
       const after = q.get('continuation-token') ?? q.get('start-after') ?? '';
       const max = Number(q.get('max-keys') ?? 1000);
       const all = [...objects.keys()]
         .filter((k) => k.startsWith(prefix))
-        .map((k) => k.slice(key.length + 1))
+        .map((k) => k.slice(bucketOnly.length + 1))
         .filter((k) => k > after)
         .sort();
       const page = all.slice(0, max);
@@ -187,13 +188,13 @@ export async function startChecksumS3(): Promise<ChecksumS3> {
       const contents = page
         .map(
           (k) =>
-            `<Contents><Key>${escapeXml(k)}</Key><Size>${objects.get(`${key}/${k}`)!.length}</Size><ETag>"obj"</ETag><StorageClass>STANDARD</StorageClass></Contents>`,
+            `<Contents><Key>${escapeXml(k)}</Key><Size>${objects.get(`${bucketOnly}/${k}`)!.length}</Size><ETag>"obj"</ETag><StorageClass>STANDARD</StorageClass></Contents>`,
         )
         .join('');
       xml(
         res,
         200,
-        `<ListBucketResult><Name>${escapeXml(key)}</Name><Prefix>${escapeXml(q.get('prefix') ?? '')}</Prefix><KeyCount>${page.length}</KeyCount><MaxKeys>${max}</MaxKeys><IsTruncated>${truncated}</IsTruncated>${contents}${truncated ? `<NextContinuationToken>${escapeXml(page.at(-1)!)}</NextContinuationToken>` : ''}</ListBucketResult>`,
+        `<ListBucketResult><Name>${escapeXml(bucketOnly)}</Name><Prefix>${escapeXml(q.get('prefix') ?? '')}</Prefix><KeyCount>${page.length}</KeyCount><MaxKeys>${max}</MaxKeys><IsTruncated>${truncated}</IsTruncated>${contents}${truncated ? `<NextContinuationToken>${escapeXml(page.at(-1)!)}</NextContinuationToken>` : ''}</ListBucketResult>`,
       );
       return;
     }

@@ -112,6 +112,36 @@ describe('POST /exports', () => {
   });
 });
 
+describe('POST /jobs: a Zoho job made elsewhere starts an export of its own', () => {
+  it('201 with the export (source "job"); registering again is 200 and writes nothing; it completes with the job’s bytes', async () => {
+    h = await memory();
+    const api = apiOf(h);
+    const seeded = h.fake.addJob({ module: 'Leads', totalRecords: 30 });
+    const reg = await api('POST', '/jobs', { body: JSON.stringify({ job_id: seeded.id }) });
+    expect(reg.status).toBe(201);
+    expect(reg.headers.location).toBe(`/jobs/${seeded.id}`);
+    const exportId: string = reg.body.export_id;
+    expect(exportId).toMatch(EXPORT_ID_PATTERN);
+    expect(await h.exports.get(exportId)).toMatchObject({
+      source: 'job',
+      status: 'RUNNING',
+      page_jobs: [seeded.id],
+    });
+    // Its module is learnt from Zoho's first status.
+    expect((await h.exports.get(exportId))!.module ?? null).toBeNull();
+    const before = await snapshot(h);
+    const again = await api('POST', '/jobs', { body: JSON.stringify({ job_id: seeded.id }) });
+    expect([again.status, again.body.export_id]).toEqual([200, exportId]);
+    expect(await snapshot(h)).toEqual(before);
+    expect(creates(h)).toHaveLength(0);
+    const [job] = await h.settle();
+    // The S3 object is Zoho's CSV byte for byte, with the job's id in its metadata.
+    await h.expectExportedExactly(job!);
+    const e = (await api('GET', `/exports/${exportId}`)).body;
+    expect([e.status, e.module, e.records]).toEqual(['COMPLETED', 'Leads', 30]);
+  });
+});
+
 describe('Idempotency-Key', () => {
   it('a replay answers 200 with the same export; Zoho was asked once; nothing more written', async () => {
     h = await memory();
