@@ -7,9 +7,12 @@
  *   of the body (else 400 BadDigest / InvalidRequest); a checksum on a part of an upload created
  *   without one is refused, as S3 refuses a checksum type that does not match the upload's;
  * - PutObject checks `x-amz-checksum-crc32` when sent;
- * - CompleteMultipartUpload joins the parts it lists; Head/Get/DeleteObject serve the result.
+ * - CompleteMultipartUpload joins the parts it lists; Head/Get/DeleteObject serve the result, with the
+ *   content type and `x-amz-meta-*` headers it was written with (a missing key is S3's 404 NoSuchKey);
+ * - ListObjectsV2 lists a bucket's keys under a prefix, in order, in pages of `max-keys`.
  *
- * Every part request is logged, so a test can see which checksums arrived.
+ * Every part request is logged, so a test can see which checksums arrived. It is also the unit tier's
+ * S3 (test/support/pipeline.ts, `backend: 'memory'`): no child process, no disk.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -37,10 +40,28 @@ export interface ChecksumS3 {
   close(): Promise<void>;
 }
 
-interface Upload {
+/** What an object was written with besides its bytes: its content type and `x-amz-meta-*` headers. */
+interface ObjectHeaders {
+  contentType: string | undefined;
+  meta: Record<string, string>;
+}
+
+interface Upload extends ObjectHeaders {
   key: string;
   algorithm: string | undefined;
   parts: Map<number, Buffer>;
+}
+
+const escapeXml = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** The `x-amz-meta-*` headers of a request, by their lowercase names. */
+function metaOf(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (k.startsWith('x-amz-meta-') && typeof v === 'string') out[k] = v;
+  }
+  return out;
 }
 
 async function body(req: IncomingMessage): Promise<Buffer> {
@@ -58,6 +79,7 @@ const xml = (res: ServerResponse, status: number, text: string): void => {
 export async function startChecksumS3(): Promise<ChecksumS3> {
   const uploads = new Map<string, Upload>();
   const objects = new Map<string, Buffer>();
+  const headersOf = new Map<string, ObjectHeaders>();
   const parts: PartRecord[] = [];
   const refused: string[] = [];
   const refuse = (res: ServerResponse, code: string, message: string): void => {
@@ -83,7 +105,13 @@ export async function startChecksumS3(): Promise<ChecksumS3> {
 
     if (req.method === 'POST' && q.has('uploads')) {
       const id = randomBytes(8).toString('hex');
-      uploads.set(id, { key, algorithm: header('x-amz-checksum-algorithm'), parts: new Map() });
+      uploads.set(id, {
+        key,
+        algorithm: header('x-amz-checksum-algorithm'),
+        parts: new Map(),
+        contentType: header('content-type'),
+        meta: metaOf(req),
+      });
       const [bucket, ...rest] = key.split('/');
       xml(
         res,
@@ -121,6 +149,7 @@ export async function startChecksumS3(): Promise<ChecksumS3> {
       const missing = listed.filter((n) => !up.parts.has(n));
       if (missing.length) return refuse(res, 'InvalidPart', `parts ${missing.join(',')} were not uploaded`);
       objects.set(key, Buffer.concat(listed.map((n) => up.parts.get(n) as Buffer)));
+      headersOf.set(key, { contentType: up.contentType, meta: up.meta });
       uploads.delete(uploadId);
       xml(
         res,
@@ -138,23 +167,65 @@ export async function startChecksumS3(): Promise<ChecksumS3> {
     if (req.method === 'PUT') {
       if (!checkCrc(res, header('x-amz-checksum-crc32'), data)) return;
       objects.set(key, data);
+      headersOf.set(key, { contentType: header('content-type'), meta: metaOf(req) });
       res.writeHead(200, { ETag: '"put"', 'Content-Length': 0 });
       res.end();
+      return;
+    }
+    const bucketOnly = key.replace(/\/$/, ''); // the SDK asks for `/bucket/?list-type=2`
+    if (req.method === 'GET' && q.get('list-type') === '2' && !bucketOnly.includes('/')) {
+      // ListObjectsV2 of the bucket: keys after the continuation token, `max-keys` at a time.
+      const prefix = `${bucketOnly}/${q.get('prefix') ?? ''}`;
+      const after = q.get('continuation-token') ?? q.get('start-after') ?? '';
+      const max = Number(q.get('max-keys') ?? 1000);
+      const all = [...objects.keys()]
+        .filter((k) => k.startsWith(prefix))
+        .map((k) => k.slice(bucketOnly.length + 1))
+        .filter((k) => k > after)
+        .sort();
+      const page = all.slice(0, max);
+      const truncated = all.length > page.length;
+      const contents = page
+        .map(
+          (k) =>
+            `<Contents><Key>${escapeXml(k)}</Key><Size>${objects.get(`${bucketOnly}/${k}`)!.length}</Size><ETag>"obj"</ETag><StorageClass>STANDARD</StorageClass></Contents>`,
+        )
+        .join('');
+      xml(
+        res,
+        200,
+        `<ListBucketResult><Name>${escapeXml(bucketOnly)}</Name><Prefix>${escapeXml(q.get('prefix') ?? '')}</Prefix><KeyCount>${page.length}</KeyCount><MaxKeys>${max}</MaxKeys><IsTruncated>${truncated}</IsTruncated>${contents}${truncated ? `<NextContinuationToken>${escapeXml(page.at(-1)!)}</NextContinuationToken>` : ''}</ListBucketResult>`,
+      );
       return;
     }
     const obj = objects.get(key);
     if (req.method === 'HEAD' || req.method === 'GET') {
       if (!obj) {
-        res.writeHead(404, { 'Content-Length': 0 });
-        res.end();
+        if (req.method === 'HEAD') {
+          res.writeHead(404, { 'Content-Length': 0 });
+          res.end();
+          return;
+        }
+        xml(
+          res,
+          404,
+          '<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>',
+        );
         return;
       }
-      res.writeHead(200, { 'Content-Length': obj.length, 'Content-Type': 'text/csv', ETag: '"obj"' });
+      const h = headersOf.get(key);
+      res.writeHead(200, {
+        'Content-Length': obj.length,
+        'Content-Type': h?.contentType ?? 'application/octet-stream',
+        ETag: '"obj"',
+        ...h?.meta,
+      });
       res.end(req.method === 'GET' ? obj : undefined);
       return;
     }
     if (req.method === 'DELETE') {
       objects.delete(key);
+      headersOf.delete(key);
       res.writeHead(204);
       res.end();
       return;

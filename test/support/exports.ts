@@ -1,6 +1,6 @@
 /**
- * Helpers for the export tests: the HTTP API called in-process against a harness (real DynamoDB Local,
- * s3rver, the fake Zoho), table snapshots that prove a refused request wrote nothing, and a reader for
+ * Helpers for the export tests: the HTTP API called in-process against a harness (DynamoDB Local and
+ * s3rver, or the memory backend; the fake Zoho), table snapshots that prove a refused request wrote nothing, and a reader for
  * the manifest an export leaves in S3.
  */
 import { crc32 } from 'node:zlib';
@@ -9,7 +9,10 @@ import { expect } from 'vitest';
 import { createApiHandler } from '../../lib/api/handler.js';
 import type { Table } from '../../lib/ddb/table.js';
 import type { CreateJobOptions, CreateJobQuery, ZohoClient } from '../../lib/zoho/client.js';
-import type { Harness } from './pipeline.js';
+import type { Harness as HarnessOn, HarnessStorage } from './pipeline.js';
+
+/** A harness on either backend (DynamoDB Local and s3rver, or memory). */
+type Harness = HarnessOn<HarnessStorage>;
 
 export interface ApiAnswer {
   status: number;

@@ -1,9 +1,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { type ApiDeps, createApiHandler } from '../../lib/api/handler.js';
 import { loadSettings } from '../../lib/config.js';
+import type { MemoryTable } from '../../lib/ddb/memory-table.js';
 import { fileCatalog } from '../../lib/exports/catalog.js';
 import { type ConvertDeps, convertPage, fieldsCache } from '../../lib/exports/convert.js';
 import type { ConvertMessage } from '../../lib/exports/convert-message.js';
@@ -15,19 +16,47 @@ import type { JobStore } from '../../lib/jobs/store.js';
 import { createLogger, memoryMetrics } from '../../lib/observability.js';
 import { type DownloadDeps, type DownloadOutcome, downloadJob } from '../../lib/pipeline/download.js';
 import { type PollDeps, type PollSummary, pollOnce } from '../../lib/pipeline/poll.js';
+import { exportS3Client } from '../../lib/s3.js';
 import { SETTING_NAMES, type Settings } from '../../lib/settings.js';
 import {
   downloadDeps as buildDownloadDeps,
   exportDeps as buildExportDeps,
   pollDeps as buildPollDeps,
+  type Tables,
   wiringCore,
 } from '../../lib/wiring.js';
 import { type FakeZoho, type FakeZohoOptions, startFakeZoho } from '../../local/fake-zoho/index.js';
-import { freshAws, type TestAws } from './aws.js';
+// Types only: './aws.js' (vitest's `inject` of the stand-ins) is loaded when the AWS backend is asked for.
+import type { TestAws } from './aws.js';
+import { type ChecksumS3, startChecksumS3 } from './checksum-s3.js';
+import { memoryTables } from './memory.js';
 import { FAKE_CREDENTIALS, sha256OfIterable } from './zoho.js';
 
-export interface Harness {
-  aws: TestAws;
+/** Where a harness keeps its items and objects: what every backend gives. */
+export interface HarnessStorage {
+  s3: S3Client;
+  tables: Tables;
+  bucket: string;
+}
+
+/** The unit tier's backend: MemoryTable tables and the in-process S3 of checksum-s3.ts (no Java, no s3rver). */
+export interface MemoryStorage extends HarnessStorage {
+  memory: { jobs: MemoryTable; exports: MemoryTable; state: MemoryTable };
+  s3server: ChecksumS3;
+}
+
+export interface HarnessOptions {
+  fake?: FakeZohoOptions;
+  config?: Record<string, string>;
+  exportDeps?: Partial<ExportDeps>;
+}
+
+/**
+ * The job pipeline and the exports in-process, with the fake Zoho and the test's clock. `A` is its
+ * storage: DynamoDB Local and s3rver (the default, integration tier), or memory (unit tier).
+ */
+export interface Harness<A extends HarnessStorage = TestAws> {
+  aws: A;
   fake: FakeZoho;
   jobs: JobStore;
   config: Settings & { BUCKET: string };
@@ -73,15 +102,40 @@ export function memoryEvents(): EventPublisher & { published: ExportEvent[]; fai
   return bus;
 }
 
+/** Fresh in-memory tables and an empty in-process S3 (bucket `exports`; the fake S3 needs no CreateBucket). */
+export async function memoryStorage(): Promise<MemoryStorage> {
+  const memory = memoryTables();
+  const s3server = await startChecksumS3();
+  // The product's client (flexible CRC32 checksums, unsigned payloads), which the fake S3 checks.
+  const s3 = exportS3Client({
+    endpoint: s3server.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  return { memory, tables: memory, s3, s3server, bucket: 'exports' };
+}
+
+export function pipelineHarness(
+  opts: HarnessOptions & { backend: 'memory' },
+): Promise<Harness<MemoryStorage>>;
+export function pipelineHarness(opts?: HarnessOptions & { backend?: 'aws'; aws?: TestAws }): Promise<Harness>;
 export async function pipelineHarness(
-  opts: {
-    fake?: FakeZohoOptions;
-    config?: Record<string, string>;
-    aws?: TestAws;
-    exportDeps?: Partial<ExportDeps>;
-  } = {},
-): Promise<Harness> {
-  const aws = opts.aws ?? (await freshAws());
+  opts: HarnessOptions & { backend?: 'aws' | 'memory'; aws?: TestAws } = {},
+): Promise<Harness<HarnessStorage>> {
+  if (opts.backend === 'memory') {
+    const storage = await memoryStorage();
+    return harnessOn(storage, opts, () => storage.s3server.close());
+  }
+  const aws = opts.aws ?? (await (await import('./aws.js')).freshAws());
+  return harnessOn(aws, opts, async () => undefined);
+}
+
+async function harnessOn<A extends HarnessStorage>(
+  aws: A,
+  opts: HarnessOptions,
+  closeStorage: () => Promise<void>,
+): Promise<Harness<A>> {
   let t = Date.now();
   const clock = {
     now: () => t,
@@ -151,7 +205,7 @@ export async function pipelineHarness(
   const redeliver: DownloadMessage[] = [];
   const dlq: DownloadMessage[] = [];
 
-  const h: Harness = {
+  const h: Harness<A> = {
     aws,
     fake,
     jobs,
@@ -273,7 +327,10 @@ export async function pipelineHarness(
       const head = await aws.s3.send(new HeadObjectCommand({ Bucket: aws.bucket, Key: job.s3.key }));
       if (head.Metadata?.['zoho-job-id'] !== job.job_id) throw new Error('object metadata lacks the job id');
     },
-    close: () => fake.close(),
+    async close() {
+      await fake.close();
+      await closeStorage();
+    },
   };
   return h;
 }
