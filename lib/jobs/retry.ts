@@ -71,6 +71,13 @@ export function afterDownloadError(
 /** Failures after which Zoho may have created the job all the same: the request left, no answer came. */
 const UNCERTAIN_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'NETWORK_ERROR', 'ABORTED']);
 
+/**
+ * A create whose outcome is unknown: the request went to Zoho and no answer came (a token failure,
+ * `stage: 'oauth'`, never sent it; a refusal is an answer).
+ */
+export const isUncertainCreate = (e: unknown): e is ZohoError =>
+  e instanceof ZohoError && e.stage !== 'oauth' && e.kind !== 'terminal' && UNCERTAIN_CODES.has(e.code);
+
 export type CreateDecision =
   /** Zoho refused the page for good: the export fails (or recovers, for a refused page token). */
   | { kind: 'fail' }
@@ -90,10 +97,8 @@ export function afterCreateError(
   opts: { callbacks: boolean },
   random: () => number = Math.random,
 ): CreateDecision {
-  if (e instanceof ZohoError && e.stage !== 'oauth') {
-    if (e.kind === 'terminal') return { kind: 'fail' };
-    if (opts.callbacks && UNCERTAIN_CODES.has(e.code)) return { kind: 'await-callback' };
-  }
+  if (e instanceof ZohoError && e.stage !== 'oauth' && e.kind === 'terminal') return { kind: 'fail' };
+  if (opts.callbacks && isUncertainCreate(e)) return { kind: 'await-callback' };
   return {
     kind: 'retry',
     delayMs: Math.max(retryAfter(e), backoffMs(attempts - 1, timing.baseMs, timing.capMs, random)),
