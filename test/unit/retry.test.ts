@@ -93,6 +93,14 @@ describe('retry decisions', () => {
     expect(isUncertainCreate(z('INTERNAL_ERROR', 'retryable'))).toBe(false);
     expect(isUncertainCreate(z('TOO_MANY_REQUESTS', 'retryable'))).toBe(false);
     expect(isUncertainCreate(new Error('TIMEOUT'))).toBe(false);
+    // No connection was made (fetch's TypeError wraps the socket error): Zoho saw nothing.
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const fetchFailed = new TypeError('fetch failed', { cause: refused });
+    expect(isUncertainCreate(z('NETWORK_ERROR', 'retryable', { cause: fetchFailed }))).toBe(false);
+    const reset = new TypeError('fetch failed', {
+      cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }),
+    });
+    expect(isUncertainCreate(z('NETWORK_ERROR', 'retryable', { cause: reset }))).toBe(true);
   });
 
   it('conversion: a malformed CSV or a row mismatch fails at once, the rest retry up to the limit', () => {
