@@ -195,8 +195,8 @@ export async function exportCommand(ctx: Context, module: string, f: ExportFlags
   if (f.watch) {
     if (!ctx.json) {
       ctx.err(
-        res.status === 201
-          ? `export ${e.export_id} of ${e.module} started`
+        res.status === 201 || res.status === 202
+          ? `export ${e.export_id} of ${e.module} started${e.pending_page ? `; ${e.pending_page.message}` : ''}`
           : `export ${e.export_id} already exists for this idempotency key (${e.status})`,
       );
     }
@@ -206,8 +206,8 @@ export async function exportCommand(ctx: Context, module: string, f: ExportFlags
   if (ctx.json) ctx.printJson(e);
   else {
     ctx.out(
-      res.status === 201
-        ? `export ${e.export_id} of ${e.module} started (${e.status})`
+      res.status === 201 || res.status === 202
+        ? `export ${e.export_id} of ${e.module} started (${e.status})${e.pending_page ? `; ${e.pending_page.message}` : ''}`
         : `export ${e.export_id} of ${e.module} already exists for this idempotency key (${e.status})`,
     );
     ctx.out(`  follow it: zoho-export exports get ${e.export_id} --watch`);

@@ -12,7 +12,8 @@ const api = createApiHandler(apiDeps(rt.core, rt.exportParts));
 
 /**
  * The route's own deadline, this long before the Lambda's: a Zoho create still in flight is aborted
- * and the request answers 503 (releasing its idempotency key) while there is time to answer.
+ * and the request answers while there is time to (lib/exports/start.ts: 202 with the export awaiting
+ * the job's callback, or 504 ZOHO_CREATE_UNCERTAIN; its idempotency key then answers the same).
  */
 const ANSWER_MS = 2_000;
 

@@ -6,7 +6,7 @@ import { IDEMPOTENCY_KEY_PATTERN } from '../exports/idempotency.js';
 import { EXPORT_ID_PATTERN, EXPORT_STATUSES, exportQuery, MODULE_PATTERN } from '../exports/model.js';
 import { readExport } from '../exports/read.js';
 import { reconvertExport } from '../exports/reconvert.js';
-import { startExport } from '../exports/start.js';
+import { startExport, ZOHO_CREATE_UNCERTAIN } from '../exports/start.js';
 import { ZohoError } from '../zoho/errors.js';
 import {
   ApiError,
@@ -95,8 +95,19 @@ export async function createExport(deps: ExportDeps, event: Event, signal?: Abor
       idempotencyKey: key,
       ...(signal ? { signal } : {}),
     });
-    const exp = await readExport(deps, record.export_id);
-    return json(created ? 201 : 200, exp, created ? { location: `/exports/${record.export_id}` } : {});
+    const id = record.export_id;
+    // Recorded FAILED because Zoho never answered its create (no callbacks, a key): the same 504 now
+    // and for every retry with the key; GET /exports/{id} shows the export.
+    if (
+      record.status === 'FAILED' &&
+      record.error?.code === ZOHO_CREATE_UNCERTAIN &&
+      !record.page_jobs.length
+    )
+      throw new ApiError(504, ZOHO_CREATE_UNCERTAIN, `${record.error.message} (export ${id})`);
+    const exp = await readExport(deps, id);
+    // 202: the export runs, but page 1 awaits Zoho's confirmation (`pending_page`).
+    if (created) return json(record.page_jobs.length ? 201 : 202, exp, { location: `/exports/${id}` });
+    return json(200, exp);
   } catch (e) {
     throw startRefusal(e);
   }

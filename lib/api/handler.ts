@@ -12,7 +12,7 @@ import { getSchedules, startScheduleRun } from './schedules.js';
 
 export type { ApiDeps } from './deps.js';
 
-/** `signal`: aborted before the Lambda's time runs out (a Zoho create in flight gives up, 503). */
+/** `signal`: aborted before the Lambda's time runs out (a Zoho create in flight gives up: 202 or 504). */
 type RouteHandler = (deps: ApiDeps, event: Event, signal?: AbortSignal) => Promise<Result>;
 const HANDLERS: Record<RouteId, RouteHandler> = {
   registerJob,

@@ -6,12 +6,14 @@ function kindOfStatus(status: number): ErrorKind {
   if (status === 404) return 'not_found';
   if (status === 409) return 'conflict';
   if (status === 503) return 'unavailable';
+  // 504 ZOHO_CREATE_UNCERTAIN: what was asked cannot be completed as asked (retrying could duplicate it).
+  if (status >= 500) return 'terminal';
   return 'invalid';
 }
 
 /**
  * A request the exporter refuses (the API turns it into a 4xx or 503). Its kind follows its status
- * (400 invalid, 404 not_found, 409 conflict, 503 unavailable); `status` stays readable as before.
+ * (400 invalid, 404 not_found, 409 conflict, 503 unavailable, other 5xx terminal); `status` stays readable as before.
  */
 export class ExportRequestError extends CodedError {
   override name = 'ExportRequestError';

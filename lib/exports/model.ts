@@ -310,9 +310,29 @@ export interface PublicExport {
   bytes: number;
   manifest: ManifestLocation | null;
   error: ExportRecord['error'];
+  /**
+   * Only while page 1's creation awaits Zoho's confirmation (the create got no answer; the job's
+   * callback adopts it if Zoho made it, else page 1 is asked for again after the adoption window).
+   */
+  pending_page?: { page: 1; since: string; code: 'ZOHO_CREATE_UNCERTAIN'; message: string };
+}
+
+/** Page 1 of a RUNNING export is an intent, not a job yet: its creation got no answer from Zoho. */
+function pendingFirstPage(e: ExportRecord): PublicExport['pending_page'] {
+  if (e.status !== 'RUNNING' || e.page_jobs.length > 0 || e.intent_page !== 1) return undefined;
+  return {
+    page: 1,
+    since: new Date(e.intent_tried_at ?? e.intent_since ?? Date.parse(e.created_at)).toISOString(),
+    code: 'ZOHO_CREATE_UNCERTAIN',
+    message:
+      `page 1's creation awaits Zoho's confirmation: Zoho did not answer the create in time` +
+      `${e.intent_error ? ` (${e.intent_error.code})` : ''}; if it made the job, its callback adds it ` +
+      'here, otherwise page 1 is asked for again after the adoption window (1 h)',
+  };
 }
 
 export function toPublicExport(e: ExportRecord, pages: PublicPage[]): PublicExport {
+  const pending = pendingFirstPage(e);
   const landed = pages.filter((p) => p.status === 'EXPORTED');
   return {
     export_id: e.export_id,
@@ -331,5 +351,6 @@ export function toPublicExport(e: ExportRecord, pages: PublicPage[]): PublicExpo
     bytes: landed.reduce((n, p) => n + (p.s3?.bytes ?? 0), 0),
     manifest: e.manifest,
     error: e.error,
+    ...(pending ? { pending_page: pending } : {}),
   };
 }

@@ -3,7 +3,11 @@
  * request (`startExport`); `POST /jobs` registers a Zoho job made elsewhere as page 1 of a new export
  * (`registerJobExport`).
  */
+import type { TransactOp } from '../ddb/table.js';
 import type { JobRecord } from '../jobs/model.js';
+import { isUncertainCreate } from '../jobs/retry.js';
+import { describeError } from '../observability.js';
+import type { ZohoError } from '../zoho/errors.js';
 import { type ExportDeps, formatsOf, sleep } from './deps.js';
 import { ExportRequestError } from './errors.js';
 import { requestHash } from './idempotency.js';
@@ -14,6 +18,14 @@ import {
   newExportId,
   type StoredQuery,
 } from './model.js';
+import { ADOPT_WINDOW_MS } from './pages.js';
+import { publishEvent } from './publish.js';
+
+/**
+ * The code of an export whose first create got no answer from Zoho: the job may exist at Zoho, and
+ * without a callback nothing can find it.
+ */
+export const ZOHO_CREATE_UNCERTAIN = 'ZOHO_CREATE_UNCERTAIN';
 
 const storedQuery = (q: Omit<ExportQuery, 'module'>): StoredQuery => ({
   fields: q.fields ?? null,
@@ -25,6 +37,11 @@ const storedQuery = (q: Omit<ExportQuery, 'module'>): StoredQuery => ({
  * Starts an export: creates the first Zoho job, then records the export and its first page. Zoho's
  * refusal (a ZohoError) is thrown before anything is written. With an idempotency key, a retry of the
  * same request returns the same export (`created: false`) without asking Zoho again.
+ *
+ * A create that got no answer (Zoho may have made the job) is never followed by a second create for
+ * the same request: with callbacks, the export is recorded RUNNING with page 1 awaiting the job's
+ * callback (no page yet); without, an export with a key is recorded FAILED `ZOHO_CREATE_UNCERTAIN` (the
+ * key answers it from then on) and one without a key is refused (504) with nothing written.
  */
 export async function startExport(
   deps: ExportDeps,
@@ -45,9 +62,12 @@ export async function startExport(
   if (key !== undefined) {
     if (!deps.idempotency) throw new Error('idempotency store not configured');
     const hash = requestHash({ query: req.query, source: req.source });
-    // A concurrent request with the same key is creating it: wait for it (up to ~10 s).
+    // A concurrent request with the same key is creating it: wait for it, on the wall clock (the
+    // claims take time too), up to the function's idempotency wait: lib/wiring.ts budgetFor keeps
+    // wait + token wait + Zoho request within the Lambda's timeout, so the create that follows fits.
     const maxWaitMs = deps.idempotencyWaitMs ?? 10_000;
-    for (let waited = 0; ; waited += 250) {
+    const waitStart = performance.now();
+    for (;;) {
       const c = await deps.idempotency.claim(key, hash, exportId);
       if (c.kind === 'reused') {
         throw new ExportRequestError(
@@ -66,21 +86,37 @@ export async function startExport(
         exportId = c.exportId;
         break;
       }
-      if (waited >= maxWaitMs) {
-        throw new ExportRequestError(
-          409,
-          'IDEMPOTENCY_KEY_IN_PROGRESS',
-          'a request with this Idempotency-Key is still creating its export; retry in a few seconds',
-          2,
-        );
-      }
+      if (performance.now() - waitStart >= maxWaitMs || req.signal?.aborted) throw keyInProgress();
       await sleep(250);
+    }
+    // The request's time ran out while it waited (the API's signal fires 2 s before the Lambda's
+    // end): a create started now could not answer; the key is free for the client's retry.
+    if (req.signal?.aborted) {
+      await deps.idempotency.release(key, owner).catch(() => undefined);
+      throw keyInProgress();
     }
   }
   const version = deps.config.ZOHO_API_VERSION ?? 'v8';
   const { module, ...rest } = req.query;
   let created: { id: string };
   let callback: string | undefined;
+  const keyDone = (): TransactOp[] =>
+    key !== undefined && owner ? [deps.idempotency!.doneOp(key, owner)] : [];
+  const releaseKey = async (): Promise<void> => {
+    if (key !== undefined && owner) await deps.idempotency!.release(key, owner).catch(() => undefined);
+  };
+  const newRecord = (): ExportRecord =>
+    deps.exports.newExport({
+      export_id: exportId,
+      module,
+      source: req.source,
+      query: storedQuery(rest),
+      api_version: version,
+      formats: formatsOf(deps),
+      mode: req.mode ?? 'full',
+      since: req.since,
+    });
+  const asked = performance.now();
   try {
     callback = await deps.callbackUrl?.(exportId, 1);
     created = await deps.zoho.createJob(
@@ -97,19 +133,18 @@ export async function startExport(
       },
     );
   } catch (e) {
-    if (key !== undefined && owner) await deps.idempotency!.release(key, owner).catch(() => undefined);
-    throw e;
+    // A refusal, or a failure before the request left (no token): nothing exists at Zoho.
+    if (!isUncertainCreate(e)) {
+      await releaseKey();
+      throw e;
+    }
+    const seconds = Math.max(1, Math.round((performance.now() - asked) / 1000));
+    const uncertain = { e, seconds, record: newRecord(), keyDone: keyDone(), releaseKey };
+    return callback !== undefined
+      ? awaitFirstPage(deps, uncertain)
+      : failUncertain(deps, { ...uncertain, keyed: key !== undefined });
   }
-  const record = deps.exports.newExport({
-    export_id: exportId,
-    module,
-    source: req.source,
-    query: storedQuery(rest),
-    api_version: version,
-    formats: formatsOf(deps),
-    mode: req.mode ?? 'full',
-    since: req.since,
-  });
+  const record = newRecord();
   const job = deps.jobs.newJob(created.id, {
     module,
     page: 1,
@@ -120,12 +155,10 @@ export async function startExport(
     parquet_wanted: record.formats.includes('parquet'),
     callback: callback !== undefined,
   });
-  const ok = await deps.exports.create(
-    record,
-    job,
-    key !== undefined && owner ? [deps.idempotency!.doneOp(key, owner)] : [],
-  );
+  const ok = await deps.exports.create(record, job, keyDone());
   if (!ok) {
+    // Not left "creating" until its lease runs out (the client would wait, then create again anyway).
+    await releaseKey();
     throw new ExportRequestError(
       409,
       'EXPORT_CONFLICT',
@@ -135,6 +168,88 @@ export async function startExport(
   deps.metrics.count('ExportsStarted');
   deps.logger.info('export started', { export_id: exportId, module, source: req.source, job_id: created.id });
   return { created: true, record: { ...record, page_jobs: [created.id], pages_created: 1 } };
+}
+
+/** 409 IDEMPOTENCY_KEY_IN_PROGRESS: another request with the key is still creating its export. */
+const keyInProgress = (): ExportRequestError =>
+  new ExportRequestError(
+    409,
+    'IDEMPOTENCY_KEY_IN_PROGRESS',
+    'a request with this Idempotency-Key is still creating its export; retry in a few seconds',
+    2,
+  );
+
+/** A first create that got no answer: what `startExport` knows when it records the outcome. */
+interface UncertainStart {
+  e: ZohoError;
+  /** How long Zoho was waited for. */
+  seconds: number;
+  /** The new export, not written. */
+  record: ExportRecord;
+  /** The idempotency key's "done" (empty without a key). */
+  keyDone: TransactOp[];
+  releaseKey: () => Promise<void>;
+}
+
+/** The export could not be written after an uncertain create (its id or the key's claim is taken). */
+async function notRecorded(u: UncertainStart): Promise<never> {
+  await u.releaseKey();
+  throw new ExportRequestError(
+    409,
+    'EXPORT_CONFLICT',
+    `Zoho did not answer within ${u.seconds} s and the export could not be recorded; list the exports before retrying`,
+  );
+}
+
+/**
+ * Callbacks on: Zoho was given page 1's callback URL, so if it made the job, its callback adopts it
+ * (adoptPageJob). The export is recorded RUNNING with page 1 as an intent whose attempt is over; the
+ * sweep asks Zoho again only after the adoption window, as for a follow-up page.
+ */
+async function awaitFirstPage(
+  deps: ExportDeps,
+  u: UncertainStart,
+): Promise<{ created: boolean; record: ExportRecord }> {
+  const now = deps.now ?? Date.now;
+  const error = describeError(u.e);
+  if (!(await deps.exports.createAwaitingFirstPage(u.record, error, now() + ADOPT_WINDOW_MS, u.keyDone)))
+    return notRecorded(u);
+  deps.metrics.count('ExportsStarted');
+  deps.logger.warn('export started; page 1 may have been created, waiting for its callback', {
+    export_id: u.record.export_id,
+    module: u.record.module,
+    source: u.record.source,
+    error,
+  });
+  const stored = await deps.exports.get(u.record.export_id);
+  return { created: true, record: stored ?? u.record };
+}
+
+/**
+ * Callbacks off: nothing can find the job Zoho may have made, and creating it again could make two.
+ * With a key, the export is recorded FAILED with the key done (a retry answers it, never a second
+ * create), its event published as `failExport` does; without one, nothing is written and the caller
+ * is told (504).
+ */
+async function failUncertain(
+  deps: ExportDeps,
+  u: UncertainStart & { keyed: boolean },
+): Promise<{ created: boolean; record: ExportRecord }> {
+  const message =
+    `Zoho did not answer the creation of the export's first job within ${u.seconds} s (${u.e.code}); ` +
+    'the job may exist at Zoho, so it is not asked for again; start a new export' +
+    (u.keyed ? ' with a new Idempotency-Key' : '');
+  if (!u.keyed) throw new ExportRequestError(504, ZOHO_CREATE_UNCERTAIN, message);
+  const error = { code: ZOHO_CREATE_UNCERTAIN, message, page: 1 };
+  if (!(await deps.exports.createFailed(u.record, error, u.keyDone))) return notRecorded(u);
+  deps.metrics.count('ExportsFailed');
+  deps.logger.warn('export failed: its first create got no answer', {
+    export_id: u.record.export_id,
+    error: describeError(u.e),
+  });
+  await publishEvent(deps, u.record.export_id);
+  const stored = await deps.exports.get(u.record.export_id);
+  return { created: true, record: stored ?? u.record };
 }
 
 /**

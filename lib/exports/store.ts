@@ -12,6 +12,9 @@
  * between Zoho's answer and the record leaves a trace: the intent, still "creating". The callback of
  * the job Zoho created carries a token for that export and page, so it can be adopted; without a
  * callback, the intent is taken over (and the page created again) once `adoptWindowMs` has passed.
+ * Page 1 of an export whose first create got no answer starts as such an intent
+ * (`createAwaitingFirstPage`); with no callback to adopt it, the export is written FAILED at once
+ * (`createFailed`).
  */
 import { randomUUID } from 'node:crypto';
 import { decodeCursor, encodeCursor, readKeyShape } from '../ddb/cursor.js';
@@ -179,6 +182,68 @@ export class ExportStore {
         condition: missing('export_id'),
       },
       this.jobs.registerOp(firstJob),
+      ...extra,
+    ]);
+  }
+
+  /**
+   * Writes a new export whose page 1 Zoho may have created (the create's answer was lost: a timeout, a
+   * broken connection): RUNNING with no page yet and page 1 as an intent left "creating" by an attempt
+   * that is over, exactly as `uncertainIntent` leaves a follow-up page. The job's callback adopts it
+   * (adoptPage); the sweep looks again at `lookAt` (the adoption window's end) and only then asks Zoho
+   * again. Atomically with `extra` (the idempotency key's "done"); false if the export exists.
+   */
+  createAwaitingFirstPage(
+    record: ExportRecord,
+    error: JobError,
+    lookAt: number,
+    extra: TransactOp[] = [],
+  ): Promise<boolean> {
+    const now = this.now();
+    const item = {
+      ...record,
+      page_jobs: [],
+      pages_created: 0,
+      intent_page: 1,
+      intent_state: 'creating',
+      intent_since: now,
+      intent_tried_at: now,
+      intent_until: now,
+      intent_attempts: 1,
+      intent_error: error,
+      attention: 'yes',
+      attention_at: lookAt,
+    };
+    return this.table.transact([
+      { type: 'put', table: this.table, item, condition: missing('export_id') },
+      ...extra,
+    ]);
+  }
+
+  /**
+   * Writes a new export that ended before its first page was known (FAILED with `error`; nothing can
+   * find the job Zoho may have made), atomically with `extra`; its event is due, as `fail` leaves it.
+   */
+  createFailed(
+    record: ExportRecord,
+    error: NonNullable<ExportRecord['error']>,
+    extra: TransactOp[] = [],
+  ): Promise<boolean> {
+    const now = this.now();
+    const item = {
+      ...record,
+      page_jobs: [],
+      pages_created: 0,
+      status: 'FAILED',
+      completed_at: this.iso(now),
+      error,
+      event_pending: 'yes',
+      attention: 'yes',
+      attention_at: now,
+      expires_at: Math.floor(now / 1000) + this.retentionSeconds,
+    };
+    return this.table.transact([
+      { type: 'put', table: this.table, item, condition: missing('export_id') },
       ...extra,
     ]);
   }

@@ -71,6 +71,44 @@ export function afterDownloadError(
 /** Failures after which Zoho may have created the job all the same: the request left, no answer came. */
 const UNCERTAIN_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'NETWORK_ERROR', 'ABORTED']);
 
+/** Socket errors raised before a request is sent: no connection was made, so Zoho saw nothing. */
+const NOT_SENT_CAUSES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'BAD_PORT',
+]);
+
+/**
+ * The codes of the error's causes (fetch wraps the socket's error), a few levels deep; fetch's own
+ * refusal of a blocked port (the Fetch standard's "bad port", never sent) counts as `BAD_PORT`.
+ */
+function causeCodes(e: unknown): string[] {
+  const codes: string[] = [];
+  let c: unknown = e instanceof Error ? e.cause : undefined;
+  for (let i = 0; i < 4 && c && typeof c === 'object'; i++) {
+    const { code, message } = c as { code?: unknown; message?: unknown };
+    if (typeof code === 'string') codes.push(code);
+    if (message === 'bad port') codes.push('BAD_PORT');
+    c = (c as { cause?: unknown }).cause;
+  }
+  return codes;
+}
+
+/**
+ * A create whose outcome is unknown: the request went to Zoho and no answer came. A token failure
+ * (`stage: 'oauth'`) or a connection never made did not send it; a refusal is an answer.
+ */
+export const isUncertainCreate = (e: unknown): e is ZohoError =>
+  e instanceof ZohoError &&
+  e.stage !== 'oauth' &&
+  e.kind !== 'terminal' &&
+  UNCERTAIN_CODES.has(e.code) &&
+  !causeCodes(e).some((c) => NOT_SENT_CAUSES.has(c));
+
 export type CreateDecision =
   /** Zoho refused the page for good: the export fails (or recovers, for a refused page token). */
   | { kind: 'fail' }
@@ -90,10 +128,8 @@ export function afterCreateError(
   opts: { callbacks: boolean },
   random: () => number = Math.random,
 ): CreateDecision {
-  if (e instanceof ZohoError && e.stage !== 'oauth') {
-    if (e.kind === 'terminal') return { kind: 'fail' };
-    if (opts.callbacks && UNCERTAIN_CODES.has(e.code)) return { kind: 'await-callback' };
-  }
+  if (e instanceof ZohoError && e.stage !== 'oauth' && e.kind === 'terminal') return { kind: 'fail' };
+  if (opts.callbacks && isUncertainCreate(e)) return { kind: 'await-callback' };
   return {
     kind: 'retry',
     delayMs: Math.max(retryAfter(e), backoffMs(attempts - 1, timing.baseMs, timing.capMs, random)),

@@ -10,6 +10,7 @@ import {
   backoffMs,
   CONVERSION_RETRY_BASE_MS,
   CONVERSION_RETRY_CAP_MS,
+  isUncertainCreate,
 } from '../../lib/jobs/retry.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
 
@@ -81,6 +82,25 @@ describe('retry decisions', () => {
       afterCreateError(z('TOO_MANY_REQUESTS', 'retryable', { retryAfterMs: 900_000 }), 1, timing, on),
     ).toEqual({ kind: 'retry', delayMs: 900_000 });
     expect(afterCreateError(new Error('socket hang up'), 1, timing, on).kind).toBe('retry');
+  });
+
+  it('an uncertain create: the request left and no answer came (not a refusal, not a token failure)', () => {
+    for (const code of ['TIMEOUT', 'NETWORK_ERROR', 'ABORTED']) {
+      expect(isUncertainCreate(z(code, 'retryable'))).toBe(true);
+      expect(isUncertainCreate(z(code, 'retryable', { stage: 'oauth' }))).toBe(false);
+    }
+    expect(isUncertainCreate(z('INVALID_MODULE', 'terminal'))).toBe(false);
+    expect(isUncertainCreate(z('INTERNAL_ERROR', 'retryable'))).toBe(false);
+    expect(isUncertainCreate(z('TOO_MANY_REQUESTS', 'retryable'))).toBe(false);
+    expect(isUncertainCreate(new Error('TIMEOUT'))).toBe(false);
+    // No connection was made (fetch's TypeError wraps the socket error): Zoho saw nothing.
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const fetchFailed = new TypeError('fetch failed', { cause: refused });
+    expect(isUncertainCreate(z('NETWORK_ERROR', 'retryable', { cause: fetchFailed }))).toBe(false);
+    const reset = new TypeError('fetch failed', {
+      cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }),
+    });
+    expect(isUncertainCreate(z('NETWORK_ERROR', 'retryable', { cause: reset }))).toBe(true);
   });
 
   it('conversion: a malformed CSV or a row mismatch fails at once, the rest retry up to the limit', () => {

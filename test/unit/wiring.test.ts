@@ -73,7 +73,9 @@ describe('the idempotency wait is the deps', () => {
 });
 
 describe("the API entry's signal", () => {
-  it('aborts the Zoho create in flight: 503, and the idempotency key is free again', async () => {
+  // The create had left: Zoho may have made the job, so the key is settled (not freed for a second
+  // create): 504 ZOHO_CREATE_UNCERTAIN now and for a retry with the key (test/exports/slow-create.test.ts).
+  it('aborts the Zoho create in flight: 504 ZOHO_CREATE_UNCERTAIN, and the key answers the same', async () => {
     const deps = memoryExportDeps();
     let seen: AbortSignal | undefined;
     deps.zoho = {
@@ -100,9 +102,10 @@ describe("the API entry's signal", () => {
       AbortSignal.timeout(50),
     );
     expect(seen).toBeDefined();
-    expect(r.statusCode).toBe(503);
+    expect(r.statusCode).toBe(504);
+    expect(JSON.parse(r.body ?? '{}').error.code).toBe('ZOHO_CREATE_UNCERTAIN');
     const again = await deps.idempotency!.claim('k2', requestHash({ query, source: 'api' }), 'ex_next');
-    expect(again.kind).toBe('claimed');
+    expect(again.kind).toBe('done');
   });
 });
 
