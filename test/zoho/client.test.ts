@@ -221,6 +221,21 @@ describe('getJob', () => {
 });
 
 describe('createJob', () => {
+  it('INVALID_CALLBACK_URL: Zoho echoes the callback URL, the error keeps only its origin', async () => {
+    const url =
+      'https://cb.example.test/prod/callbacks/zoho/ex_01JDZ7ABCDEFGHJKMNPQRSTVWX.1.AbCdEfGhIjKlMnOpQrStUv';
+    fake.setOptions({ rejectCallbackUrls: true });
+    try {
+      const e = await zohoError(client().createJob({ module: 'Contacts' }, { callback: { url } }));
+      expect(e.code).toBe('INVALID_CALLBACK_URL');
+      expect(e.kind).toBe('terminal');
+      expect(e.message).toContain('https://cb.example.test/[redacted]');
+      expect(`${e.message} ${JSON.stringify(e)} ${String(e.stack)}`).not.toContain('AbCdEfGhIjKlMnOpQrStUv');
+    } finally {
+      fake.setOptions({ rejectCallbackUrls: false });
+    }
+  });
+
   it('creates a v8 job (module as an object) and a v2 job (module as a string)', async () => {
     const c = client();
     const j8 = await c.createJob({ module: 'Contacts', fields: ['Last_Name', 'Email'] });
