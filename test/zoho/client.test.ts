@@ -3,7 +3,15 @@ import { createZohoClient, resolveDownloadUrl } from '../../lib/zoho/client.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
 import type { FakeZoho } from '../../local/fake-zoho/index.js';
 import { freshAws, type TestAws } from '../support/aws.js';
-import { brokerFor, clientFor, drain, sha256OfIterable, withFake, zohoError } from '../support/zoho.js';
+import {
+  brokerFor,
+  clientFor,
+  drain,
+  FAKE_CREDENTIALS,
+  sha256OfIterable,
+  withFake,
+  zohoError,
+} from '../support/zoho.js';
 
 let aws: TestAws;
 let fake: FakeZoho;
@@ -407,5 +415,38 @@ describe('resolveDownloadUrl', () => {
     expect(resolveDownloadUrl('/crm/bulk/v8/read/1/result', 'https://www.zohoapis.eu').href).toBe(
       'https://www.zohoapis.eu/crm/bulk/v8/read/1/result',
     );
+  });
+});
+
+describe('the least scopes the docs ask for', () => {
+  it('bulk.read + modules.<Module>.READ + settings.fields.READ: create, status, download, fields, deleted', async () => {
+    const f = await withFake({
+      moduleRecords: { Contacts: 20 },
+      clients: [
+        {
+          ...FAKE_CREDENTIALS,
+          scopes: ['ZohoCRM.bulk.read', 'ZohoCRM.modules.Contacts.READ', 'ZohoCRM.settings.fields.READ'],
+        },
+      ],
+    });
+    try {
+      const c = clientFor(brokerFor(f, aws, { key: 'least-scopes' }));
+      const created = await c.createJob({ module: 'Contacts' });
+      f.completeNow(created.id);
+      const job = await c.getJob(created.id);
+      expect(job.completed).toBe(true);
+      const url = job.result?.downloadUrl;
+      expect(url).toBeTruthy();
+      const { stream, verified } = await c.downloadResult(url ?? '');
+      await drain(stream);
+      await verified;
+      expect((await c.getFields('Contacts')).length).toBeGreaterThan(0);
+      await c.getDeletedRecords('Contacts', { page: 1 });
+      // And nothing more: another module is refused for want of its scope.
+      const e = await zohoError(c.createJob({ module: 'Deals' }));
+      expect(e.code).toBe('OAUTH_SCOPE_MISMATCH');
+    } finally {
+      await f.close();
+    }
   });
 });
