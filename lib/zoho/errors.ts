@@ -70,9 +70,10 @@ export function redact(text: string): string {
       // A callback token: the export and page stay (they are no secret), the MAC goes.
       .replace(/\b(ex_[0-9A-Z]{26}\.\d{1,6})\.[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])/g, `$1.${REDACTED}`)
       // Anything else that looks like a key or token: 32+ characters of base64url or hex in one run.
-      // (A UUID, such as a request id, is no secret and stays.)
+      // A UUID (a request id) stays, and so does a word_joined_name with few digits (a long custom
+      // field's API name in INVALID_DATA or FIELD_NOT_SUPPORTED is what the operator needs to see).
       .replace(/(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{32,}(?![A-Za-z0-9_-])/g, (run) =>
-        UUID.test(run) ? run : REDACTED,
+        UUID.test(run) || (run.includes('_') && (run.match(/[0-9]/g)?.length ?? 0) < 4) ? run : REDACTED,
       )
   );
 }

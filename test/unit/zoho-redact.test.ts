@@ -51,7 +51,9 @@ describe('redact', () => {
         '{"refresh_token":"[redacted]", "client_secret":"[redacted]"}',
       ],
       [`got ${accessToken} back`, 'got [redacted] back'],
-      [`key ${'A'.repeat(20)}_${'b'.repeat(20)}`, 'key [redacted]'],
+      [`key ${'A'.repeat(20)}${'b'.repeat(20)}`, 'key [redacted]'],
+      [`key ${'A'.repeat(20)}_1234${'b'.repeat(20)}`, 'key [redacted]'],
+      [`secret ${randomBytes(24).toString('hex')}`, 'secret [redacted]'],
       ['https://user:pw@accounts.zoho.eu/oauth/v2/token?x=1', 'https://accounts.zoho.eu/[redacted]'],
     ];
     for (const [input, want] of cases) expect(redact(input), input).toBe(want);
@@ -65,6 +67,7 @@ describe('redact', () => {
       'request 0b7c8a52-0f7e-4c2b-9d55-1c1f2e3a4b5c failed',
       'https://www.zohoapis.eu',
       `export ${EX} page 3`,
+      "Field api name 'Annual_Revenue_Forecast_Next_Year_c' is not supported for this module 'Deals'.",
     ])
       expect(redact(m)).toBe(m);
   });
