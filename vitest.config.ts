@@ -30,6 +30,7 @@ const SLOW = [
   'test/cli/local-stack.test.ts',
   'test/infra/bundle.test.ts',
   'test/local/start.test.ts',
+  'test/security/no-secrets.test.ts',
 ];
 
 /** The stand-ins for the suites that need them (integration, and the bundle test in slow). */

@@ -33,9 +33,49 @@ export class ZohoError extends CodedError {
   readonly stage: 'oauth' | undefined;
 
   constructor(init: ZohoErrorInit) {
-    super(init);
+    // Every message passes through redact(): Zoho's text can echo what it was sent (INVALID_CALLBACK_URL
+    // echoes the callback URL and its token), and this message reaches API answers, records, logs and events.
+    super({ ...init, message: redact(init.message) });
     this.stage = init.stage;
   }
+}
+
+const REDACTED = '[redacted]';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Removes from a text everything that can be a credential or a capability: URLs beyond their origin
+ * (a callback URL's path holds its token), `Zoho-oauthtoken`/`Bearer` values, `refresh_token=`,
+ * `client_secret=` and similar parameters (form or JSON), Zoho token shapes (`1000.<hex>.<hex>`),
+ * callback tokens' MACs, and any long opaque run of token characters.
+ */
+export function redact(text: string): string {
+  return (
+    text
+      // URLs: keep scheme and host, drop path, query and fragment (and any user:password@).
+      .replace(/\b(https?):\/\/(?:[^\s/?#@'"<>]*@)?([^\s/?#'"<>]*)[^\s'"<>]*/gi, (all, scheme, host) => {
+        const origin = `${scheme}://${host}`;
+        return all.length > origin.length ? `${origin}/${REDACTED}` : origin;
+      })
+      // A callback path without its origin.
+      .replace(/\/callbacks\/zoho\/[^\s'"<>]+/gi, `/callbacks/zoho/${REDACTED}`)
+      .replace(/\b(Zoho-oauthtoken|Bearer)(\s+|%20|\+)[^\s'",;]+/gi, `$1 ${REDACTED}`)
+      .replace(
+        /\b(refresh_token|client_secret|access_token|client_id|code|token)(=|%3D)[^&\s'"]+/gi,
+        `$1=${REDACTED}`,
+      )
+      .replace(/"(refresh_token|client_secret|access_token|client_id)"\s*:\s*"[^"]*"/gi, `"$1":"${REDACTED}"`)
+      // Zoho's access and refresh tokens: 1000.<hex>.<hex>.
+      .replace(/\b\d{4}\.[0-9a-f]{16,}\.[0-9a-f]{16,}\b/gi, REDACTED)
+      // A callback token: the export and page stay (they are no secret), the MAC goes.
+      .replace(/\b(ex_[0-9A-Z]{26}\.\d{1,6})\.[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])/g, `$1.${REDACTED}`)
+      // Anything else that looks like a key or token: 32+ characters of base64url or hex in one run.
+      // A UUID (a request id) stays, and so does a word_joined_name with few digits (a long custom
+      // field's API name in INVALID_DATA or FIELD_NOT_SUPPORTED is what the operator needs to see).
+      .replace(/(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{32,}(?![A-Za-z0-9_-])/g, (run) =>
+        UUID.test(run) || (run.includes('_') && (run.match(/[0-9]/g)?.length ?? 0) < 4) ? run : REDACTED,
+      )
+  );
 }
 
 const AUTH_CODES = new Set(['INVALID_TOKEN', 'INVALID_OAUTHTOKEN', 'AUTHENTICATION_FAILURE']);
@@ -75,4 +115,12 @@ export function toZohoError(e: unknown, what: string): ZohoError {
     message: `${what} failed: ${detail}`,
     cause: e,
   });
+}
+
+/**
+ * Zoho's error code as this product's code: Zoho's text (an OAuth `error` can be any string) only when
+ * it is a plain identifier, else `fallback`, so no echoed value can ride in the code either.
+ */
+export function safeZohoCode(code: string, fallback: string): string {
+  return /^[A-Za-z][A-Za-z0-9_ ]{0,63}$/.test(code) && redact(code) === code ? code : fallback;
 }

@@ -1,4 +1,4 @@
-import { classify, toZohoError, ZohoError } from './errors.js';
+import { classify, safeZohoCode, toZohoError, ZohoError } from './errors.js';
 import { oauthErrorBody, parseErrorEnvelope } from './schemas.js';
 
 export type FetchFn = typeof globalThis.fetch;
@@ -62,17 +62,19 @@ export function errorFromResponse(
   const oauth = oauthErrorBody.safeParse(body);
   if (oauth.success) {
     const denied = oauth.data.error.trim().toLowerCase() === 'access denied';
+    const code = denied ? 'ACCESS_DENIED' : safeZohoCode(oauth.data.error, 'OAUTH_ERROR');
+    // The message is redacted by ZohoError: Zoho's description can echo what it was sent.
     return new ZohoError({
-      code: denied ? 'ACCESS_DENIED' : oauth.data.error,
+      code,
       message: `${what}: Zoho answered "${oauth.data.error}"${oauth.data.error_description ? `: ${oauth.data.error_description}` : ''}`,
-      kind: denied ? 'retryable' : classify(oauth.data.error, status),
+      kind: denied ? 'retryable' : classify(code, status),
       httpStatus: status,
     });
   }
   const env = parseErrorEnvelope(body);
   const isErrorEnvelope = env && (status >= 400 || env.status === 'error' || opts.inPlaceOfData);
   if (isErrorEnvelope) {
-    const code = env.code;
+    const code = safeZohoCode(env.code, 'ZOHO_ERROR');
     return new ZohoError({
       code,
       message: `${what}: ${code}${env.message ? ` (${env.message})` : ''}`,

@@ -1,9 +1,11 @@
+import { z } from 'zod';
 import { type Cond, eq, lt, missing, or, type Update } from '../ddb/expr.js';
 import type { Table } from '../ddb/table.js';
 import type { AccessToken, TokenProvider } from './client.js';
 import { toZohoError, ZohoError } from './errors.js';
 import { type FetchFn, requestJson } from './http.js';
 import { tokenResponse } from './schemas.js';
+import { sealedToken, type TokenKey, tokenKey } from './token-crypto.js';
 
 export interface ZohoCredentials {
   clientId: string;
@@ -37,16 +39,25 @@ export interface TokenBrokerOptions {
   onMint?: () => void;
 }
 
-interface TokenItem {
-  pk: string;
-  access_token?: string;
-  api_domain?: string;
-  token_expires_at?: number;
-  lease_owner?: string;
-  lease_until?: number;
-  mints?: number[];
-  denied_until?: number;
-}
+/**
+ * The cache item as read back. The token is stored sealed (`sealed_token`, see token-crypto.ts) with a
+ * keyed reference (`token_ref`) for invalidate's condition. A clear `access_token` (written by versions
+ * before the encryption) is never read and is removed by the next lease, mint or invalidate.
+ */
+const tokenItem = z.object({
+  sealed_token: z.unknown().optional(),
+  token_ref: z.string().optional(),
+  api_domain: z.string().optional(),
+  token_expires_at: z.number().optional(),
+  lease_owner: z.string().optional(),
+  lease_until: z.number().optional(),
+  mints: z.array(z.number()).optional(),
+  denied_until: z.number().optional(),
+});
+type TokenItem = z.infer<typeof tokenItem>;
+
+/** Every attribute that holds (or held, in clear) the token, removed together. */
+const TOKEN_ATTRS = ['sealed_token', 'token_ref', 'token_expires_at', 'api_domain', 'access_token'];
 
 /** How long a terminal refusal from the token endpoint is remembered by one container. */
 const REFUSED_CACHE_MS = 60_000;
@@ -116,10 +127,32 @@ export class TokenBroker implements TokenProvider {
 
   async invalidate(accessToken: string): Promise<void> {
     if (this.memo?.accessToken === accessToken) this.memo = undefined;
-    await this.updateIf(
-      { remove: ['access_token', 'token_expires_at', 'api_domain'] },
-      eq('access_token', accessToken),
-    );
+    // The stored token is sealed, so the condition compares keyed references. Without credentials
+    // there is nothing to compare with; the next getToken reports that failure.
+    const key = await this.key().catch(() => undefined);
+    if (!key) return;
+    await this.updateIf({ remove: TOKEN_ATTRS }, eq('token_ref', key.ref(accessToken)));
+  }
+
+  private async key(): Promise<TokenKey> {
+    return tokenKey(await this.o.credentials());
+  }
+
+  /** What the ciphertext is bound to: a sealed token moved to another item, domain or expiry fails to open. */
+  private aad(apiDomain: string, expiresAt: number): string {
+    return `${this.o.key}\n${apiDomain}\n${expiresAt}`;
+  }
+
+  /** The cached token of an item, when it is fresh and opens under the current credentials' key. */
+  private async cached(item: TokenItem | undefined): Promise<AccessToken | undefined> {
+    if (!item?.sealed_token || !item.api_domain || !item.token_expires_at) return undefined;
+    if (!this.fresh({ expiresAt: item.token_expires_at })) return undefined;
+    const sealed = sealedToken.safeParse(item.sealed_token);
+    if (!sealed.success) return undefined;
+    const key = await this.key();
+    const accessToken = key.open(sealed.data, this.aad(item.api_domain, item.token_expires_at));
+    if (accessToken === undefined) return undefined;
+    return { accessToken, apiDomain: item.api_domain, expiresAt: item.token_expires_at };
   }
 
   /** A conditional update of the cache item; false when the condition did not hold. */
@@ -128,7 +161,17 @@ export class TokenBroker implements TokenProvider {
   }
 
   private async read(): Promise<TokenItem | undefined> {
-    return (await this.o.table.get({ pk: this.o.key })) as TokenItem | undefined;
+    const raw = await this.o.table.get({ pk: this.o.key });
+    if (raw === undefined) return undefined;
+    const parsed = tokenItem.safeParse(raw);
+    if (!parsed.success) {
+      throw new ZohoError({
+        code: 'INVALID_TOKEN_CACHE',
+        message: `the token cache item ${this.o.key} has an unexpected shape`,
+        kind: 'retryable',
+      });
+    }
+    return parsed.data;
   }
 
   private async acquire(signal?: AbortSignal): Promise<AccessToken> {
@@ -139,13 +182,10 @@ export class TokenBroker implements TokenProvider {
       signal?.throwIfAborted();
       const item = await this.read();
       const now = this.o.now();
-      if (item?.access_token && item.token_expires_at && this.fresh({ expiresAt: item.token_expires_at })) {
-        this.memo = {
-          accessToken: item.access_token,
-          apiDomain: item.api_domain ?? this.o.defaultApiDomain,
-          expiresAt: item.token_expires_at,
-        };
-        return this.memo;
+      const cached = await this.cached(item);
+      if (cached) {
+        this.memo = cached;
+        return cached;
       }
       if (item?.denied_until && item.denied_until > now) {
         throw tokenThrottled(DENIED_MESSAGE, item.denied_until - now);
@@ -179,7 +219,8 @@ export class TokenBroker implements TokenProvider {
 
   private takeLease(owner: string, now: number, mints: number[]): Promise<boolean> {
     return this.updateIf(
-      { set: { lease_owner: owner, lease_until: now + this.o.leaseMs, mints } },
+      // A clear token left by an older version goes with the first lease.
+      { set: { lease_owner: owner, lease_until: now + this.o.leaseMs, mints }, remove: ['access_token'] },
       or(missing('lease_until'), lt('lease_until', now)),
     );
   }
@@ -196,8 +237,11 @@ export class TokenBroker implements TokenProvider {
 
   private async mint(owner: string): Promise<AccessToken> {
     let token: AccessToken;
+    let key: TokenKey;
     try {
       const creds = await this.o.credentials();
+      // The key of the very credentials that mint the token.
+      key = tokenKey(creds);
       const form = new URLSearchParams({
         grant_type: 'refresh_token',
         client_id: creds.clientId,
@@ -259,11 +303,12 @@ export class TokenBroker implements TokenProvider {
     await this.updateIf(
       {
         set: {
-          access_token: token.accessToken,
+          sealed_token: key.seal(token.accessToken, this.aad(token.apiDomain, token.expiresAt)),
+          token_ref: key.ref(token.accessToken),
           api_domain: token.apiDomain,
           token_expires_at: token.expiresAt,
         },
-        remove: ['lease_owner', 'lease_until', 'denied_until'],
+        remove: ['lease_owner', 'lease_until', 'denied_until', 'access_token'],
       },
       eq('lease_owner', owner),
     ).catch(() => false);

@@ -68,6 +68,7 @@ const RUNTIME_KEYS: readonly (keyof RuntimeOptions)[] = [
   'unknownModuleError',
   'dailyJobLimit',
   'zipConcurrency',
+  'rejectCallbackUrls',
 ];
 
 const STATES: JobState[] = ['ADDED', 'QUEUED', 'IN PROGRESS', 'COMPLETED', 'FAILURE'];

@@ -94,7 +94,7 @@ export async function handleCreate(rt: Runtime, ctx: Ctx, version: string): Prom
         ok = false;
       }
     }
-    if (!ok) throw zohoError('INVALID_CALLBACK_URL', {}, String(cb.url));
+    if (!ok || rt.opts.rejectCallbackUrls) throw zohoError('INVALID_CALLBACK_URL', {}, String(cb.url));
     callbackUrl = cb.url as string;
   }
 

@@ -55,6 +55,7 @@ export function resolveRuntimeOptions(
     lineEnding: '\n',
     unknownModuleError: 'INVALID_MODULE',
     zipConcurrency: 2,
+    rejectCallbackUrls: false,
   };
   const out: ResolvedRuntimeOptions = { ...d };
   for (const [k, v] of Object.entries(o) as [keyof RuntimeOptions, unknown][]) {

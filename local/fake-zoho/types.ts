@@ -77,6 +77,11 @@ export interface RuntimeOptions {
   dailyJobLimit?: number;
   /** 1 MiB blocks of a ZIP deflated at the same time on the thread pool (default 2; 1 = one stream). */
   zipConcurrency?: number;
+  /**
+   * Refuse every callback URL with INVALID_CALLBACK_URL, echoing the URL in the message as Zoho does
+   * (Zoho refuses URLs it cannot use; default false).
+   */
+  rejectCallbackUrls?: boolean;
 }
 
 export interface FakeZohoOptions extends RuntimeOptions {

@@ -3,7 +3,15 @@ import { createZohoClient, resolveDownloadUrl } from '../../lib/zoho/client.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
 import type { FakeZoho } from '../../local/fake-zoho/index.js';
 import { freshAws, type TestAws } from '../support/aws.js';
-import { brokerFor, clientFor, drain, sha256OfIterable, withFake, zohoError } from '../support/zoho.js';
+import {
+  brokerFor,
+  clientFor,
+  drain,
+  FAKE_CREDENTIALS,
+  sha256OfIterable,
+  withFake,
+  zohoError,
+} from '../support/zoho.js';
 
 let aws: TestAws;
 let fake: FakeZoho;
@@ -221,6 +229,21 @@ describe('getJob', () => {
 });
 
 describe('createJob', () => {
+  it('INVALID_CALLBACK_URL: Zoho echoes the callback URL, the error keeps only its origin', async () => {
+    const url =
+      'https://cb.example.test/prod/callbacks/zoho/ex_01JDZ7ABCDEFGHJKMNPQRSTVWX.1.AbCdEfGhIjKlMnOpQrStUv';
+    fake.setOptions({ rejectCallbackUrls: true });
+    try {
+      const e = await zohoError(client().createJob({ module: 'Contacts' }, { callback: { url } }));
+      expect(e.code).toBe('INVALID_CALLBACK_URL');
+      expect(e.kind).toBe('terminal');
+      expect(e.message).toContain('https://cb.example.test/[redacted]');
+      expect(`${e.message} ${JSON.stringify(e)} ${String(e.stack)}`).not.toContain('AbCdEfGhIjKlMnOpQrStUv');
+    } finally {
+      fake.setOptions({ rejectCallbackUrls: false });
+    }
+  });
+
   it('creates a v8 job (module as an object) and a v2 job (module as a string)', async () => {
     const c = client();
     const j8 = await c.createJob({ module: 'Contacts', fields: ['Last_Name', 'Email'] });
@@ -392,5 +415,38 @@ describe('resolveDownloadUrl', () => {
     expect(resolveDownloadUrl('/crm/bulk/v8/read/1/result', 'https://www.zohoapis.eu').href).toBe(
       'https://www.zohoapis.eu/crm/bulk/v8/read/1/result',
     );
+  });
+});
+
+describe('the least scopes the docs ask for', () => {
+  it('bulk.read + modules.<Module>.READ + settings.fields.READ: create, status, download, fields, deleted', async () => {
+    const f = await withFake({
+      moduleRecords: { Contacts: 20 },
+      clients: [
+        {
+          ...FAKE_CREDENTIALS,
+          scopes: ['ZohoCRM.bulk.read', 'ZohoCRM.modules.Contacts.READ', 'ZohoCRM.settings.fields.READ'],
+        },
+      ],
+    });
+    try {
+      const c = clientFor(brokerFor(f, aws, { key: 'least-scopes' }));
+      const created = await c.createJob({ module: 'Contacts' });
+      f.completeNow(created.id);
+      const job = await c.getJob(created.id);
+      expect(job.completed).toBe(true);
+      const url = job.result?.downloadUrl;
+      expect(url).toBeTruthy();
+      const { stream, verified } = await c.downloadResult(url ?? '');
+      await drain(stream);
+      await verified;
+      expect((await c.getFields('Contacts')).length).toBeGreaterThan(0);
+      await c.getDeletedRecords('Contacts', { page: 1 });
+      // And nothing more: another module is refused for want of its scope.
+      const e = await zohoError(c.createJob({ module: 'Deals' }));
+      expect(e.code).toBe('OAUTH_SCOPE_MISMATCH');
+    } finally {
+      await f.close();
+    }
   });
 });

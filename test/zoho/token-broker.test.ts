@@ -2,6 +2,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATA_CENTER_CODES, DATA_CENTERS, resolveEndpoints } from '../../lib/zoho/data-centers.js';
 import { credentialsFromEnv, TokenBroker } from '../../lib/zoho/token-broker.js';
+import { tokenKey } from '../../lib/zoho/token-crypto.js';
 import type { FakeZoho } from '../../local/fake-zoho/index.js';
 import { freshAws, type TestAws } from '../support/aws.js';
 import {
@@ -115,7 +116,9 @@ describe('TokenBroker', () => {
     // A late INVALID_TOKEN for t1 must not throw away t2.
     await a.invalidate(t1.accessToken);
     const item = await aws.ddb.send(new GetCommand({ TableName: aws.stateTable, Key: { pk: k } }));
-    expect(item.Item?.access_token).toBe(t2.accessToken);
+    // The item still holds t2 (sealed: its keyed reference is t2's, and it opens to t2 below).
+    expect(item.Item?.token_ref).toBe(tokenKey(FAKE_CREDENTIALS).ref(t2.accessToken));
+    expect(JSON.stringify(item.Item)).not.toContain(t2.accessToken);
     expect((await brokerFor(fake, aws, { key: k }).getToken()).accessToken).toBe(t2.accessToken);
   });
 
@@ -162,6 +165,83 @@ describe('TokenBroker', () => {
     } finally {
       await f.close();
     }
+  });
+
+  it('stores the access token sealed: the item and its JSON hold nothing usable without the secret', async () => {
+    const k = key();
+    const t = await brokerFor(fake, aws, { key: k }).getToken();
+    const item = (await aws.ddb.send(new GetCommand({ TableName: aws.stateTable, Key: { pk: k } }))).Item;
+    expect(item?.access_token).toBeUndefined();
+    const text = JSON.stringify(item);
+    // Neither the token nor any part of it (its two hex halves) is in the item.
+    for (const part of [t.accessToken, ...t.accessToken.split('.').slice(1)])
+      expect(text).not.toContain(part);
+    expect(text).not.toContain(FAKE_CREDENTIALS.clientSecret);
+    expect(text).not.toContain(FAKE_CREDENTIALS.refreshToken);
+    expect(item?.sealed_token).toMatchObject({ v: 1, kid: tokenKey(FAKE_CREDENTIALS).kid });
+    // Another container (empty memory) opens it: no second mint.
+    const before = fake.stats().mints;
+    expect((await brokerFor(fake, aws, { key: k }).getToken()).accessToken).toBe(t.accessToken);
+    expect(fake.stats().mints).toBe(before);
+  });
+
+  it('mints anew when the refresh token was rotated: the token sealed under the old key is no cached token', async () => {
+    const rotatedSecret = { ...FAKE_CREDENTIALS, refreshToken: 'rotated-refresh-token' };
+    // One client, two refresh tokens: the secret's refresh token is replaced by a new one.
+    const f = await withFake({ clients: [{ ...FAKE_CREDENTIALS }, { ...rotatedSecret }] });
+    try {
+      const k = key();
+      const t1 = await brokerFor(f, aws, { key: k }).getToken();
+      const broker = new TokenBroker({
+        table: aws.tables.state,
+        key: k,
+        credentials: async () => rotatedSecret,
+        accountsUrl: f.accountsUrl,
+        defaultApiDomain: f.apiDomain,
+      });
+      const t2 = await broker.getToken();
+      expect(t2.accessToken).not.toBe(t1.accessToken);
+      expect(f.stats().mints).toBe(2);
+      const item = (await aws.ddb.send(new GetCommand({ TableName: aws.stateTable, Key: { pk: k } }))).Item;
+      expect(tokenKey(rotatedSecret).kid).not.toBe(tokenKey(FAKE_CREDENTIALS).kid);
+      expect(item?.sealed_token).toMatchObject({ kid: tokenKey(rotatedSecret).kid });
+      // The old secret's holder cannot open the new token either: it mints (it still may, here).
+      const t3 = await brokerFor(f, aws, { key: k }).getToken();
+      expect(t3.accessToken).not.toBe(t2.accessToken);
+      expect(f.stats().mints).toBe(3);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('never reads a clear access_token left by an older version, and removes it with the first mint', async () => {
+    const k = key();
+    const planted = '1000.0123456789abcdef0123456789abcdef.fedcba9876543210fedcba9876543210';
+    await aws.tables.state.put({
+      pk: k,
+      access_token: planted,
+      api_domain: fake.apiDomain,
+      token_expires_at: Date.now() + 3_600_000,
+    });
+    const before = fake.stats().mints;
+    const t = await brokerFor(fake, aws, { key: k }).getToken();
+    expect(t.accessToken).not.toBe(planted);
+    expect(fake.stats().mints).toBe(before + 1);
+    const item = (await aws.ddb.send(new GetCommand({ TableName: aws.stateTable, Key: { pk: k } }))).Item;
+    expect(item?.access_token).toBeUndefined();
+    expect(JSON.stringify(item)).not.toContain(planted);
+  });
+
+  it('treats a sealed token that was altered or moved to another item as no cached token', async () => {
+    const k1 = key();
+    const k2 = key();
+    await brokerFor(fake, aws, { key: k1 }).getToken();
+    const item = (await aws.ddb.send(new GetCommand({ TableName: aws.stateTable, Key: { pk: k1 } }))).Item;
+    // The same sealed value under another key: its AAD names k1, so it does not open as k2.
+    await aws.tables.state.put({ ...item, pk: k2 });
+    const before = fake.stats().mints;
+    await brokerFor(fake, aws, { key: k2 }).getToken();
+    expect(fake.stats().mints).toBe(before + 1);
   });
 
   it('names the missing environment variables, not their values', async () => {

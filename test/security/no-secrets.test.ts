@@ -1,0 +1,283 @@
+/**
+ * Black-box: nothing the product writes under `npm start` holds a secret. A full export (with Zoho's
+ * callback), two forged callbacks, an export Zoho refuses with INVALID_CALLBACK_URL (its message echoes
+ * the callback URL and token), and a token failure (access tokens and the refresh token revoked) run
+ * against the bundled local stack; then its stdout/stderr, every API answer, the events, the export
+ * and job records and every file of its data directory (DynamoDB Local's tables, the S3 stand-in's
+ * objects, the events file) are searched for the refresh token, the client secret, every access token
+ * the fake issued and every callback token (in full, and the MAC alone).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callbackToken, keyFromSecret } from '../../lib/callbacks/token.js';
+import { FakeZohoAdminClient } from '../../local/fake-zoho/admin-client.js';
+import { DEFAULT_CLIENT } from '../../local/fake-zoho/index.js';
+import { assertPortFree } from '../../local/stand-ins.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const bundle = path.join(root, '.build', 'local', 'start.mjs');
+const dataDir = mkdtempSync(path.join(tmpdir(), 'zoho-secrets-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+/** A callback token in full: `ex_<26>.<page>.<22-character MAC>`. */
+const CALLBACK_TOKEN = /ex_[0-9A-HJKMNP-TV-Z]{26}\.[1-9][0-9]{0,5}\.[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])/g;
+const EXPORT_ID = /ex_[0-9A-HJKMNP-TV-Z]{26}/g;
+
+async function freePorts(n: number): Promise<number[]> {
+  const picked = new Set<number>();
+  while (picked.size < n) {
+    const p = 20_000 + Math.floor(Math.random() * 10_000);
+    if (picked.has(p)) continue;
+    if (
+      await assertPortFree(p, 'test', 'test').then(
+        () => true,
+        () => false,
+      )
+    )
+      picked.add(p);
+  }
+  return [...picked];
+}
+
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  ms: number,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Every file under `dir` except those under `skip` (absolute paths), as text (binary as latin1 bytes). */
+function filesUnder(dir: string, skip: string[]): Array<{ file: string; text: string }> {
+  const out: Array<{ file: string; text: string }> = [];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d)) {
+      const p = path.join(d, name);
+      if (skip.some((s) => p === s || p.startsWith(`${s}${path.sep}`))) continue;
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile()) out.push({ file: p, text: readFileSync(p).toString('latin1') });
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+describe('npm start writes no secret anywhere', () => {
+  let child: ChildProcess;
+  let output = '';
+  let exited: Promise<number | null>;
+  let api = '';
+  let fake: FakeZohoAdminClient;
+  let ports: number[] = [];
+  /** Every answer body of the product's API, with what was asked. */
+  const answers: string[] = [];
+
+  const call = async (
+    method: string,
+    p: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: unknown }> => {
+    const res = await fetch(`${api}${p}`, {
+      method,
+      ...(body === undefined
+        ? {}
+        : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    answers.push(`${method} ${p} -> ${res.status} ${JSON.stringify([...res.headers])} ${text}`);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = text;
+    }
+    return { status: res.status, json };
+  };
+
+  /**
+   * The data directory as it is at a few moments: a token cached in the state table is there while it
+   * lives (the end state no longer has it once the token failure removed it).
+   */
+  const snapshots: Array<{ where: string; text: string }> = [];
+  const SKIP = [path.join(dataDir, 'fake-zoho'), path.join(dataDir, 'callback-key')];
+  const snapshot = (label: string): void => {
+    for (const f of filesUnder(dataDir, SKIP))
+      snapshots.push({ where: `${label}: ${path.relative(dataDir, f.file)}`, text: f.text });
+  };
+
+  /** The access tokens the fake has issued so far (its own state file; revocation deletes them there). */
+  const issued = new Set<string>();
+  const readIssued = (): void => {
+    const file = path.join(dataDir, 'fake-zoho', 'state', 'oauth.json');
+    const s = JSON.parse(readFileSync(file, 'utf8')) as { tokens: Array<{ token: string }> };
+    for (const t of s.tokens) issued.add(t.token);
+  };
+
+  beforeAll(async () => {
+    execFileSync(process.execPath, ['local/build.mjs'], { cwd: root, stdio: 'inherit' });
+    ports = await freePorts(4);
+    const [PORT, S3, DDB, ZOHO] = ports.map(String) as [string, string, string, string];
+    child = spawn(process.execPath, [bundle], {
+      cwd: root,
+      env: {
+        ...process.env,
+        LOCAL_DATA_DIR: dataDir,
+        PORT,
+        LOCAL_S3_PORT: S3,
+        LOCAL_DYNAMODB_PORT: DDB,
+        LOCAL_ZOHO_PORT: ZOHO,
+        POLL_INTERVAL_SECONDS: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    exited = new Promise((r) => child.once('exit', (code) => r(code)));
+    await waitFor('Ready', () => (output.includes('Ready.') ? true : undefined), 90_000);
+    api = `http://127.0.0.1:${PORT}`;
+    fake = new FakeZohoAdminClient(`http://127.0.0.1:${ZOHO}`);
+  }, 150_000);
+
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('after an export, forged callbacks, INVALID_CALLBACK_URL and a token failure', async () => {
+    // 1. A full export, with Zoho's callback to the stack's own route.
+    const started = await call('POST', '/exports', { module: 'Contacts' });
+    expect(started.status).toBe(201);
+    const exportId = (started.json as { export_id: string }).export_id;
+    const done = await waitFor(
+      'the export COMPLETED',
+      async () => {
+        const e = (await call('GET', `/exports/${exportId}`)).json as { status: string };
+        return e.status === 'COMPLETED' || e.status === 'FAILED' ? e : undefined;
+      },
+      90_000,
+    );
+    expect(done.status).toBe('COMPLETED');
+    const called = await waitFor(
+      "Zoho's callback",
+      async () => {
+        const c = await fake.callbacks();
+        return c.some((x) => x.status !== undefined) ? c : undefined;
+      },
+      30_000,
+    );
+    expect(called.some((c) => c.url.includes('/callbacks/zoho/ex_'))).toBe(true);
+    snapshot('after the export');
+
+    // 2. Forged callbacks: a well-formed token with a wrong MAC, and a malformed escape.
+    const forged = `${exportId}.1.${'A'.repeat(22)}`;
+    expect(
+      (await call('POST', `/callbacks/zoho/${forged}`, { job_id: '1', state: 'COMPLETED' })).status,
+    ).toBe(404);
+    expect((await call('POST', '/callbacks/zoho/%E0%A4%A', { state: 'COMPLETED' })).status).toBe(404);
+
+    // 3. Zoho refuses the callback URL and echoes it (with its token) in its message.
+    await fake.setOptions({ rejectCallbackUrls: true });
+    const refused = await call('POST', '/exports', { module: 'Accounts' });
+    await fake.setOptions({ rejectCallbackUrls: false });
+    expect(refused.status).toBe(400);
+    expect(refused.json).toMatchObject({ error: { code: 'INVALID_CALLBACK_URL' } });
+    expect(JSON.stringify(refused.json)).toContain('[redacted]');
+
+    snapshot('after INVALID_CALLBACK_URL');
+
+    // 4. A token failure: every access token and the refresh token revoked.
+    readIssued();
+    expect(issued.size).toBeGreaterThan(0);
+    // The refresh token first: no token can be minted between the two.
+    await fake.revokeRefreshToken(DEFAULT_CLIENT.refreshToken);
+    await fake.revokeTokens();
+    const failed = await call('POST', '/exports', { module: 'Deals' });
+    expect(failed.status).toBe(503);
+    expect(failed.json).toMatchObject({ error: { code: 'invalid_code' } });
+    // The poller meets the same failure (give it a tick or two to log it).
+    await new Promise((r) => setTimeout(r, 2_500));
+
+    // Everything the API shows.
+    const list = await call('GET', '/exports');
+    expect(JSON.stringify(list.json)).toContain(exportId);
+    await call('GET', '/jobs');
+    const events = await call('GET', '/events');
+    expect(JSON.stringify(events.json)).toContain(exportId);
+
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    readIssued();
+
+    // The secrets: the fake's client secret and refresh token, each access token it issued, each
+    // callback token the product gave Zoho (the fake's jobs and callback log, and the token of page 1..3
+    // of every export id the product wrote anywhere, under the data directory's callback key).
+    snapshot('at the end');
+    const haystacks: Array<{ where: string; text: string }> = [
+      { where: 'stdout/stderr', text: output },
+      ...answers.map((text, i) => ({ where: `API answer ${i}`, text })),
+      ...snapshots,
+    ];
+    const key = keyFromSecret(readFileSync(path.join(dataDir, 'callback-key'), 'utf8'));
+    const callbackTokens = new Set<string>();
+    for (const j of JSON.parse(readFileSync(path.join(dataDir, 'fake-zoho', 'state', 'jobs.json'), 'utf8'))
+      .jobs as Array<{
+      callbackUrl?: string;
+    }>) {
+      if (j.callbackUrl) callbackTokens.add(j.callbackUrl.split('/callbacks/zoho/')[1]!);
+    }
+    for (const c of called) callbackTokens.add(c.url.split('/callbacks/zoho/')[1]!);
+    const exportIds = new Set<string>();
+    for (const h of haystacks) for (const m of h.text.matchAll(EXPORT_ID)) exportIds.add(m[0]);
+    // (The refused export's id is written nowhere, so its token is known only by its shape: the
+    // CALLBACK_TOKEN search below finds any full token, whatever its export.)
+    expect(exportIds.has(exportId)).toBe(true);
+    for (const id of exportIds)
+      for (const page of [1, 2, 3]) callbackTokens.add(callbackToken(key, id, page));
+    expect(callbackTokens.size).toBeGreaterThan(0);
+
+    const secrets = new Map<string, string>([
+      [DEFAULT_CLIENT.clientSecret, 'client secret'],
+      [DEFAULT_CLIENT.refreshToken, 'refresh token'],
+    ]);
+    for (const t of issued) {
+      secrets.set(t, 'access token');
+      // Either hex half alone is as good as a leak of the token.
+      for (const half of t.split('.').slice(1)) secrets.set(half, 'access token part');
+    }
+    for (const t of callbackTokens) {
+      secrets.set(t, 'callback token');
+      secrets.set(t.split('.')[2]!, 'callback token MAC');
+    }
+    const hits: string[] = [];
+    for (const h of haystacks) {
+      for (const [s, what] of secrets) if (h.text.includes(s)) hits.push(`${what} in ${h.where}`);
+      // Any full callback token at all, except the forged one this test sent.
+      for (const m of h.text.matchAll(CALLBACK_TOKEN))
+        if (m[0] !== forged) hits.push(`a callback token in ${h.where}`);
+    }
+    expect(hits).toEqual([]);
+
+    // The search saw the stored data: the tables on disk hold the export, and the sealed token.
+    const ddb = snapshots.filter((f) => f.where.startsWith('after the export: dynamodb'));
+    expect(ddb.length).toBeGreaterThan(0);
+    expect(ddb.some((f) => f.text.includes(exportId))).toBe(true);
+    expect(ddb.some((f) => f.text.includes('sealed_token'))).toBe(true);
+    expect(snapshots.some((f) => f.where.startsWith('at the end: s3'))).toBe(true);
+  }, 240_000);
+});
