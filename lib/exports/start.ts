@@ -3,6 +3,7 @@
  * request (`startExport`); `POST /jobs` registers a Zoho job made elsewhere as page 1 of a new export
  * (`registerJobExport`).
  */
+import { newCallbackBinding } from '../callbacks/token.js';
 import type { JobRecord } from '../jobs/model.js';
 import { type ExportDeps, formatsOf, sleep } from './deps.js';
 import { ExportRequestError } from './errors.js';
@@ -81,8 +82,10 @@ export async function startExport(
   const { module, ...rest } = req.query;
   let created: { id: string };
   let callback: string | undefined;
+  // Page 1's nonce: its token names this attempt only (stored on the job record below).
+  const binding = newCallbackBinding(deps.timing.maxAgeMs, now());
   try {
-    callback = await deps.callbackUrl?.(exportId, 1);
+    callback = await deps.callbackUrl?.(exportId, 1, binding);
     created = await deps.zoho.createJob(
       {
         module,
@@ -119,6 +122,7 @@ export async function startExport(
     export_source: req.source,
     parquet_wanted: record.formats.includes('parquet'),
     callback: callback !== undefined,
+    ...(callback !== undefined ? { callback_nonce: binding.nonce } : {}),
   });
   const ok = await deps.exports.create(
     record,

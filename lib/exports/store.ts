@@ -14,6 +14,7 @@
  * callback, the intent is taken over (and the page created again) once `adoptWindowMs` has passed.
  */
 import { randomUUID } from 'node:crypto';
+import { newCallbackBinding } from '../callbacks/token.js';
 import { decodeCursor, encodeCursor, readKeyShape } from '../ddb/cursor.js';
 import { and, type Cond, eq, exists, le, lt, missing, or } from '../ddb/expr.js';
 import type { Table, TransactOp } from '../ddb/table.js';
@@ -33,6 +34,7 @@ const INTENT = [
   'intent_page_token',
   'intent_owner',
   'intent_error',
+  'intent_nonce',
 ] as const;
 
 /** The key each listing pages with, so a cursor of another shape is refused (400 INVALID_CURSOR). */
@@ -64,6 +66,8 @@ export interface IntentClaim {
   exportId: string;
   page: number;
   owner: string;
+  /** This attempt's nonce (in its callback token; stored as `intent_nonce`). */
+  nonce: string;
 }
 
 export class ExportStore {
@@ -237,6 +241,8 @@ export class ExportStore {
     if (e.intent_page === undefined) return undefined;
     const now = this.now();
     const owner = randomUUID();
+    // Each attempt its own nonce: a token of an earlier attempt cannot adopt this one's job.
+    const nonce = newCallbackBinding(0, now).nonce;
     const ok = await this.write(
       e.export_id,
       {
@@ -246,6 +252,7 @@ export class ExportStore {
           intent_tried_at: now,
           intent_until: now + leaseMs,
           intent_owner: owner,
+          intent_nonce: nonce,
           attention_at: now + leaseMs,
         },
         add: { intent_attempts: 1 },
@@ -258,7 +265,7 @@ export class ExportStore {
           : and(eq('intent_state', 'wanted'), le('intent_until', now)),
       ),
     );
-    return ok ? { exportId: e.export_id, page: e.intent_page, owner } : undefined;
+    return ok ? { exportId: e.export_id, page: e.intent_page, owner, nonce } : undefined;
   }
 
   /**
@@ -332,10 +339,12 @@ export class ExportStore {
 
   /**
    * A callback named a Zoho job for a page whose creation was never recorded (the creator died after
-   * Zoho answered): record that job as the page.
+   * Zoho answered): record that job as the page. With `nonce`, only while the intent is still that
+   * attempt's (a takeover draws a new one).
    */
-  adoptPage(e: ExportRecord, page: number, child: JobRecord): Promise<boolean> {
-    return this.table.transact(this.pageOps(e, page, child, eq('intent_page', page)));
+  adoptPage(e: ExportRecord, page: number, child: JobRecord, nonce?: string): Promise<boolean> {
+    const cond = nonce === undefined ? eq('intent_page', page) : and(eq('intent_page', page), eq('intent_nonce', nonce));
+    return this.table.transact(this.pageOps(e, page, child, cond));
   }
 
   /**
