@@ -16,7 +16,7 @@ function handler() {
     },
     verify: async (token) => {
       verified.push(token);
-      return undefined;
+      return { ok: false, reason: 'bad mac' };
     },
   });
   const post = async (path: string) => {
