@@ -4,6 +4,7 @@
  * tightening the fallback polling.
  */
 import { randomBytes } from 'node:crypto';
+import pLimit from 'p-limit';
 import { describe, expect, it, vi } from 'vitest';
 import { type CallbackDeps, handleZohoCallback, tokenRefusal } from '../../lib/callbacks/handler.js';
 import { CallbackHealth, REJECTIONS_PER_MINUTE } from '../../lib/callbacks/health.js';
@@ -16,6 +17,7 @@ import {
 } from '../../lib/callbacks/token.js';
 import { CALLBACK_BACKOFF_CAP_FACTOR, DEGRADED_CALLBACK_CAP_FACTOR } from '../../lib/config.js';
 import { newExportId } from '../../lib/exports/model.js';
+import { memoryMetrics } from '../../lib/observability.js';
 import type { JobRecord } from '../../lib/jobs/model.js';
 import { checkJob, type PollDeps, pollOnce } from '../../lib/pipeline/poll.js';
 import { stores } from '../../lib/runtime.js';
@@ -26,7 +28,7 @@ import { memoryExportDeps } from '../support/memory.js';
 interface ScriptedJob {
   module: string;
   page?: number;
-  fields?: string[];
+  fields?: readonly string[];
   createdAt: number;
   state?: 'IN PROGRESS' | 'COMPLETED';
 }
@@ -42,7 +44,7 @@ function zohoJob(id: string, j: ScriptedJob): ZohoJob {
     failed: false,
     module: j.module,
     moduleId: undefined,
-    query: { module: j.module, page: j.page ?? 1, ...(j.fields ? { fields: j.fields } : {}) },
+    query: { module: j.module, page: j.page ?? 1, ...(j.fields ? { fields: [...j.fields] } : {}) },
     createdBy: undefined,
     createdTime: new Date(j.createdAt).toISOString(),
     fileType: 'csv',
@@ -67,10 +69,11 @@ async function world() {
   const zohoJobs = new Map<string, ScriptedJob>();
   const statusCalls: string[] = [];
   const base = memoryExportDeps();
+  const metrics = memoryMetrics();
   const s = stores(base.tables, base.timing, clock.now);
   const exportDeps = memoryExportDeps({
     ...s,
-    tables: base.tables,
+    metrics,
     now: clock.now,
     zoho: {
       ...base.zoho,
@@ -132,7 +135,7 @@ async function world() {
   }
   const binding = () => newCallbackBinding(base.timing.maxAgeMs, clock.now());
   const token = (exportId: string, page: number, b: CallbackBinding) => callbackToken(key, exportId, page, b);
-  return { clock, key, zohoJobs, statusCalls, exportDeps, poll, deps, health, dispatched, reasons, post, exportWithPage1, binding, token };
+  return { clock, metrics, key, zohoJobs, statusCalls, exportDeps, poll, deps, health, dispatched, reasons, post, exportWithPage1, binding, token };
 }
 
 const job = async (w: Awaited<ReturnType<typeof world>>, id: string) => (await w.exportDeps.jobs.get(id)) as JobRecord;
@@ -252,7 +255,7 @@ describe('adoption (a callback for a page whose creation is not recorded)', () =
     expect(w.reasons()).toEqual([reason]);
     expect((await w.exportDeps.exports.get(ex))!.page_jobs).toEqual(['3001']);
     expect(await w.exportDeps.jobs.get('3009')).toBeUndefined();
-    expect(w.exportDeps.metrics.counts.CallbackRejected).toBe(1);
+    expect(w.metrics.counts.CallbackRejected).toBe(1);
   });
 
   it("refuses a token of another attempt and a v1 token, without asking Zoho", async () => {
@@ -278,7 +281,7 @@ describe('degraded callbacks', () => {
     for (let i = 0; i < 8; i++) {
       const j = await job(w, '4001');
       w.clock.advance(Math.max(0, j.next_check_at - w.clock.now()));
-      await checkJob(w.poll, await job(w, '4001'), { limit: (f) => f() });
+      await checkJob(w.poll, await job(w, '4001'), { limit: pLimit(1) });
     }
     const calm = await job(w, '4001');
     expect(calm.next_check_at - w.clock.now()).toBeGreaterThan(10 * base);
@@ -297,7 +300,7 @@ describe('degraded callbacks', () => {
       w.clock.advance(Math.max(0, j.next_check_at - w.clock.now()));
       await pollOnce(w.poll, { deadline: w.clock.now() + 60_000 });
     }
-    expect(w.exportDeps.metrics.counts.CallbackRejected).toBe(REJECTIONS_PER_MINUTE + 1);
+    expect(w.metrics.counts.CallbackRejected).toBe(REJECTIONS_PER_MINUTE + 1);
     // A few refusals in a minute do not.
     const quiet = await world();
     for (let i = 0; i < 5; i++) await quiet.post('nonsense', '1');
