@@ -186,7 +186,9 @@ export function tokenRefusal(
 ): string | undefined {
   if (target.version === 2) {
     if (job.callback_nonce === undefined) return 'the job was created without a v2 token';
-    return job.callback_nonce === target.nonce ? undefined : 'the token is of another creation attempt of the page';
+    return job.callback_nonce === target.nonce
+      ? undefined
+      : 'the token is of another creation attempt of the page';
   }
   if (job.callback_nonce !== undefined) return 'a v1 token for a job created with a v2 token';
   if (now - Date.parse(job.created_at) > maxAgeMs) return 'a v1 token past the maximum job age';

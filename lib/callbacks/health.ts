@@ -74,7 +74,13 @@ export class CallbackHealth {
     // A new period (none, or the last one is over).
     const started = await this.table.update(
       HEALTH,
-      { set: { callbacks_degraded_until: until, callbacks_degraded_since: now, expires_at: secs(until) + 86_400 } },
+      {
+        set: {
+          callbacks_degraded_until: until,
+          callbacks_degraded_since: now,
+          expires_at: secs(until) + 86_400,
+        },
+      },
       or(missing('callbacks_degraded_until'), lt('callbacks_degraded_until', now)),
     );
     if (started) {
@@ -94,10 +100,10 @@ export class CallbackHealth {
   async rejected(): Promise<boolean> {
     const now = this.now();
     const minute = Math.floor(now / 60_000);
-    const item = await this.table.update(
-      rejectionsKey(minute),
-      { set: { expires_at: secs(now) + 3_600 }, add: { count: 1 } },
-    );
+    const item = await this.table.update(rejectionsKey(minute), {
+      set: { expires_at: secs(now) + 3_600 },
+      add: { count: 1 },
+    });
     const count = item === false ? 0 : Number(item.count ?? 0);
     // Once past the threshold, a write a minute is enough (`degrade` extends at most once a minute).
     if (count > (this.opts.rejectionsPerMinute ?? REJECTIONS_PER_MINUTE)) return this.degrade();

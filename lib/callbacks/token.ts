@@ -150,7 +150,8 @@ export function verifyCallbackToken(keys: Buffer | KeyRing, token: string, now: 
     const kid = v2[5]!;
     const key = ring.keys.find((k) => keyId(k) === kid);
     if (!key) return { ok: false, reason: 'unknown key id' };
-    if (!sameText(v2[6]!, macV2(key, exportId, page, nonce, exp, kid))) return { ok: false, reason: 'bad mac' };
+    if (!sameText(v2[6]!, macV2(key, exportId, page, nonce, exp, kid)))
+      return { ok: false, reason: 'bad mac' };
     if (Number.parseInt(exp, 36) * 1000 <= now) return { ok: false, reason: 'token expired' };
     return { ok: true, target: { exportId, page, version: 2, nonce } };
   }
@@ -169,7 +170,8 @@ export function callbackUrls(
 ): (exportId: string, page: number, binding: CallbackBinding) => string {
   const root = base.replace(/\/+$/, '');
   const ring = ringOf(keys);
-  return (exportId, page, binding) => `${root}/callbacks/zoho/${callbackToken(ring, exportId, page, binding)}`;
+  return (exportId, page, binding) =>
+    `${root}/callbacks/zoho/${callbackToken(ring, exportId, page, binding)}`;
 }
 
 /** The key from one key's text: base64 or base64url of at least 32 bytes, or the raw text itself. */

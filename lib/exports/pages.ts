@@ -5,14 +5,15 @@
  * Zoho answered (`adoptPageJob`). A registered job's first status names its export's module
  * (`pageObserved`).
  */
-import type { JobRecord } from '../jobs/model.js';
+
 import { TOKEN_MARGIN_MS } from '../callbacks/token.js';
+import type { JobRecord } from '../jobs/model.js';
 import { afterCreateError } from '../jobs/retry.js';
 import { describeError } from '../observability.js';
 import type { CreateJobQuery } from '../zoho/client.js';
 import { type ApiVersion, usesPageToken } from '../zoho/data-centers.js';
-import type { ZohoJob } from '../zoho/schemas.js';
 import { ZohoError } from '../zoho/errors.js';
+import type { ZohoJob } from '../zoho/schemas.js';
 import { asVersion, type ExportDeps } from './deps.js';
 import { failExport } from './end.js';
 import type { ExportRecord, StoredQuery } from './model.js';
@@ -145,7 +146,15 @@ export async function createWantedPage(
     deps.logger.warn('follow-up page not created yet; will retry', { export_id: exportId, page, error });
     return false;
   }
-  const child = pageJobOf(deps, e, parent, page, created.id, version, callback !== undefined ? claim.nonce : undefined);
+  const child = pageJobOf(
+    deps,
+    e,
+    parent,
+    page,
+    created.id,
+    version,
+    callback !== undefined ? claim.nonce : undefined,
+  );
   if (await deps.exports.recordPage(e, claim, child)) {
     deps.logger.info('follow-up page registered', {
       export_id: exportId,
@@ -204,7 +213,8 @@ function canonicalCriteria(c: unknown): string {
     if (Array.isArray(n)) return n.map(walk);
     const o = new Map(Object.entries(n));
     const group = o.get('group');
-    if (Array.isArray(group)) return { op: String(o.get('group_operator')).toLowerCase(), group: group.map(walk) };
+    if (Array.isArray(group))
+      return { op: String(o.get('group_operator')).toLowerCase(), group: group.map(walk) };
     const field = o.get('field');
     const name =
       field !== null && typeof field === 'object' && !Array.isArray(field)
@@ -214,7 +224,11 @@ function canonicalCriteria(c: unknown): string {
     return {
       field: String(name),
       comparator: String(o.get('comparator')).toLowerCase(),
-      value: Array.isArray(value) ? value.map(String) : value === null || value === undefined ? null : String(value),
+      value: Array.isArray(value)
+        ? value.map(String)
+        : value === null || value === undefined
+          ? null
+          : String(value),
     };
   };
   return JSON.stringify(walk(c));

@@ -343,7 +343,8 @@ export class ExportStore {
    * attempt's (a takeover draws a new one).
    */
   adoptPage(e: ExportRecord, page: number, child: JobRecord, nonce?: string): Promise<boolean> {
-    const cond = nonce === undefined ? eq('intent_page', page) : and(eq('intent_page', page), eq('intent_nonce', nonce));
+    const cond =
+      nonce === undefined ? eq('intent_page', page) : and(eq('intent_page', page), eq('intent_nonce', nonce));
     return this.table.transact(this.pageOps(e, page, child, cond));
   }
 

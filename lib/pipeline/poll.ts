@@ -270,7 +270,9 @@ async function callbackMissing(deps: PollDeps, job: JobRecord): Promise<void> {
   if (!deps.callbackHealth) return;
   try {
     if (await deps.callbackHealth.degrade())
-      deps.logger.warn('a job completed without its callback; callbacks deemed degraded', { job_id: job.job_id });
+      deps.logger.warn('a job completed without its callback; callbacks deemed degraded', {
+        job_id: job.job_id,
+      });
   } catch (e) {
     deps.logger.warn('callback health not recorded', { job_id: job.job_id, error: describeError(e) });
   }
@@ -292,13 +294,19 @@ async function pullInCallbackJobs(deps: PollDeps, shouldStop: () => boolean): Pr
   let startKey: Record<string, unknown> | undefined;
   do {
     if (shouldStop()) break;
-    const page = await deps.jobs.due('PENDING', now + deps.timing.callbackCapMs + deps.timing.baseMs, PAGE, startKey);
+    const page = await deps.jobs.due(
+      'PENDING',
+      now + deps.timing.callbackCapMs + deps.timing.baseMs,
+      PAGE,
+      startKey,
+    );
     for (const j of page.jobs) {
       if (j.callback && j.next_check_at > now + cap && (await deps.jobs.pullIn(j, now))) pulled++;
     }
     startKey = page.lastKey;
   } while (startKey);
-  if (pulled) deps.logger.warn('callbacks degraded: jobs waiting for their callback are checked now', { jobs: pulled });
+  if (pulled)
+    deps.logger.warn('callbacks degraded: jobs waiting for their callback are checked now', { jobs: pulled });
   return pulled;
 }
 

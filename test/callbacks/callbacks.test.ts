@@ -186,9 +186,9 @@ describe('callbacks', () => {
     expect((await s.post(valid, 'not json')).status).toBe(404);
     // A valid token for another job (export a's page 1) with export b's job id; and page 2 of a.
     expect((await s.post(valid, body(b.job))).status).toBe(404);
-    expect((await s.post(`/callbacks/zoho/${await tokenOf(h, key, a.id, 2, a.job)}`, body(a.job))).status).toBe(
-      404,
-    );
+    expect(
+      (await s.post(`/callbacks/zoho/${await tokenOf(h, key, a.id, 2, a.job)}`, body(a.job))).status,
+    ).toBe(404);
     expect(await snapshot()).toEqual(before);
     expect(h.queue).toEqual([]);
     expect(h.metrics.counts.CallbackRejected).toBe(8);
@@ -208,7 +208,9 @@ describe('callbacks', () => {
     const calls = statusCalls(h, a.job);
     const again = await s.post(valid, body(a.job));
     expect(again.status).toBe(200);
-    await until('the fake\'s own callback', () => h.fake.callbacks.some((c) => c.jobId === a.job && c.status === 200));
+    await until("the fake's own callback", () =>
+      h.fake.callbacks.some((c) => c.jobId === a.job && c.status === 200),
+    );
     expect(statusCalls(h, a.job)).toBe(calls);
     const lease = h.pollDeps.timing.checkLeaseMs;
     expect((await job(h, a.job)).next_check_at).toBeLessThanOrEqual(h.clock.now() + lease);

@@ -9,16 +9,16 @@ import { describe, expect, it, vi } from 'vitest';
 import { type CallbackDeps, handleZohoCallback, tokenRefusal } from '../../lib/callbacks/handler.js';
 import { CallbackHealth, REJECTIONS_PER_MINUTE } from '../../lib/callbacks/health.js';
 import {
-  callbackTokenV1,
-  callbackWiring,
   type CallbackBinding,
   callbackToken,
+  callbackTokenV1,
+  callbackWiring,
   newCallbackBinding,
 } from '../../lib/callbacks/token.js';
 import { CALLBACK_BACKOFF_CAP_FACTOR, DEGRADED_CALLBACK_CAP_FACTOR } from '../../lib/config.js';
 import { newExportId } from '../../lib/exports/model.js';
-import { memoryMetrics } from '../../lib/observability.js';
 import type { JobRecord } from '../../lib/jobs/model.js';
+import { memoryMetrics } from '../../lib/observability.js';
 import { checkJob, type PollDeps, pollOnce } from '../../lib/pipeline/poll.js';
 import { stores } from '../../lib/runtime.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
@@ -100,7 +100,9 @@ async function world() {
   const deps: CallbackDeps = { exports: exportDeps, poll, verify: wiring.verify };
   const warn = vi.spyOn(exportDeps.logger, 'warn');
   const reasons = () =>
-    warn.mock.calls.filter((c) => c[0] === 'callback rejected').map((c) => (c[1] as { reason: string }).reason);
+    warn.mock.calls
+      .filter((c) => c[0] === 'callback rejected')
+      .map((c) => (c[1] as { reason: string }).reason);
   const post = (token: string, jobId: string) =>
     handleZohoCallback(deps, {
       token,
@@ -135,10 +137,27 @@ async function world() {
   }
   const binding = () => newCallbackBinding(base.timing.maxAgeMs, clock.now());
   const token = (exportId: string, page: number, b: CallbackBinding) => callbackToken(key, exportId, page, b);
-  return { clock, metrics, key, zohoJobs, statusCalls, exportDeps, poll, deps, health, dispatched, reasons, post, exportWithPage1, binding, token };
+  return {
+    clock,
+    metrics,
+    key,
+    zohoJobs,
+    statusCalls,
+    exportDeps,
+    poll,
+    deps,
+    health,
+    dispatched,
+    reasons,
+    post,
+    exportWithPage1,
+    binding,
+    token,
+  };
 }
 
-const job = async (w: Awaited<ReturnType<typeof world>>, id: string) => (await w.exportDeps.jobs.get(id)) as JobRecord;
+const job = async (w: Awaited<ReturnType<typeof world>>, id: string) =>
+  (await w.exportDeps.jobs.get(id)) as JobRecord;
 
 describe('callback tokens bound to the page attempt', () => {
   it("a token of the page's earlier attempt is refused; the current attempt's is accepted", async () => {
@@ -171,12 +190,12 @@ describe('callback tokens bound to the page attempt', () => {
     expect((await w.post(callbackTokenV1(w.key, fresh, 1), '1004')).status).toBe(404);
     const j = await job(w, '1003');
     const maxAge = w.exportDeps.timing.maxAgeMs;
-    expect(tokenRefusal({ exportId: old, page: 1, version: 1 }, j, Date.parse(j.created_at) + maxAge - 1, maxAge)).toBe(
-      undefined,
-    );
-    expect(tokenRefusal({ exportId: old, page: 1, version: 1 }, j, Date.parse(j.created_at) + maxAge + 1, maxAge)).toBe(
-      'a v1 token past the maximum job age',
-    );
+    expect(
+      tokenRefusal({ exportId: old, page: 1, version: 1 }, j, Date.parse(j.created_at) + maxAge - 1, maxAge),
+    ).toBe(undefined);
+    expect(
+      tokenRefusal({ exportId: old, page: 1, version: 1 }, j, Date.parse(j.created_at) + maxAge + 1, maxAge),
+    ).toBe('a v1 token past the maximum job age');
     expect(w.reasons()).toEqual(['a v1 token for a job created with a v2 token']);
   });
 });
@@ -200,7 +219,9 @@ describe('a replayed token', () => {
     expect(w.statusCalls.length).toBeGreaterThanOrEqual(1);
     // The replays within the lease left the job due at the lease's end (a real callback is not lost).
     const lease = w.exportDeps.timing.checkLeaseMs;
-    expect((await job(w, '2001')).next_check_at).toBeLessThanOrEqual((await job(w, '2001')).made_due_at! + lease);
+    expect((await job(w, '2001')).next_check_at).toBeLessThanOrEqual(
+      (await job(w, '2001')).made_due_at! + lease,
+    );
     // After the lease, one more.
     w.clock.advance(lease);
     const before = w.statusCalls.length;
@@ -236,15 +257,23 @@ describe('adoption (a callback for a page whose creation is not recorded)', () =
   });
 
   it.each([
-    ['of another module', { module: 'Leads', page: 2 }, 'not adopted: the job is of module Leads, not Contacts'],
-    ['of other fields', { module: 'Contacts', page: 2, fields: ['Email'] }, 'not adopted: the job asks for other fields'],
-    ["of another Zoho page", { module: 'Contacts', page: 5 }, "not adopted: the job is Zoho's page 5, not 2"],
+    [
+      'of another module',
+      { module: 'Leads', page: 2 },
+      'not adopted: the job is of module Leads, not Contacts',
+    ],
+    [
+      'of other fields',
+      { module: 'Contacts', page: 2, fields: ['Email'] },
+      'not adopted: the job asks for other fields',
+    ],
+    ['of another Zoho page', { module: 'Contacts', page: 5 }, "not adopted: the job is Zoho's page 5, not 2"],
     [
       'made before the intent',
       { module: 'Contacts', page: 2, createdAt: -60 * 60_000 },
       'not adopted: the job was created before the page was asked for',
     ],
-    ['unknown to Zoho', undefined, 'not adopted: Zoho refused the job\'s status: RESOURCE_NOT_FOUND'],
+    ['unknown to Zoho', undefined, "not adopted: Zoho refused the job's status: RESOURCE_NOT_FOUND"],
   ] as const)('refuses a job %s, and logs why', async (_n, spec, reason) => {
     const { w, ex, b } = await orphaned();
     if (spec) {
@@ -258,7 +287,7 @@ describe('adoption (a callback for a page whose creation is not recorded)', () =
     expect(w.metrics.counts.CallbackRejected).toBe(1);
   });
 
-  it("refuses a token of another attempt and a v1 token, without asking Zoho", async () => {
+  it('refuses a token of another attempt and a v1 token, without asking Zoho', async () => {
     const { w, ex } = await orphaned();
     w.zohoJobs.set('3003', { module: 'Contacts', page: 2, createdAt: w.clock.now() });
     expect((await w.post(w.token(ex, 2, w.binding()), '3003')).status).toBe(404);

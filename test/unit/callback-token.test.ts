@@ -23,7 +23,9 @@ const binding: CallbackBinding = { nonce: 'AAAAAAAAAAAAAAAA', expiresAt: NOW + 4
 describe('callback tokens (v2)', () => {
   it('name the export, page and attempt, and verify only under their key', () => {
     const t = callbackToken(key, EX, 3, binding);
-    expect(t).toMatch(/^ex_[0-9A-Z]{26}\.3\.[A-Za-z0-9_-]{16}\.[0-9a-z]+\.[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{22}$/);
+    expect(t).toMatch(
+      /^ex_[0-9A-Z]{26}\.3\.[A-Za-z0-9_-]{16}\.[0-9a-z]+\.[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{22}$/,
+    );
     // URL-safe as it is, and short.
     expect(encodeURIComponent(t)).toBe(t);
     expect(callbackToken(key, EX, 999_999, binding).length).toBeLessThan(120);
@@ -82,7 +84,10 @@ describe('callback tokens (v2)', () => {
   it('v1 tokens (made before v2) still verify, as version 1 without a nonce', () => {
     const t = callbackTokenV1(key, EX, 3);
     expect(t).toMatch(/^ex_[0-9A-Z]{26}\.3\.[A-Za-z0-9_-]{22}$/);
-    expect(verifyCallbackToken(key, t, NOW)).toEqual({ ok: true, target: { exportId: EX, page: 3, version: 1 } });
+    expect(verifyCallbackToken(key, t, NOW)).toEqual({
+      ok: true,
+      target: { exportId: EX, page: 3, version: 1 },
+    });
     expect(verifyCallbackToken({ keys: [randomBytes(32), key] }, t, NOW).ok).toBe(true);
     expect(verifyCallbackToken(randomBytes(32), t, NOW)).toEqual({ ok: false, reason: 'bad mac' });
     expect(verifyCallbackToken(key, t.replace('.3.', '.4.'), NOW).ok).toBe(false);
