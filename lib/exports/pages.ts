@@ -289,6 +289,8 @@ export async function tryAdoptPageJob(
     return refused('the page is not wanted');
   if (opts.nonce !== undefined && e.intent_nonce !== opts.nonce)
     return refused('the token is of another creation attempt of the page');
+  // Without a token's nonce (a caller that checked none), the intent's current attempt is adopted.
+  const nonce = opts.nonce ?? e.intent_nonce;
   const parentId = e.page_jobs[page - 2];
   const parent = parentId ? await deps.jobs.get(parentId) : undefined;
   if (page > 1 && !parent) return refused('the previous page is not recorded');
@@ -308,8 +310,8 @@ export async function tryAdoptPageJob(
   const adopted = await deps.exports.adoptPage(
     e,
     page,
-    pageJobOf(deps, e, parent, page, jobId, version, opts.nonce),
-    opts.nonce,
+    pageJobOf(deps, e, parent, page, jobId, version, nonce),
+    nonce,
   );
   if (!adopted) return refused('the page was recorded or taken over meanwhile');
   deps.logger.info('follow-up page adopted from its callback', {
