@@ -20,6 +20,7 @@ const callback = createCallbackHandler(
 
 /** API Gateway HTTP API (payload 2.0), `POST /callbacks/zoho/{token}` only (no IAM auth: Zoho cannot sign). */
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(injectLambdaContext(rt.logger))
+  // Never log the event: its path holds the callback token (a bearer secret).
+  .use(injectLambdaContext(rt.logger, { logEvent: false }))
   .use(logMetrics(rt.metrics.powertools))
   .handler((event: APIGatewayProxyEventV2) => callback(event));

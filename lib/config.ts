@@ -254,6 +254,12 @@ export function envFor<F extends FunctionName>(
 
 /** A job with our callback is polled at most every 30 poll intervals (others: every 10). */
 export const CALLBACK_BACKOFF_CAP_FACTOR = 30;
+/**
+ * While callbacks are degraded (refused in bulk, or one was found missing: lib/callbacks/health.ts),
+ * a job with our callback is polled at most every 2 poll intervals, so a flood of forged callbacks
+ * delays no export by more than two poll intervals beyond what polling alone would take.
+ */
+export const DEGRADED_CALLBACK_CAP_FACTOR = 2;
 
 /** Timing derived from the configuration: backoffs scale with the poll interval. */
 export interface Timing {

@@ -10,7 +10,7 @@ import { GlueClient } from '@aws-sdk/client-glue';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { type CallbackWiring, cachedKey, callbackWiring, keyFromSecret } from './callbacks/token.js';
+import { type CallbackWiring, cachedKey, callbackWiring, keyRingFromSecret } from './callbacks/token.js';
 import { FUNCTIONS, type FunctionName, type ResourceName } from './config.js';
 import { DynamoTable } from './ddb/dynamo-table.js';
 import type { ConvertMessage } from './exports/convert-message.js';
@@ -75,7 +75,7 @@ export function callbacksFromSecret(
   const key = cachedKey(async () => {
     const r = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
     if (!r.SecretString) throw new Error('the callback key secret has no value');
-    return keyFromSecret(r.SecretString);
+    return keyRingFromSecret(r.SecretString);
   });
   return callbackWiring(base, key);
 }

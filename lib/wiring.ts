@@ -10,6 +10,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CallbackDeps } from './callbacks/handler.js';
+import { CallbackHealth } from './callbacks/health.js';
 import type { CallbackWiring } from './callbacks/token.js';
 import { type FunctionName, functionTimeoutMs, type Timing, timingFrom } from './config.js';
 import type { Table } from './ddb/table.js';
@@ -269,6 +270,7 @@ export function pollDeps<C extends CoreConfig & PollDeps['config']>(
     dispatch: parts.dispatch,
     logger: core.logger,
     metrics: core.metrics,
+    callbackHealth: new CallbackHealth(core.tables.state, core.now),
     ...(exports ? { pages: pageHooks(exports) } : {}),
     ...(exports && parts.sweep ? { sweep: (o: { deadline: number }) => sweepExports(exports, o) } : {}),
     ...(core.now ? { now: core.now } : {}),

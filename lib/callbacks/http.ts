@@ -51,6 +51,12 @@ export function createCallbackHandler(deps: CallbackDeps): (event: Event) => Pro
         reason: 'token is not valid percent-encoding',
         source_ip: event.requestContext?.http?.sourceIp,
       });
+      // Counted towards the callbacks' health like every refusal (lib/callbacks/health.ts).
+      await deps.poll.callbackHealth
+        ?.rejected()
+        .catch((e: unknown) =>
+          deps.poll.logger.warn('callback health not recorded', { error: describeError(e) }),
+        );
       return json(404, { error: { code: 'CALLBACK_NOT_FOUND', message: 'no such callback' } });
     }
     try {

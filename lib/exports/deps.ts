@@ -6,6 +6,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
+import type { CallbackBinding } from '../callbacks/token.js';
 import type { Timing } from '../config.js';
 import type { JobRecord } from '../jobs/model.js';
 import type { JobStore } from '../jobs/store.js';
@@ -24,8 +25,8 @@ import type { ExportStore } from './store.js';
 
 export type ConvertDispatch = (msg: ConvertMessage, delayMs?: number) => Promise<void>;
 
-/** The callback URL for a page's Zoho job, or none. */
-export type CallbackUrl = (exportId: string, page: number) => Promise<string>;
+/** The callback URL for one creation attempt of a page's Zoho job (lib/callbacks/token.ts). */
+export type CallbackUrl = (exportId: string, page: number, binding: CallbackBinding) => Promise<string>;
 
 export interface ExportDeps {
   exports: ExportStore;

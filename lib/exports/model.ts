@@ -259,6 +259,8 @@ export interface ExportRecord {
   intent_page_token?: string;
   intent_owner?: string;
   intent_error?: JobError;
+  /** The nonce of the claimed creation attempt: only its callback token may adopt a job for the page. */
+  intent_nonce?: string;
   /** Pages re-created after an expiry so far (lib/exports/recovery.ts), as a number a condition can test. */
   recoveries?: number;
   /** When the last recovery was recorded (epoch ms): the next one waits for its backoff after it. */

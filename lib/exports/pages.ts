@@ -5,11 +5,14 @@
  * Zoho answered (`adoptPageJob`). A registered job's first status names its export's module
  * (`pageObserved`).
  */
+
+import { TOKEN_MARGIN_MS } from '../callbacks/token.js';
 import type { JobRecord } from '../jobs/model.js';
 import { afterCreateError } from '../jobs/retry.js';
 import { describeError } from '../observability.js';
 import type { CreateJobQuery } from '../zoho/client.js';
 import { type ApiVersion, usesPageToken } from '../zoho/data-centers.js';
+import { ZohoError } from '../zoho/errors.js';
 import type { ZohoJob } from '../zoho/schemas.js';
 import { asVersion, type ExportDeps } from './deps.js';
 import { failExport } from './end.js';
@@ -95,7 +98,11 @@ export async function createWantedPage(
   let created: { id: string };
   let callback: string | undefined;
   try {
-    callback = await deps.callbackUrl?.(exportId, page);
+    // The claim's nonce (stored on the intent): only this attempt's token can adopt its job.
+    callback = await deps.callbackUrl?.(exportId, page, {
+      nonce: claim.nonce,
+      expiresAt: now() + deps.timing.maxAgeMs + TOKEN_MARGIN_MS,
+    });
     created = await deps.zoho.createJob(q, { version, ...(callback ? { callback: { url: callback } } : {}) });
   } catch (err) {
     let error = describeError(err);
@@ -139,7 +146,15 @@ export async function createWantedPage(
     deps.logger.warn('follow-up page not created yet; will retry', { export_id: exportId, page, error });
     return false;
   }
-  const child = pageJobOf(deps, e, parent, page, created.id, version, callback !== undefined);
+  const child = pageJobOf(
+    deps,
+    e,
+    parent,
+    page,
+    created.id,
+    version,
+    callback !== undefined ? claim.nonce : undefined,
+  );
   if (await deps.exports.recordPage(e, claim, child)) {
     deps.logger.info('follow-up page registered', {
       export_id: exportId,
@@ -165,7 +180,8 @@ function pageJobOf(
   page: number,
   jobId: string,
   version: ApiVersion,
-  callback: boolean,
+  /** The nonce of the callback token Zoho was given for the job, if any. */
+  callbackNonce: string | undefined,
 ): JobRecord {
   return deps.jobs.newJob(jobId, {
     module: e.module ?? parent?.module ?? null,
@@ -176,39 +192,142 @@ function pageJobOf(
     export_date: e.export_date,
     export_source: e.source,
     parquet_wanted: (e.formats ?? []).includes('parquet'),
-    callback,
+    callback: callbackNonce !== undefined,
+    ...(callbackNonce !== undefined ? { callback_nonce: callbackNonce } : {}),
   });
 }
 
 /**
- * Zoho named job `jobId` as page `page` of an export (its callback carries both) while that page is
- * still an intent: the creator died after Zoho answered, or its answer was lost. Records the job as the
- * page, atomically with clearing the intent, so no second job is created. False when the page is not
- * (or no longer) wanted, or was recorded meanwhile.
+ * How much earlier than the intent's claim Zoho's clock may date a job made for that claim (the two
+ * clocks differ; the claim is written just before Zoho is asked).
  */
+export const ADOPT_CLOCK_SKEW_MS = 2 * 60_000;
+
+/** An adoption's outcome; a refusal says why (for the log). */
+export type Adoption = { adopted: true } | { adopted: false; reason: string };
+
+/** A criteria tree in one canonical text: Zoho echoes it in its own shape (field objects, case). */
+function canonicalCriteria(c: unknown): string {
+  const walk = (n: unknown): unknown => {
+    if (n === null || typeof n !== 'object') return n ?? null;
+    if (Array.isArray(n)) return n.map(walk);
+    const o = new Map(Object.entries(n));
+    const group = o.get('group');
+    if (Array.isArray(group))
+      return { op: String(o.get('group_operator')).toLowerCase(), group: group.map(walk) };
+    const field = o.get('field');
+    const name =
+      field !== null && typeof field === 'object' && !Array.isArray(field)
+        ? new Map(Object.entries(field)).get('api_name')
+        : (field ?? o.get('api_name'));
+    const value = o.get('value');
+    return {
+      field: String(name),
+      comparator: String(o.get('comparator')).toLowerCase(),
+      value: Array.isArray(value)
+        ? value.map(String)
+        : value === null || value === undefined
+          ? null
+          : String(value),
+    };
+  };
+  return JSON.stringify(walk(c));
+}
+
+const sameFields = (a: readonly string[] | null | undefined, b: readonly string[] | null | undefined) => {
+  const x = [...new Set(a ?? [])].sort();
+  const y = [...new Set(b ?? [])].sort();
+  return x.length === y.length && x.every((f, i) => f === y[i]);
+};
+
+/**
+ * Why Zoho's job `z` is not the job the intent of `e` asked for (undefined when it is): the export's
+ * module and query (fields, criteria, custom view) and the page after the parent's, made after the
+ * intent's last claim. A callback could otherwise inject any job of the org (or a made-up id) as a page.
+ */
+export function adoptionMismatch(
+  e: ExportRecord,
+  parent: JobRecord | undefined,
+  page: number,
+  z: ZohoJob,
+): string | undefined {
+  if (!e.module) return 'the export has no module yet';
+  if (z.module !== e.module) return `the job is of module ${z.module ?? 'unknown'}, not ${e.module}`;
+  const q = z.query;
+  if (!sameFields(q?.fields, e.query.fields)) return 'the job asks for other fields';
+  if ((q?.cvid ?? null) !== (e.query.cvid ?? null)) return 'the job uses another custom view';
+  if (canonicalCriteria(q?.criteria ?? null) !== canonicalCriteria(e.query.criteria ?? null))
+    return 'the job has other criteria';
+  const wantPage = (parent?.page ?? page - 1) + 1;
+  const zohoPage = z.result?.page ?? q?.page ?? 1;
+  if (zohoPage !== wantPage) return `the job is Zoho's page ${zohoPage}, not ${wantPage}`;
+  const created = z.createdTime ? Date.parse(z.createdTime) : Number.NaN;
+  const claimed = e.intent_tried_at ?? e.intent_since;
+  if (!Number.isFinite(created)) return 'the job has no creation time';
+  if (claimed === undefined || created < claimed - ADOPT_CLOCK_SKEW_MS)
+    return 'the job was created before the page was asked for';
+  return undefined;
+}
+
+/**
+ * Zoho named job `jobId` as page `page` of an export (its callback carries both) while that page is
+ * still an intent: the creator died after Zoho answered, or its answer was lost. The job is adopted
+ * only if Zoho's own status says it is the export's query (see `adoptionMismatch`) and, with `nonce`
+ * (the callback token's), only while the intent is still that creation attempt. Records the job as the
+ * page, atomically with clearing the intent, so no second job is created. A refusal says why.
+ */
+export async function tryAdoptPageJob(
+  deps: ExportDeps,
+  exportId: string,
+  page: number,
+  jobId: string,
+  opts: { nonce?: string | undefined; signal?: AbortSignal | undefined } = {},
+): Promise<Adoption> {
+  const refused = (reason: string): Adoption => ({ adopted: false, reason });
+  const e = await deps.exports.get(exportId);
+  if (e?.status !== 'RUNNING' || e.intent_page !== page || e.page_jobs.length !== page - 1)
+    return refused('the page is not wanted');
+  if (opts.nonce !== undefined && e.intent_nonce !== opts.nonce)
+    return refused('the token is of another creation attempt of the page');
+  // Without a token's nonce (a caller that checked none), the intent's current attempt is adopted.
+  const nonce = opts.nonce ?? e.intent_nonce;
+  const parentId = e.page_jobs[page - 2];
+  const parent = parentId ? await deps.jobs.get(parentId) : undefined;
+  if (page > 1 && !parent) return refused('the previous page is not recorded');
+  const version =
+    asVersion(parent?.api_version) ?? asVersion(e.api_version) ?? deps.config.ZOHO_API_VERSION ?? 'v8';
+  let z: ZohoJob;
+  try {
+    z = await deps.zoho.getJob(jobId, { version, signal: opts.signal });
+  } catch (err) {
+    // Zoho does not know the job: refused. Anything else (Zoho unreachable) is thrown: Zoho retries.
+    if (err instanceof ZohoError && err.kind === 'terminal' && err.stage !== 'oauth')
+      return refused(`Zoho refused the job's status: ${err.code}`);
+    throw err;
+  }
+  const mismatch = adoptionMismatch(e, parent, page, z);
+  if (mismatch) return refused(mismatch);
+  const adopted = await deps.exports.adoptPage(
+    e,
+    page,
+    pageJobOf(deps, e, parent, page, jobId, version, nonce),
+    nonce,
+  );
+  if (!adopted) return refused('the page was recorded or taken over meanwhile');
+  deps.logger.info('follow-up page adopted from its callback', {
+    export_id: exportId,
+    page,
+    job_id: jobId,
+  });
+  return { adopted: true };
+}
+
+/** `tryAdoptPageJob` without a nonce, as a yes or no. */
 export async function adoptPageJob(
   deps: ExportDeps,
   exportId: string,
   page: number,
   jobId: string,
 ): Promise<boolean> {
-  const e = await deps.exports.get(exportId);
-  if (e?.status !== 'RUNNING' || e.intent_page !== page || e.page_jobs.length !== page - 1) return false;
-  const parentId = e.page_jobs[page - 2];
-  const parent = parentId ? await deps.jobs.get(parentId) : undefined;
-  if (page > 1 && !parent) return false;
-  const version =
-    asVersion(parent?.api_version) ?? asVersion(e.api_version) ?? deps.config.ZOHO_API_VERSION ?? 'v8';
-  const adopted = await deps.exports.adoptPage(
-    e,
-    page,
-    pageJobOf(deps, e, parent, page, jobId, version, true),
-  );
-  if (adopted)
-    deps.logger.info('follow-up page adopted from its callback', {
-      export_id: exportId,
-      page,
-      job_id: jobId,
-    });
-  return adopted;
+  return (await tryAdoptPageJob(deps, exportId, page, jobId)).adopted;
 }

@@ -32,6 +32,7 @@
  * recovery was exhausted.
  */
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { newCallbackBinding } from '../callbacks/token.js';
 import type { JobError, JobRecord } from '../jobs/model.js';
 import { describeError } from '../observability.js';
 import type { CreateJobQuery } from '../zoho/client.js';
@@ -216,8 +217,10 @@ async function recover(
   }
   let created: { id: string };
   let callback: string | undefined;
+  // The re-created page's own nonce: the replaced job's token does not name it.
+  const binding = newCallbackBinding(deps.timing.maxAgeMs, now());
   try {
-    callback = await deps.callbackUrl?.(e.export_id, plan.page);
+    callback = await deps.callbackUrl?.(e.export_id, plan.page, binding);
     created = await deps.zoho.createJob(q, { version, ...(callback ? { callback: { url: callback } } : {}) });
   } catch (err) {
     const error = describeError(err);
@@ -239,6 +242,7 @@ async function recover(
     export_source: e.source,
     parquet_wanted: (e.formats ?? []).includes('parquet'),
     callback: callback !== undefined,
+    ...(callback !== undefined ? { callback_nonce: binding.nonce } : {}),
   });
   const replaced = e.page_jobs[plan.page - 1];
   if (replaced) job.replaces = replaced;

@@ -3,6 +3,7 @@
  * request (`startExport`); `POST /jobs` registers a Zoho job made elsewhere as page 1 of a new export
  * (`registerJobExport`).
  */
+import { newCallbackBinding } from '../callbacks/token.js';
 import type { TransactOp } from '../ddb/table.js';
 import type { JobRecord } from '../jobs/model.js';
 import { isUncertainCreate } from '../jobs/retry.js';
@@ -117,8 +118,10 @@ export async function startExport(
       since: req.since,
     });
   const asked = performance.now();
+  // Page 1's nonce: its token names this attempt only (stored on the job record below).
+  const binding = newCallbackBinding(deps.timing.maxAgeMs, now());
   try {
-    callback = await deps.callbackUrl?.(exportId, 1);
+    callback = await deps.callbackUrl?.(exportId, 1, binding);
     created = await deps.zoho.createJob(
       {
         module,
@@ -139,7 +142,7 @@ export async function startExport(
       throw e;
     }
     const seconds = Math.max(1, Math.round((performance.now() - asked) / 1000));
-    const uncertain = { e, seconds, record: newRecord(), keyDone: keyDone(), releaseKey };
+    const uncertain = { e, seconds, record: newRecord(), keyDone: keyDone(), releaseKey, nonce: binding.nonce };
     return callback !== undefined
       ? awaitFirstPage(deps, uncertain)
       : failUncertain(deps, { ...uncertain, keyed: key !== undefined });
@@ -154,6 +157,7 @@ export async function startExport(
     export_source: req.source,
     parquet_wanted: record.formats.includes('parquet'),
     callback: callback !== undefined,
+    ...(callback !== undefined ? { callback_nonce: binding.nonce } : {}),
   });
   const ok = await deps.exports.create(record, job, keyDone());
   if (!ok) {
@@ -189,6 +193,8 @@ interface UncertainStart {
   /** The idempotency key's "done" (empty without a key). */
   keyDone: TransactOp[];
   releaseKey: () => Promise<void>;
+  /** The nonce in page 1's callback token (its callback adopts the job only with it). */
+  nonce: string;
 }
 
 /** The export could not be written after an uncertain create (its id or the key's claim is taken). */
@@ -212,7 +218,7 @@ async function awaitFirstPage(
 ): Promise<{ created: boolean; record: ExportRecord }> {
   const now = deps.now ?? Date.now;
   const error = describeError(u.e);
-  if (!(await deps.exports.createAwaitingFirstPage(u.record, error, now() + ADOPT_WINDOW_MS, u.keyDone)))
+  if (!(await deps.exports.createAwaitingFirstPage(u.record, error, now() + ADOPT_WINDOW_MS, u.keyDone, u.nonce)))
     return notRecorded(u);
   deps.metrics.count('ExportsStarted');
   deps.logger.warn('export started; page 1 may have been created, waiting for its callback', {

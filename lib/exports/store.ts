@@ -17,6 +17,7 @@
  * (`createFailed`).
  */
 import { randomUUID } from 'node:crypto';
+import { newCallbackBinding } from '../callbacks/token.js';
 import { decodeCursor, encodeCursor, readKeyShape } from '../ddb/cursor.js';
 import { and, type Cond, eq, exists, le, lt, missing, or } from '../ddb/expr.js';
 import type { Table, TransactOp } from '../ddb/table.js';
@@ -36,6 +37,7 @@ const INTENT = [
   'intent_page_token',
   'intent_owner',
   'intent_error',
+  'intent_nonce',
 ] as const;
 
 /** The key each listing pages with, so a cursor of another shape is refused (400 INVALID_CURSOR). */
@@ -67,6 +69,8 @@ export interface IntentClaim {
   exportId: string;
   page: number;
   owner: string;
+  /** This attempt's nonce (in its callback token; stored as `intent_nonce`). */
+  nonce: string;
 }
 
 export class ExportStore {
@@ -198,10 +202,13 @@ export class ExportStore {
     error: JobError,
     lookAt: number,
     extra: TransactOp[] = [],
+    /** The nonce of page 1's callback token, so Zoho's callback can adopt the job (tryAdoptPageJob). */
+    nonce?: string,
   ): Promise<boolean> {
     const now = this.now();
     const item = {
       ...record,
+      ...(nonce !== undefined ? { intent_nonce: nonce } : {}),
       page_jobs: [],
       pages_created: 0,
       intent_page: 1,
@@ -302,6 +309,8 @@ export class ExportStore {
     if (e.intent_page === undefined) return undefined;
     const now = this.now();
     const owner = randomUUID();
+    // Each attempt its own nonce: a token of an earlier attempt cannot adopt this one's job.
+    const nonce = newCallbackBinding(0, now).nonce;
     const ok = await this.write(
       e.export_id,
       {
@@ -311,6 +320,7 @@ export class ExportStore {
           intent_tried_at: now,
           intent_until: now + leaseMs,
           intent_owner: owner,
+          intent_nonce: nonce,
           attention_at: now + leaseMs,
         },
         add: { intent_attempts: 1 },
@@ -323,7 +333,7 @@ export class ExportStore {
           : and(eq('intent_state', 'wanted'), le('intent_until', now)),
       ),
     );
-    return ok ? { exportId: e.export_id, page: e.intent_page, owner } : undefined;
+    return ok ? { exportId: e.export_id, page: e.intent_page, owner, nonce } : undefined;
   }
 
   /**
@@ -397,10 +407,13 @@ export class ExportStore {
 
   /**
    * A callback named a Zoho job for a page whose creation was never recorded (the creator died after
-   * Zoho answered): record that job as the page.
+   * Zoho answered): record that job as the page. With `nonce`, only while the intent is still that
+   * attempt's (a takeover draws a new one).
    */
-  adoptPage(e: ExportRecord, page: number, child: JobRecord): Promise<boolean> {
-    return this.table.transact(this.pageOps(e, page, child, eq('intent_page', page)));
+  adoptPage(e: ExportRecord, page: number, child: JobRecord, nonce?: string): Promise<boolean> {
+    const cond =
+      nonce === undefined ? eq('intent_page', page) : and(eq('intent_page', page), eq('intent_nonce', nonce));
+    return this.table.transact(this.pageOps(e, page, child, cond));
   }
 
   /**

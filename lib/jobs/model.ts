@@ -127,6 +127,10 @@ export type JobRecord = JobCore &
     parquet_wanted?: boolean;
     /** Zoho was given our callback URL for this job: polling is only the fallback (longer backoff). */
     callback?: boolean;
+    /** The nonce in this job's callback token: a token of another attempt at the page is refused. */
+    callback_nonce?: string;
+    /** When a callback last made the job due (epoch ms): one status check per check lease, however many come. */
+    made_due_at?: number;
     parquet_status?: ParquetStatus;
     parquet?: ParquetFile;
     parquet_error?: JobError;

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { decodeCursor, encodeCursor, readKeyShape } from '../ddb/cursor.js';
-import { and, type Cond, eq, exists, gt, lt, missing, ne, or, type Update } from '../ddb/expr.js';
+import { and, type Cond, eq, exists, gt, le, lt, missing, ne, or, type Update } from '../ddb/expr.js';
 import type { Table, TransactOp } from '../ddb/table.js';
 import { EXPORT_DUE_INDEX, STATUS_INDEX, TABLES } from '../tables.js';
 import type { ExportReaction, JobError, JobRecord, JobStatus, ParquetFile, S3Location } from './model.js';
@@ -70,6 +70,7 @@ export type RegisterInit = Partial<
     | 'export_source'
     | 'parquet_wanted'
     | 'callback'
+    | 'callback_nonce'
   >
 >;
 
@@ -195,6 +196,7 @@ export class JobStore {
     }
     if (init.parquet_wanted) job.parquet_wanted = true;
     if (init.callback) job.callback = true;
+    if (init.callback_nonce) job.callback_nonce = init.callback_nonce;
     return job;
   }
 
@@ -584,13 +586,48 @@ export class JobStore {
     );
   }
 
-  /** Makes a PENDING job due now (a callback said it finished); false if it is not PENDING or already due. */
-  makeDue(jobId: string): Promise<boolean> {
-    const now = this.now();
+  /**
+   * Checks the PENDING job `job` (as read) at `at` instead of later (callbacks are degraded: its
+   * fallback polling tightens). False if it changed meanwhile, a check holds it, or it is due sooner.
+   */
+  pullIn(job: JobRecord, at: number): Promise<boolean> {
     return this.write(
-      jobId,
-      { set: { next_check_at: now } },
-      and(exists('job_id'), eq('status', 'PENDING'), gt('next_check_at', now), missing('poll_token')),
+      job.job_id,
+      { set: { next_check_at: at } },
+      and(
+        guardCondition({ kind: 'seen', status: 'PENDING', nextCheckAt: job.next_check_at }),
+        missing('poll_token'),
+        gt('next_check_at', at),
+      ),
     );
+  }
+
+  /**
+   * A callback says the PENDING job `job` (as read) finished: make it due, at most once per `gapMs`.
+   * - `now`: due now (no check holds it and no callback made it due within `gapMs`): check it;
+   * - `later`: a callback made it due less than `gapMs` ago: it is due at the end of that gap
+   *   instead (if it was due later), so a replayed token costs at most one status call per gap and a
+   *   real callback that comes within the gap still gets its check, at most `gapMs` late;
+   * - `no`: not PENDING, a check holds it, or it changed meanwhile.
+   */
+  async makeDue(job: JobRecord, gapMs: number): Promise<'now' | 'later' | 'no'> {
+    const now = this.now();
+    const pending = and(exists('job_id'), eq('status', 'PENDING'), missing('poll_token'));
+    if (
+      await this.write(
+        job.job_id,
+        { set: { next_check_at: now, made_due_at: now } },
+        and(pending, or(missing('made_due_at'), le('made_due_at', now - gapMs))),
+      )
+    )
+      return 'now';
+    if (job.made_due_at === undefined || job.made_due_at <= now - gapMs) return 'no';
+    const at = job.made_due_at + gapMs;
+    const later = await this.write(
+      job.job_id,
+      { set: { next_check_at: at } },
+      and(pending, eq('made_due_at', job.made_due_at), gt('next_check_at', at)),
+    );
+    return later ? 'later' : 'no';
   }
 }

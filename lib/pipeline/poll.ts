@@ -6,7 +6,8 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { Timing } from '../config.js';
+import type { CallbackHealth } from '../callbacks/health.js';
+import { DEGRADED_CALLBACK_CAP_FACTOR, type Timing } from '../config.js';
 import type { PageHooks } from '../exports/hooks.js';
 import type { SweepSummary } from '../exports/sweep.js';
 import type { DownloadMessage, JobError, JobRecord } from '../jobs/model.js';
@@ -31,6 +32,8 @@ export interface PollDeps {
   metrics: MetricsSink;
   /** What exports learn from the jobs (their pages). */
   pages?: PageHooks;
+  /** Whether callbacks are degraded (lib/callbacks/health.ts): jobs with a callback are then polled sooner. */
+  callbackHealth?: CallbackHealth;
   /** The exports' safety net, run after the jobs of each tick. */
   sweep?: (opts: { deadline: number }) => Promise<SweepSummary>;
   now?: () => number;
@@ -184,12 +187,16 @@ export async function checkJob(
   }
   if (!z.completed) {
     // ADDED, QUEUED, IN PROGRESS or a state we do not know: check again later.
-    // A job Zoho will call back about is only polled as a fallback: its backoff grows further.
-    const cap = job.callback ? timing.callbackCapMs : timing.capMs;
+    // A job Zoho will call back about is only polled as a fallback: its backoff grows further, unless
+    // callbacks are degraded (then it is polled sooner than any other).
+    const cap = job.callback ? await callbackCapMs(deps) : timing.capMs;
     const delay = backoffMs((observed.checks ?? 1) - 1, timing.baseMs, cap, random);
     const ok = await jobs.stillPending(job.job_id, claim, observed, now() + delay);
     return outcome(ok ? 'pending' : 'skipped', { checked: true });
   }
+
+  // COMPLETED, and no callback made it due (the handler's checks come after makeDue): it was lost.
+  if (job.callback && job.made_due_at === undefined) await callbackMissing(deps, job);
 
   const downloadUrl = z.result?.downloadUrl;
   const count = z.result?.count;
@@ -242,6 +249,65 @@ export async function checkJob(
     });
   }
   return outcome('dispatched', { checked: true, followUp });
+}
+
+/** The backoff cap of a job with our callback: long while callbacks work, short while degraded. */
+async function callbackCapMs(deps: PollDeps): Promise<number> {
+  const { timing } = deps;
+  try {
+    if (await deps.callbackHealth?.degraded())
+      return Math.min(timing.capMs, timing.baseMs * DEGRADED_CALLBACK_CAP_FACTOR);
+  } catch (e) {
+    // The state table unreadable: the short cap costs a few status calls, the long one may cost 30 min.
+    deps.logger.warn('callback health unknown; polling as if degraded', { error: describeError(e) });
+    return Math.min(timing.capMs, timing.baseMs * DEGRADED_CALLBACK_CAP_FACTOR);
+  }
+  return timing.callbackCapMs;
+}
+
+/** A job with our callback was found COMPLETED by polling: its callback did not come through. */
+async function callbackMissing(deps: PollDeps, job: JobRecord): Promise<void> {
+  if (!deps.callbackHealth) return;
+  try {
+    if (await deps.callbackHealth.degrade())
+      deps.logger.warn('a job completed without its callback; callbacks deemed degraded', {
+        job_id: job.job_id,
+      });
+  } catch (e) {
+    deps.logger.warn('callback health not recorded', { job_id: job.job_id, error: describeError(e) });
+  }
+}
+
+/**
+ * Once per degraded period: the PENDING jobs with a callback that wait longer than the degraded cap
+ * (their backoff was set while callbacks worked) are made due now, so none of them waits out a long
+ * backoff for a callback that may never come. The caller checks them in this tick.
+ */
+async function pullInCallbackJobs(deps: PollDeps, shouldStop: () => boolean): Promise<number> {
+  const health = deps.callbackHealth;
+  if (!health) return 0;
+  const now = (deps.now ?? Date.now)();
+  const state = await health.degraded();
+  if (!state || state.pulledIn === state.since || !(await health.claimPullIn(state))) return 0;
+  const cap = deps.timing.baseMs * DEGRADED_CALLBACK_CAP_FACTOR;
+  let pulled = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    if (shouldStop()) break;
+    const page = await deps.jobs.due(
+      'PENDING',
+      now + deps.timing.callbackCapMs + deps.timing.baseMs,
+      PAGE,
+      startKey,
+    );
+    for (const j of page.jobs) {
+      if (j.callback && j.next_check_at > now + cap && (await deps.jobs.pullIn(j, now))) pulled++;
+    }
+    startKey = page.lastKey;
+  } while (startKey);
+  if (pulled)
+    deps.logger.warn('callbacks degraded: jobs waiting for their callback are checked now', { jobs: pulled });
+  return pulled;
 }
 
 /** A DOWNLOADING job whose lease ran out: dispatch it again, or end it (too old, out of attempts). */
@@ -313,6 +379,12 @@ export async function pollOnce(
     }
   };
 
+  try {
+    await pullInCallbackJobs(deps, shouldStop);
+  } catch (e) {
+    // Their own backoff still brings them; the next tick tries again (the claim is per period).
+    deps.logger.error('jobs waiting for their callback not pulled in', { error: describeError(e) });
+  }
   const source = due();
   const worker = async (): Promise<void> => {
     for (;;) {

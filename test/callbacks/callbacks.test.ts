@@ -62,14 +62,17 @@ async function setup(fake: FakeZohoOptions = {}, modules: Record<string, number>
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  let now = Date.now;
   const wiring = callbackWiring(
     base,
     cachedKey(async () => key),
+    () => now(),
   );
   const h = await pipelineHarness({
     fake: { perPage: 200, moduleRecords: modules, callbackRetryDelayMs: 20, ...fake },
     exportDeps: { callbackUrl: wiring.url },
   });
+  now = h.clock.now;
   handle = createCallbackHandler({ exports: h.exportDeps, poll: h.pollDeps, verify: wiring.verify });
   const setupObj: Setup = {
     h,
@@ -110,6 +113,12 @@ async function until(what: string, f: () => boolean | Promise<boolean>, ms = 10_
 const statusCalls = (h: Harness, job: string) =>
   h.fake.requests.filter((r) => r.kind === 'status' && r.jobId === job).length;
 const job = async (h: Harness, id: string) => (await h.jobs.get(id)) as JobRecord;
+/** The token Zoho was given for page `page` of `exportId`, whose job is `jobId` (its nonce is on the job). */
+const tokenOf = async (h: Harness, key: Buffer, exportId: string, page: number, jobId: string) =>
+  callbackToken(key, exportId, page, {
+    nonce: (await job(h, jobId)).callback_nonce!,
+    expiresAt: h.clock.now() + h.pollDeps.timing.maxAgeMs,
+  });
 
 describe('callbacks', () => {
   it.each([
@@ -159,8 +168,9 @@ describe('callbacks', () => {
       });
 
     // A token with a wrong MAC, a token of another key, garbage, a missing job id.
-    const wrongMac = `${callbackToken(key, a.id, 1).slice(0, -4)}AAAA`;
-    const otherKey = callbackToken(randomBytes(32), a.id, 1);
+    const validToken = await tokenOf(h, key, a.id, 1, a.job);
+    const wrongMac = `${validToken.slice(0, -4)}AAAA`;
+    const otherKey = await tokenOf(h, randomBytes(32), a.id, 1, a.job);
     for (const path of [
       `/callbacks/zoho/${wrongMac}`,
       `/callbacks/zoho/${otherKey}`,
@@ -171,12 +181,14 @@ describe('callbacks', () => {
       expect(r.status, path).toBe(404);
       expect(r.body).toEqual({ error: { code: 'CALLBACK_NOT_FOUND', message: 'no such callback' } });
     }
-    const valid = `/callbacks/zoho/${callbackToken(key, a.id, 1)}`;
+    const valid = `/callbacks/zoho/${validToken}`;
     expect((await s.post(valid, JSON.stringify({ data: [] }))).status).toBe(404);
     expect((await s.post(valid, 'not json')).status).toBe(404);
     // A valid token for another job (export a's page 1) with export b's job id; and page 2 of a.
     expect((await s.post(valid, body(b.job))).status).toBe(404);
-    expect((await s.post(`/callbacks/zoho/${callbackToken(key, a.id, 2)}`, body(a.job))).status).toBe(404);
+    expect(
+      (await s.post(`/callbacks/zoho/${await tokenOf(h, key, a.id, 2, a.job)}`, body(a.job))).status,
+    ).toBe(404);
     expect(await snapshot()).toEqual(before);
     expect(h.queue).toEqual([]);
     expect(h.metrics.counts.CallbackRejected).toBe(8);
@@ -189,16 +201,22 @@ describe('callbacks', () => {
     expect(h.queue).toEqual([]);
 
     // Once Zoho has finished it, the download URL is Zoho's own (the status answer), never the body's.
-    // The fake posts its own callback for the state change too: whichever of the two claims the check
-    // first dispatches the download, the other answers 200 without a second check.
+    // The fake posts its own callback for the state change too. Both come within the check lease of
+    // the callback above, so neither calls Zoho (a replayed token costs one status call per lease):
+    // the job is due at the lease's end instead, and the poll then dispatches the download.
     h.fake.setState(a.job, 'COMPLETED');
+    const calls = statusCalls(h, a.job);
     const again = await s.post(valid, body(a.job));
     expect(again.status).toBe(200);
-    let j = await job(h, a.job);
-    for (let i = 0; i < 50 && j.status === 'PENDING'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      j = await job(h, a.job);
-    }
+    await until("the fake's own callback", () =>
+      h.fake.callbacks.some((c) => c.jobId === a.job && c.status === 200),
+    );
+    expect(statusCalls(h, a.job)).toBe(calls);
+    const lease = h.pollDeps.timing.checkLeaseMs;
+    expect((await job(h, a.job)).next_check_at).toBeLessThanOrEqual(h.clock.now() + lease);
+    h.clock.advance(lease);
+    await h.poll();
+    const j = await job(h, a.job);
     expect(j.status).toBe('DOWNLOADING');
     expect(h.queue.map((m) => m.job_id)).toEqual([a.job]);
     // Zoho's own path for this job (the downloader resolves it against the configured API domain).
@@ -213,7 +231,7 @@ describe('callbacks', () => {
     const { id, job: jobId } = await startExport(h);
     h.fake.setState(jobId, 'COMPLETED');
     await until('the callback', () => h.fake.callbacks.some((c) => c.status === 200));
-    const path = `/callbacks/zoho/${callbackToken(key, id, 1)}`;
+    const path = `/callbacks/zoho/${await tokenOf(h, key, id, 1, jobId)}`;
     const detail = JSON.stringify({ data: [{ id: jobId, state: 'COMPLETED' }] });
     const answers = await Promise.all([s.post(path, detail), s.post(path, detail)]);
     expect(answers.map((a) => a.status)).toEqual([200, 200]);
@@ -226,6 +244,22 @@ describe('callbacks', () => {
     expect(h.queue).toEqual([]);
     expect((await finish(h, id)).status).toBe('COMPLETED');
     await expectCompleted(h, id, { pages: 2, records: 300, version: 'v8' });
+  });
+
+  it('a valid token replayed 50 times while its job is PENDING costs at most 2 Zoho status calls', async () => {
+    s = await setup({ timeline: { queuedAfterMs: 0, inProgressAfterMs: 0, completedAfterMs: 1e12 } });
+    const { h, key } = s;
+    const { id, job: jobId } = await startExport(h);
+    await h.poll();
+    const before = statusCalls(h, jobId);
+    const path = `/callbacks/zoho/${await tokenOf(h, key, id, 1, jobId)}`;
+    const detail = JSON.stringify({ data: [{ id: jobId, state: 'COMPLETED' }] });
+    for (let i = 0; i < 40; i++) expect((await s.post(path, detail)).status).toBe(200);
+    const burst = await Promise.all(Array.from({ length: 10 }, () => s!.post(path, detail)));
+    expect(burst.map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect(statusCalls(h, jobId) - before).toBeGreaterThanOrEqual(1);
+    expect(statusCalls(h, jobId) - before).toBeLessThanOrEqual(2);
+    expect((await job(h, jobId)).status).toBe('PENDING');
   });
 
   it('callbacks lost entirely (the receiver answers 503): every page still exports through polling', async () => {

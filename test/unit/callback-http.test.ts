@@ -1,11 +1,13 @@
 /** The callback route's HTTP layer, in-process: a malformed token path is the caller's mistake (404), not a 5xx. */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import { CallbackHealth, REJECTIONS_PER_MINUTE } from '../../lib/callbacks/health.js';
 import { createCallbackHandler } from '../../lib/callbacks/http.js';
 import { memoryExportDeps } from '../support/memory.js';
 
 function handler() {
   const exports = memoryExportDeps();
+  const health = new CallbackHealth(exports.tables.state);
   const verified: string[] = [];
   const handle = createCallbackHandler({
     exports,
@@ -13,10 +15,11 @@ function handler() {
       ...exports,
       config: { POLL_CONCURRENCY: 1, ZOHO_API_VERSION: 'v8', MAX_DOWNLOAD_ATTEMPTS: 3 },
       dispatch: async () => {},
+      callbackHealth: health,
     },
     verify: async (token) => {
       verified.push(token);
-      return undefined;
+      return { ok: false, reason: 'bad mac' };
     },
   });
   const post = async (path: string) => {
@@ -30,7 +33,7 @@ function handler() {
     } as unknown as APIGatewayProxyEventV2);
     return { status: r.statusCode, body: JSON.parse(r.body ?? 'null'), verified };
   };
-  return { post, metrics: exports.metrics };
+  return { post, metrics: exports.metrics, health };
 }
 
 describe('POST /callbacks/zoho/{token}', () => {
@@ -50,5 +53,14 @@ describe('POST /callbacks/zoho/{token}', () => {
     const r = await post('/callbacks/zoho/a%2Db');
     expect(r.status).toBe(404);
     expect(r.verified).toEqual(['a-b']);
+  });
+
+  it('refusals of either kind count towards degraded callbacks', async () => {
+    const { post, health } = handler();
+    for (let i = 0; i <= REJECTIONS_PER_MINUTE / 2; i++) {
+      await post('/callbacks/zoho/%E0%A4%A');
+      await post('/callbacks/zoho/a%2Db');
+    }
+    expect(await health.degraded()).toBeDefined();
   });
 });

@@ -122,12 +122,13 @@ describe('JobStore transitions', () => {
   it('fail ends the job with the error and clears every claim; makeDue only moves a waiting PENDING job', async () => {
     const { jobs, clock } = store();
     const { job } = await jobs.register('1');
+    const GAP = 30_000;
     const claim = (await jobs.claimCheck(job, clock.now() + 30_000))!;
-    expect(await jobs.makeDue('1')).toBe(false); // being checked right now
+    expect(await jobs.makeDue((await jobs.get('1'))!, GAP)).toBe('no'); // being checked right now
     await jobs.stillPending('1', claim, {}, clock.now() + 60_000);
-    expect(await jobs.makeDue('1')).toBe(true);
-    expect(await jobs.makeDue('1')).toBe(false); // already due
-    expect(await jobs.makeDue('404')).toBe(false);
+    expect(await jobs.makeDue((await jobs.get('1'))!, GAP)).toBe('now');
+    expect(await jobs.makeDue((await jobs.get('1'))!, GAP)).toBe('no'); // already due
+    expect(await jobs.makeDue(jobs.newJob('404'), GAP)).toBe('no');
     const seen = (await jobs.get('1'))!;
     expect(
       await jobs.fail(
@@ -139,6 +140,33 @@ describe('JobStore transitions', () => {
     const failed = (await jobs.get('1'))!;
     expect(failed).toMatchObject({ status: 'FAILED', error: { code: 'EXPIRED' } });
     expect(failed.poll_token).toBeUndefined();
-    expect(await jobs.makeDue('1')).toBe(false);
+    expect(await jobs.makeDue(failed, GAP)).toBe('no');
+  });
+
+  it('makeDue makes a job due at most once per gap; within it, due at the end of the gap instead', async () => {
+    const { jobs, clock } = store();
+    const GAP = 30_000;
+    await jobs.register('1');
+    const checkAndWait = async (waitMs: number) => {
+      const j = (await jobs.get('1'))!;
+      const claim = (await jobs.claimCheck(j, clock.now() + GAP))!;
+      await jobs.stillPending('1', claim, {}, clock.now() + waitMs);
+    };
+    await checkAndWait(600_000);
+    const t0 = clock.now();
+    expect(await jobs.makeDue((await jobs.get('1'))!, GAP)).toBe('now');
+    expect((await jobs.get('1'))!).toMatchObject({ next_check_at: t0, made_due_at: t0 });
+    // Checked (still pending, next check in 10 min), then a replay 5 s later: not due now...
+    await checkAndWait(600_000);
+    clock.advance(5_000);
+    expect(await jobs.makeDue((await jobs.get('1'))!, GAP)).toBe('later');
+    // ...but at the end of the gap, so a real callback within it is not lost; again: nothing new.
+    expect((await jobs.get('1'))!.next_check_at).toBe(t0 + GAP);
+    expect(await jobs.makeDue((await jobs.get('1'))!, GAP)).toBe('no');
+    // After the gap, a callback makes it due now again.
+    clock.advance(GAP);
+    await checkAndWait(600_000);
+    expect(await jobs.makeDue((await jobs.get('1'))!, GAP)).toBe('now');
+    expect((await jobs.get('1'))!.made_due_at).toBe(clock.now());
   });
 });
