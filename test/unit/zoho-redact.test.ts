@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { callbackToken } from '../../lib/callbacks/token.js';
+import { callbackToken, newCallbackBinding } from '../../lib/callbacks/token.js';
 import { describeError } from '../../lib/observability.js';
 import { redact, safeZohoCode, toZohoError, ZohoError } from '../../lib/zoho/errors.js';
 import { errorFromResponse, requestJson } from '../../lib/zoho/http.js';
 
 const EX = 'ex_01JDZ7ABCDEFGHJKMNPQRSTVWX';
-const token = callbackToken(randomBytes(32), EX, 3);
-const mac = token.split('.')[2]!;
+const token = callbackToken(randomBytes(32), EX, 3, newCallbackBinding(3 * 3_600_000, Date.now()));
+const mac = token.split('.').at(-1)!;
 const callbackUrl = `https://abc123.execute-api.eu-west-1.amazonaws.com/prod/callbacks/zoho/${token}`;
 /** Zoho's answer to a create call whose callback URL it refuses: the message echoes the URL. */
 const invalidCallback = {
