@@ -2,7 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { inject } from 'vitest';
 import { type ApiDeps, createApiHandler } from '../../lib/api/handler.js';
+import type { FunctionName } from '../../lib/config.js';
 import { loadSettings } from '../../lib/config.js';
 import { fileCatalog } from '../../lib/exports/catalog.js';
 import { type ConvertDeps, convertPage, fieldsCache } from '../../lib/exports/convert.js';
@@ -24,6 +26,8 @@ import {
 } from '../../lib/wiring.js';
 import { type FakeZoho, type FakeZohoOptions, startFakeZoho } from '../../local/fake-zoho/index.js';
 import { freshAws, type TestAws } from './aws.js';
+import type { IamRecorder } from './iam/recorder.js';
+import { type RoleDeps, recordedRoles } from './iam/roles.js';
 import { FAKE_CREDENTIALS, sha256OfIterable } from './zoho.js';
 
 export interface Harness {
@@ -38,6 +42,11 @@ export interface Harness {
   pollDeps: PollDeps;
   downloadDeps: DownloadDeps;
   api: ApiDeps;
+  /**
+   * With `iam`: each function's own dependencies (its own clients, the recorder attached). The fields above
+   * are then the API's (`exportDeps`, `api`), the poller's, the downloader's and the converter's.
+   */
+  roles?: Record<FunctionName, RoleDeps>;
   /** Dispatched download messages that are due (delayed ones join when the clock reaches them). */
   queue: DownloadMessage[];
   /** Messages whose handler threw three times (the dead-letter queue). */
@@ -79,6 +88,8 @@ export async function pipelineHarness(
     config?: Record<string, string>;
     aws?: TestAws;
     exportDeps?: Partial<ExportDeps>;
+    /** Record every AWS call per function (test/support/iam/recorder.ts); callbacks signed with `key`. */
+    iam?: { recorder: IamRecorder; callbacks?: { base: string; key: Buffer } };
   } = {},
 ): Promise<Harness> {
   const aws = opts.aws ?? (await freshAws());
@@ -132,19 +143,40 @@ export async function pipelineHarness(
   };
   const catalogDir = mkdtempSync(path.join(tmpdir(), 'zoho-catalog-'));
   const catalog = fileCatalog(catalogDir, config.GLUE_DATABASE);
-  const exportDeps: ExportDeps = {
+  const partSize = 5 * 1024 * 1024;
+  const roles = opts.iam
+    ? recordedRoles({
+        recorder: opts.iam.recorder,
+        endpoints: { ddb: inject('ddbEndpoint'), s3: inject('s3Endpoint') },
+        config,
+        aws,
+        logger,
+        metrics,
+        now: clock.now,
+        dispatch,
+        convert,
+        events,
+        catalog,
+        partSize,
+        ...(opts.exportDeps ? { overrides: opts.exportDeps } : {}),
+        ...(opts.iam.callbacks ? { callbacks: opts.iam.callbacks } : {}),
+      })
+    : undefined;
+  const exportDeps: ExportDeps = roles?.api.exports ?? {
     ...buildExportDeps(core, { s3: aws.s3, events, convert, catalog }),
     ...opts.exportDeps,
   };
-  const fields = fieldsCache(exportDeps, clock.now);
-  const convertWith: ConvertDeps = { ...exportDeps, config, s3: aws.s3 };
-  const pollDeps = buildPollDeps(core, { dispatch, exports: exportDeps, sweep: true });
-  const downloadDeps = buildDownloadDeps(core, {
+  const convertWith: ConvertDeps = roles?.['convert-parquet'].convert ?? {
+    ...exportDeps,
+    config,
     s3: aws.s3,
-    dispatch,
-    exports: exportDeps,
-    partSize: 5 * 1024 * 1024,
-  });
+  };
+  const fields = fieldsCache(convertWith, clock.now);
+  const pollDeps =
+    roles?.['poll-jobs'].poll ?? buildPollDeps(core, { dispatch, exports: exportDeps, sweep: true });
+  const downloadDeps =
+    roles?.['download-result'].download ??
+    buildDownloadDeps(core, { s3: aws.s3, dispatch, exports: exportDeps, partSize });
   const api: ApiDeps = exportDeps;
   const handleApi = createApiHandler(api);
   const receives = new Map<DownloadMessage, number>();
@@ -163,6 +195,7 @@ export async function pipelineHarness(
     pollDeps,
     downloadDeps,
     api,
+    ...(roles ? { roles } : {}),
     queue,
     dlq,
     metrics,
