@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 
-const stringOrList = z.union([z.string(), z.array(z.string())]).transform((v) => [v].flat());
+const scalar = z.union([z.string(), z.boolean(), z.number()]).transform(String);
+const stringOrList = z.union([scalar, z.array(scalar)]).transform((v) => [v].flat());
 
 /** A statement whose resources are concrete strings (intrinsics resolved: test/support/iam/template.ts). */
 export const statementSchema = z

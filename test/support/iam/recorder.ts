@@ -61,13 +61,13 @@ export class IamRecorder {
   readonly calls: RecordedCall[] = [];
   /** Table name -> role, for the test's table names. */
   private readonly tables: Map<string, TableRole>;
+  /** The test's bucket (the template's export bucket). */
+  private readonly bucket: string;
 
   constructor(names: { tables: Record<TableRole, string>; bucket: string }) {
     this.tables = new Map(Object.entries(names.tables).map(([role, name]) => [name, role as TableRole]));
     this.bucket = names.bucket;
   }
-
-  private readonly bucket: string;
 
   record(fn: FunctionName, service: string, action: string, resource: RecordedResource, via: string): void {
     this.calls.push({ fn, service, action, resource, via });

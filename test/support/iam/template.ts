@@ -328,7 +328,11 @@ export function formatReports(reports: readonly FunctionReport[]): string {
   for (const r of reports) {
     lines.push(`${r.fn}: ${r.calls} calls, ${r.denied.length} denied, ${r.unused.length} grants unused`);
     for (const d of r.denied) lines.push(`  DENIED ${d.action} ${d.resource} (${d.via})`);
-    for (const u of r.unused) lines.push(`  unused ${u.action} ${u.resource}`);
+    // The unused grants grouped by resource, one line each.
+    const byResource = new Map<string, string[]>();
+    for (const u of r.unused) byResource.set(u.resource, [...(byResource.get(u.resource) ?? []), u.action]);
+    for (const [resource, actions] of byResource)
+      lines.push(`  unused on ${resource}: ${actions.join(', ')}`);
   }
   return lines.join('\n');
 }
