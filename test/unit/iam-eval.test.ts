@@ -4,7 +4,13 @@
  * recorder's mapping of SDK commands to the actions IAM authorizes.
  */
 import { describe, expect, it } from 'vitest';
-import { conditionHolds, evaluate, type Statement, wildcardMatch } from '../support/iam/evaluate.js';
+import {
+  conditionHolds,
+  evaluate,
+  type Statement,
+  statementSchema,
+  wildcardMatch,
+} from '../support/iam/evaluate.js';
 import { IamRecorder, type RecordableClient } from '../support/iam/recorder.js';
 import {
   arnOf,
@@ -82,6 +88,23 @@ describe('evaluate', () => {
     expect(conditionHolds(both, { a: '2', b: '4' })).toBe(false);
     const s = [allow(['s3:ListBucket'], ['arn:aws:s3:::b'], { Condition: prefix })];
     expect(evaluate(s, { action: 's3:ListBucket', resource: 'arn:aws:s3:::b' }).allowed).toBe(false);
+  });
+
+  it("a template's boolean condition value reads as IAM's string", () => {
+    const s = statementSchema.parse({
+      Effect: 'Deny',
+      Action: 's3:*',
+      Resource: '*',
+      Condition: { Bool: { 'aws:SecureTransport': false } },
+    });
+    expect(s.Condition).toEqual({ Bool: { 'aws:SecureTransport': ['false'] } });
+    expect(
+      evaluate([s], { action: 's3:GetObject', resource: 'x', context: { 'aws:SecureTransport': 'false' } }),
+    ).toEqual({
+      allowed: false,
+      allowedBy: [],
+      deniedBy: [0],
+    });
   });
 
   it('an operator it does not know fails loudly', () => {
