@@ -266,12 +266,18 @@ export interface Denied {
   via: string;
 }
 
+/**
+ * Grants Lambda itself uses on the function's behalf, not its code: the log group, and the SQS event
+ * source mapping's receive and delete (its GetQueueAttributes stays listed: the send grants add it too).
+ */
+const SERVICE_SIDE = /^(logs:.*|sqs:(ReceiveMessage|DeleteMessage|ChangeMessageVisibility))$/i;
+
 export interface FunctionReport {
   fn: FunctionName;
   calls: number;
   /** Distinct (action, resource) calls no statement allows. */
   denied: Denied[];
-  /** Granted (action, resource pattern) pairs no recorded call used (the Lambda runtime's logs: left out). */
+  /** Granted (action, resource pattern) pairs no recorded call used (Lambda's own, SERVICE_SIDE, left out). */
   unused: Array<{ action: string; resource: string }>;
 }
 
@@ -305,7 +311,7 @@ export function checkCalls(template: TemplateJson, calls: readonly RecordedCall[
     for (const s of statements) {
       if (s.Effect !== 'Allow' || !s.Action || !s.Resource) continue;
       for (const action of s.Action) {
-        if (action.toLowerCase().startsWith('logs:')) continue;
+        if (SERVICE_SIDE.test(action)) continue;
         for (const resource of s.Resource) {
           const one: Statement = { Effect: 'Allow', Action: [action], Resource: [resource] };
           const used = requests.some((r) => statementMatches(one, r));
