@@ -2,7 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { inject } from 'vitest';
 import { type ApiDeps, createApiHandler } from '../../lib/api/handler.js';
+import type { FunctionName } from '../../lib/config.js';
 import { loadSettings } from '../../lib/config.js';
 import type { MemoryTable } from '../../lib/ddb/memory-table.js';
 import { fileCatalog } from '../../lib/exports/catalog.js';
@@ -30,6 +32,8 @@ import { type FakeZoho, type FakeZohoOptions, startFakeZoho } from '../../local/
 import type { TestAws } from './aws.js';
 import { type ChecksumS3, startChecksumS3 } from './checksum-s3.js';
 import { memoryTables } from './memory.js';
+import type { IamRecorder } from './iam/recorder.js';
+import { type RoleDeps, recordedRoles } from './iam/roles.js';
 import { FAKE_CREDENTIALS, sha256OfIterable } from './zoho.js';
 
 /** Where a harness keeps its items and objects: what every backend gives. */
@@ -49,7 +53,14 @@ export interface HarnessOptions {
   fake?: FakeZohoOptions;
   config?: Record<string, string>;
   exportDeps?: Partial<ExportDeps>;
+  /**
+   * Record every AWS call per function (test/support/iam/recorder.ts); callbacks signed with `key`.
+   * Needs the AWS backend: each function gets its own DynamoDB and S3 clients.
+   */
+  iam?: { recorder: IamRecorder; callbacks?: { base: string; key: Buffer } };
 }
+
+const isTestAws = (s: HarnessStorage): s is TestAws => 'jobsTable' in s && 'ddb' in s;
 
 /**
  * The job pipeline and the exports in-process, with the fake Zoho and the test's clock. `A` is its
@@ -67,6 +78,11 @@ export interface Harness<A extends HarnessStorage = TestAws> {
   pollDeps: PollDeps;
   downloadDeps: DownloadDeps;
   api: ApiDeps;
+  /**
+   * With `iam`: each function's own dependencies (its own clients, the recorder attached). The fields above
+   * are then the API's (`exportDeps`, `api`), the poller's, the downloader's and the converter's.
+   */
+  roles?: Record<FunctionName, RoleDeps>;
   /** Dispatched download messages that are due (delayed ones join when the clock reaches them). */
   queue: DownloadMessage[];
   /** Messages whose handler threw three times (the dead-letter queue). */
@@ -186,19 +202,42 @@ async function harnessOn<A extends HarnessStorage>(
   };
   const catalogDir = mkdtempSync(path.join(tmpdir(), 'zoho-catalog-'));
   const catalog = fileCatalog(catalogDir, config.GLUE_DATABASE);
-  const exportDeps: ExportDeps = {
+  const partSize = 5 * 1024 * 1024;
+  if (opts.iam && !isTestAws(aws)) throw new Error('recording AWS calls needs the AWS backend');
+  const roles =
+    opts.iam && isTestAws(aws)
+      ? recordedRoles({
+          recorder: opts.iam.recorder,
+          endpoints: { ddb: inject('ddbEndpoint'), s3: inject('s3Endpoint') },
+          config,
+          aws,
+          logger,
+          metrics,
+          now: clock.now,
+          dispatch,
+          convert,
+          events,
+          catalog,
+          partSize,
+          ...(opts.exportDeps ? { overrides: opts.exportDeps } : {}),
+          ...(opts.iam.callbacks ? { callbacks: opts.iam.callbacks } : {}),
+        })
+      : undefined;
+  const exportDeps: ExportDeps = roles?.api.exports ?? {
     ...buildExportDeps(core, { s3: aws.s3, events, convert, catalog }),
     ...opts.exportDeps,
   };
-  const fields = fieldsCache(exportDeps, clock.now);
-  const convertWith: ConvertDeps = { ...exportDeps, config, s3: aws.s3 };
-  const pollDeps = buildPollDeps(core, { dispatch, exports: exportDeps, sweep: true });
-  const downloadDeps = buildDownloadDeps(core, {
+  const convertWith: ConvertDeps = roles?.['convert-parquet'].convert ?? {
+    ...exportDeps,
+    config,
     s3: aws.s3,
-    dispatch,
-    exports: exportDeps,
-    partSize: 5 * 1024 * 1024,
-  });
+  };
+  const fields = fieldsCache(convertWith, clock.now);
+  const pollDeps =
+    roles?.['poll-jobs'].poll ?? buildPollDeps(core, { dispatch, exports: exportDeps, sweep: true });
+  const downloadDeps =
+    roles?.['download-result'].download ??
+    buildDownloadDeps(core, { s3: aws.s3, dispatch, exports: exportDeps, partSize });
   const api: ApiDeps = exportDeps;
   const handleApi = createApiHandler(api);
   const receives = new Map<DownloadMessage, number>();
@@ -217,6 +256,7 @@ async function harnessOn<A extends HarnessStorage>(
     pollDeps,
     downloadDeps,
     api,
+    ...(roles ? { roles } : {}),
     queue,
     dlq,
     metrics,
