@@ -142,7 +142,14 @@ export async function startExport(
       throw e;
     }
     const seconds = Math.max(1, Math.round((performance.now() - asked) / 1000));
-    const uncertain = { e, seconds, record: newRecord(), keyDone: keyDone(), releaseKey, nonce: binding.nonce };
+    const uncertain = {
+      e,
+      seconds,
+      record: newRecord(),
+      keyDone: keyDone(),
+      releaseKey,
+      nonce: binding.nonce,
+    };
     return callback !== undefined
       ? awaitFirstPage(deps, uncertain)
       : failUncertain(deps, { ...uncertain, keyed: key !== undefined });
@@ -218,7 +225,15 @@ async function awaitFirstPage(
 ): Promise<{ created: boolean; record: ExportRecord }> {
   const now = deps.now ?? Date.now;
   const error = describeError(u.e);
-  if (!(await deps.exports.createAwaitingFirstPage(u.record, error, now() + ADOPT_WINDOW_MS, u.keyDone, u.nonce)))
+  if (
+    !(await deps.exports.createAwaitingFirstPage(
+      u.record,
+      error,
+      now() + ADOPT_WINDOW_MS,
+      u.keyDone,
+      u.nonce,
+    ))
+  )
     return notRecorded(u);
   deps.metrics.count('ExportsStarted');
   deps.logger.warn('export started; page 1 may have been created, waiting for its callback', {

@@ -247,8 +247,8 @@ describe('npm start writes no secret anywhere', () => {
     // (The refused export's id is written nowhere, so its token is known only by its shape: the
     // CALLBACK_TOKEN search below finds any full token, whatever its export.)
     expect(exportIds.has(exportId)).toBe(true);
+    // v2 tokens carry a random nonce (they come from the fake's log above); v1 ones can be recomputed.
     for (const id of exportIds)
-      // v2 tokens carry a random nonce (they come from the fake's log above); v1 ones can be recomputed.
       for (const page of [1, 2, 3]) callbackTokens.add(callbackTokenV1(key, id, page));
     expect(callbackTokens.size).toBeGreaterThan(0);
 

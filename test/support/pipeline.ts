@@ -31,9 +31,9 @@ import { type FakeZoho, type FakeZohoOptions, startFakeZoho } from '../../local/
 // Types only: './aws.js' (vitest's `inject` of the stand-ins) is loaded when the AWS backend is asked for.
 import type { TestAws } from './aws.js';
 import { type ChecksumS3, startChecksumS3 } from './checksum-s3.js';
-import { memoryTables } from './memory.js';
 import type { IamRecorder } from './iam/recorder.js';
 import { type RoleDeps, recordedRoles } from './iam/roles.js';
+import { memoryTables } from './memory.js';
 import { FAKE_CREDENTIALS, sha256OfIterable } from './zoho.js';
 
 /** Where a harness keeps its items and objects: what every backend gives. */
