@@ -359,7 +359,12 @@ describe("each function's role allows every call it made", () => {
     // The converter's recovery above drops page 3's landed CSV.
     expect(csv.length).toBeGreaterThan(0);
     const template = structuredClone(templates.scheduled!);
-    const removed = removeGrant(template, 'ConvertParquetFunction', 's3:DeleteObject', /\/module=\*$/);
+    const removed = removeGrant(
+      template,
+      'ConvertParquetFunction',
+      's3:DeleteObject',
+      /\/zoho-crm\/module=\*$/,
+    );
     expect(removed).toBe(1);
     const report = checkCalls(template, calls).find((r) => r.fn === 'convert-parquet')!;
     expect(report.denied.length).toBeGreaterThan(0);
