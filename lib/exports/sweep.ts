@@ -3,9 +3,12 @@
  * well): exports needing attention (a wanted page whose time has come, an intent whose creator died,
  * taken over after the adoption window when callbacks are on, a reopened export whose conversion
  * requests did not all go out, an unpublished event), and jobs whose export did not take in their last
- * transition: the sweep runs the reaction stored on the job (lib/exports/reactions.ts).
+ * transition: the sweep runs the reaction stored on the job (lib/exports/reactions.ts). It pages through
+ * both until the tick's deadline; an item it fails on moves back in its index with a backoff counted on
+ * the item, so it never blocks the items behind it.
  */
 import type { JobRecord } from '../jobs/model.js';
+import { backoffMs } from '../jobs/retry.js';
 import { EXPORT_FOLLOW_THROUGH_MS } from '../jobs/store.js';
 import { describeError } from '../observability.js';
 import type { ExportDeps } from './deps.js';
@@ -24,34 +27,97 @@ export interface SweepSummary {
   eventsPublished: number;
   /** Jobs whose export had not taken in their last transition (the function that moved them died). */
   followedThrough: number;
+  /** Items (exports or jobs) the sweep failed on: each waits its backoff, the others go on. */
+  failed: number;
 }
+
+/** Items read per query of each index; the sweep pages on until the tick's deadline. */
+const SWEEP_PAGE = 50;
 
 export async function sweepExports(deps: ExportDeps, opts: { deadline: number }): Promise<SweepSummary> {
   const now = deps.now ?? Date.now;
+  const random = deps.random ?? Math.random;
   const summary: SweepSummary = {
     exports: 0,
     pagesCreated: 0,
     completed: 0,
     eventsPublished: 0,
     followedThrough: 0,
+    failed: 0,
   };
-  const guarded = async (what: Record<string, unknown>, f: () => Promise<void>): Promise<void> => {
+  // One cut-off for the whole tick: an item pushed back (or looked at again) later in the tick is not
+  // read a second time by a later page.
+  const tickStart = now();
+  /**
+   * Runs one item; a failure pushes the item back with its backoff (counted on the item) so the next
+   * tick reads the items behind it first, and never stops the sweep.
+   */
+  const guarded = async (
+    what: Record<string, unknown>,
+    failuresSoFar: number | undefined,
+    f: () => Promise<void>,
+    pushBack: (failures: number, at: number) => Promise<boolean>,
+  ): Promise<void> => {
     try {
       await f();
     } catch (err) {
-      deps.logger.error('export sweep failed for one item', { ...what, error: describeError(err) });
+      summary.failed++;
+      deps.metrics.count('SweepItemsFailed');
+      const failures = (failuresSoFar ?? 0) + 1;
+      const delay = backoffMs(failures - 1, deps.timing.baseMs, deps.timing.capMs, random);
+      deps.logger.error('export sweep failed for one item; it waits its backoff', {
+        ...what,
+        failures,
+        retry_in_ms: delay,
+        error: describeError(err),
+      });
+      await pushBack(failures, now() + delay).catch((e: unknown) =>
+        deps.logger.error('export sweep could not push a failed item back', {
+          ...what,
+          error: describeError(e),
+        }),
+      );
     }
   };
-  for (const e of await deps.exports.needingAttention(now(), 50)) {
+  // An item seen twice in one tick (a page boundary moved under a write) is done once.
+  const seen = new Set<string>();
+
+  let startKey: Record<string, unknown> | undefined;
+  do {
     if (now() >= opts.deadline) return summary;
-    summary.exports++;
-    await guarded({ export_id: e.export_id }, () => attendExport(deps, e, summary));
-  }
-  for (const job of await deps.jobs.exportDue(now(), 50)) {
+    const page = await deps.exports.needingAttention(tickStart, SWEEP_PAGE, startKey);
+    for (const e of page.exports) {
+      if (now() >= opts.deadline) return summary;
+      if (seen.has(`export:${e.export_id}`)) continue;
+      seen.add(`export:${e.export_id}`);
+      summary.exports++;
+      await guarded(
+        { export_id: e.export_id },
+        e.attention_failures,
+        () => attendExport(deps, e, summary),
+        (failures, at) => deps.exports.attentionFailed(e.export_id, failures, at),
+      );
+    }
+    startKey = page.lastKey;
+  } while (startKey);
+
+  do {
     if (now() >= opts.deadline) return summary;
-    summary.followedThrough++;
-    await guarded({ job_id: job.job_id }, () => followUpJob(deps, job, summary));
-  }
+    const page = await deps.jobs.exportDue(tickStart, SWEEP_PAGE, startKey);
+    for (const job of page.jobs) {
+      if (now() >= opts.deadline) return summary;
+      if (seen.has(`job:${job.job_id}`)) continue;
+      seen.add(`job:${job.job_id}`);
+      summary.followedThrough++;
+      await guarded(
+        { job_id: job.job_id, export_id: job.export_id },
+        job.export_failures,
+        () => followUpJob(deps, job, summary),
+        (failures, at) => deps.jobs.exportFailed(job.job_id, failures, at),
+      );
+    }
+    startKey = page.lastKey;
+  } while (startKey);
   return summary;
 }
 
