@@ -16,7 +16,7 @@ import { finalizeFor, pageFailed } from './hooks.js';
 import type { ExportRecord } from './model.js';
 import { ADOPT_WINDOW_MS, createWantedPage, pageCompleted } from './pages.js';
 import { publishEvent } from './publish.js';
-import { exportAction, followThrough, reactionLater, sweepAction } from './reactions.js';
+import { exportAction, followThrough, reactionLater, type SweepAction, sweepAction } from './reactions.js';
 import { resumeReconversion } from './reconvert.js';
 
 export interface SweepSummary {
@@ -34,7 +34,16 @@ export interface SweepSummary {
 /** Items read per query of each index; the sweep pages on until the tick's deadline. */
 const SWEEP_PAGE = 50;
 
-export async function sweepExports(deps: ExportDeps, opts: { deadline: number }): Promise<SweepSummary> {
+export interface SweepOptions {
+  deadline: number;
+  /**
+   * No access token can be had this tick: do only what needs none (publish, finalize, conversion
+   * dispatch) and leave what calls Zoho (creating or recovering a page) for a later tick.
+   */
+  withoutZoho?: boolean;
+}
+
+export async function sweepExports(deps: ExportDeps, opts: SweepOptions): Promise<SweepSummary> {
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
   const summary: SweepSummary = {
@@ -94,7 +103,7 @@ export async function sweepExports(deps: ExportDeps, opts: { deadline: number })
       await guarded(
         { export_id: e.export_id },
         e.attention_failures,
-        () => attendExport(deps, e, summary),
+        () => attendExport(deps, e, summary, opts),
         (failures, at) => deps.exports.attentionFailed(e.export_id, failures, at),
       );
     }
@@ -112,7 +121,7 @@ export async function sweepExports(deps: ExportDeps, opts: { deadline: number })
       await guarded(
         { job_id: job.job_id, export_id: job.export_id },
         job.export_failures,
-        () => followUpJob(deps, job, summary),
+        () => followUpJob(deps, job, summary, opts),
         (failures, at) => deps.jobs.exportFailed(job.job_id, failures, at),
       );
     }
@@ -122,9 +131,16 @@ export async function sweepExports(deps: ExportDeps, opts: { deadline: number })
 }
 
 /** One export of the attention index: what `exportAction` says. */
-async function attendExport(deps: ExportDeps, e: ExportRecord, summary: SweepSummary): Promise<void> {
+async function attendExport(
+  deps: ExportDeps,
+  e: ExportRecord,
+  summary: SweepSummary,
+  opts: SweepOptions,
+): Promise<void> {
   const now = deps.now ?? Date.now;
   const action = exportAction(e, now(), { callbacks: !!deps.callbackUrl, adoptWindowMs: ADOPT_WINDOW_MS });
+  if (opts.withoutZoho && (action.kind === 'create-wanted-page' || action.kind === 'take-over-intent'))
+    return;
   switch (action.kind) {
     case 'publish-event':
       if (await publishEvent(deps, e.export_id)) summary.eventsPublished++;
@@ -147,7 +163,12 @@ async function attendExport(deps: ExportDeps, e: ExportRecord, summary: SweepSum
 }
 
 /** One flagged job whose reaction was left pending: the stored reaction's `sweepAction`, run now. */
-async function followUpJob(deps: ExportDeps, job: JobRecord, summary: SweepSummary): Promise<void> {
+async function followUpJob(
+  deps: ExportDeps,
+  job: JobRecord,
+  summary: SweepSummary,
+  opts: SweepOptions,
+): Promise<void> {
   const now = deps.now ?? Date.now;
   // A flag on a job of no export: nothing to react to (a job never flagged so, but never stuck either).
   if (!job.export_id) {
@@ -155,6 +176,7 @@ async function followUpJob(deps: ExportDeps, job: JobRecord, summary: SweepSumma
     return;
   }
   const action = sweepAction(job, now(), EXPORT_FOLLOW_THROUGH_MS);
+  if (opts.withoutZoho && needsZoho(action)) return;
   switch (action.kind) {
     case 'want-next-page':
       if (await followThrough(deps, job, true, () => pageCompleted(deps, job))) summary.pagesCreated++;
@@ -176,5 +198,19 @@ async function followUpJob(deps: ExportDeps, job: JobRecord, summary: SweepSumma
       if (r.kind === 'completed') summary.completed++;
       return;
     }
+  }
+}
+
+/** A job reaction that may call Zoho: creating the next page, or recovering a failed one. */
+function needsZoho(action: SweepAction): boolean {
+  switch (action.kind) {
+    case 'want-next-page':
+    case 'recover-or-fail':
+      return true;
+    case 'convert':
+    case 'finalize':
+      return action.wantNextPage;
+    case 'wait':
+      return false;
   }
 }

@@ -8,9 +8,9 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Timing } from '../config.js';
 import type { PageHooks } from '../exports/hooks.js';
-import type { SweepSummary } from '../exports/sweep.js';
+import type { SweepOptions, SweepSummary } from '../exports/sweep.js';
 import type { DownloadMessage, JobError, JobRecord } from '../jobs/model.js';
-import { afterCheckError, backoffMs, isTokenProblem } from '../jobs/retry.js';
+import { afterCheckError, backoffMs, isTokenProblem, withinMaxAge } from '../jobs/retry.js';
 import type { Guard, JobStore, Observed } from '../jobs/store.js';
 import { describeError, type MetricsSink } from '../observability.js';
 import type { Settings } from '../settings.js';
@@ -31,8 +31,11 @@ export interface PollDeps {
   metrics: MetricsSink;
   /** What exports learn from the jobs (their pages). */
   pages?: PageHooks;
-  /** The exports' safety net, run after the jobs of each tick. */
-  sweep?: (opts: { deadline: number }) => Promise<SweepSummary>;
+  /**
+   * The exports' safety net, run after the jobs of each tick; after a tick stopped for want of an
+   * access token, only for what needs none (`withoutZoho`).
+   */
+  sweep?: (opts: SweepOptions) => Promise<SweepSummary>;
   now?: () => number;
   random?: () => number;
 }
@@ -110,8 +113,11 @@ async function failJob(
   return ok;
 }
 
+const ageOf = (deps: PollDeps, job: JobRecord): number =>
+  (deps.now ?? Date.now)() - Date.parse(job.created_at);
+
 function tooOld(deps: PollDeps, job: JobRecord): boolean {
-  return (deps.now ?? Date.now)() - Date.parse(job.created_at) > deps.timing.maxAgeMs;
+  return ageOf(deps, job) > deps.timing.maxAgeMs;
 }
 
 async function expire(deps: PollDeps, job: JobRecord): Promise<CheckOutcome> {
@@ -151,11 +157,13 @@ export async function checkJob(
     const decision = afterCheckError(e, consecutive, timing, random);
     if (decision.kind === 'fail')
       return outcome((await failJob(deps, job, claim, error)) ? 'failed' : 'skipped');
-    await jobs.checkFailed(job.job_id, claim, error, consecutive, now() + decision.delayMs);
+    // Never past the job's maximum age: then it expires on time instead of sleeping past it.
+    const delay = withinMaxAge(decision.delayMs, ageOf(deps, job), timing);
+    await jobs.checkFailed(job.job_id, claim, error, consecutive, now() + delay);
     deps.logger.warn('status check failed; will retry', {
       job_id: job.job_id,
       error,
-      retry_in_ms: decision.delayMs,
+      retry_in_ms: delay,
     });
     return outcome('retried', isTokenProblem(e) ? { tokenProblem: error } : {});
   };
@@ -186,7 +194,11 @@ export async function checkJob(
     // ADDED, QUEUED, IN PROGRESS or a state we do not know: check again later.
     // A job Zoho will call back about is only polled as a fallback: its backoff grows further.
     const cap = job.callback ? timing.callbackCapMs : timing.capMs;
-    const delay = backoffMs((observed.checks ?? 1) - 1, timing.baseMs, cap, random);
+    const delay = withinMaxAge(
+      backoffMs((observed.checks ?? 1) - 1, timing.baseMs, cap, random),
+      ageOf(deps, job),
+      timing,
+    );
     const ok = await jobs.stillPending(job.job_id, claim, observed, now() + delay);
     return outcome(ok ? 'pending' : 'skipped', { checked: true });
   }
@@ -282,6 +294,7 @@ export async function pollOnce(
     stoppedEarly: false,
   };
   let stop: string | undefined;
+  let tokenTrouble = false;
   const shouldStop = (): boolean => {
     if (stop) return true;
     if (opts.signal?.aborted) stop = 'aborted';
@@ -310,6 +323,7 @@ export async function pollOnce(
     if (o.tokenProblem) {
       if (!stop) deps.metrics.count('ZohoTokenErrors');
       stop = `no access token: ${o.tokenProblem.code}`;
+      tokenTrouble = true;
     }
   };
 
@@ -337,9 +351,15 @@ export async function pollOnce(
   if (stop) {
     summary.stoppedEarly = true;
     deps.logger.warn('poller stopped taking new work', { reason: stop });
-  } else if (deps.sweep) {
+  }
+  // Token trouble stops the checks, not the work that needs no token (publishing, finalizing,
+  // dispatching conversions): the sweep still does that. Out of time or aborted, nothing more.
+  if (deps.sweep && (!stop || (tokenTrouble && !opts.signal?.aborted))) {
     try {
-      summary.exports = await deps.sweep({ deadline: opts.deadline });
+      summary.exports = await deps.sweep({
+        deadline: opts.deadline,
+        ...(tokenTrouble ? { withoutZoho: true } : {}),
+      });
     } catch (e) {
       deps.logger.error('export sweep failed', { error: describeError(e) });
     }

@@ -9,11 +9,15 @@ import { timingFrom } from '../../lib/config.js';
 import type { ExportDeps } from '../../lib/exports/deps.js';
 import type { ExportEvent } from '../../lib/exports/events.js';
 import { type ExportRecord, newExportId } from '../../lib/exports/model.js';
+import { createWantedPage } from '../../lib/exports/pages.js';
 import { sweepExports } from '../../lib/exports/sweep.js';
 import type { JobRecord } from '../../lib/jobs/model.js';
+import { MAX_FOLLOW_UP_ATTEMPTS } from '../../lib/jobs/retry.js';
 import { EXPORT_FOLLOW_THROUGH_MS } from '../../lib/jobs/store.js';
 import { createLogger, memoryMetrics } from '../../lib/observability.js';
 import { stores } from '../../lib/runtime.js';
+import type { ZohoClient } from '../../lib/zoho/client.js';
+import { ZohoError } from '../../lib/zoho/errors.js';
 import { memoryTables } from '../support/memory.js';
 
 const T0 = Date.parse('2026-12-07T10:00:00.000Z');
@@ -29,7 +33,7 @@ function acceptingS3(): S3Client {
   return s3;
 }
 
-function harness() {
+function harness(createJob?: ZohoClient['createJob']) {
   const tables = memoryTables();
   let t = T0;
   const now = () => t;
@@ -54,7 +58,7 @@ function harness() {
     zoho: {
       apiVersion: 'v8',
       getJob: unreachable,
-      createJob: unreachable,
+      createJob: createJob ?? unreachable,
       downloadResult: unreachable,
       getFields: unreachable,
       getDeletedRecords: unreachable,
@@ -90,6 +94,20 @@ function harness() {
     metrics,
     advance: (ms: number) => {
       t += ms;
+    },
+    /** A RUNNING export whose page 1 has more records: page 2 is wanted (its intent recorded). */
+    async pageWanted(): Promise<string> {
+      const e = record();
+      const parent = '7000000000000000001';
+      await tables.exports.put({ ...e, page_jobs: [parent], pages_created: 1 });
+      await tables.jobs.put({
+        ...s.jobs.newJob(parent, { export_id: e.export_id, page: 1, module: 'Contacts', api_version: 'v8' }),
+        status: 'DOWNLOADING',
+        more_records: true,
+        next_page_token: 'tok-2',
+      });
+      expect(await s.exports.wantPage(e.export_id, 2, parent, 'tok-2')).toBe(true);
+      return e.export_id;
     },
     /** A finished export whose completion event is pending, in the attention index at `at`. */
     async eventPending(at: number): Promise<string> {
@@ -196,5 +214,86 @@ describe('sweepExports', () => {
     expect(summary.eventsPublished).toBe(70);
     expect(reads).toBe(70);
     expect((await sweepExports(h.deps, { deadline: Number.MAX_SAFE_INTEGER })).eventsPublished).toBe(50);
+  });
+});
+
+describe('sweepExports without an access token', () => {
+  it('publishes and finalizes, but leaves the pages to create for a tick with a token', async () => {
+    let asked = 0;
+    const h = harness(async () => {
+      asked++;
+      return { id: '7000000000000000002', state: 'ADDED' };
+    });
+    const wanted = await h.pageWanted();
+    const event = await h.eventPending(T0 - 1);
+    const unheard = await h.exportedPageUnheard(T0 - 1, '7000000000000000777');
+    h.advance(EXPORT_FOLLOW_THROUGH_MS);
+    const summary = await sweepExports(h.deps, { deadline: Number.MAX_SAFE_INTEGER, withoutZoho: true });
+    expect(asked).toBe(0);
+    expect(summary).toMatchObject({ eventsPublished: 1, completed: 1, pagesCreated: 0 });
+    // The export finalized on the way publishes its own completion event.
+    expect(h.published.sort()).toEqual([event, unheard.exportId].sort());
+    expect((await h.deps.exports.get(unheard.exportId))?.status).toBe('COMPLETED');
+    expect((await h.deps.exports.get(wanted))?.intent_state).toBe('wanted');
+    // With a token, the next tick creates it.
+    expect((await sweepExports(h.deps, { deadline: Number.MAX_SAFE_INTEGER })).pagesCreated).toBe(1);
+    expect(asked).toBe(1);
+  });
+});
+
+describe('createWantedPage: bounded follow-ups', () => {
+  const busy = () =>
+    Promise.reject(
+      new ZohoError({
+        code: 'INTERNAL_ERROR',
+        message: 'Zoho is busy (test)',
+        kind: 'retryable',
+        httpStatus: 500,
+      }),
+    );
+
+  it(`fails the export with FOLLOW_UP_NOT_CREATED after ${MAX_FOLLOW_UP_ATTEMPTS} attempts, naming Zoho's last code`, async () => {
+    const h = harness(busy);
+    const id = await h.pageWanted();
+    for (let i = 1; i < MAX_FOLLOW_UP_ATTEMPTS; i++) {
+      expect(await createWantedPage(h.deps, id)).toBe(false);
+      const e = await h.deps.exports.get(id);
+      expect(e?.status).toBe('RUNNING');
+      expect(e?.intent_attempts).toBe(i);
+      // The backoff never exceeds its cap: the intent is due again by then.
+      h.advance(h.deps.timing.capMs);
+    }
+    expect(await createWantedPage(h.deps, id)).toBe(false);
+    const e = await h.deps.exports.get(id);
+    expect(e?.status).toBe('FAILED');
+    expect(e?.error).toMatchObject({ code: 'FOLLOW_UP_NOT_CREATED', page: 2 });
+    expect(e?.error?.message).toContain(`after ${MAX_FOLLOW_UP_ATTEMPTS} attempts`);
+    expect(e?.error?.message).toContain('INTERNAL_ERROR');
+    expect((await h.deps.jobs.get('7000000000000000001'))?.follow_up_error?.code).toBe(
+      'FOLLOW_UP_NOT_CREATED',
+    );
+  });
+
+  it('fails the export once the page has been wanted for longer than a job may live, even for token trouble', async () => {
+    const h = harness(() =>
+      Promise.reject(
+        new ZohoError({
+          code: 'TOKEN_THROTTLED',
+          message: 'no token (test)',
+          kind: 'retryable',
+          stage: 'oauth',
+        }),
+      ),
+    );
+    const id = await h.pageWanted();
+    expect(await createWantedPage(h.deps, id)).toBe(false);
+    expect((await h.deps.exports.get(id))?.status).toBe('RUNNING');
+    h.advance(h.deps.timing.maxAgeMs);
+    expect(await createWantedPage(h.deps, id)).toBe(false);
+    const e = await h.deps.exports.get(id);
+    expect(e?.status).toBe('FAILED');
+    expect(e?.error?.code).toBe('FOLLOW_UP_NOT_CREATED');
+    expect(e?.error?.message).toContain('maximum job age');
+    expect(e?.error?.message).toContain('TOKEN_THROTTLED');
   });
 });
