@@ -128,6 +128,17 @@ export class ExportStore {
     return { exports: page.items as unknown as ExportRecord[], next: encodeCursor(page.lastKey) };
   }
 
+  /**
+   * The `next` cursor of a listing (same `module` and `status`) that stops after `e`, as if the query
+   * had ended there: `GET /exports` stops early when its pages' reads would run over their bound.
+   */
+  listCursorAfter(e: ExportRecord, opts: { module?: string; status?: ExportStatus }): string | null {
+    const index = opts.module ? 'byModule' : opts.status ? 'byStatus' : 'all';
+    return encodeCursor(
+      Object.fromEntries(Object.keys(LIST_KEYS[index]).map((k): [string, unknown] => [k, Reflect.get(e, k)])),
+    );
+  }
+
   /** Exports the poller's sweep must look at now (a page to create or retry, an event to publish), a page of them. */
   async needingAttention(
     now: number,

@@ -366,3 +366,24 @@ export async function pollOnce(
   }
   return summary;
 }
+
+/**
+ * The tick's export-health gauge (lib/exports/health.ts), never the tick's failure: a throw would fail
+ * the invocation and EventBridge would run the whole tick again. A gauge that could not be measured
+ * or sent is logged and counted (HealthMetricErrors).
+ */
+export async function emitHealthGuarded(
+  deps: Pick<PollDeps, 'logger' | 'metrics'>,
+  emit: () => Promise<number | undefined>,
+): Promise<number | undefined> {
+  try {
+    const age = await emit();
+    // health.ts logged why: only count it.
+    if (age === undefined) deps.metrics.count('HealthMetricErrors');
+    return age;
+  } catch (e) {
+    deps.metrics.count('HealthMetricErrors');
+    deps.logger.error('export health gauge failed; the tick goes on', { error: describeError(e) });
+    return undefined;
+  }
+}

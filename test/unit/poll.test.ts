@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { timingFrom } from '../../lib/config.js';
 import type { SweepOptions, SweepSummary } from '../../lib/exports/sweep.js';
 import { createLogger, memoryMetrics } from '../../lib/observability.js';
-import { type PollDeps, pollOnce } from '../../lib/pipeline/poll.js';
+import { emitHealthGuarded, type PollDeps, pollOnce } from '../../lib/pipeline/poll.js';
 import { stores } from '../../lib/runtime.js';
 import type { ZohoClient } from '../../lib/zoho/client.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
@@ -120,5 +120,25 @@ describe('pollOnce', () => {
     h.advance(120_001);
     expect((await pollOnce(h.deps, { deadline: Number.MAX_SAFE_INTEGER })).expired).toBe(1);
     expect((await h.jobs.get(id))?.status).toBe('FAILED');
+  });
+});
+
+describe('emitHealthGuarded', () => {
+  it('a failing health gauge is logged and counted, never thrown (the tick is not run again)', async () => {
+    const metrics = memoryMetrics();
+    const logger = createLogger('test', 'SILENT');
+    const errors: string[] = [];
+    logger.error = (message: unknown, ..._rest: never[]) => {
+      errors.push(String(message));
+    };
+    await expect(
+      emitHealthGuarded({ logger, metrics }, () => Promise.reject(new Error('DynamoDB is down (test)'))),
+    ).resolves.toBeUndefined();
+    expect(metrics.counts.HealthMetricErrors).toBe(1);
+    expect(errors).toEqual(['export health gauge failed; the tick goes on']);
+    // Not measured (health.ts logged why): counted as well; measured: nothing.
+    expect(await emitHealthGuarded({ logger, metrics }, async () => undefined)).toBeUndefined();
+    expect(await emitHealthGuarded({ logger, metrics }, async () => 42)).toBe(42);
+    expect(metrics.counts.HealthMetricErrors).toBe(2);
   });
 });
