@@ -4,7 +4,7 @@ import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { loadFunctionConfig } from '../lib/config.js';
 import { emitExportHealth } from '../lib/exports/health.js';
-import { type PollSummary, pollOnce } from '../lib/pipeline/poll.js';
+import { emitHealthGuarded, type PollSummary, pollOnce } from '../lib/pipeline/poll.js';
 import { lambdaRuntime } from '../lib/runtime.js';
 import { exportDeps, pollDeps } from '../lib/wiring.js';
 
@@ -23,11 +23,9 @@ export const handler = middy<ScheduledEvent, PollSummary>({ timeoutEarlyInMillis
     const deadline = Date.now() + Math.max(1_000, context.getRemainingTimeInMillis() - SAFETY_MS);
     const summary = await pollOnce(deps, { deadline, signal });
     // Every tick, even one that stopped early: the stuck-export alarm reads this gauge.
-    await emitExportHealth({
-      exportsTable: rt.core.exports.table,
-      metrics: rt.metrics,
-      logger: rt.logger,
-    });
+    await emitHealthGuarded(rt, () =>
+      emitExportHealth({ exportsTable: rt.core.exports.table, metrics: rt.metrics, logger: rt.logger }),
+    );
     rt.logger.info('poll tick done', { ...summary });
     return summary;
   });

@@ -36,7 +36,11 @@ export type MetricName =
   | 'CallbackRejected'
   | 'ScheduleRunsStarted'
   | 'ScheduleRunsSkipped'
-  | 'ScheduleRunsFailed';
+  | 'ScheduleRunsFailed'
+  /** Items the poller's sweep failed on (each waits its backoff: lib/exports/sweep.ts). */
+  | 'SweepItemsFailed'
+  /** Poller ticks whose export-health gauge could not be computed or sent (functions/poll-jobs.ts). */
+  | 'HealthMetricErrors';
 export const JOBS_FAILED_METRIC: MetricName = 'JobsFailed';
 export const TOKEN_ERRORS_METRIC: MetricName = 'ZohoTokenErrors';
 export const EXPORTS_FAILED_METRIC: MetricName = 'ExportsFailed';

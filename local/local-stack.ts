@@ -332,6 +332,8 @@ export async function startLocalStack(
       stoppers.push(() => f.stop());
       demoJobs = await seedDemoJobs(fake.admin);
       zohoEnv.ZOHO_ACCOUNTS_URL = fake.url;
+      // The fake's plain-http API domain, named explicitly: a token answer may only send us there.
+      zohoEnv.ZOHO_API_DOMAIN = fake.url;
       zohoEnv.ZOHO_CLIENT_ID = DEFAULT_CLIENT.clientId;
       zohoEnv.ZOHO_CLIENT_SECRET = DEFAULT_CLIENT.clientSecret;
       zohoEnv.ZOHO_REFRESH_TOKEN = DEFAULT_CLIENT.refreshToken;

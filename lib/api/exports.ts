@@ -1,4 +1,5 @@
 /** `POST /exports`, `GET /exports`, `GET /exports/{export_id}`: start an export of a Zoho module, and read exports. */
+import pLimit from 'p-limit';
 import { z } from 'zod';
 import type { ExportDeps } from '../exports/deps.js';
 import { ExportRequestError } from '../exports/errors.js';
@@ -20,6 +21,14 @@ import {
   type Result,
 } from './http.js';
 import { issueCode } from './jobs.js';
+
+/**
+ * The most page-job reads one `GET /exports` answer makes (one per page of each export listed): a list
+ * of long exports answers fewer exports, with a `next` to go on, instead of thousands of reads.
+ */
+export const MAX_LIST_PAGE_READS = 1000;
+/** Exports of a list read at once (each reads its pages 10 at a time: lib/exports/deps.ts). */
+const LIST_EXPORT_CONCURRENCY = 4;
 
 /** Largest accepted body: 200 field names and 25 criteria fit in a few KiB. */
 export const MAX_EXPORT_BODY_BYTES = 32 * 1024;
@@ -167,6 +176,17 @@ export async function listExports(deps: ExportDeps, event: Event): Promise<Resul
     ...(q.status ? { status: q.status } : {}),
     ...(q.next ? { cursor: q.next } : {}),
   });
-  const exports = await Promise.all(page.exports.map((e) => readExport(deps, e.export_id)));
-  return json(200, { exports: exports.filter(Boolean), next: page.next });
+  // Every page of every export listed is one job read: within MAX_LIST_PAGE_READS, the answer stops
+  // after the last export that fits (always at least one) and its `next` resumes after it.
+  let reads = 0;
+  const listed = page.exports.filter((e, i) => {
+    reads += e.page_jobs.length;
+    return i === 0 || reads <= MAX_LIST_PAGE_READS;
+  });
+  const cut = listed.length < page.exports.length;
+  const last = listed.at(-1);
+  const next = cut && last ? deps.exports.listCursorAfter(last, q) : page.next;
+  const limit = pLimit(LIST_EXPORT_CONCURRENCY);
+  const exports = await Promise.all(listed.map((e) => limit(() => readExport(deps, e.export_id))));
+  return json(200, { exports: exports.filter(Boolean), next });
 }

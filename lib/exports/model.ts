@@ -275,6 +275,8 @@ export interface ExportRecord {
   reconvert_pending?: 'yes';
   /** "yes" while the completion event is not published (sparse index). */
   event_pending?: 'yes';
+  /** How often in a row the poller's sweep failed on the export (its backoff: lib/exports/sweep.ts). */
+  attention_failures?: number;
   expires_at?: number;
 }
 

@@ -106,16 +106,28 @@ export async function createWantedPage(
     created = await deps.zoho.createJob(q, { version, ...(callback ? { callback: { url: callback } } : {}) });
   } catch (err) {
     let error = describeError(err);
+    const attempts = (e.intent_attempts ?? 0) + 1;
+    const wantedForMs = now() - (e.intent_since ?? now());
     const decision = afterCreateError(
       err,
-      (e.intent_attempts ?? 0) + 1,
+      attempts,
       deps.timing,
-      { callbacks: !!deps.callbackUrl },
+      { callbacks: !!deps.callbackUrl, wantedForMs },
       deps.random,
     );
-    if (decision.kind === 'fail') {
+    if (decision.kind === 'give-up') {
+      const minutes = Math.round(wantedForMs / 60_000);
+      error = {
+        code: 'FOLLOW_UP_NOT_CREATED',
+        message:
+          decision.why === 'age'
+            ? `page ${page} was not created within the maximum job age (${minutes} min, ${attempts} attempts); Zoho's last answer: ${error.code}: ${error.message}`
+            : `page ${page} was not created after ${attempts} attempts (${minutes} min); Zoho's last answer: ${error.code}: ${error.message}`,
+      };
+    }
+    if (decision.kind === 'fail' || decision.kind === 'give-up') {
       // A page token that expired: the export restarts from page 1 (lib/exports/recovery.ts).
-      if (q.pageToken !== undefined && isPageTokenRefusal(err)) {
+      if (decision.kind === 'fail' && q.pageToken !== undefined && isPageTokenRefusal(err)) {
         const r = await recoverFollowUp(deps, e, claim, error);
         if (r.kind !== 'fail') return r.kind === 'recovered';
         error = r.error ?? error;

@@ -40,6 +40,9 @@ const INTENT = [
   'intent_nonce',
 ] as const;
 
+/** The export's place in the sweep's index, and how often in a row the sweep failed on it. */
+const ATTENTION = ['attention', 'attention_at', 'attention_failures'] as const;
+
 /** The key each listing pages with, so a cursor of another shape is refused (400 INVALID_CURSOR). */
 const LIST_KEYS = {
   byModule: readKeyShape(TABLES.exports, EXPORT_INDEXES.byModule),
@@ -132,15 +135,31 @@ export class ExportStore {
     return { exports: page.items as unknown as ExportRecord[], next: encodeCursor(page.lastKey) };
   }
 
-  /** Exports the poller's sweep must look at now (a page to create or retry, an event to publish). */
-  async needingAttention(now: number, limit: number): Promise<ExportRecord[]> {
+  /**
+   * The `next` cursor of a listing (same `module` and `status`) that stops after `e`, as if the query
+   * had ended there: `GET /exports` stops early when its pages' reads would run over their bound.
+   */
+  listCursorAfter(e: ExportRecord, opts: { module?: string; status?: ExportStatus }): string | null {
+    const index = opts.module ? 'byModule' : opts.status ? 'byStatus' : 'all';
+    return encodeCursor(
+      Object.fromEntries(Object.keys(LIST_KEYS[index]).map((k): [string, unknown] => [k, Reflect.get(e, k)])),
+    );
+  }
+
+  /** Exports the poller's sweep must look at now (a page to create or retry, an event to publish), a page of them. */
+  async needingAttention(
+    now: number,
+    limit: number,
+    startKey?: Record<string, unknown>,
+  ): Promise<{ exports: ExportRecord[]; lastKey: Record<string, unknown> | undefined }> {
     const page = await this.table.query({
       index: EXPORT_INDEXES.attention,
       partition: 'yes',
       sort: { op: 'le', value: now },
       limit,
+      startKey,
     });
-    return page.items as unknown as ExportRecord[];
+    return { exports: page.items as unknown as ExportRecord[], lastKey: page.lastKey };
   }
 
   // ------------------------------------------------------------------ transitions
@@ -378,7 +397,7 @@ export class ExportStore {
         key: this.key(e.export_id),
         update: {
           set: { page_jobs: pageJobs, pages_created: page, updated_at: this.iso() },
-          remove: [...INTENT, 'attention', 'attention_at'],
+          remove: [...INTENT, ...ATTENTION],
         },
         condition: and(eq('pages_created', page - 1), sameRecoveries(e.recoveries), condition),
       },
@@ -512,7 +531,7 @@ export class ExportStore {
             updated_at: this.iso(now),
           },
           add: { recoveries: 1 },
-          ...(r.dropLater ? { remove: [...INTENT, 'attention', 'attention_at'] } : {}),
+          ...(r.dropLater ? { remove: [...INTENT, ...ATTENTION] } : {}),
         },
         condition: and(...conds),
       },
@@ -578,7 +597,7 @@ export class ExportStore {
     if (
       await this.write(
         exportId,
-        { remove: ['reconvert_pending', 'attention', 'attention_at'] },
+        { remove: ['reconvert_pending', ...ATTENTION] },
         and(exists('reconvert_pending'), missing('event_pending'), missing('intent_page')),
       )
     )
@@ -588,10 +607,18 @@ export class ExportStore {
 
   /** The completion event went out. */
   eventPublished(exportId: string): Promise<boolean> {
+    return this.write(exportId, { remove: ['event_pending', ...ATTENTION] }, exists('event_pending'));
+  }
+
+  /**
+   * The sweep failed on the export (its `failures`-th time in a row): it looks again at `at`, so the
+   * export waits its backoff behind the others instead of being first in the index every tick.
+   */
+  attentionFailed(exportId: string, failures: number, at: number): Promise<boolean> {
     return this.write(
       exportId,
-      { remove: ['event_pending', 'attention', 'attention_at'] },
-      exists('event_pending'),
+      { set: { attention_at: at, attention_failures: failures } },
+      exists('attention'),
     );
   }
 

@@ -3,9 +3,12 @@
  * well): exports needing attention (a wanted page whose time has come, an intent whose creator died,
  * taken over after the adoption window when callbacks are on, a reopened export whose conversion
  * requests did not all go out, an unpublished event), and jobs whose export did not take in their last
- * transition: the sweep runs the reaction stored on the job (lib/exports/reactions.ts).
+ * transition: the sweep runs the reaction stored on the job (lib/exports/reactions.ts). It pages through
+ * both until the tick's deadline; an item it fails on moves back in its index with a backoff counted on
+ * the item, so it never blocks the items behind it.
  */
 import type { JobRecord } from '../jobs/model.js';
+import { backoffMs } from '../jobs/retry.js';
 import { EXPORT_FOLLOW_THROUGH_MS } from '../jobs/store.js';
 import { describeError } from '../observability.js';
 import type { ExportDeps } from './deps.js';
@@ -13,7 +16,7 @@ import { finalizeFor, pageFailed } from './hooks.js';
 import type { ExportRecord } from './model.js';
 import { ADOPT_WINDOW_MS, createWantedPage, pageCompleted } from './pages.js';
 import { publishEvent } from './publish.js';
-import { exportAction, followThrough, reactionLater, sweepAction } from './reactions.js';
+import { exportAction, followThrough, reactionLater, type SweepAction, sweepAction } from './reactions.js';
 import { resumeReconversion } from './reconvert.js';
 
 export interface SweepSummary {
@@ -24,41 +27,120 @@ export interface SweepSummary {
   eventsPublished: number;
   /** Jobs whose export had not taken in their last transition (the function that moved them died). */
   followedThrough: number;
+  /** Items (exports or jobs) the sweep failed on: each waits its backoff, the others go on. */
+  failed: number;
 }
 
-export async function sweepExports(deps: ExportDeps, opts: { deadline: number }): Promise<SweepSummary> {
+/** Items read per query of each index; the sweep pages on until the tick's deadline. */
+const SWEEP_PAGE = 50;
+
+export interface SweepOptions {
+  deadline: number;
+  /**
+   * No access token can be had this tick: do only what needs none (publish, finalize, conversion
+   * dispatch) and leave what calls Zoho (creating or recovering a page) for a later tick.
+   */
+  withoutZoho?: boolean;
+}
+
+export async function sweepExports(deps: ExportDeps, opts: SweepOptions): Promise<SweepSummary> {
   const now = deps.now ?? Date.now;
+  const random = deps.random ?? Math.random;
   const summary: SweepSummary = {
     exports: 0,
     pagesCreated: 0,
     completed: 0,
     eventsPublished: 0,
     followedThrough: 0,
+    failed: 0,
   };
-  const guarded = async (what: Record<string, unknown>, f: () => Promise<void>): Promise<void> => {
+  // One cut-off for the whole tick: an item pushed back (or looked at again) later in the tick is not
+  // read a second time by a later page.
+  const tickStart = now();
+  /**
+   * Runs one item; a failure pushes the item back with its backoff (counted on the item) so the next
+   * tick reads the items behind it first, and never stops the sweep.
+   */
+  const guarded = async (
+    what: Record<string, unknown>,
+    failuresSoFar: number | undefined,
+    f: () => Promise<void>,
+    pushBack: (failures: number, at: number) => Promise<boolean>,
+  ): Promise<void> => {
     try {
       await f();
     } catch (err) {
-      deps.logger.error('export sweep failed for one item', { ...what, error: describeError(err) });
+      summary.failed++;
+      deps.metrics.count('SweepItemsFailed');
+      const failures = (failuresSoFar ?? 0) + 1;
+      const delay = backoffMs(failures - 1, deps.timing.baseMs, deps.timing.capMs, random);
+      deps.logger.error('export sweep failed for one item; it waits its backoff', {
+        ...what,
+        failures,
+        retry_in_ms: delay,
+        error: describeError(err),
+      });
+      await pushBack(failures, now() + delay).catch((e: unknown) =>
+        deps.logger.error('export sweep could not push a failed item back', {
+          ...what,
+          error: describeError(e),
+        }),
+      );
     }
   };
-  for (const e of await deps.exports.needingAttention(now(), 50)) {
+  // An item seen twice in one tick (a page boundary moved under a write) is done once.
+  const seen = new Set<string>();
+
+  let startKey: Record<string, unknown> | undefined;
+  do {
     if (now() >= opts.deadline) return summary;
-    summary.exports++;
-    await guarded({ export_id: e.export_id }, () => attendExport(deps, e, summary));
-  }
-  for (const job of await deps.jobs.exportDue(now(), 50)) {
+    const page = await deps.exports.needingAttention(tickStart, SWEEP_PAGE, startKey);
+    for (const e of page.exports) {
+      if (now() >= opts.deadline) return summary;
+      if (seen.has(`export:${e.export_id}`)) continue;
+      seen.add(`export:${e.export_id}`);
+      summary.exports++;
+      await guarded(
+        { export_id: e.export_id },
+        e.attention_failures,
+        () => attendExport(deps, e, summary, opts),
+        (failures, at) => deps.exports.attentionFailed(e.export_id, failures, at),
+      );
+    }
+    startKey = page.lastKey;
+  } while (startKey);
+
+  do {
     if (now() >= opts.deadline) return summary;
-    summary.followedThrough++;
-    await guarded({ job_id: job.job_id }, () => followUpJob(deps, job, summary));
-  }
+    const page = await deps.jobs.exportDue(tickStart, SWEEP_PAGE, startKey);
+    for (const job of page.jobs) {
+      if (now() >= opts.deadline) return summary;
+      if (seen.has(`job:${job.job_id}`)) continue;
+      seen.add(`job:${job.job_id}`);
+      summary.followedThrough++;
+      await guarded(
+        { job_id: job.job_id, export_id: job.export_id },
+        job.export_failures,
+        () => followUpJob(deps, job, summary, opts),
+        (failures, at) => deps.jobs.exportFailed(job.job_id, failures, at),
+      );
+    }
+    startKey = page.lastKey;
+  } while (startKey);
   return summary;
 }
 
 /** One export of the attention index: what `exportAction` says. */
-async function attendExport(deps: ExportDeps, e: ExportRecord, summary: SweepSummary): Promise<void> {
+async function attendExport(
+  deps: ExportDeps,
+  e: ExportRecord,
+  summary: SweepSummary,
+  opts: SweepOptions,
+): Promise<void> {
   const now = deps.now ?? Date.now;
   const action = exportAction(e, now(), { callbacks: !!deps.callbackUrl, adoptWindowMs: ADOPT_WINDOW_MS });
+  if (opts.withoutZoho && (action.kind === 'create-wanted-page' || action.kind === 'take-over-intent'))
+    return;
   switch (action.kind) {
     case 'publish-event':
       if (await publishEvent(deps, e.export_id)) summary.eventsPublished++;
@@ -81,7 +163,12 @@ async function attendExport(deps: ExportDeps, e: ExportRecord, summary: SweepSum
 }
 
 /** One flagged job whose reaction was left pending: the stored reaction's `sweepAction`, run now. */
-async function followUpJob(deps: ExportDeps, job: JobRecord, summary: SweepSummary): Promise<void> {
+async function followUpJob(
+  deps: ExportDeps,
+  job: JobRecord,
+  summary: SweepSummary,
+  opts: SweepOptions,
+): Promise<void> {
   const now = deps.now ?? Date.now;
   // A flag on a job of no export: nothing to react to (a job never flagged so, but never stuck either).
   if (!job.export_id) {
@@ -89,6 +176,7 @@ async function followUpJob(deps: ExportDeps, job: JobRecord, summary: SweepSumma
     return;
   }
   const action = sweepAction(job, now(), EXPORT_FOLLOW_THROUGH_MS);
+  if (opts.withoutZoho && needsZoho(action)) return;
   switch (action.kind) {
     case 'want-next-page':
       if (await followThrough(deps, job, true, () => pageCompleted(deps, job))) summary.pagesCreated++;
@@ -110,5 +198,19 @@ async function followUpJob(deps: ExportDeps, job: JobRecord, summary: SweepSumma
       if (r.kind === 'completed') summary.completed++;
       return;
     }
+  }
+}
+
+/** A job reaction that may call Zoho: creating the next page, or recovering a failed one. */
+function needsZoho(action: SweepAction): boolean {
+  switch (action.kind) {
+    case 'want-next-page':
+    case 'recover-or-fail':
+      return true;
+    case 'convert':
+    case 'finalize':
+      return action.wantNextPage;
+    case 'wait':
+      return false;
   }
 }

@@ -148,6 +148,8 @@ export type JobRecord = JobCore &
      * stored: the sweep then derives it from the job's state, as it always did.
      */
     export_reaction?: ExportReaction;
+    /** How often in a row the sweep failed to run the reaction (its backoff: lib/exports/sweep.ts). */
+    export_failures?: number;
     /** The CSV's CRC-32 (hex) and header (field names in file order), recorded when it lands. */
     crc32?: string;
     header?: string[];

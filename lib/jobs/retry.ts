@@ -35,7 +35,24 @@ export const isTokenProblem = (e: unknown): e is ZohoError => e instanceof ZohoE
 export const isDownloadThrottle = (e: unknown): e is ZohoError =>
   e instanceof ZohoError && (e.code === 'TOO_MANY_REQUESTS' || e.httpStatus === 429);
 
-const retryAfter = (e: unknown): number => (e instanceof ZohoError ? (e.retryAfterMs ?? 0) : 0);
+/** The longest wait Zoho's Retry-After may ask of us, in poll intervals. */
+export const RETRY_AFTER_CAP_FACTOR = 10;
+
+/**
+ * Zoho's Retry-After, capped at ten poll intervals and at the maximum job age: a job is never put to
+ * sleep past its end, however far off a header (or a clock) says.
+ */
+export const retryAfter = (e: unknown, timing: Pick<Timing, 'baseMs' | 'maxAgeMs'>): number =>
+  e instanceof ZohoError
+    ? Math.min(e.retryAfterMs ?? 0, RETRY_AFTER_CAP_FACTOR * timing.baseMs, timing.maxAgeMs)
+    : 0;
+
+/**
+ * `delayMs`, cut so the job is looked at again no later than its maximum age (then it expires at once
+ * rather than sleeping past it); `ageMs` is the job's age now.
+ */
+export const withinMaxAge = (delayMs: number, ageMs: number, timing: Pick<Timing, 'maxAgeMs'>): number =>
+  Math.max(0, Math.min(delayMs, timing.maxAgeMs - ageMs));
 
 /** After a failed status check (or follow-up creation) of a PENDING job; `consecutive` counts this one. */
 export function afterCheckError(
@@ -45,9 +62,10 @@ export function afterCheckError(
   random: () => number = Math.random,
 ): RetryDecision {
   const backoff = backoffMs(consecutive - 1, timing.baseMs, timing.capMs, random);
-  if (isTokenProblem(e)) return { kind: 'wait', delayMs: Math.max(retryAfter(e), backoff), why: 'no-token' };
+  if (isTokenProblem(e))
+    return { kind: 'wait', delayMs: Math.max(retryAfter(e, timing), backoff), why: 'no-token' };
   if (e instanceof ZohoError && e.kind === 'terminal') return { kind: 'fail' };
-  return { kind: 'retry', delayMs: Math.max(retryAfter(e), backoff) };
+  return { kind: 'retry', delayMs: Math.max(retryAfter(e, timing), backoff) };
 }
 
 /** After a failed download attempt; `attempts` counts this one. */
@@ -59,10 +77,14 @@ export function afterDownloadError(
   random: () => number = Math.random,
 ): RetryDecision {
   if (isDownloadThrottle(e)) {
-    return { kind: 'wait', delayMs: Math.max(timing.downloadLockMs, retryAfter(e)), why: 'download-lock' };
+    return {
+      kind: 'wait',
+      delayMs: Math.max(timing.downloadLockMs, retryAfter(e, timing)),
+      why: 'download-lock',
+    };
   }
   if (isTokenProblem(e))
-    return { kind: 'wait', delayMs: Math.max(retryAfter(e), timing.baseMs), why: 'no-token' };
+    return { kind: 'wait', delayMs: Math.max(retryAfter(e, timing), timing.baseMs), why: 'no-token' };
   // Everything else (S3 errors, count mismatches, broken transfers) is worth another try, up to the limit.
   if ((e instanceof ZohoError && e.kind === 'terminal') || attempts >= maxAttempts) return { kind: 'fail' };
   return { kind: 'retry', delayMs: backoffMs(attempts - 1, timing.baseMs, timing.capMs, random) };
@@ -109,9 +131,22 @@ export const isUncertainCreate = (e: unknown): e is ZohoError =>
   UNCERTAIN_CODES.has(e.code) &&
   !causeCodes(e).some((c) => NOT_SENT_CAUSES.has(c));
 
+/**
+ * Attempts after which a follow-up page Zoho keeps refusing (for a reason worth a retry) fails its
+ * export: with the default poll interval the backoff reaches its cap after five, so this is about
+ * two and a half hours of trying. Token trouble is not counted (it is nobody's fault); the maximum
+ * job age bounds every case.
+ */
+export const MAX_FOLLOW_UP_ATTEMPTS = 20;
+
 export type CreateDecision =
   /** Zoho refused the page for good: the export fails (or recovers, for a refused page token). */
   | { kind: 'fail' }
+  /**
+   * Tried too often, or for longer than a job may live: the export fails with FOLLOW_UP_NOT_CREATED
+   * (Zoho's last answer in its message).
+   */
+  | { kind: 'give-up'; why: 'attempts' | 'age' }
   /**
    * The request went out and no answer came: Zoho may have made the job. With callbacks on, its
    * callback names it and adopts it, so no second job is asked for until the adoption window closes.
@@ -120,19 +155,24 @@ export type CreateDecision =
   /** Ask again after `delayMs`; the attempt counts. */
   | { kind: 'retry'; delayMs: number };
 
-/** After a failed creation of an export's follow-up page; `attempts` counts this one. */
+/**
+ * After a failed creation of an export's follow-up page; `attempts` counts this one, `wantedForMs` is
+ * how long the page has been wanted (unset: not bounded by age).
+ */
 export function afterCreateError(
   e: unknown,
   attempts: number,
   timing: Timing,
-  opts: { callbacks: boolean },
+  opts: { callbacks: boolean; wantedForMs?: number },
   random: () => number = Math.random,
 ): CreateDecision {
   if (e instanceof ZohoError && e.stage !== 'oauth' && e.kind === 'terminal') return { kind: 'fail' };
+  if ((opts.wantedForMs ?? 0) >= timing.maxAgeMs) return { kind: 'give-up', why: 'age' };
+  if (!isTokenProblem(e) && attempts >= MAX_FOLLOW_UP_ATTEMPTS) return { kind: 'give-up', why: 'attempts' };
   if (opts.callbacks && isUncertainCreate(e)) return { kind: 'await-callback' };
   return {
     kind: 'retry',
-    delayMs: Math.max(retryAfter(e), backoffMs(attempts - 1, timing.baseMs, timing.capMs, random)),
+    delayMs: Math.max(retryAfter(e, timing), backoffMs(attempts - 1, timing.baseMs, timing.capMs, random)),
   };
 }
 

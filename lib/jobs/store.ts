@@ -76,8 +76,8 @@ export type RegisterInit = Partial<
 
 const CLAIMS = ['poll_token', 'download_owner', 'dispatch_id'] as const;
 
-/** The attributes of a pending export reaction (`exportFlag`). */
-const EXPORT_FLAG = ['export_pending', 'export_due', 'export_reaction'] as const;
+/** The attributes of a pending export reaction (`exportFlag`), and the sweep's failures on it in a row. */
+const EXPORT_FLAG = ['export_pending', 'export_due', 'export_reaction', 'export_failures'] as const;
 
 /**
  * A transition its export must take in (a page with more records, EXPORTED, converted, FAILED) flags
@@ -566,15 +566,32 @@ export class JobStore {
     return this.write(jobId, { remove: [...EXPORT_FLAG] }, exists('export_pending'));
   }
 
-  /** Jobs whose export has not taken in their last transition within the follow-through time. */
-  async exportDue(now: number, limit: number): Promise<JobRecord[]> {
+  /**
+   * The sweep failed on the job's reaction (its `failures`-th time in a row): it looks again at `at`,
+   * so the job waits its backoff behind the others instead of being first in the index every tick.
+   */
+  exportFailed(jobId: string, failures: number, at: number): Promise<boolean> {
+    return this.write(
+      jobId,
+      { set: { export_due: at, export_failures: failures } },
+      exists('export_pending'),
+    );
+  }
+
+  /** Jobs whose export has not taken in their last transition within the follow-through time, a page of them. */
+  async exportDue(
+    now: number,
+    limit: number,
+    startKey?: Record<string, unknown>,
+  ): Promise<{ jobs: JobRecord[]; lastKey: Record<string, unknown> | undefined }> {
     const page = await this.table.query({
       index: EXPORT_DUE_INDEX,
       partition: 'yes',
       sort: { op: 'le', value: now },
       limit,
+      startKey,
     });
-    return page.items as unknown as JobRecord[];
+    return { jobs: page.items as unknown as JobRecord[], lastKey: page.lastKey };
   }
 
   /** Zoho said more_records but refused to create the next page: the job says so (its own state is unchanged). */

@@ -148,6 +148,38 @@ async function streamToS3(
   }
 }
 
+/** Attempts of a write to the shared download budget after Zoho's 429, and the first pause between them. */
+const BUDGET_WRITE_ATTEMPTS = 3;
+const BUDGET_WRITE_PAUSE_MS = 100;
+
+/**
+ * A write to the shared download budget after Zoho's 429 (its lock, a new slot): retried a few times,
+ * since a lock that is not written lets every other downloader run into Zoho's lock too; each failure
+ * is logged. Undefined when every attempt failed (the caller then waits out the lock on its own).
+ */
+async function budgetWrite<T>(
+  deps: Pick<DownloadDeps, 'logger'>,
+  jobId: string,
+  what: 'lock' | 'take',
+  write: () => Promise<T>,
+): Promise<T | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (e) {
+      const last = attempt >= BUDGET_WRITE_ATTEMPTS;
+      deps.logger[last ? 'error' : 'warn'](
+        last
+          ? `download budget ${what} failed after Zoho's 429; waiting out the lock without it`
+          : `download budget ${what} failed after Zoho's 429; trying again`,
+        { job_id: jobId, attempt, error: describeError(e) },
+      );
+      if (last) return undefined;
+      await new Promise((r) => setTimeout(r, BUDGET_WRITE_PAUSE_MS * attempt));
+    }
+  }
+}
+
 /**
  * Exports one COMPLETED job. Waits for a slot of the shared download budget (a deferral is not an
  * attempt); failures send the job back for a retry with backoff, up to MAX_DOWNLOAD_ATTEMPTS.
@@ -218,8 +250,9 @@ export async function downloadJob(
     const { bytes, records, crc32, header } = await streamToS3(deps, job, key, opts.signal);
     const file = { crc32, ...(header ? { header } : {}), parquet: !!job.parquet_wanted };
     const ok = await jobs.exported(job.job_id, claim, { bucket, key, bytes }, records, file, !!job.export_id);
-    deps.metrics.count('Downloads');
     if (ok) {
+      // Counted once the page is EXPORTED: a download whose claim was lost is another's to count.
+      deps.metrics.count('Downloads');
       deps.metrics.count('JobsExported');
       deps.metrics.count('BytesLanded', bytes);
       logger.info('job exported', {
@@ -258,8 +291,13 @@ export async function downloadJob(
       if (isDownloadThrottle(e)) {
         // Zoho locks every download for a minute: tell every downloader, then queue after the lock.
         deps.metrics.count('DownloadThrottled');
-        const until = await deps.budget.lock(now()).catch(() => now() + decision.delayMs);
-        const next = await deps.budget.take().catch(() => undefined);
+        const locked = await budgetWrite(deps, job.job_id, 'lock', () => deps.budget.lock(now()));
+        const until = locked ?? now() + decision.delayMs;
+        // Without the shared lock, a slot would be free at once (into Zoho's lock): wait it out instead.
+        const next =
+          locked === undefined
+            ? undefined
+            : await budgetWrite(deps, job.job_id, 'take', () => deps.budget.take());
         logger.warn('download throttled by Zoho; waiting for its lock to end', { job_id: job.job_id });
         if (!next) return defer(until, error.code);
         return defer(next.ok ? now() : next.at, error.code, next.ok ? undefined : next);
@@ -267,20 +305,25 @@ export async function downloadJob(
       return defer(now() + decision.delayMs, error.code);
     }
     if (decision.kind === 'fail') {
-      if (await jobs.fail(job.job_id, claim, error, {}, !!job.export_id)) {
-        await deps.pages?.failed(job, error).catch((err) =>
-          logger.error('export not told of a failed page; the sweep will', {
-            job_id: job.job_id,
-            error: describeError(err),
-          }),
-        );
+      if (!(await jobs.fail(job.job_id, claim, error, {}, !!job.export_id))) {
+        logger.warn('download failed, but the claim was lost meanwhile', { job_id: job.job_id, error });
+        return { outcome: 'skipped', reason: 'claim lost' };
       }
+      await deps.pages?.failed(job, error).catch((err) =>
+        logger.error('export not told of a failed page; the sweep will', {
+          job_id: job.job_id,
+          error: describeError(err),
+        }),
+      );
       deps.metrics.count('JobsFailed');
       logger.error('download failed for good', { job_id: job.job_id, error, attempts });
       return { outcome: 'failed', code: error.code };
     }
     const retryAt = now() + decision.delayMs;
-    await jobs.retryDownload(job.job_id, claim, error, retryAt);
+    if (!(await jobs.retryDownload(job.job_id, claim, error, retryAt))) {
+      logger.warn('download failed, but the claim was lost meanwhile', { job_id: job.job_id, error });
+      return { outcome: 'skipped', reason: 'claim lost' };
+    }
     deps.metrics.count('DownloadRetries');
     logger.warn('download failed; will retry', {
       job_id: job.job_id,

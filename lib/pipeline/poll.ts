@@ -9,9 +9,9 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { CallbackHealth } from '../callbacks/health.js';
 import { DEGRADED_CALLBACK_CAP_FACTOR, type Timing } from '../config.js';
 import type { PageHooks } from '../exports/hooks.js';
-import type { SweepSummary } from '../exports/sweep.js';
+import type { SweepOptions, SweepSummary } from '../exports/sweep.js';
 import type { DownloadMessage, JobError, JobRecord } from '../jobs/model.js';
-import { afterCheckError, backoffMs, isTokenProblem } from '../jobs/retry.js';
+import { afterCheckError, backoffMs, isTokenProblem, withinMaxAge } from '../jobs/retry.js';
 import type { Guard, JobStore, Observed } from '../jobs/store.js';
 import { describeError, type MetricsSink } from '../observability.js';
 import type { Settings } from '../settings.js';
@@ -34,8 +34,11 @@ export interface PollDeps {
   pages?: PageHooks;
   /** Whether callbacks are degraded (lib/callbacks/health.ts): jobs with a callback are then polled sooner. */
   callbackHealth?: CallbackHealth;
-  /** The exports' safety net, run after the jobs of each tick. */
-  sweep?: (opts: { deadline: number }) => Promise<SweepSummary>;
+  /**
+   * The exports' safety net, run after the jobs of each tick; after a tick stopped for want of an
+   * access token, only for what needs none (`withoutZoho`).
+   */
+  sweep?: (opts: SweepOptions) => Promise<SweepSummary>;
   now?: () => number;
   random?: () => number;
 }
@@ -113,8 +116,11 @@ async function failJob(
   return ok;
 }
 
+const ageOf = (deps: PollDeps, job: JobRecord): number =>
+  (deps.now ?? Date.now)() - Date.parse(job.created_at);
+
 function tooOld(deps: PollDeps, job: JobRecord): boolean {
-  return (deps.now ?? Date.now)() - Date.parse(job.created_at) > deps.timing.maxAgeMs;
+  return ageOf(deps, job) > deps.timing.maxAgeMs;
 }
 
 async function expire(deps: PollDeps, job: JobRecord): Promise<CheckOutcome> {
@@ -154,11 +160,13 @@ export async function checkJob(
     const decision = afterCheckError(e, consecutive, timing, random);
     if (decision.kind === 'fail')
       return outcome((await failJob(deps, job, claim, error)) ? 'failed' : 'skipped');
-    await jobs.checkFailed(job.job_id, claim, error, consecutive, now() + decision.delayMs);
+    // Never past the job's maximum age: then it expires on time instead of sleeping past it.
+    const delay = withinMaxAge(decision.delayMs, ageOf(deps, job), timing);
+    await jobs.checkFailed(job.job_id, claim, error, consecutive, now() + delay);
     deps.logger.warn('status check failed; will retry', {
       job_id: job.job_id,
       error,
-      retry_in_ms: decision.delayMs,
+      retry_in_ms: delay,
     });
     return outcome('retried', isTokenProblem(e) ? { tokenProblem: error } : {});
   };
@@ -190,7 +198,11 @@ export async function checkJob(
     // A job Zoho will call back about is only polled as a fallback: its backoff grows further, unless
     // callbacks are degraded (then it is polled sooner than any other).
     const cap = job.callback ? await callbackCapMs(deps) : timing.capMs;
-    const delay = backoffMs((observed.checks ?? 1) - 1, timing.baseMs, cap, random);
+    const delay = withinMaxAge(
+      backoffMs((observed.checks ?? 1) - 1, timing.baseMs, cap, random),
+      ageOf(deps, job),
+      timing,
+    );
     const ok = await jobs.stillPending(job.job_id, claim, observed, now() + delay);
     return outcome(ok ? 'pending' : 'skipped', { checked: true });
   }
@@ -348,6 +360,7 @@ export async function pollOnce(
     stoppedEarly: false,
   };
   let stop: string | undefined;
+  let tokenTrouble = false;
   const shouldStop = (): boolean => {
     if (stop) return true;
     if (opts.signal?.aborted) stop = 'aborted';
@@ -376,6 +389,7 @@ export async function pollOnce(
     if (o.tokenProblem) {
       if (!stop) deps.metrics.count('ZohoTokenErrors');
       stop = `no access token: ${o.tokenProblem.code}`;
+      tokenTrouble = true;
     }
   };
 
@@ -409,12 +423,39 @@ export async function pollOnce(
   if (stop) {
     summary.stoppedEarly = true;
     deps.logger.warn('poller stopped taking new work', { reason: stop });
-  } else if (deps.sweep) {
+  }
+  // Token trouble stops the checks, not the work that needs no token (publishing, finalizing,
+  // dispatching conversions): the sweep still does that. Out of time or aborted, nothing more.
+  if (deps.sweep && (!stop || (tokenTrouble && !opts.signal?.aborted))) {
     try {
-      summary.exports = await deps.sweep({ deadline: opts.deadline });
+      summary.exports = await deps.sweep({
+        deadline: opts.deadline,
+        ...(tokenTrouble ? { withoutZoho: true } : {}),
+      });
     } catch (e) {
       deps.logger.error('export sweep failed', { error: describeError(e) });
     }
   }
   return summary;
+}
+
+/**
+ * The tick's export-health gauge (lib/exports/health.ts), never the tick's failure: a throw would fail
+ * the invocation and EventBridge would run the whole tick again. A gauge that could not be measured
+ * or sent is logged and counted (HealthMetricErrors).
+ */
+export async function emitHealthGuarded(
+  deps: Pick<PollDeps, 'logger' | 'metrics'>,
+  emit: () => Promise<number | undefined>,
+): Promise<number | undefined> {
+  try {
+    const age = await emit();
+    // health.ts logged why: only count it.
+    if (age === undefined) deps.metrics.count('HealthMetricErrors');
+    return age;
+  } catch (e) {
+    deps.metrics.count('HealthMetricErrors');
+    deps.logger.error('export health gauge failed; the tick goes on', { error: describeError(e) });
+    return undefined;
+  }
 }

@@ -31,6 +31,41 @@ export function resolveEndpoints(opts: {
   return { accountsUrl, defaultApiDomain: opts.accountsUrl ? accountsUrl : dc.api };
 }
 
+/**
+ * The origin of `apiDomain` (Zoho's token answer, or the configured fallback) if requests may be sent
+ * there, else undefined. Allowed: the configured API domain (`defaultApiDomain`: the ZOHO_API_DOMAIN
+ * override, the data centre's API domain, or an explicit accounts server's own origin, as
+ * `resolveEndpoints` chose it), and the API domain of the data centre whose accounts server
+ * `accountsUrl` is. A data centre's domain is https; anything else Zoho's answer names (another host,
+ * plain http, a path, credentials) is refused, so a token is never sent where the operator did not
+ * point it.
+ */
+export function allowedApiDomain(
+  apiDomain: string,
+  configured: { accountsUrl: string; defaultApiDomain: string },
+): string | undefined {
+  const origin = (u: string): string | undefined => {
+    try {
+      return new URL(u).origin;
+    } catch {
+      return undefined;
+    }
+  };
+  let url: URL;
+  try {
+    url = new URL(apiDomain);
+  } catch {
+    return undefined;
+  }
+  // An origin and nothing else: the client appends the API's paths to it.
+  if (url.username || url.password || url.search || url.hash || !['', '/'].includes(url.pathname))
+    return undefined;
+  const accounts = origin(configured.accountsUrl);
+  const dc = Object.values(DATA_CENTERS).find((d) => d.accounts === accounts);
+  const allowed = new Set([origin(configured.defaultApiDomain), dc?.api]);
+  return allowed.has(url.origin) ? url.origin : undefined;
+}
+
 export const API_VERSIONS = ['v2', 'v2.1', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8'] as const;
 export type ApiVersion = (typeof API_VERSIONS)[number];
 

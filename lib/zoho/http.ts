@@ -32,13 +32,20 @@ export async function readBoundedText(res: Response, limit = 256 * 1024): Promis
   return Buffer.concat(chunks).toString('utf8').slice(0, limit);
 }
 
-const retryAfterMs = (res: HasHeaders): number | undefined => {
-  const h = res.headers.get('retry-after');
+/**
+ * The most a Retry-After header is taken at (a day: Zoho's results expire then anyway). The retry
+ * policy caps it far lower (lib/jobs/retry.ts); this only keeps an absurd header from becoming an
+ * absurd number anywhere.
+ */
+export const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
+
+/** Zoho's Retry-After (seconds, or an HTTP date), in ms between 0 and MAX_RETRY_AFTER_MS. */
+export const retryAfterMs = (res: HasHeaders, now: number = Date.now()): number | undefined => {
+  const h = res.headers.get('retry-after')?.trim();
   if (!h) return undefined;
   const s = Number(h);
-  if (Number.isFinite(s)) return Math.max(0, s * 1000);
-  const d = Date.parse(h);
-  return Number.isNaN(d) ? undefined : Math.max(0, d - Date.now());
+  const ms = Number.isFinite(s) ? s * 1000 : Date.parse(h) - now;
+  return Number.isNaN(ms) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
 };
 
 interface HasHeaders {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { type Cond, eq, lt, missing, or, type Update } from '../ddb/expr.js';
 import type { Table } from '../ddb/table.js';
 import type { AccessToken, TokenProvider } from './client.js';
+import { allowedApiDomain } from './data-centers.js';
 import { toZohoError, ZohoError } from './errors.js';
 import { type FetchFn, requestJson } from './http.js';
 import { tokenResponse } from './schemas.js';
@@ -274,11 +275,20 @@ export class TokenBroker implements TokenProvider {
           : p.expires_in !== undefined
             ? p.expires_in * 1000
             : 3_600_000;
-      token = {
-        accessToken: p.access_token,
-        apiDomain: (p.api_domain ?? this.o.defaultApiDomain).replace(/\/+$/, ''),
-        expiresAt: this.o.now() + ttlMs,
-      };
+      // Only a domain the configuration allows ever receives the token (lib/zoho/data-centers.ts).
+      const apiDomain =
+        p.api_domain === undefined
+          ? this.o.defaultApiDomain.replace(/\/+$/, '')
+          : allowedApiDomain(p.api_domain, this.o);
+      if (!apiDomain) {
+        throw new ZohoError({
+          code: 'INVALID_API_DOMAIN',
+          message: `Zoho's token answer names API domain "${String(p.api_domain).slice(0, 200)}", which is not the configured data centre's (nor ZOHO_API_DOMAIN): no request is sent to it`,
+          kind: 'terminal',
+          stage: 'oauth',
+        });
+      }
+      token = { accessToken: p.access_token, apiDomain, expiresAt: this.o.now() + ttlMs };
       this.o.onMint?.();
     } catch (e) {
       const err = toZohoError(e, 'refresh Zoho access token');

@@ -11,8 +11,12 @@ import {
   CONVERSION_RETRY_BASE_MS,
   CONVERSION_RETRY_CAP_MS,
   isUncertainCreate,
+  MAX_FOLLOW_UP_ATTEMPTS,
+  RETRY_AFTER_CAP_FACTOR,
+  withinMaxAge,
 } from '../../lib/jobs/retry.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
+import { MAX_RETRY_AFTER_MS, retryAfterMs } from '../../lib/zoho/http.js';
 
 const timing = timingFrom({ POLL_INTERVAL_SECONDS: 60, RETENTION_DAYS: 90 });
 const z = (
@@ -43,8 +47,12 @@ describe('retry decisions', () => {
       afterCheckError(z('TOO_MANY_REQUESTS', 'retryable', { retryAfterMs: 900_000 }), 1, timing).kind,
     ).toBe('retry');
     expect(
+      afterCheckError(z('TOO_MANY_REQUESTS', 'retryable', { retryAfterMs: 500_000 }), 1, timing),
+    ).toMatchObject({ delayMs: 500_000 });
+    // Capped at ten poll intervals: a Retry-After of 15 minutes waits 10 at a 60 s poll interval.
+    expect(
       afterCheckError(z('TOO_MANY_REQUESTS', 'retryable', { retryAfterMs: 900_000 }), 1, timing),
-    ).toMatchObject({ delayMs: 900_000 });
+    ).toMatchObject({ delayMs: 600_000 });
     expect(afterCheckError(new Error('socket hang up'), 1, timing).kind).toBe('retry');
   });
 
@@ -79,8 +87,11 @@ describe('retry decisions', () => {
       delayMs: backoffMs(2, timing.baseMs, timing.capMs, () => 1),
     });
     expect(
+      afterCreateError(z('TOO_MANY_REQUESTS', 'retryable', { retryAfterMs: 500_000 }), 1, timing, on),
+    ).toEqual({ kind: 'retry', delayMs: 500_000 });
+    expect(
       afterCreateError(z('TOO_MANY_REQUESTS', 'retryable', { retryAfterMs: 900_000 }), 1, timing, on),
-    ).toEqual({ kind: 'retry', delayMs: 900_000 });
+    ).toEqual({ kind: 'retry', delayMs: 600_000 });
     expect(afterCreateError(new Error('socket hang up'), 1, timing, on).kind).toBe('retry');
   });
 
@@ -118,5 +129,67 @@ describe('retry decisions', () => {
     });
     expect(afterConversionError(new Error('S3 is down'), 3, 3).kind).toBe('fail');
     expect(CONVERSION_RETRY_CAP_MS).toBe(10 * 60_000);
+  });
+
+  it("Zoho's Retry-After is capped at ten poll intervals and at the maximum job age, for every decision", () => {
+    const huge = z('TOO_MANY_REQUESTS', 'retryable', { retryAfterMs: 30 * 86_400_000, httpStatus: 429 });
+    const cap = RETRY_AFTER_CAP_FACTOR * timing.baseMs;
+    expect(cap).toBe(600_000);
+    expect(afterCheckError(huge, 1, timing, () => 1)).toEqual({ kind: 'retry', delayMs: cap });
+    expect(afterCreateError(huge, 1, timing, { callbacks: false }, () => 1)).toEqual({
+      kind: 'retry',
+      delayMs: cap,
+    });
+    expect(afterDownloadError(huge, 1, 5, timing)).toMatchObject({ kind: 'wait', delayMs: cap });
+    const tokenWait = z('TOKEN_THROTTLED', 'retryable', { stage: 'oauth', retryAfterMs: 86_400_000 });
+    expect(afterCheckError(tokenWait, 1, timing, () => 1)).toMatchObject({ kind: 'wait', delayMs: cap });
+    // A short maximum age caps it lower still.
+    const short = { ...timing, maxAgeMs: 300_000 };
+    expect(afterCheckError(huge, 1, short, () => 1)).toEqual({ kind: 'retry', delayMs: 300_000 });
+  });
+
+  it('a job is never scheduled past its maximum age', () => {
+    expect(withinMaxAge(600_000, 0, timing)).toBe(600_000);
+    expect(withinMaxAge(600_000, timing.maxAgeMs - 60_000, timing)).toBe(60_000);
+    expect(withinMaxAge(600_000, timing.maxAgeMs + 1, timing)).toBe(0);
+  });
+
+  it('follow-up creation gives up after a bounded number of attempts (token trouble aside) or past the maximum job age', () => {
+    const on = { callbacks: true };
+    const flaky = z('INTERNAL_ERROR', 'retryable');
+    expect(afterCreateError(flaky, MAX_FOLLOW_UP_ATTEMPTS - 1, timing, on).kind).toBe('retry');
+    expect(afterCreateError(flaky, MAX_FOLLOW_UP_ATTEMPTS, timing, on)).toEqual({
+      kind: 'give-up',
+      why: 'attempts',
+    });
+    expect(afterCreateError(z('TIMEOUT', 'retryable'), MAX_FOLLOW_UP_ATTEMPTS, timing, on).kind).toBe(
+      'give-up',
+    );
+    const noToken = z('TOKEN_THROTTLED', 'retryable', { stage: 'oauth' });
+    expect(afterCreateError(noToken, MAX_FOLLOW_UP_ATTEMPTS + 5, timing, on).kind).toBe('retry');
+    expect(afterCreateError(noToken, 1, timing, { ...on, wantedForMs: timing.maxAgeMs })).toEqual({
+      kind: 'give-up',
+      why: 'age',
+    });
+    expect(afterCreateError(flaky, 1, timing, { ...on, wantedForMs: timing.maxAgeMs - 1 }).kind).toBe(
+      'retry',
+    );
+    // A refusal for good stays a refusal (the page-token recovery depends on it).
+    expect(afterCreateError(z('INVALID_REQUEST', 'terminal'), MAX_FOLLOW_UP_ATTEMPTS, timing, on).kind).toBe(
+      'fail',
+    );
+  });
+
+  it('reads Retry-After in seconds or as a date, never below zero nor above a day', () => {
+    const h = (v: string) => ({ headers: { get: (n: string) => (n === 'retry-after' ? v : null) } });
+    const now = Date.parse('2026-12-07T10:00:00Z');
+    expect(retryAfterMs(h('7'), now)).toBe(7000);
+    expect(retryAfterMs(h(' 7 '), now)).toBe(7000);
+    expect(retryAfterMs(h('-5'), now)).toBe(0);
+    expect(retryAfterMs(h('99999999999'), now)).toBe(MAX_RETRY_AFTER_MS);
+    expect(retryAfterMs(h('Mon, 07 Dec 2026 10:01:00 GMT'), now)).toBe(60_000);
+    expect(retryAfterMs(h('Fri, 07 Dec 2029 10:01:00 GMT'), now)).toBe(MAX_RETRY_AFTER_MS);
+    expect(retryAfterMs(h('soon'), now)).toBeUndefined();
+    expect(retryAfterMs(h(''), now)).toBeUndefined();
   });
 });

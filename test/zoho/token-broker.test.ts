@@ -1,6 +1,7 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATA_CENTER_CODES, DATA_CENTERS, resolveEndpoints } from '../../lib/zoho/data-centers.js';
+import type { FetchFn } from '../../lib/zoho/http.js';
 import { credentialsFromEnv, TokenBroker } from '../../lib/zoho/token-broker.js';
 import { tokenKey } from '../../lib/zoho/token-crypto.js';
 import type { FakeZoho } from '../../local/fake-zoho/index.js';
@@ -266,24 +267,48 @@ describe('data centres', () => {
       const seen: string[] = [];
       const ep = resolveEndpoints({ dataCenter: dc });
       expect(ep.accountsUrl).toBe(DATA_CENTERS[dc].accounts);
+      // Zoho names the data centre's API domain in its token answer (the fake names its own).
+      const apiDomain = `${DATA_CENTERS[dc].api}/`;
       const b = new TokenBroker({
         table: aws.tables.state,
         key: key(),
         credentials: async () => FAKE_CREDENTIALS,
         accountsUrl: ep.accountsUrl,
         defaultApiDomain: ep.defaultApiDomain,
-        fetch: redirectingFetch(fake.url, seen),
+        fetch: namingApiDomain(redirectingFetch(fake.url, seen), apiDomain),
       });
       const t = await b.getToken();
       expect(seen[0]).toBe(`${DATA_CENTERS[dc].accounts}/oauth/v2/token`);
-      // The fake answers with its own api_domain: the client must use it, not a hard-coded host.
-      expect(t.apiDomain).toBe(fake.apiDomain);
+      // The client uses the api_domain of the answer (its origin), not a hard-coded host.
+      expect(t.apiDomain).toBe(DATA_CENTERS[dc].api);
       const job = fake.addJob({ totalRecords: 1 });
       const z = await clientFor(b, { fetch: redirectingFetch(fake.url, seen) }).getJob(job.id);
       expect(z.id).toBe(job.id);
-      expect(seen.at(-1)).toBe(`${fake.apiDomain}/crm/bulk/v8/read/${job.id}`);
+      expect(seen.at(-1)).toBe(`${DATA_CENTERS[dc].api}/crm/bulk/v8/read/${job.id}`);
     },
   );
+
+  it.each([
+    ['a plain-http domain', 'http://127.0.0.1:9'],
+    ["another data centre's domain", DATA_CENTERS.EU.api],
+    ['a look-alike host', 'https://www.zohoapis.com.evil.test'],
+    ['a domain with a path', 'https://www.zohoapis.com/x'],
+  ])('a token answer naming %s is a token error, and nothing is sent there', async (_what, named) => {
+    const seen: string[] = [];
+    const ep = resolveEndpoints({ dataCenter: 'US' });
+    const b = new TokenBroker({
+      table: aws.tables.state,
+      key: key(),
+      credentials: async () => FAKE_CREDENTIALS,
+      accountsUrl: ep.accountsUrl,
+      defaultApiDomain: ep.defaultApiDomain,
+      fetch: namingApiDomain(redirectingFetch(fake.url, seen), named),
+    });
+    const job = fake.addJob({ totalRecords: 1 });
+    const e = await zohoError(clientFor(b, { fetch: redirectingFetch(fake.url, seen) }).getJob(job.id));
+    expect(e).toMatchObject({ code: 'INVALID_API_DOMAIN', kind: 'terminal', stage: 'oauth' });
+    expect(seen).toEqual([`${DATA_CENTERS.US.accounts}/oauth/v2/token`]);
+  });
 
   it('uses an explicit accounts URL and an API domain override', () => {
     const ep = resolveEndpoints({ dataCenter: 'EU', accountsUrl: 'https://accounts.example.test/' });
@@ -301,3 +326,14 @@ describe('data centres', () => {
     expect(seen.at(-1)).toBe(`https://www.zohoapis.eu/crm/bulk/v8/read/${job.id}`);
   });
 });
+
+/** `fetch`, with the token endpoint's answer naming `apiDomain` as its api_domain. */
+function namingApiDomain(fetch: FetchFn, apiDomain: string): FetchFn {
+  return async (input, init) => {
+    const res = await fetch(input, init);
+    const href = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    if (!href.endsWith('/oauth/v2/token') || !res.ok) return res;
+    const body: unknown = await res.json();
+    return Response.json({ ...(body && typeof body === 'object' ? body : {}), api_domain: apiDomain });
+  };
+}
