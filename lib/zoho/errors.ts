@@ -67,8 +67,8 @@ export function redact(text: string): string {
       .replace(/"(refresh_token|client_secret|access_token|client_id)"\s*:\s*"[^"]*"/gi, `"$1":"${REDACTED}"`)
       // Zoho's access and refresh tokens: 1000.<hex>.<hex>.
       .replace(/\b\d{4}\.[0-9a-f]{16,}\.[0-9a-f]{16,}\b/gi, REDACTED)
-      // A callback token: the export and page stay (they are no secret), the MAC goes.
-      .replace(/\b(ex_[0-9A-Z]{26}\.\d{1,6})\.[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])/g, `$1.${REDACTED}`)
+      // A callback token: the export and page stay (no secret); nonce, expiry, key id and MAC go.
+      .replace(/\b(ex_[0-9A-Z]{26}\.\d{1,6})((?:\.[A-Za-z0-9_-]+)+)/g, `$1.${REDACTED}`)
       // Anything else that looks like a key or token: 32+ characters of base64url or hex in one run.
       // A UUID (a request id) stays, and so does a word_joined_name with few digits (a long custom
       // field's API name in INVALID_DATA or FIELD_NOT_SUPPORTED is what the operator needs to see).

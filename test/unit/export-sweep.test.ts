@@ -20,7 +20,14 @@ afterEach(async () => {
 const sweep = (hh: Harness<MemoryStorage>) =>
   sweepExports(hh.exportDeps, { deadline: hh.clock.now() + 60_000 });
 
-const NOTHING = { exports: 0, pagesCreated: 0, completed: 0, eventsPublished: 0, followedThrough: 0 };
+const NOTHING = {
+  exports: 0,
+  pagesCreated: 0,
+  completed: 0,
+  eventsPublished: 0,
+  followedThrough: 0,
+  failed: 0,
+};
 
 async function start(hh: Harness<MemoryStorage>, module: string): Promise<string> {
   return (await startExport(hh.exportDeps, { query: { module }, source: 'api' })).record.export_id;

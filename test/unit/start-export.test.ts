@@ -67,6 +67,27 @@ describe('an uncertain first create with callbacks', () => {
     expect(again).toMatchObject({ created: false, record: { export_id: id } });
     expect(calls).toHaveLength(1);
 
+    // Adoption asks Zoho for the job's status: the job Zoho made for this request (module, page 1, made
+    // after the intent).
+    deps.zoho = {
+      ...deps.zoho,
+      getJob: async (jobId) => ({
+        id: jobId,
+        operation: 'read',
+        state: 'IN PROGRESS',
+        rawState: 'IN PROGRESS',
+        completed: false,
+        failed: false,
+        module: 'Contacts',
+        moduleId: undefined,
+        query: { module: 'Contacts', page: 1 },
+        createdBy: undefined,
+        createdTime: new Date((rec.intent_tried_at ?? t0) + 1_000).toISOString(),
+        fileType: 'csv',
+        result: undefined,
+        error: undefined,
+      }),
+    };
     expect(await adoptPageJob(deps, id, 1, '222')).toBe(true);
     const adopted = (await deps.exports.get(id))!;
     expect(adopted).toMatchObject({ page_jobs: ['222'], pages_created: 1 });
