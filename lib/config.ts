@@ -93,11 +93,7 @@ export const FUNCTIONS = {
   'poll-jobs': {
     resources: MOVES_RESULTS,
     optional: CALLBACKS,
-    settings: [
-      'S3_PREFIX',
-      'GLUE_DATABASE',
-      ...CHECKS_JOBS,
-    ],
+    settings: ['S3_PREFIX', 'GLUE_DATABASE', ...CHECKS_JOBS],
     timeoutSeconds: 300,
   },
   /** SQS consumer: streams one finished result into S3; completes its export when it was the last page. */
