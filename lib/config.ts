@@ -48,6 +48,28 @@ const STARTS_EXPORTS = [
   'SCHEDULES',
 ] as const;
 
+/** What a function that checks jobs' status (the poller, the callback) reads. */
+const CHECKS_JOBS = [
+  ...ZOHO,
+  'ZOHO_API_VERSION',
+  'POLL_INTERVAL_SECONDS',
+  'POLL_CONCURRENCY',
+  'MAX_JOB_AGE_HOURS',
+  'MAX_DOWNLOAD_ATTEMPTS',
+  'RETENTION_DAYS',
+] as const;
+
+/** What the functions that move Zoho's results into S3 (the poller, the downloader) are given. */
+const MOVES_RESULTS = [
+  'JOBS_TABLE',
+  'EXPORTS_TABLE',
+  'STATE_TABLE',
+  'BUCKET',
+  'DOWNLOAD_QUEUE_URL',
+  'CONVERT_QUEUE_URL',
+  'ZOHO_SECRET_ARN',
+] as const;
+
 export const FUNCTIONS = {
   /** HTTP API (lib/api/routes.ts): exports, jobs, schedules; creates the first Zoho job of an export. */
   api: {
@@ -69,40 +91,14 @@ export const FUNCTIONS = {
   },
   /** Scheduled poller: status checks, follow-up pages, download dispatch, expiry, the exports' sweep (manifests, events). */
   'poll-jobs': {
-    resources: [
-      'JOBS_TABLE',
-      'EXPORTS_TABLE',
-      'STATE_TABLE',
-      'BUCKET',
-      'DOWNLOAD_QUEUE_URL',
-      'CONVERT_QUEUE_URL',
-      'ZOHO_SECRET_ARN',
-    ],
+    resources: MOVES_RESULTS,
     optional: CALLBACKS,
-    settings: [
-      'S3_PREFIX',
-      'GLUE_DATABASE',
-      ...ZOHO,
-      'ZOHO_API_VERSION',
-      'POLL_INTERVAL_SECONDS',
-      'POLL_CONCURRENCY',
-      'MAX_JOB_AGE_HOURS',
-      'MAX_DOWNLOAD_ATTEMPTS',
-      'RETENTION_DAYS',
-    ],
+    settings: ['S3_PREFIX', 'GLUE_DATABASE', ...CHECKS_JOBS],
     timeoutSeconds: 300,
   },
   /** SQS consumer: streams one finished result into S3; completes its export when it was the last page. */
   'download-result': {
-    resources: [
-      'JOBS_TABLE',
-      'EXPORTS_TABLE',
-      'STATE_TABLE',
-      'BUCKET',
-      'DOWNLOAD_QUEUE_URL',
-      'CONVERT_QUEUE_URL',
-      'ZOHO_SECRET_ARN',
-    ],
+    resources: MOVES_RESULTS,
     settings: [
       ...ZOHO,
       'POLL_INTERVAL_SECONDS',
@@ -149,15 +145,7 @@ export const FUNCTIONS = {
       'CALLBACK_BASE_URL',
       'CALLBACK_SECRET_ARN',
     ],
-    settings: [
-      ...ZOHO,
-      'ZOHO_API_VERSION',
-      'POLL_INTERVAL_SECONDS',
-      'POLL_CONCURRENCY',
-      'MAX_JOB_AGE_HOURS',
-      'MAX_DOWNLOAD_ATTEMPTS',
-      'RETENTION_DAYS',
-    ],
+    settings: CHECKS_JOBS,
     timeoutSeconds: 25,
   },
 } as const satisfies Record<string, FunctionSpec>;

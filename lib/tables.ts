@@ -51,21 +51,20 @@ export const EXPORT_INDEXES = {
   attention: 'by-attention',
 } as const;
 
+/** An index with a string partition key and a sort key, the shape of every index here. */
+const index = (name: string, partitionKey: string, sortKey: KeyAttribute): IndexDefinition => ({
+  name,
+  partitionKey: { name: partitionKey, type: 'S' },
+  sortKey,
+});
+
 export const TABLES = {
   /** One item per Zoho bulk read job. */
   jobs: {
     partitionKey: { name: 'job_id', type: 'S' },
     indexes: [
-      {
-        name: STATUS_INDEX,
-        partitionKey: { name: 'status', type: 'S' },
-        sortKey: { name: 'next_check_at', type: 'N' },
-      },
-      {
-        name: EXPORT_DUE_INDEX,
-        partitionKey: { name: 'export_pending', type: 'S' },
-        sortKey: { name: 'export_due', type: 'N' },
-      },
+      index(STATUS_INDEX, 'status', { name: 'next_check_at', type: 'N' }),
+      index(EXPORT_DUE_INDEX, 'export_pending', { name: 'export_due', type: 'N' }),
     ],
     ttlAttribute: 'expires_at',
     retain: true,
@@ -75,26 +74,10 @@ export const TABLES = {
   exports: {
     partitionKey: { name: 'export_id', type: 'S' },
     indexes: [
-      {
-        name: EXPORT_INDEXES.byModule,
-        partitionKey: { name: 'module', type: 'S' },
-        sortKey: { name: 'export_id', type: 'S' },
-      },
-      {
-        name: EXPORT_INDEXES.byStatus,
-        partitionKey: { name: 'status', type: 'S' },
-        sortKey: { name: 'export_id', type: 'S' },
-      },
-      {
-        name: EXPORT_INDEXES.all,
-        partitionKey: { name: 'kind', type: 'S' },
-        sortKey: { name: 'export_id', type: 'S' },
-      },
-      {
-        name: EXPORT_INDEXES.attention,
-        partitionKey: { name: 'attention', type: 'S' },
-        sortKey: { name: 'attention_at', type: 'N' },
-      },
+      index(EXPORT_INDEXES.byModule, 'module', { name: 'export_id', type: 'S' }),
+      index(EXPORT_INDEXES.byStatus, 'status', { name: 'export_id', type: 'S' }),
+      index(EXPORT_INDEXES.all, 'kind', { name: 'export_id', type: 'S' }),
+      index(EXPORT_INDEXES.attention, 'attention', { name: 'attention_at', type: 'N' }),
     ],
     ttlAttribute: 'expires_at',
     retain: true,

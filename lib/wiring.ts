@@ -216,19 +216,27 @@ export interface ExportParts {
   random?: () => number;
 }
 
+/** What the exports, the poller and the downloader all take from the core as it is. */
+function fromCore<C extends CoreConfig>(core: Core<C>) {
+  return {
+    config: core.config,
+    timing: core.timing,
+    jobs: core.jobs,
+    zoho: core.zoho,
+    logger: core.logger,
+    metrics: core.metrics,
+    ...(core.now ? { now: core.now } : {}),
+  };
+}
+
 /** The exports' dependencies (the API, schedules, and the page hooks of the job pipeline). */
 export function exportDeps<C extends CoreConfig>(core: Core<C>, parts: ExportParts = {}): ExportDeps {
   const { config } = core;
   return {
+    ...fromCore(core),
     exports: core.exports,
-    jobs: core.jobs,
     idempotency: core.idempotency,
     schedules: core.schedules,
-    zoho: core.zoho,
-    config,
-    timing: core.timing,
-    logger: core.logger,
-    metrics: core.metrics,
     ...(core.budget ? { idempotencyWaitMs: core.budget.idempotencyWaitMs } : {}),
     ...(config.SCHEDULES ? { scheduleDefinitions: config.SCHEDULES } : {}),
     ...(parts.s3 ? { s3: parts.s3 } : {}),
@@ -237,7 +245,6 @@ export function exportDeps<C extends CoreConfig>(core: Core<C>, parts: ExportPar
     ...(parts.convert ? { convert: parts.convert } : {}),
     ...(parts.callbacks ? { callbackUrl: parts.callbacks.url } : {}),
     ...(parts.random ? { random: parts.random } : {}),
-    ...(core.now ? { now: core.now } : {}),
   };
 }
 
@@ -263,17 +270,11 @@ export function pollDeps<C extends CoreConfig & PollDeps['config']>(
 ): PollDeps {
   const { exports } = parts;
   return {
-    config: core.config,
-    timing: core.timing,
-    jobs: core.jobs,
-    zoho: core.zoho,
+    ...fromCore(core),
     dispatch: parts.dispatch,
-    logger: core.logger,
-    metrics: core.metrics,
     callbackHealth: new CallbackHealth(core.tables.state, core.now),
     ...(exports ? { pages: pageHooks(exports) } : {}),
     ...(exports && parts.sweep ? { sweep: (o: { deadline: number }) => sweepExports(exports, o) } : {}),
-    ...(core.now ? { now: core.now } : {}),
     ...(parts.random ? { random: parts.random } : {}),
   };
 }
@@ -286,21 +287,15 @@ export function downloadDeps<
   parts: { s3: S3Client; dispatch: Dispatch; exports?: ExportDeps; partSize?: number },
 ): DownloadDeps {
   return {
-    config: core.config,
-    timing: core.timing,
-    jobs: core.jobs,
-    zoho: core.zoho,
+    ...fromCore(core),
     s3: parts.s3,
     budget: new DownloadBudget(core.tables.state, {
       perMinute: core.config.DOWNLOADS_PER_MINUTE,
       ...(core.now ? { now: core.now } : {}),
     }),
     dispatch: parts.dispatch,
-    logger: core.logger,
-    metrics: core.metrics,
     ...(parts.exports ? { pages: pageHooks(parts.exports) } : {}),
     ...(parts.partSize ? { partSize: parts.partSize } : {}),
-    ...(core.now ? { now: core.now } : {}),
   };
 }
 

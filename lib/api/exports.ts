@@ -17,7 +17,7 @@ import {
   pageQuery,
   parseJsonBody,
   parseQuery,
-  pathParam,
+  pathParamMatching,
   type Result,
 } from './http.js';
 import { issueCode } from './jobs.js';
@@ -137,15 +137,13 @@ export function startRefusal(e: unknown): unknown {
 }
 
 function exportIdOf(event: Event): string {
-  const id = pathParam(event, 'export_id', 'INVALID_EXPORT_ID');
-  if (!EXPORT_ID_PATTERN.test(id)) {
-    throw new ApiError(
-      400,
-      'INVALID_EXPORT_ID',
-      'an export id is "ex_" and 26 characters, as POST /exports returned it',
-    );
-  }
-  return id;
+  return pathParamMatching(
+    event,
+    'export_id',
+    'INVALID_EXPORT_ID',
+    EXPORT_ID_PATTERN,
+    'an export id is "ex_" and 26 characters, as POST /exports returned it',
+  );
 }
 
 /** `POST /exports/{id}/convert`: writes every page as Parquet (again); 202 and the export. */

@@ -162,3 +162,16 @@ export function pathParam(event: Event, name: string, code: string): string {
     throw new ApiError(400, code, `the ${name} in the path is not valid percent-encoding`);
   }
 }
+
+/** A path parameter that must match `pattern`; `code` is the error code of both problems. */
+export function pathParamMatching(
+  event: Event,
+  name: string,
+  code: string,
+  pattern: RegExp,
+  message: string,
+): string {
+  const value = pathParam(event, name, code);
+  if (!pattern.test(value)) throw new ApiError(400, code, message);
+  return value;
+}

@@ -4,7 +4,7 @@ import { SCHEDULE_NAME_PATTERN } from '../schedules/definitions.js';
 import { findSchedule, listSchedules, runSchedule, type ScheduleDeps } from '../schedules/run.js';
 import type { ApiDeps } from './deps.js';
 import { startRefusal } from './exports.js';
-import { ApiError, type Event, json, pathParam, type Result } from './http.js';
+import { ApiError, type Event, json, pathParamMatching, type Result } from './http.js';
 
 function scheduleDeps(deps: ApiDeps): ScheduleDeps {
   if (!deps.schedules) throw new Error('the schedules store is not configured');
@@ -17,14 +17,13 @@ export async function getSchedules(deps: ApiDeps): Promise<Result> {
 
 /** Starts a run now: 201 and its export; 409 while the previous run is still running. */
 export async function startScheduleRun(deps: ApiDeps, event: Event): Promise<Result> {
-  const name = pathParam(event, 'name', 'INVALID_SCHEDULE_NAME');
-  if (!SCHEDULE_NAME_PATTERN.test(name)) {
-    throw new ApiError(
-      400,
-      'INVALID_SCHEDULE_NAME',
-      'a schedule name is 1 to 64 letters, digits, ".", "_" or "-" (GET /schedules lists them)',
-    );
-  }
+  const name = pathParamMatching(
+    event,
+    'name',
+    'INVALID_SCHEDULE_NAME',
+    SCHEDULE_NAME_PATTERN,
+    'a schedule name is 1 to 64 letters, digits, ".", "_" or "-" (GET /schedules lists them)',
+  );
   const def = findSchedule(deps, name);
   if (!def) {
     const names = (deps.scheduleDefinitions ?? []).map((d) => d.name);

@@ -25,7 +25,15 @@ function attrs(b: ExpressionBuilder): {
   };
 }
 
-const failedCondition = (e: unknown): boolean => e instanceof ConditionalCheckFailedException;
+/** A write's result, or false when its condition failed (the one error a conditional write expects). */
+async function unlessConditionFails<T>(write: Promise<T>): Promise<T | false> {
+  try {
+    return await write;
+  } catch (e) {
+    if (e instanceof ConditionalCheckFailedException) return false;
+    throw e;
+  }
+}
 
 /** A table in DynamoDB (or DynamoDB Local), through the document client. */
 export class DynamoTable implements Table {
@@ -43,23 +51,16 @@ export class DynamoTable implements Table {
   async put(item: Item, condition?: Cond): Promise<boolean> {
     const b = new ExpressionBuilder();
     const ConditionExpression = condition ? compileCond(condition, b) : undefined;
-    try {
-      await this.ddb.send(
-        new PutCommand({ TableName: this.name, Item: item, ConditionExpression, ...attrs(b) }),
-      );
-      return true;
-    } catch (e) {
-      if (failedCondition(e)) return false;
-      throw e;
-    }
+    const put = new PutCommand({ TableName: this.name, Item: item, ConditionExpression, ...attrs(b) });
+    return (await unlessConditionFails(this.ddb.send(put))) !== false;
   }
 
   async update(key: Item, update: Update, condition?: Cond): Promise<Item | false> {
     const b = new ExpressionBuilder();
     const UpdateExpression = compileUpdate(update, b);
     const ConditionExpression = condition ? compileCond(condition, b) : undefined;
-    try {
-      const r = await this.ddb.send(
+    const r = await unlessConditionFails(
+      this.ddb.send(
         new UpdateCommand({
           TableName: this.name,
           Key: key,
@@ -68,26 +69,16 @@ export class DynamoTable implements Table {
           ReturnValues: 'ALL_NEW',
           ...attrs(b),
         }),
-      );
-      return r.Attributes ?? {};
-    } catch (e) {
-      if (failedCondition(e)) return false;
-      throw e;
-    }
+      ),
+    );
+    return r === false ? false : (r.Attributes ?? {});
   }
 
   async delete(key: Item, condition?: Cond): Promise<boolean> {
     const b = new ExpressionBuilder();
     const ConditionExpression = condition ? compileCond(condition, b) : undefined;
-    try {
-      await this.ddb.send(
-        new DeleteCommand({ TableName: this.name, Key: key, ConditionExpression, ...attrs(b) }),
-      );
-      return true;
-    } catch (e) {
-      if (failedCondition(e)) return false;
-      throw e;
-    }
+    const del = new DeleteCommand({ TableName: this.name, Key: key, ConditionExpression, ...attrs(b) });
+    return (await unlessConditionFails(this.ddb.send(del))) !== false;
   }
 
   async query(q: QueryInput): Promise<Page> {

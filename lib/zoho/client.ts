@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { z } from 'zod';
 import type { ZohoField } from '../analytics/fields.js';
 import { parseFieldsResponse } from '../analytics/fields-response.js';
 import { MODULE_PATTERN } from '../contract.js';
@@ -100,6 +101,29 @@ export function assertJobId(jobId: string): void {
   }
 }
 
+/** A response Zoho should not have sent: retryable (a proxy's page, a partial outage). */
+function badShape(what: string, error?: z.ZodError): ZohoError {
+  const issue = error?.issues[0];
+  return new ZohoError({
+    code: 'INVALID_RESPONSE',
+    message: error
+      ? `${what}: unexpected response shape: ${issue?.path.join('.')} ${issue?.message}`
+      : `${what}: unexpected response shape`,
+    kind: 'retryable',
+  });
+}
+
+/** A module name goes into a URL path and query: only an API name is sent. */
+function checkModule(module: string): void {
+  if (!MODULE_PATTERN.test(module)) {
+    throw new ZohoError({
+      code: 'INVALID_MODULE',
+      message: 'a module API name is letters, digits and _',
+      kind: 'terminal',
+    });
+  }
+}
+
 /** The version a download URL was created with (`/crm/bulk/v7/read/...` → `v7`). */
 export function versionOfDownloadUrl(downloadUrl: string): ApiVersion | undefined {
   const m = /\/crm\/bulk\/(v2\.1|v[2-8])\/read\//.exec(downloadUrl);
@@ -174,6 +198,17 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
     ...(json ? { 'Content-Type': 'application/json' } : {}),
   });
 
+  /** Every JSON request: the client's fetch and per-request timeout. */
+  const send = (url: string, init: RequestInit, what: string, signal?: AbortSignal) =>
+    requestJson(fetchFn, url, init, what, requestTimeoutMs, signal);
+  const get = (
+    t: AccessToken,
+    url: string,
+    what: string,
+    signal?: AbortSignal,
+    extra: Record<string, string> = {},
+  ) => send(url, { method: 'GET', headers: { ...headers(t), ...extra } }, what, signal);
+
   return {
     apiVersion,
 
@@ -182,21 +217,11 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
       const version = opts.version ?? apiVersion;
       return withToken(opts.signal, async (t) => {
         const what = `GET bulk read job ${jobId}`;
-        const { body } = await requestJson(
-          fetchFn,
-          `${domainOf(t)}/crm/bulk/${version}/read/${jobId}`,
-          { method: 'GET', headers: headers(t) },
-          what,
-          requestTimeoutMs,
-          opts.signal,
-        );
+        const url = `${domainOf(t)}/crm/bulk/${version}/read/${jobId}`;
+        const { body } = await get(t, url, what, opts.signal);
         const parsed = jobDetailsResponse.safeParse(body);
         if (!parsed.success) {
-          throw new ZohoError({
-            code: 'INVALID_RESPONSE',
-            message: `${what}: unexpected response shape: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`,
-            kind: 'retryable',
-          });
+          throw badShape(what, parsed.error);
         }
         const raw = parsed.data.data[0]!;
         if (raw.id !== jobId) {
@@ -211,32 +236,16 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
     },
 
     async getFields(module, opts = {}) {
-      if (!MODULE_PATTERN.test(module)) {
-        throw new ZohoError({
-          code: 'INVALID_MODULE',
-          message: 'a module API name is letters, digits and _',
-          kind: 'terminal',
-        });
-      }
+      checkModule(module);
       const version = opts.version ?? apiVersion;
       return withToken(opts.signal, async (t) => {
         const what = `GET field metadata of ${module}`;
-        const { body } = await requestJson(
-          fetchFn,
-          `${domainOf(t)}/crm/${version}/settings/fields?module=${encodeURIComponent(module)}`,
-          { method: 'GET', headers: headers(t) },
-          what,
-          requestTimeoutMs,
-          opts.signal,
-        );
+        const url = `${domainOf(t)}/crm/${version}/settings/fields?module=${encodeURIComponent(module)}`;
+        const { body } = await get(t, url, what, opts.signal);
         try {
           return parseFieldsResponse(body);
         } catch {
-          throw new ZohoError({
-            code: 'INVALID_RESPONSE',
-            message: `${what}: unexpected response shape`,
-            kind: 'retryable',
-          });
+          throw badShape(what);
         }
       });
     },
@@ -272,21 +281,15 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
       if (opts.fileType) body.file_type = opts.fileType;
       return withToken(opts.signal, async (t) => {
         const what = `create bulk read job (${query.module ?? 'page_token'})`;
-        const res = await requestJson(
-          fetchFn,
+        const res = await send(
           `${domainOf(t)}/crm/bulk/${version}/read`,
           { method: 'POST', headers: headers(t, true), body: JSON.stringify(body) },
           what,
-          requestTimeoutMs,
           opts.signal,
         );
         const parsed = createJobResponse.safeParse(res.body);
         if (!parsed.success) {
-          throw new ZohoError({
-            code: 'INVALID_RESPONSE',
-            message: `${what}: unexpected response shape`,
-            kind: 'retryable',
-          });
+          throw badShape(what);
         }
         const d = parsed.data.data[0]!;
         return { id: d.details.id, state: normaliseState(d.details.state ?? 'ADDED') };
@@ -294,36 +297,18 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
     },
 
     async getDeletedRecords(module, opts) {
-      if (!MODULE_PATTERN.test(module)) {
-        throw new ZohoError({
-          code: 'INVALID_MODULE',
-          message: 'a module API name is letters, digits and _',
-          kind: 'terminal',
-        });
-      }
+      checkModule(module);
       const version = opts.version ?? apiVersion;
       const perPage = opts.perPage ?? 200;
       return withToken(opts.signal, async (t) => {
         const what = `GET deleted records of ${module} (page ${opts.page})`;
-        const { status, body } = await requestJson(
-          fetchFn,
-          `${domainOf(t)}/crm/${version}/${encodeURIComponent(module)}/deleted?type=all&page=${opts.page}&per_page=${perPage}`,
-          {
-            method: 'GET',
-            headers: { ...headers(t), ...(opts.since ? { 'If-Modified-Since': opts.since } : {}) },
-          },
-          what,
-          requestTimeoutMs,
-          opts.signal,
-        );
+        const url = `${domainOf(t)}/crm/${version}/${encodeURIComponent(module)}/deleted?type=all&page=${opts.page}&per_page=${perPage}`;
+        const since: Record<string, string> = opts.since ? { 'If-Modified-Since': opts.since } : {};
+        const { status, body } = await get(t, url, what, opts.signal, since);
         if (status === 204 || body === undefined) return { records: [], more: false };
         const parsed = deletedRecordsResponse.safeParse(body);
         if (!parsed.success) {
-          throw new ZohoError({
-            code: 'INVALID_RESPONSE',
-            message: `${what}: unexpected response shape: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`,
-            kind: 'retryable',
-          });
+          throw badShape(what, parsed.error);
         }
         return {
           records: parsed.data.data.map(toDeletedRecord),
