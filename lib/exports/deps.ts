@@ -75,3 +75,31 @@ export async function pageJobs(
     e.page_jobs.map((id) => limit(() => (id ? deps.jobs.get(id) : Promise.resolve(undefined)))),
   );
 }
+
+/** The job record of page `page` of export `e`: Zoho's job `jobId`, made with `version`. */
+export function exportPageJob(
+  deps: Pick<ExportDeps, 'jobs'>,
+  e: ExportRecord,
+  p: {
+    jobId: string;
+    page: number;
+    previousJobId: string | undefined;
+    module: string | null;
+    version: ApiVersion;
+    /** The nonce of the callback token Zoho was given for the job, if any. */
+    callbackNonce: string | undefined;
+  },
+): JobRecord {
+  return deps.jobs.newJob(p.jobId, {
+    module: p.module,
+    page: p.page,
+    previous_job_id: p.previousJobId,
+    api_version: p.version,
+    export_id: e.export_id,
+    export_date: e.export_date,
+    export_source: e.source,
+    parquet_wanted: (e.formats ?? []).includes('parquet'),
+    callback: p.callbackNonce !== undefined,
+    ...(p.callbackNonce !== undefined ? { callback_nonce: p.callbackNonce } : {}),
+  });
+}

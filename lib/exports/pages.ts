@@ -14,7 +14,7 @@ import type { CreateJobQuery } from '../zoho/client.js';
 import { type ApiVersion, usesPageToken } from '../zoho/data-centers.js';
 import { ZohoError } from '../zoho/errors.js';
 import type { ZohoJob } from '../zoho/schemas.js';
-import { asVersion, type ExportDeps } from './deps.js';
+import { asVersion, type ExportDeps, exportPageJob } from './deps.js';
 import { failExport } from './end.js';
 import type { ExportRecord, StoredQuery } from './model.js';
 import { isPageTokenRefusal, recoverFollowUp } from './recovery.js';
@@ -195,17 +195,13 @@ function pageJobOf(
   /** The nonce of the callback token Zoho was given for the job, if any. */
   callbackNonce: string | undefined,
 ): JobRecord {
-  return deps.jobs.newJob(jobId, {
-    module: e.module ?? parent?.module ?? null,
+  return exportPageJob(deps, e, {
+    jobId,
     page: (parent?.page ?? page - 1) + 1,
-    previous_job_id: parent?.job_id,
-    api_version: version,
-    export_id: e.export_id,
-    export_date: e.export_date,
-    export_source: e.source,
-    parquet_wanted: (e.formats ?? []).includes('parquet'),
-    callback: callbackNonce !== undefined,
-    ...(callbackNonce !== undefined ? { callback_nonce: callbackNonce } : {}),
+    previousJobId: parent?.job_id,
+    module: e.module ?? parent?.module ?? null,
+    version,
+    callbackNonce,
   });
 }
 

@@ -38,7 +38,7 @@ import { describeError } from '../observability.js';
 import type { CreateJobQuery } from '../zoho/client.js';
 import { type ApiVersion, usesPageToken } from '../zoho/data-centers.js';
 import { ZohoError } from '../zoho/errors.js';
-import { asVersion, type ExportDeps } from './deps.js';
+import { asVersion, type ExportDeps, exportPageJob } from './deps.js';
 import type { ExportRecord } from './model.js';
 import type { IntentClaim } from './store.js';
 
@@ -232,17 +232,13 @@ async function recover(
     return defer(deps, r, now() + RECOVERY_BACKOFF_MS, error);
   }
   const previous = plan.page > 1 ? e.page_jobs[plan.page - 2] : undefined;
-  const job = deps.jobs.newJob(created.id, {
-    module: e.module ?? null,
+  const job = exportPageJob(deps, e, {
+    jobId: created.id,
     page: plan.page,
-    previous_job_id: previous,
-    api_version: version,
-    export_id: e.export_id,
-    export_date: e.export_date,
-    export_source: e.source,
-    parquet_wanted: (e.formats ?? []).includes('parquet'),
-    callback: callback !== undefined,
-    ...(callback !== undefined ? { callback_nonce: binding.nonce } : {}),
+    previousJobId: previous,
+    module: e.module ?? null,
+    version,
+    callbackNonce: callback !== undefined ? binding.nonce : undefined,
   });
   const replaced = e.page_jobs[plan.page - 1];
   if (replaced) job.replaces = replaced;

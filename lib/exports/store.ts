@@ -246,6 +246,19 @@ export class ExportStore {
     ]);
   }
 
+  /** What FAILED sets: the end, the error, its event due and the sweep to publish it, the retention. */
+  private failedAt(now: number, error: NonNullable<ExportRecord['error']>) {
+    return {
+      status: 'FAILED' as const,
+      completed_at: this.iso(now),
+      error,
+      event_pending: 'yes',
+      attention: 'yes',
+      attention_at: now,
+      expires_at: Math.floor(now / 1000) + this.retentionSeconds,
+    };
+  }
+
   /**
    * Writes a new export that ended before its first page was known (FAILED with `error`; nothing can
    * find the job Zoho may have made), atomically with `extra`; its event is due, as `fail` leaves it.
@@ -260,13 +273,7 @@ export class ExportStore {
       ...record,
       page_jobs: [],
       pages_created: 0,
-      status: 'FAILED',
-      completed_at: this.iso(now),
-      error,
-      event_pending: 'yes',
-      attention: 'yes',
-      attention_at: now,
-      expires_at: Math.floor(now / 1000) + this.retentionSeconds,
+      ...this.failedAt(now, error),
     };
     return this.table.transact([
       { type: 'put', table: this.table, item, condition: missing('export_id') },
@@ -547,15 +554,7 @@ export class ExportStore {
     return this.write(
       exportId,
       {
-        set: {
-          status: 'FAILED',
-          completed_at: this.iso(now),
-          error,
-          event_pending: 'yes',
-          attention: 'yes',
-          attention_at: now,
-          expires_at: Math.floor(now / 1000) + this.retentionSeconds,
-        },
+        set: this.failedAt(now, error),
         remove: [...INTENT, ...FINALIZE, 'reconvert_pending'],
       },
       eq('status', 'RUNNING'),

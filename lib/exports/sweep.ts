@@ -90,43 +90,69 @@ export async function sweepExports(deps: ExportDeps, opts: SweepOptions): Promis
   };
   // An item seen twice in one tick (a page boundary moved under a write) is done once.
   const seen = new Set<string>();
+  /** Pages through one index until it is read or the deadline; false when the deadline came. */
+  const sweepIndex = async <T>(
+    read: (
+      startKey: Record<string, unknown> | undefined,
+    ) => Promise<{ items: T[]; lastKey?: Record<string, unknown> | undefined }>,
+    item: (t: T) => { key: string; what: Record<string, unknown>; failures: number | undefined },
+    run: (t: T) => Promise<void>,
+    pushBack: (t: T, failures: number, at: number) => Promise<boolean>,
+  ): Promise<boolean> => {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      if (now() >= opts.deadline) return false;
+      const page = await read(startKey);
+      for (const t of page.items) {
+        if (now() >= opts.deadline) return false;
+        const { key, what, failures } = item(t);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        await guarded(
+          what,
+          failures,
+          () => run(t),
+          (n, at) => pushBack(t, n, at),
+        );
+      }
+      startKey = page.lastKey;
+    } while (startKey);
+    return true;
+  };
 
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    if (now() >= opts.deadline) return summary;
-    const page = await deps.exports.needingAttention(tickStart, SWEEP_PAGE, startKey);
-    for (const e of page.exports) {
-      if (now() >= opts.deadline) return summary;
-      if (seen.has(`export:${e.export_id}`)) continue;
-      seen.add(`export:${e.export_id}`);
+  const exportsDone = await sweepIndex(
+    async (k) => {
+      const p = await deps.exports.needingAttention(tickStart, SWEEP_PAGE, k);
+      return { items: p.exports, lastKey: p.lastKey };
+    },
+    (e) => ({
+      key: `export:${e.export_id}`,
+      what: { export_id: e.export_id },
+      failures: e.attention_failures,
+    }),
+    (e) => {
       summary.exports++;
-      await guarded(
-        { export_id: e.export_id },
-        e.attention_failures,
-        () => attendExport(deps, e, summary, opts),
-        (failures, at) => deps.exports.attentionFailed(e.export_id, failures, at),
-      );
-    }
-    startKey = page.lastKey;
-  } while (startKey);
-
-  do {
-    if (now() >= opts.deadline) return summary;
-    const page = await deps.jobs.exportDue(tickStart, SWEEP_PAGE, startKey);
-    for (const job of page.jobs) {
-      if (now() >= opts.deadline) return summary;
-      if (seen.has(`job:${job.job_id}`)) continue;
-      seen.add(`job:${job.job_id}`);
+      return attendExport(deps, e, summary, opts);
+    },
+    (e, failures, at) => deps.exports.attentionFailed(e.export_id, failures, at),
+  );
+  if (!exportsDone) return summary;
+  await sweepIndex(
+    async (k) => {
+      const p = await deps.jobs.exportDue(tickStart, SWEEP_PAGE, k);
+      return { items: p.jobs, lastKey: p.lastKey };
+    },
+    (job) => ({
+      key: `job:${job.job_id}`,
+      what: { job_id: job.job_id, export_id: job.export_id },
+      failures: job.export_failures,
+    }),
+    (job) => {
       summary.followedThrough++;
-      await guarded(
-        { job_id: job.job_id, export_id: job.export_id },
-        job.export_failures,
-        () => followUpJob(deps, job, summary, opts),
-        (failures, at) => deps.jobs.exportFailed(job.job_id, failures, at),
-      );
-    }
-    startKey = page.lastKey;
-  } while (startKey);
+      return followUpJob(deps, job, summary, opts);
+    },
+    (job, failures, at) => deps.jobs.exportFailed(job.job_id, failures, at),
+  );
   return summary;
 }
 
