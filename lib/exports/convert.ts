@@ -14,7 +14,7 @@ import { planColumns, type ZohoField } from '../analytics/fields.js';
 import type { ConversionStats } from '../analytics/types.js';
 import { CodedError } from '../errors.js';
 import type { JobError, JobRecord, ParquetFile } from '../jobs/model.js';
-import { afterConversionError } from '../jobs/retry.js';
+import { afterConversionError, logWillRetry } from '../jobs/retry.js';
 import { describeError } from '../observability.js';
 import type { ApiVersion } from '../zoho/data-centers.js';
 import { ZohoError } from '../zoho/errors.js';
@@ -192,12 +192,7 @@ export async function convertPage(
     const retryAt = now() + decision.delayMs;
     await jobs.conversionRetry(job.job_id, owner, error, retryAt);
     await deps.convert?.({ job_id: job.job_id }, retryAt - now()).catch(() => undefined);
-    logger.warn('conversion failed; will retry', {
-      job_id: job.job_id,
-      error,
-      attempts,
-      retry_at: new Date(retryAt).toISOString(),
-    });
+    logWillRetry(logger, 'conversion', job.job_id, { error, attempts, retryAt });
     return { outcome: 'retry', code: error.code, retryAt };
   }
   // Outside the conversion's try: a Glue or S3 failure while finishing the export is no conversion

@@ -4,6 +4,7 @@
  * Parquet conversion each ask one function here. Every retry has a backoff and a limit, and a wait that
  * is nobody's fault (no access token, the shared download lock) is not counted against the job.
  */
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Timing } from '../config.js';
 import { CodedError } from '../errors.js';
 import { describeError } from '../observability.js';
@@ -201,4 +202,19 @@ export function afterConversionError(
     kind: 'retry',
     delayMs: backoffMs(attempts - 1, CONVERSION_RETRY_BASE_MS, CONVERSION_RETRY_CAP_MS, random),
   };
+}
+
+/** The log line of a failed download or conversion attempt that will be tried again at `retryAt`. */
+export function logWillRetry(
+  logger: Pick<Logger, 'warn'>,
+  what: 'download' | 'conversion',
+  jobId: string,
+  fields: { error: unknown; attempts: number; retryAt: number },
+): void {
+  logger.warn(`${what} failed; will retry`, {
+    job_id: jobId,
+    error: fields.error,
+    attempts: fields.attempts,
+    retry_at: new Date(fields.retryAt).toISOString(),
+  });
 }

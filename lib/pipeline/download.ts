@@ -15,7 +15,7 @@ import { CodedError } from '../errors.js';
 import type { PageHooks } from '../exports/hooks.js';
 import { csvKey } from '../exports/layout.js';
 import type { DownloadMessage, JobRecord } from '../jobs/model.js';
-import { afterDownloadError, isDownloadThrottle } from '../jobs/retry.js';
+import { afterDownloadError, isDownloadThrottle, logWillRetry } from '../jobs/retry.js';
 import type { Guard, JobStore } from '../jobs/store.js';
 import { describeError, type MetricsSink } from '../observability.js';
 import { type KnownCrc, usePartChecksums } from '../s3.js';
@@ -325,12 +325,7 @@ export async function downloadJob(
       return { outcome: 'skipped', reason: 'claim lost' };
     }
     deps.metrics.count('DownloadRetries');
-    logger.warn('download failed; will retry', {
-      job_id: job.job_id,
-      error,
-      attempts,
-      retry_at: new Date(retryAt).toISOString(),
-    });
+    logWillRetry(logger, 'download', job.job_id, { error, attempts, retryAt });
     return { outcome: 'retry', code: error.code, retryAt };
   }
 }
