@@ -1,3 +1,4 @@
+// Over 450 lines on purpose: the whole export state machine, every transition and its guard in one file (the one place its conditions are written).
 /**
  * The export state machine, like the job one: every change is a named operation whose condition is
  * written here and nowhere else.

@@ -1,3 +1,4 @@
+// Over 450 lines on purpose: the whole job state machine, every transition and its guard in one file (the one place its conditions are written).
 /**
  * The job state machine. Every change of a job is one named operation below, and its condition is
  * written here and nowhere else: the condition names the state (and the claim token) the writer saw,

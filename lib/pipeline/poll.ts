@@ -1,3 +1,4 @@
+// Over 450 lines on purpose: one poll tick (claim, check, dispatch, expiry, degraded callbacks, the sweep hand-off) read top to bottom.
 /**
  * The poller: a scheduler over the job state machine (lib/jobs/store.ts). Each tick it walks the due
  * jobs through the `by-status` index and, with bounded concurrency towards Zoho, checks each PENDING
