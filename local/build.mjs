@@ -3,7 +3,7 @@
 // but not loaded by default (they hold about 20 MB in the process): `NODE_OPTIONS=--enable-source-maps
 // npm start` maps stack traces to the TypeScript sources. Takes about a second; `npm start` runs it
 // every time, so the bundle never lags the sources.
-import { rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -19,12 +19,16 @@ const ENTRIES = {
   'fake-zoho-child': 'local/fake-zoho/child.ts',
 };
 
-await rm(outdir, { recursive: true, force: true });
+// Built beside the old bundle, then each file renamed over its old self (atomic on one file system): a
+// stack starting from the old bundle while another build runs (two test files, or a second `npm start`)
+// never finds a file missing or half written.
+const staging = `${outdir}.${process.pid}.tmp`;
+await rm(staging, { recursive: true, force: true });
 try {
   await build({
     absWorkingDir: root,
     entryPoints: Object.entries(ENTRIES).map(([out, src]) => ({ in: src, out })),
-    outdir,
+    outdir: staging,
     outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
@@ -42,5 +46,13 @@ try {
 } catch {
   // esbuild has printed the errors.
   console.error('npm start: building the local stack failed (see above)');
+  await rm(staging, { recursive: true, force: true });
   process.exit(1);
 }
+await mkdir(outdir, { recursive: true });
+const built = await readdir(staging);
+for (const f of built) await rename(path.join(staging, f), path.join(outdir, f));
+for (const f of await readdir(outdir)) {
+  if (!built.includes(f)) await rm(path.join(outdir, f), { force: true });
+}
+await rm(staging, { recursive: true, force: true });
