@@ -158,7 +158,9 @@ export class Functions {
     this.convert.bindGlueTables(config.glueDatabase);
 
     // The callback function checks a job at once: like the poller it may dispatch its download, create
-    // the next page (with its own callback URL), fail the export (its event) or restart an expired one.
+    // the next page (with its own callback URL) or fail the export (its event). It is internet-facing, so
+    // it has no S3 grant: a recovery from expiry that drops pages is left to the poller (lib/wiring.ts
+    // callbackDeps, lib/exports/recovery.ts).
     if (callbacks) {
       this.callback = create(
         'ZohoCallbackFunction',
@@ -169,13 +171,6 @@ export class Functions {
       this.callback.bindCallbacks(callbacks.key, callbacks.baseUrl);
       this.callback.bindQueue(queues.download.queue, 'DOWNLOAD_QUEUE_URL', { send: true });
       this.callback.bindEventBus(defaultBus);
-      // No BUCKET: a dropped page's bucket and keys are in its job record.
-      this.callback.grantObjects(
-        exportBucket,
-        { delete: pageFiles },
-        'The callback function may restart an expired export from page 1 (lib/exports/recovery.ts) and ' +
-          'deletes the files of the pages it drops.',
-      );
     }
 
     if (config.schedules.length) {

@@ -91,12 +91,13 @@ export function clientsFor(fn: FunctionName, config: Pick<LambdaConfig, 'GLUE_DA
   const spec: { resources: readonly ResourceName[]; settings: readonly string[] } = FUNCTIONS[fn];
   const has = (r: ResourceName): boolean => spec.resources.includes(r);
   // The functions that move jobs along (a bucket or the download queue) run the pages' hooks: they
-  // finish or fail exports (manifest, event) and delete a replaced page's files.
+  // fail exports (event). Those with a bucket also finish them (manifest) and delete a replaced page's
+  // files; the callback function (no bucket) writes and deletes no object (lib/wiring.ts callbackDeps).
   const pipeline = has('BUCKET') || has('DOWNLOAD_QUEUE_URL');
   return {
     ddb: documentClient(new DynamoDBClient({})),
     secrets: new SecretsManagerClient({}),
-    s3: pipeline ? exportS3Client() : undefined,
+    s3: has('BUCKET') ? exportS3Client() : undefined,
     sqs: has('DOWNLOAD_QUEUE_URL') || has('CONVERT_QUEUE_URL') ? new SQSClient({}) : undefined,
     events: pipeline ? new EventBridgeClient({}) : undefined,
     glue: spec.settings.includes('GLUE_DATABASE') && config.GLUE_DATABASE ? new GlueClient({}) : undefined,

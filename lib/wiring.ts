@@ -307,11 +307,19 @@ export function convertDeps<C extends CoreConfig & { BUCKET: string; S3_PREFIX: 
   return { ...exportDeps(core, parts), config: core.config, s3: parts.s3 };
 }
 
-/** Zoho's callbacks: the token check, and the job pipeline's check of the job it names. */
+/**
+ * Zoho's callbacks: the token check, and the job pipeline's check of the job it names. The function is
+ * internet-facing, so it deletes nothing: a recovery that would drop pages is left to the poller.
+ */
 export function callbackDeps(
   exports: ExportDeps,
   poll: PollDeps,
   callbacks: Pick<CallbackWiring, 'verify'>,
 ): CallbackDeps {
-  return { exports, poll, verify: callbacks.verify };
+  const noDelete: ExportDeps = { ...exports, mayDelete: false };
+  return {
+    exports: noDelete,
+    poll: { ...poll, ...(poll.pages ? { pages: pageHooks(noDelete) } : {}) },
+    verify: callbacks.verify,
+  };
 }

@@ -47,6 +47,12 @@ export interface ExportDeps {
   /** The configured schedules (the API lists and runs them). */
   scheduleDefinitions?: ScheduleDefinition[];
   s3?: S3Client;
+  /**
+   * Whether this function may delete export files (default true). False in the internet-facing
+   * callback function, which has no delete grant: a recovery that would drop landed pages is left,
+   * whole, to the poller's sweep (lib/exports/recovery.ts).
+   */
+  mayDelete?: boolean;
   events?: EventPublisher;
   callbackUrl?: CallbackUrl;
   /** How long a request waits for another with the same Idempotency-Key (default 10 s; the API's budget sets it). */

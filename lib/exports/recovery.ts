@@ -25,6 +25,10 @@
  *     deleted, its job marked `replaced_by`) and created again, so the manifest lists only the final
  *     set: no duplicates, no gaps.
  *
+ * A function that may not delete (`ExportDeps.mayDelete` false: the internet-facing callback function)
+ * never runs a recovery that drops pages other than the failed one: it makes it due now instead, and
+ * the poller's sweep runs it whole with its own delete grant.
+ *
  * Each recovery is one conditional write (ExportStore.recover) that loses to any concurrent change of
  * the export's pages; the replaced job keeps its status and error and gains `replaced_by`, the new one
  * `replaces`. The second and later recoveries of an export wait RECOVERY_BACKOFF_MS × 2^(n-1) after the
@@ -204,6 +208,18 @@ async function recover(
   }
   const due = (e.recovered_at ?? 0) + recoveryDelayMs(recoveries);
   if (now() < due) return defer(deps, r, due, r.error);
+  const replaced = e.page_jobs[plan.page - 1];
+  // The pages this recovery drops besides the failed page it replaces (that one keeps its record).
+  const othersDropped = (pages: string[]): string[] =>
+    plan.dropLater
+      ? pages.slice(plan.page - 1).filter((id) => !(id === r.failed?.job_id && id === replaced))
+      : [];
+  // A function that may not delete (the callback) does not half-apply a recovery that drops pages
+  // (their files must go): it leaves it, due now, to the poller's sweep, which may.
+  if (deps.mayDelete === false && othersDropped(e.page_jobs).length > 0) {
+    deps.logger.info('recovery drops pages: left to the poller', where);
+    return defer(deps, r, now(), r.error);
+  }
 
   const q: CreateJobQuery = {};
   if (plan.by === 'token' && parent?.next_page_token) q.pageToken = parent.next_page_token;
@@ -240,7 +256,6 @@ async function recover(
     version,
     callbackNonce: callback !== undefined ? binding.nonce : undefined,
   });
-  const replaced = e.page_jobs[plan.page - 1];
   if (replaced) job.replaces = replaced;
   let dropped = plan.dropLater ? e.page_jobs.slice(plan.page - 1) : [];
   const record = {
@@ -258,6 +273,14 @@ async function recover(
     if (fresh?.status !== 'RUNNING' || fresh.page_jobs[plan.page - 1] !== replaced) break;
     if (r.claim && fresh.intent_owner !== r.claim.owner) break;
     if ((fresh.recoveries ?? 0) !== recoveries) break;
+    if (deps.mayDelete === false && othersDropped(fresh.page_jobs).length > 0) {
+      // A page landed meanwhile that this function may not drop: the poller's sweep recovers again.
+      deps.logger.warn('page re-created at Zoho but left to the poller (pages to drop)', {
+        ...where,
+        orphan_job_id: created.id,
+      });
+      return defer(deps, r, now(), r.error);
+    }
     dropped = plan.dropLater ? fresh.page_jobs.slice(plan.page - 1) : [];
     ok = await deps.exports.recover(fresh, record);
   }
@@ -310,7 +333,7 @@ async function dropPage(deps: ExportDeps, jobId: string, byJobId: string): Promi
   if (!job || job.replaced_by) return;
   await deps.jobs.supersede(job, byJobId);
   // Its files are no page of the export any more: a module's table must not read them twice.
-  if (deps.s3) {
+  if (deps.s3 && deps.mayDelete !== false) {
     for (const loc of [job.s3, job.parquet]) {
       if (loc) await deps.s3.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
     }

@@ -22,7 +22,7 @@ import { FUNCTION_NAMES, type FunctionName } from '../../lib/config.js';
 import { convertPage, fieldsCache } from '../../lib/exports/convert.js';
 import type { ConvertMessage } from '../../lib/exports/convert-message.js';
 import { findSchedule, runSchedule } from '../../lib/schedules/run.js';
-import { scheduleDeps } from '../../lib/wiring.js';
+import { callbackDeps, scheduleDeps } from '../../lib/wiring.js';
 import type { CreateJobOptions, CreateJobQuery, ZohoClient } from '../../lib/zoho/client.js';
 import type { FakeZohoOptions } from '../../local/fake-zoho/index.js';
 import { buildStack } from '../infra/synth.js';
@@ -292,7 +292,7 @@ describe('the calls each function makes', () => {
         async ({ h, roles }) => {
           const cb = roles['zoho-callback'];
           if (!cb.callbacks) throw new Error('the callback function has no callbacks');
-          handle = createCallbackHandler({ exports: cb.exports, poll: cb.poll, verify: cb.callbacks.verify });
+          handle = createCallbackHandler(callbackDeps(cb.exports, cb.poll, cb.callbacks));
           const id = await startExport(h, { module: 'Contacts' });
           const jobId = (await h.exports.get(id))!.page_jobs[0]!;
           h.fake.setState(jobId, 'COMPLETED');

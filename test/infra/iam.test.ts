@@ -171,8 +171,7 @@ const EXPECTED: Record<FunctionName, Record<string, string[]>> = {
     ...tables(),
     '<callbackKey>': ['secretsmanager:GetSecretValue'],
     '<downloadQueue>': ['sqs:SendMessage'],
-    '<bucket>/zoho-crm/module=*': ['s3:DeleteObject'],
-    '<bucket>/zoho-crm/parquet/module=*': ['s3:DeleteObject'],
+    // Internet-facing: no S3 at all (a recovery that drops pages is the poller's).
     [BUS]: ['events:PutEvents'],
   },
 };
