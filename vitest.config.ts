@@ -16,6 +16,8 @@ const UNIT = [
   'test/cli/resolve.test.ts',
   'test/cli/sigv4.test.ts',
   'test/fake-zoho/*.test.ts',
+  'test/infra/function.test.ts',
+  'test/infra/iam.test.ts',
   'test/infra/nag.test.ts',
   'test/infra/stack.test.ts',
   'test/schedules/expression.test.ts',
@@ -60,6 +62,9 @@ export default defineConfig({
           // Vitest's default is one worker less than the cores: one worker on a 2-core machine. These files
           // mostly wait on child processes and sockets, so two workers halve the wall time there.
           maxWorkers: 2,
+          // No stand-ins and no module state worth a fresh copy per file: one module graph per worker saves
+          // the ~20 s of re-importing aws-cdk-lib, the AWS SDK and the product's modules for every file.
+          isolate: false,
           env,
         },
       },
