@@ -83,7 +83,7 @@ export default defineConfig({
         test: {
           name: 'slow',
           include: SLOW,
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 1 },
           testTimeout: 60_000,
           ...standIns,
           env,
