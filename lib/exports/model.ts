@@ -275,6 +275,9 @@ export interface ExportRecord {
   reconvert_pending?: 'yes';
   /** "yes" while the completion event is not published (sparse index). */
   event_pending?: 'yes';
+  /** The publisher holding the pending event, until `event_until` (ms): one sends it at a time. */
+  event_owner?: string;
+  event_until?: number;
   /** How often in a row the poller's sweep failed on the export (its backoff: lib/exports/sweep.ts). */
   attention_failures?: number;
   expires_at?: number;

@@ -8,11 +8,17 @@ import { exportEvent } from './events.js';
 import { toPublicExport } from './model.js';
 import { pagesOf } from './read.js';
 
+/** How long one publisher holds an export's event: ample for one PutEvents call and its retries. */
+const EVENT_LEASE_MS = 60_000;
+
 /** Publishes the export's completion event if it is pending; a failure leaves it for the sweep. */
 export async function publishEvent(deps: ExportDeps, exportId: string): Promise<boolean> {
   if (!deps.events) return false;
   const e = await deps.exports.get(exportId);
   if (!e?.event_pending) return false;
+  // One publisher at a time: the finalizer and the sweep can both find the event pending.
+  const owner = await deps.exports.claimEvent(exportId, EVENT_LEASE_MS);
+  if (!owner) return false;
   const { pages, ...summary } = toPublicExport(e, await pagesOf(deps, e));
   try {
     await deps.events.publish(exportEvent(e, { ...summary, pages: pages.length }));
@@ -21,6 +27,12 @@ export async function publishEvent(deps: ExportDeps, exportId: string): Promise<
       export_id: exportId,
       error: describeError(err),
     });
+    await deps.exports.releaseEvent(exportId, owner).catch((e2: unknown) =>
+      deps.logger.warn('export event claim not released; it ends with its lease', {
+        export_id: exportId,
+        error: describeError(e2),
+      }),
+    );
     return false;
   }
   await deps.exports.eventPublished(exportId);

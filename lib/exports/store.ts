@@ -57,6 +57,9 @@ const LIST_KEYS = {
  */
 export const REOPEN_GRACE_MS = 2 * 60_000;
 
+/** The event claim (claimEvent). */
+const EVENT_CLAIM = ['event_owner', 'event_until'];
+
 /** The finalize claim (claimFinalize). */
 const FINALIZE = ['finalize_owner', 'finalize_until'] as const;
 
@@ -605,9 +608,34 @@ export class ExportStore {
     return this.write(exportId, { remove: ['reconvert_pending'] }, exists('reconvert_pending'));
   }
 
+  /**
+   * Takes the export's pending event for `leaseMs`, so that of two publishers at once (the finalizer
+   * and the sweep) one sends it; a publisher that dies holding it is replaced when the lease ends (the
+   * event is still at least once, but no longer twice in a row). The claim's owner, or undefined.
+   */
+  async claimEvent(exportId: string, leaseMs: number): Promise<string | undefined> {
+    const now = this.now();
+    const owner = randomUUID();
+    const ok = await this.write(
+      exportId,
+      { set: { event_owner: owner, event_until: now + leaseMs } },
+      and(exists('event_pending'), or(missing('event_until'), lt('event_until', now))),
+    );
+    return ok ? owner : undefined;
+  }
+
+  /** The event could not be sent: the claim is given back at once, for the sweep's next try. */
+  releaseEvent(exportId: string, owner: string): Promise<boolean> {
+    return this.write(exportId, { remove: EVENT_CLAIM }, eq('event_owner', owner));
+  }
+
   /** The completion event went out. */
   eventPublished(exportId: string): Promise<boolean> {
-    return this.write(exportId, { remove: ['event_pending', ...ATTENTION] }, exists('event_pending'));
+    return this.write(
+      exportId,
+      { remove: ['event_pending', ...EVENT_CLAIM, ...ATTENTION] },
+      exists('event_pending'),
+    );
   }
 
   /**

@@ -9,9 +9,11 @@ import { describe, expect, it } from 'vitest';
 import { timingFrom } from '../../lib/config.js';
 import type { ExportDeps } from '../../lib/exports/deps.js';
 import { ExportRequestError } from '../../lib/exports/errors.js';
+import type { ExportEvent } from '../../lib/exports/events.js';
 import { FINALIZE_LEASE_MS, finalizeExport } from '../../lib/exports/finalize.js';
 import type { Manifest } from '../../lib/exports/manifest.js';
 import { newExportId } from '../../lib/exports/model.js';
+import { publishEvent } from '../../lib/exports/publish.js';
 import { exportAction, legacyReaction, reactionOf, sweepAction } from '../../lib/exports/reactions.js';
 import { reconvertExport } from '../../lib/exports/reconvert.js';
 import { REOPEN_GRACE_MS } from '../../lib/exports/store.js';
@@ -369,6 +371,49 @@ describe('finalizeExport', () => {
     await expect(finalizeExport({ ...h.deps, s3 }, id)).rejects.toThrow('S3 is down');
     expect((await h.deps.exports.get(id))?.finalize_owner).toBeUndefined();
     expect((await finalizeExport(h.deps, id)).kind).toBe('completed');
+  });
+});
+
+describe('publishEvent', () => {
+  /** An event bus that answers after a turn of the event loop, as PutEvents does. */
+  const slowBus = (fail = 0) => {
+    const published: ExportEvent[] = [];
+    let failures = fail;
+    return {
+      published,
+      publish: async (e: ExportEvent) => {
+        await new Promise((r) => setTimeout(r, 5));
+        if (failures-- > 0) throw new Error('PutEvents throttled');
+        published.push(e);
+      },
+    };
+  };
+
+  it('two publishers at once (the finalizer and the sweep) send the completion event once', async () => {
+    const bus = slowBus();
+    const h = harness({ events: bus });
+    const id = await h.exportWithPages(1);
+    const done = await finalizeExport({ ...h.deps, events: undefined }, id);
+    expect(done.kind).toBe('completed');
+    expect((await h.deps.exports.get(id))?.event_pending).toBe('yes');
+    const sent = await Promise.all([publishEvent(h.deps, id), publishEvent(h.deps, id)]);
+    // Without the claim both read event_pending and both published.
+    expect(bus.published).toHaveLength(1);
+    expect(sent.filter(Boolean)).toHaveLength(1);
+    const after = await h.deps.exports.get(id);
+    expect(after?.event_pending).toBeUndefined();
+    expect(after?.event_owner).toBeUndefined();
+  });
+
+  it('a failed send gives the claim back: the next try sends it at once', async () => {
+    const bus = slowBus(1);
+    const h = harness({ events: bus });
+    const id = await h.exportWithPages(1);
+    await finalizeExport({ ...h.deps, events: undefined }, id);
+    expect(await publishEvent(h.deps, id)).toBe(false);
+    expect((await h.deps.exports.get(id))?.event_owner).toBeUndefined();
+    expect(await publishEvent(h.deps, id)).toBe(true);
+    expect(bus.published).toHaveLength(1);
   });
 });
 
