@@ -19,44 +19,14 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeZohoAdminClient } from '../../local/fake-zoho/admin-client.js';
 import { csvRecordCount } from '../../local/fake-zoho/index.js';
-import { assertPortFree, localS3Client } from '../../local/stand-ins.js';
+import { localS3Client } from '../../local/stand-ins.js';
+import { freePorts, waitFor } from '../support/npm-start.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 /** What `npm start` runs after building it (package.json: `node local/build.mjs && node <this>`). */
 const bundle = path.join(root, '.build', 'local', 'start.mjs');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'zoho-blackbox-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
-
-/** Four free ports below Linux's ephemeral range, as in start.test.ts. */
-async function freePorts(n: number): Promise<number[]> {
-  const picked = new Set<number>();
-  while (picked.size < n) {
-    const p = 20_000 + Math.floor(Math.random() * 10_000);
-    if (picked.has(p)) continue;
-    if (
-      await assertPortFree(p, 'test', 'test').then(
-        () => true,
-        () => false,
-      )
-    )
-      picked.add(p);
-  }
-  return [...picked];
-}
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms: number,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const b64url = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');

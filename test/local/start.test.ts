@@ -9,6 +9,7 @@ import { CHILD_SOURCES } from '../../local/entries.js';
 import { FakeZohoAdminClient } from '../../local/fake-zoho/admin-client.js';
 import { csvRecordCount } from '../../local/fake-zoho/index.js';
 import { assertPortFree, localS3Client } from '../../local/stand-ins.js';
+import { waitFor } from '../support/npm-start.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 /** What `npm start` runs after building it (package.json: `node local/build.mjs && node <this>`). */
@@ -45,20 +46,6 @@ function startCli(env: Record<string, string>, dataDir = newDataDir()): Started 
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return { child, output: () => out, exited };
-}
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms: number,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /**

@@ -15,46 +15,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callbackTokenV1, keyFromSecret } from '../../lib/callbacks/token.js';
 import { FakeZohoAdminClient } from '../../local/fake-zoho/admin-client.js';
 import { DEFAULT_CLIENT } from '../../local/fake-zoho/index.js';
-import { assertPortFree } from '../../local/stand-ins.js';
+import { freePorts, waitFor } from '../support/npm-start.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const bundle = path.join(root, '.build', 'local', 'start.mjs');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'zoho-secrets-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-/** A callback token in full: `ex_<26>.<page>.<22-character MAC>`. */
-const CALLBACK_TOKEN = /ex_[0-9A-HJKMNP-TV-Z]{26}\.[1-9][0-9]{0,5}\.[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])/g;
+/**
+ * A callback token in full: v1 `ex_<26>.<page>.<22-character MAC>`, or v2
+ * `ex_<26>.<page>.<nonce>.<exp>.<kid>.<22-character MAC>`.
+ */
+const CALLBACK_TOKEN =
+  /ex_[0-9A-HJKMNP-TV-Z]{26}\.[1-9][0-9]{0,5}(?:\.[A-Za-z0-9_-]+){0,3}\.[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])/g;
 const EXPORT_ID = /ex_[0-9A-HJKMNP-TV-Z]{26}/g;
-
-async function freePorts(n: number): Promise<number[]> {
-  const picked = new Set<number>();
-  while (picked.size < n) {
-    const p = 20_000 + Math.floor(Math.random() * 10_000);
-    if (picked.has(p)) continue;
-    if (
-      await assertPortFree(p, 'test', 'test').then(
-        () => true,
-        () => false,
-      )
-    )
-      picked.add(p);
-  }
-  return [...picked];
-}
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms: number,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Every file under `dir` except those under `skip` (absolute paths), as text (binary as latin1 bytes). */
 function filesUnder(dir: string, skip: string[]): Array<{ file: string; text: string }> {
