@@ -13,6 +13,7 @@ import { cachedKey, callbackToken, callbackWiring } from '../../lib/callbacks/to
 import { CALLBACK_BACKOFF_CAP_FACTOR } from '../../lib/config.js';
 import type { JobRecord } from '../../lib/jobs/model.js';
 import type { FakeZohoOptions } from '../../local/fake-zoho/index.js';
+import { apiEventOf } from '../support/api-event.js';
 import { apiOf, expectCompleted, finish } from '../support/exports.js';
 import { type Harness, pipelineHarness } from '../support/pipeline.js';
 
@@ -44,16 +45,7 @@ async function setup(fake: FakeZohoOptions = {}, modules: Record<string, number>
         res.writeHead(mode.answer).end();
         return;
       }
-      const url = new URL(req.url ?? '/', 'http://x');
-      const event = {
-        version: '2.0',
-        rawPath: url.pathname,
-        rawQueryString: '',
-        headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
-        requestContext: { http: { method: req.method, path: url.pathname, sourceIp: '127.0.0.1' } },
-        body: Buffer.concat(chunks).toString('utf8'),
-        isBase64Encoded: false,
-      } as unknown as APIGatewayProxyEventV2;
+      const event = apiEventOf(req, Buffer.concat(chunks).toString('utf8'));
       handle!(event).then(
         (r) => res.writeHead(r.statusCode ?? 500, { 'content-type': 'application/json' }).end(r.body),
         () => res.writeHead(500).end(),

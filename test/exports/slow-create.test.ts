@@ -19,6 +19,7 @@ import { createCallbackHandler } from '../../lib/callbacks/http.js';
 import { cachedKey, callbackWiring } from '../../lib/callbacks/token.js';
 import { ADOPT_WINDOW_MS } from '../../lib/exports/pages.js';
 import type { FetchFn } from '../../lib/zoho/http.js';
+import { apiEventOf } from '../support/api-event.js';
 import { apiOf, creates, expectCompleted, finish, snapshot } from '../support/exports.js';
 import { type Harness, pipelineHarness } from '../support/pipeline.js';
 import { brokerFor, clientFor } from '../support/zoho.js';
@@ -54,16 +55,7 @@ async function harness(callbacks: boolean): Promise<Harness> {
           res.writeHead(503).end();
           return;
         }
-        const url = new URL(req.url ?? '/', 'http://x');
-        const event = {
-          version: '2.0',
-          rawPath: url.pathname,
-          rawQueryString: '',
-          headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
-          requestContext: { http: { method: req.method, path: url.pathname, sourceIp: '127.0.0.1' } },
-          body: Buffer.concat(chunks).toString('utf8'),
-          isBase64Encoded: false,
-        } as unknown as APIGatewayProxyEventV2;
+        const event = apiEventOf(req, Buffer.concat(chunks).toString('utf8'));
         handle!(event).then(
           (r) => res.writeHead(r.statusCode ?? 500, { 'content-type': 'application/json' }).end(r.body),
           () => res.writeHead(500).end(),

@@ -26,6 +26,7 @@ import { callbackDeps, scheduleDeps } from '../../lib/wiring.js';
 import type { CreateJobOptions, CreateJobQuery, ZohoClient } from '../../lib/zoho/client.js';
 import type { FakeZohoOptions } from '../../local/fake-zoho/index.js';
 import { buildStack } from '../infra/synth.js';
+import { apiEventOf } from '../support/api-event.js';
 import { freshAws } from '../support/aws.js';
 import { apiOf, finish, tickUntil } from '../support/exports.js';
 import { IamRecorder, type RecordedCall } from '../support/iam/recorder.js';
@@ -261,16 +262,7 @@ describe('the calls each function makes', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const url = new URL(req.url ?? '/', 'http://x');
-        const event = {
-          version: '2.0',
-          rawPath: url.pathname,
-          rawQueryString: '',
-          headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
-          requestContext: { http: { method: req.method, path: url.pathname, sourceIp: '127.0.0.1' } },
-          body: Buffer.concat(chunks).toString('utf8'),
-          isBase64Encoded: false,
-        } as unknown as APIGatewayProxyEventV2;
+        const event = apiEventOf(req, Buffer.concat(chunks).toString('utf8'));
         if (!handle) {
           res.writeHead(503).end();
           return;

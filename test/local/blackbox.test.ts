@@ -1,11 +1,3 @@
-/**
- * The black-box tests of security-review.md §9, against the bundled `npm start` stack: driven only
- * through the product's HTTP API, the fake Zoho's admin API (`/__fake/...`) and the S3 stand-in. One
- * `it` per row of the table, named with its number. Rows 4, 11, 13, 14 and 15 are not here yet.
- * Callback tokens are v2 (a random nonce per page attempt): a valid one is taken from the callback URL
- * the product gave the fake, never recomputed.
- */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,11 +12,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeZohoAdminClient } from '../../local/fake-zoho/admin-client.js';
 import { csvRecordCount } from '../../local/fake-zoho/index.js';
 import { localS3Client } from '../../local/stand-ins.js';
-import { freePorts, waitFor } from '../support/npm-start.js';
+import { type NpmStart, startNpmStart, waitFor } from '../support/npm-start.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
-/** What `npm start` runs after building it (package.json: `node local/build.mjs && node <this>`). */
-const bundle = path.join(root, '.build', 'local', 'start.mjs');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'zoho-blackbox-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -51,9 +41,7 @@ interface PublicExport {
 const errorCode = (a: Answer): unknown => (a.json as { error?: { code?: unknown } }).error?.code;
 
 describe('security-review §9: black-box tests against npm start', () => {
-  let child: ChildProcess;
-  let output = '';
-  let exited: Promise<number | null>;
+  let stack: NpmStart;
   let api = '';
   let fake: FakeZohoAdminClient;
   let s3Url = '';
@@ -117,32 +105,10 @@ describe('security-review §9: black-box tests against npm start', () => {
   };
 
   beforeAll(async () => {
-    execFileSync(process.execPath, ['local/build.mjs'], { cwd: root, stdio: 'inherit' });
-    const [PORT, S3, DDB, ZOHO] = (await freePorts(4)).map(String) as [string, string, string, string];
-    child = spawn(process.execPath, [bundle], {
-      cwd: root,
-      env: {
-        ...process.env,
-        LOCAL_DATA_DIR: dataDir,
-        PORT,
-        LOCAL_S3_PORT: S3,
-        LOCAL_DYNAMODB_PORT: DDB,
-        LOCAL_ZOHO_PORT: ZOHO,
-        POLL_INTERVAL_SECONDS: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    exited = new Promise((r) => child.once('exit', (code) => r(code)));
-    await waitFor('Ready', () => (output.includes('Ready.') ? true : undefined), 90_000);
-    api = `http://127.0.0.1:${PORT}`;
-    s3Url = `http://127.0.0.1:${S3}`;
-    fake = new FakeZohoAdminClient(`http://127.0.0.1:${ZOHO}`);
+    stack = await startNpmStart(root, dataDir);
+    api = `http://127.0.0.1:${stack.ports.api}`;
+    s3Url = `http://127.0.0.1:${stack.ports.s3}`;
+    fake = new FakeZohoAdminClient(`http://127.0.0.1:${stack.ports.zoho}`);
   }, 150_000);
 
   afterEach(async () => {
@@ -150,19 +116,16 @@ describe('security-review §9: black-box tests against npm start', () => {
   });
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stack?.stop();
   });
 
   it('1: a callback path with a malformed percent-escape is 404 CALLBACK_NOT_FOUND, with no error log', async () => {
-    const before = output.length;
+    const before = stack.output().length;
     const a = await call('POST', '/callbacks/zoho/%E0%A4%A', { body: { data: [{ id: '1' }] } });
     expect(a.status).toBe(404);
     expect(errorCode(a)).toBe('CALLBACK_NOT_FOUND');
     await sleep(500);
-    expect(output.slice(before)).not.toMatch(/"level":\s*"ERROR"/i);
+    expect(stack.output().slice(before)).not.toMatch(/"level":\s*"ERROR"/i);
   });
 
   it('6: malformed export requests and list queries are refused, with no create at Zoho and nothing listed', async () => {

@@ -1,13 +1,3 @@
-/**
- * Black-box: nothing the product writes under `npm start` holds a secret. A full export (with Zoho's
- * callback), two forged callbacks, an export Zoho refuses with INVALID_CALLBACK_URL (its message echoes
- * the callback URL and token), and a token failure (access tokens and the refresh token revoked) run
- * against the bundled local stack; then its stdout/stderr, every API answer, the events, the export
- * and job records and every file of its data directory (DynamoDB Local's tables, the S3 stand-in's
- * objects, the events file) are searched for the refresh token, the client secret, every access token
- * the fake issued and every callback token (in full, and the MAC alone).
- */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,10 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callbackTokenV1, keyFromSecret } from '../../lib/callbacks/token.js';
 import { FakeZohoAdminClient } from '../../local/fake-zoho/admin-client.js';
 import { DEFAULT_CLIENT } from '../../local/fake-zoho/index.js';
-import { freePorts, waitFor } from '../support/npm-start.js';
+import { type NpmStart, startNpmStart, waitFor } from '../support/npm-start.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
-const bundle = path.join(root, '.build', 'local', 'start.mjs');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'zoho-secrets-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -47,12 +36,9 @@ function filesUnder(dir: string, skip: string[]): Array<{ file: string; text: st
 }
 
 describe('npm start writes no secret anywhere', () => {
-  let child: ChildProcess;
-  let output = '';
-  let exited: Promise<number | null>;
+  let stack: NpmStart;
   let api = '';
   let fake: FakeZohoAdminClient;
-  let ports: number[] = [];
   /** Every answer body of the product's API, with what was asked. */
   const answers: string[] = [];
 
@@ -98,39 +84,13 @@ describe('npm start writes no secret anywhere', () => {
   };
 
   beforeAll(async () => {
-    execFileSync(process.execPath, ['local/build.mjs'], { cwd: root, stdio: 'inherit' });
-    ports = await freePorts(4);
-    const [PORT, S3, DDB, ZOHO] = ports.map(String) as [string, string, string, string];
-    child = spawn(process.execPath, [bundle], {
-      cwd: root,
-      env: {
-        ...process.env,
-        LOCAL_DATA_DIR: dataDir,
-        PORT,
-        LOCAL_S3_PORT: S3,
-        LOCAL_DYNAMODB_PORT: DDB,
-        LOCAL_ZOHO_PORT: ZOHO,
-        POLL_INTERVAL_SECONDS: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    exited = new Promise((r) => child.once('exit', (code) => r(code)));
-    await waitFor('Ready', () => (output.includes('Ready.') ? true : undefined), 90_000);
-    api = `http://127.0.0.1:${PORT}`;
-    fake = new FakeZohoAdminClient(`http://127.0.0.1:${ZOHO}`);
+    stack = await startNpmStart(root, dataDir);
+    api = `http://127.0.0.1:${stack.ports.api}`;
+    fake = new FakeZohoAdminClient(`http://127.0.0.1:${stack.ports.zoho}`);
   }, 150_000);
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stack?.stop();
   });
 
   it('after an export, forged callbacks, INVALID_CALLBACK_URL and a token failure', async () => {
@@ -194,8 +154,7 @@ describe('npm start writes no secret anywhere', () => {
     const events = await call('GET', '/events');
     expect(JSON.stringify(events.json)).toContain(exportId);
 
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await stack.stop()).toBe(0);
     readIssued();
 
     // The secrets: the fake's client secret and refresh token, each access token it issued, each
@@ -203,7 +162,7 @@ describe('npm start writes no secret anywhere', () => {
     // of every export id the product wrote anywhere, under the data directory's callback key).
     snapshot('at the end');
     const haystacks: Array<{ where: string; text: string }> = [
-      { where: 'stdout/stderr', text: output },
+      { where: 'stdout/stderr', text: stack.output() },
       ...answers.map((text, i) => ({ where: `API answer ${i}`, text })),
       ...snapshots,
     ];

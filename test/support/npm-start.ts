@@ -1,4 +1,6 @@
 /** Helpers of the suites that drive the bundled `npm start` from outside (start, black-box, no-secrets). */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import path from 'node:path';
 import { assertPortFree } from '../../local/stand-ins.js';
 
 /** `n` free ports below Linux's ephemeral range (the stack's children bind them after the check). */
@@ -32,4 +34,56 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, stepMs));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** A running `npm start` bundle: its process, everything it printed so far, its ports. */
+export interface NpmStart {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  ports: { api: number; s3: number; dynamodb: number; zoho: number };
+  /** SIGTERM, then its exit code (null if it was already gone). */
+  stop: () => Promise<number | null>;
+}
+
+/**
+ * Builds the local stack (`node local/build.mjs`, as `npm start` does) and starts its bundle on spare
+ * ports with `dataDir`, the poller every second; resolves once it prints "Ready.".
+ */
+export async function startNpmStart(root: string, dataDir: string): Promise<NpmStart> {
+  execFileSync(process.execPath, ['local/build.mjs'], { cwd: root, stdio: 'inherit' });
+  const [api, s3, dynamodb, zoho] = (await freePorts(4)) as [number, number, number, number];
+  const child = spawn(process.execPath, [path.join(root, '.build', 'local', 'start.mjs')], {
+    cwd: root,
+    env: {
+      ...process.env,
+      LOCAL_DATA_DIR: dataDir,
+      PORT: String(api),
+      LOCAL_S3_PORT: String(s3),
+      LOCAL_DYNAMODB_PORT: String(dynamodb),
+      LOCAL_ZOHO_PORT: String(zoho),
+      POLL_INTERVAL_SECONDS: '1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  await waitFor('Ready', () => (out.includes('Ready.') ? true : undefined), 90_000);
+  return {
+    child,
+    output: () => out,
+    exited,
+    ports: { api, s3, dynamodb, zoho },
+    stop: async () => {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
