@@ -457,24 +457,31 @@ describe('security-review §9: black-box tests against npm start', () => {
       await fake.inject({ kind: 'download', jobId: h.jobId, times: 1, action });
     }
     await fake.completeNow(h.jobId);
-    const seen: string[][] = [];
+    // Each sighting of an object under the job id, with how many downloads had started by then.
+    const seen: { keys: string[]; downloadsStarted: number }[] = [];
+    const downloadsOf = async () =>
+      (await fake.requests()).filter((r) => r.kind === 'download' && r.jobId === h.jobId).length;
     const done = await waitFor(
       'the export to settle',
       async () => {
-        // Keys first: if the page is still not EXPORTED after, they were listed before it landed.
+        // Count first, then keys: a key listed after n downloads had started came from one of them.
+        const downloadsStarted = await downloadsOf();
         const keys = (await allKeys()).filter((k) => k.includes(h.jobId));
         const e = await getExport(h.id);
-        if (e.pages[0]?.status !== 'EXPORTED') seen.push(keys);
+        // Still not EXPORTED after the listing: the keys were listed while the page was in flight.
+        if (keys.length > 0 && e.pages[0]?.status !== 'EXPORTED') seen.push({ keys, downloadsStarted });
         return e.status === 'RUNNING' ? undefined : e;
       },
       150_000,
     );
     expect(done.status).toBe('COMPLETED');
-    // While the page was being retried, no object under its job id existed anywhere.
-    expect(seen.flat()).toEqual([]);
+    const page = done.pages[0]!;
+    // The four refused downloads left nothing behind: the first object under the job id appears
+    // only once the fifth download (the good one) had started, and it is the page's final key.
+    const finalKey = `${page.s3!.bucket}/${page.s3!.key}`;
+    expect(seen.filter((s) => s.downloadsStarted < 5 || s.keys.some((k) => k !== finalKey))).toEqual([]);
     const downloads = (await fake.requests()).filter((r) => r.kind === 'download' && r.jobId === h.jobId);
     expect(downloads.length).toBeGreaterThanOrEqual(5);
-    const page = done.pages[0]!;
     const csvs = (await allKeys()).filter((k) => k.includes(h.jobId) && k.endsWith('.csv'));
     expect(csvs).toEqual([`${page.s3!.bucket}/${page.s3!.key}`]);
     const obj = await localS3Client(s3Url).send(
