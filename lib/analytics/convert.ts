@@ -72,9 +72,10 @@ function utf8Boundary(b: Buffer): number {
  * `rowGroupBytes` CSV bytes, each encoded and pushed out as soon as it is full; reading the CSV
  * waits while the consumer of `stream` does not keep up.
  *
- * Output columns: the CSV columns, named and ordered as in the header, then `_export_id`,
+ * Output columns: the CSV columns, ordered as in the header and named as the plan says (the header
+ * name unless the plan renames it, lib/analytics/names.ts), then `_export_id`,
  * `_job_id` (STRING), `_exported_at` (TIMESTAMP UTC) and `_zoho_conversion_errors` (STRING: a
- * JSON object `{"Field":"raw text"}` of the values of that row that did not parse, else NULL).
+ * JSON object `{"Zoho_Field":"raw text"}` (keyed by the header name) of the values of that row that did not parse, else NULL).
  * An empty CSV value (`` or `""``) is NULL in every column type.
  *
  * A malformed CSV (see `CsvError` codes) fails `stream` and `done`: an `Upload` reading it aborts,
@@ -193,8 +194,12 @@ export function convertCsvToParquet(source: ByteSource, options: ConvertOptions)
         seen.add(name);
       }
       const p = typeof options.columns === 'function' ? options.columns(header) : options.columns;
-      if (p.length !== header.length || p.some((c, i) => c.name !== header[i])) {
+      if (p.length !== header.length || p.some((c, i) => (c.zohoField ?? c.name) !== header[i])) {
         throw new ConversionError('CSV_HEADER_MISMATCH', 'the column plan does not match the CSV header');
+      }
+      const names = new Set(p.map((c) => c.name));
+      if (names.size !== p.length || Object.values(LINEAGE_COLUMNS).some((n) => names.has(n))) {
+        throw new ConversionError('CSV_HEADER_MISMATCH', 'the column plan repeats or reserves a column name');
       }
       plan = p;
       ncols = header.length;
@@ -215,7 +220,13 @@ export function convertCsvToParquet(source: ByteSource, options: ConvertOptions)
           'zoho.export_id': exportId,
           'zoho.job_id': jobId,
           'zoho.columns': JSON.stringify(
-            p.map((c) => ({ name: c.name, type: c.type, zoho_type: c.zohoType, reason: c.reason })),
+            p.map((c) => ({
+              name: c.name,
+              zoho_field: c.zohoField ?? c.name,
+              type: c.type,
+              zoho_type: c.zohoType,
+              reason: c.reason,
+            })),
           ),
         },
       });
@@ -310,7 +321,9 @@ export function convertCsvToParquet(source: ByteSource, options: ConvertOptions)
     const finalPlan = plan as ColumnPlan | null;
     const columns: ColumnSummary[] = (finalPlan ?? []).map((c, i) => ({
       name: c.name,
+      zohoField: c.zohoField ?? c.name,
       type: c.type,
+      metadataType: c.metadataType,
       zohoType: c.zohoType,
       reason: c.reason,
       nulls: nulls[i] ?? 0,

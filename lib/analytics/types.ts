@@ -27,9 +27,13 @@ export type CellValue = string | bigint | number | boolean | string[] | null;
 
 /** One CSV column and the type it is written as. */
 export interface PlannedColumn {
-  /** The CSV header name, written unchanged as the Parquet column name. */
+  /** The Parquet column name (lib/analytics/names.ts); the CSV header name when `zohoField` is absent. */
   readonly name: string;
+  /** The CSV header name (Zoho's API name) the column holds, when the column is named otherwise. */
+  readonly zohoField?: string | undefined;
   readonly type: ColumnType;
+  /** The type Zoho's metadata asks for, when the column is written with another (the table's). */
+  readonly metadataType?: ColumnType | undefined;
   /** Zoho `data_type` the type came from (undefined when the metadata does not list the column). */
   readonly zohoType?: string | undefined;
   /** Why the column is STRING although it may hold something else (unknown column, no metadata…). */
@@ -58,7 +62,10 @@ export const LINEAGE_COLUMNS = {
 
 export interface ColumnSummary {
   readonly name: string;
+  /** The CSV header name (Zoho's API name). */
+  readonly zohoField: string;
   readonly type: ColumnType;
+  readonly metadataType?: ColumnType | undefined;
   readonly zohoType?: string | undefined;
   readonly reason?: string | undefined;
   /** NULLs written: empty CSV values plus conversion errors. */

@@ -3,11 +3,13 @@
  * partition projection on `export_date`, so Athena can query it at once, with no crawler and no
  * `MSCK REPAIR`), created when an export of the module first completes and widened when a later
  * export brings new fields; and the `zoho_exports` table over the manifests (created by the stack),
- * which tells which exports are complete. A column whose type changes keeps its first type in the
- * table (the files stay readable); the change is reported.
+ * which tells which exports are complete. The table governs: a column keeps its first type, and
+ * every file under the table is written with the table's types (lib/exports/schema.ts); each
+ * column's comment names the Zoho field it holds (`zoho:<api name>`), the mapping later exports reuse.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import type { ColumnType } from '../analytics/types.js';
 import { manifestsLocation, parquetModuleLocation } from './layout.js';
 
@@ -162,74 +164,162 @@ export interface TableChange {
   created: boolean;
   /** Columns added to an existing table (a later export brought new fields). */
   added: string[];
-  /** Columns whose type in this export differs from the table's; the table keeps its type. */
-  type_changes: Array<{ column: string; table_type: string; export_type: string }>;
+  /**
+   * Columns whose type in the table differs from the one Zoho's metadata gives the field now: the
+   * export's files were written with the table's type (`zoho_type`: the metadata's, as a Glue type).
+   */
+  type_changes: TypeChange[];
 }
 
-/** Merges an export's columns into a table's: new ones appended, the table's types kept. */
+export interface TypeChange {
+  column: string;
+  zoho_field: string;
+  table_type: string;
+  zoho_type: string;
+}
+
+/** How a column's Glue comment names the Zoho field it holds: `zoho:Owner.last_name; <note>`. */
+const ZOHO_COMMENT = /^zoho:([^;]*)/;
+/** Glue's longest column comment. */
+const MAX_COMMENT = 255;
+
+export function zohoComment(field: string, note?: string | null): string {
+  return `zoho:${field}${note ? `; ${note}` : ''}`.slice(0, MAX_COMMENT);
+}
+
+/** The Zoho API name a column holds, from its comment (undefined: a lineage column, or a table from before the mapping). */
+export function zohoFieldOf(c: CatalogColumn): string | undefined {
+  return ZOHO_COMMENT.exec(c.Comment ?? '')?.[1];
+}
+
+/**
+ * Merges an export's columns into a table's: the table's columns kept as they are (name, type and
+ * the field they hold), the export's new ones appended. A wanted column whose name or Zoho field the
+ * table already has is not added (its pages are converted again under the table, see finalize.ts).
+ */
 export function mergeColumns(
   existing: CatalogColumn[] | undefined,
   wanted: CatalogColumn[],
-): { columns: CatalogColumn[]; added: string[]; typeChanges: TableChange['type_changes'] } {
-  if (!existing) return { columns: wanted, added: [], typeChanges: [] };
-  const byName = new Map(existing.map((c) => [c.Name.toLowerCase(), c]));
+): { columns: CatalogColumn[]; added: string[] } {
+  if (!existing) return { columns: wanted, added: [] };
+  const names = new Set(existing.map((c) => c.Name.toLowerCase()));
+  const fields = new Set(existing.map(zohoFieldOf).filter((f) => f !== undefined));
   const columns = [...existing];
   const added: string[] = [];
-  const typeChanges: TableChange['type_changes'] = [];
   for (const c of wanted) {
-    const had = byName.get(c.Name.toLowerCase());
-    if (!had) {
-      columns.push(c);
-      added.push(c.Name);
-    } else if (had.Type !== c.Type) {
-      typeChanges.push({ column: c.Name, table_type: had.Type, export_type: c.Type });
-    }
+    const field = zohoFieldOf(c);
+    if (names.has(c.Name.toLowerCase()) || (field !== undefined && fields.has(field))) continue;
+    columns.push(c);
+    added.push(c.Name);
+    names.add(c.Name.toLowerCase());
+    if (field !== undefined) fields.add(field);
   }
-  return { columns, added, typeChanges };
+  return { columns, added };
 }
 
 /** Where module tables are kept: Glue in AWS, JSON files in the local stack. */
 export interface Catalog {
   readonly database: string;
-  /** Creates the module's table, or adds the export's new columns to it. */
+  /** A table's columns as they are now; undefined when there is no such table. */
+  getColumns(table: string): Promise<CatalogColumn[] | undefined>;
+  /**
+   * Creates the table, or adds the input's new columns to it (a conditional update: a concurrent
+   * widening is merged again, never overwritten). `type_changes` is left empty (finalize.ts fills it).
+   */
   ensureModuleTable(input: TableInput): Promise<TableChange>;
 }
 
-/** The table definitions the local stack would give Glue, as JSON files under `dir/<database>/`. */
+/** How long the local catalog waits for a table's lock, and when it takes over a dead holder's. */
+const LOCK_WAIT_MS = 10_000;
+const LOCK_STALE_MS = 30_000;
+
+/**
+ * The table definitions the local stack would give Glue, as JSON files under `dir/<database>/`. A
+ * widening reads, merges and writes under a lock file (created exclusively), so two processes
+ * widening one table at once both keep their columns.
+ */
 export function fileCatalog(
   dir: string,
   database: string,
 ): Catalog & { read(table: string): Promise<TableInput | undefined> } {
   const path = (table: string) => join(dir, database, `${table}.json`);
   const read = async (table: string): Promise<TableInput | undefined> => {
+    let text: string;
     try {
-      return JSON.parse(await readFile(path(table), 'utf8')) as TableInput;
-    } catch {
-      return undefined;
+      text = await readFile(path(table), 'utf8');
+    } catch (e) {
+      if (isCode(e, 'ENOENT')) return undefined;
+      throw e;
     }
+    return tableInputSchema.parse(JSON.parse(text));
   };
   const write = async (t: TableInput): Promise<void> => {
-    await mkdir(join(dir, database), { recursive: true });
-    const tmp = `${path(t.Name)}.tmp`;
+    const tmp = `${path(t.Name)}.${process.pid}.tmp`;
     await writeFile(tmp, `${JSON.stringify(t, null, 2)}\n`);
     await rename(tmp, path(t.Name));
+  };
+  const locked = async <T>(table: string, fn: () => Promise<T>): Promise<T> => {
+    await mkdir(join(dir, database), { recursive: true });
+    const lock = `${path(table)}.lock`;
+    const until = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        await writeFile(lock, String(process.pid), { flag: 'wx' });
+        break;
+      } catch (e) {
+        if (!isCode(e, 'EEXIST')) throw e;
+        const age = await stat(lock).then(
+          (st) => Date.now() - st.mtimeMs,
+          () => 0,
+        );
+        if (age > LOCK_STALE_MS) await rm(lock, { force: true });
+        else if (Date.now() > until) throw new Error(`the catalog table ${table} stays locked (${lock})`);
+        else await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await rm(lock, { force: true });
+    }
   };
   return {
     database,
     read,
-    async ensureModuleTable(input) {
-      const existing = await read(input.Name);
-      const merged = mergeColumns(existing?.StorageDescriptor.Columns, input.StorageDescriptor.Columns);
-      if (!existing || merged.added.length) {
-        await write({ ...input, StorageDescriptor: { ...input.StorageDescriptor, Columns: merged.columns } });
-      }
-      return {
-        database,
-        table: input.Name,
-        created: !existing,
-        added: merged.added,
-        type_changes: merged.typeChanges,
-      };
-    },
+    getColumns: async (table) => (await read(table))?.StorageDescriptor.Columns,
+    ensureModuleTable: (input) =>
+      locked(input.Name, async () => {
+        const existing = await read(input.Name);
+        const merged = mergeColumns(existing?.StorageDescriptor.Columns, input.StorageDescriptor.Columns);
+        if (!existing || merged.added.length) {
+          await write({
+            ...input,
+            StorageDescriptor: { ...input.StorageDescriptor, Columns: merged.columns },
+          });
+        }
+        return { database, table: input.Name, created: !existing, added: merged.added, type_changes: [] };
+      }),
   };
 }
+
+const isCode = (e: unknown, code: string): boolean => e instanceof Error && 'code' in e && e.code === code;
+
+const columnSchema = z.object({ Name: z.string(), Type: z.string(), Comment: z.string().optional() });
+/** A table file as `write` leaves it (read back through zod: the file may have been edited by hand). */
+const tableInputSchema = z.looseObject({
+  Name: z.string(),
+  Description: z.string(),
+  TableType: z.literal('EXTERNAL_TABLE'),
+  Parameters: z.record(z.string(), z.string()),
+  PartitionKeys: z.array(columnSchema),
+  StorageDescriptor: z.looseObject({
+    Columns: z.array(columnSchema),
+    Location: z.string(),
+    InputFormat: z.string(),
+    OutputFormat: z.string(),
+    SerdeInfo: z.looseObject({
+      SerializationLibrary: z.string(),
+      Parameters: z.record(z.string(), z.string()).optional(),
+    }),
+  }),
+});

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { convertCsvToParquet } from '../analytics/convert.js';
-import { planColumns, type ZohoField } from '../analytics/fields.js';
+import type { ZohoField } from '../analytics/fields.js';
 import type { ConversionStats } from '../analytics/types.js';
 import { CodedError } from '../errors.js';
 import type { JobError, JobRecord, ParquetFile } from '../jobs/model.js';
@@ -18,11 +18,12 @@ import { afterConversionError, logWillRetry } from '../jobs/retry.js';
 import { describeError } from '../observability.js';
 import type { ApiVersion } from '../zoho/data-centers.js';
 import { ZohoError } from '../zoho/errors.js';
-import { glueType } from './catalog.js';
+import { glueType, tableNameOf } from './catalog.js';
 import type { ConvertMessage } from './convert-message.js';
 import type { ExportDeps } from './deps.js';
 import { pageHooks } from './hooks.js';
 import { parquetKey } from './layout.js';
+import { planUnderTable } from './schema.js';
 
 /** Attempts of one page's conversion before it ends FAILED. */
 export const MAX_CONVERSION_ATTEMPTS = 3;
@@ -95,8 +96,10 @@ function parquetFileOf(bucket: string, key: string, stats: ConversionStats): Par
     conversion_errors: stats.conversionErrors,
     columns: stats.columns.map((c) => ({
       name: c.name,
+      zoho_field: c.zohoField,
       type: glueType(c.type),
       zoho_type: c.zohoType ?? null,
+      metadata_type: c.metadataType ? glueType(c.metadataType) : null,
       reason: c.reason ?? null,
     })),
   };
@@ -129,9 +132,10 @@ export async function convertPage(
     if (!(csv.Body instanceof Readable)) throw new Error('S3 returned no stream for the CSV');
     const exportedAt = new Date(job.exported_at ?? job.updated_at);
     const reason = meta.fields === null ? meta.reason : undefined;
+    // The table governs: its columns keep their names and types (lib/exports/schema.ts).
+    const table = job.module ? await deps.catalog?.getColumns(tableNameOf(job.module)) : undefined;
     const conversion = convertCsvToParquet(csv.Body, {
-      columns: (header) =>
-        planColumns(header, meta.fields).map((c) => (reason && !c.reason ? { ...c, reason } : c)),
+      columns: (header) => planUnderTable(header, meta.fields, reason, table),
       lineage: { exportId: job.export_id ?? '', jobId: job.job_id, exportedAt },
     });
     opts.signal?.addEventListener('abort', () => void upload?.abort(), { once: true });

@@ -26,6 +26,7 @@ import { buildManifest, type Manifest, writeManifest } from './manifest.js';
 import type { ExportRecord, ManifestLocation } from './model.js';
 import { publishEvent } from './publish.js';
 import { recoverPage } from './recovery.js';
+import { catalogColumnOf, pageAgrees, typeChangesOf } from './schema.js';
 
 /**
  * How long a finalizer holds its claim: longer than the longest function that may finalize runs, so
@@ -83,8 +84,9 @@ export async function finalizeExport(deps: ExportDeps, exportId: string): Promis
     throw err;
   }
   if (done.kind === 'failed') return { kind: 'failed' };
-  if (done.kind === 'lost') {
-    // The pages changed under the claim (a recovery): the next finalization must not wait for it.
+  if (done.kind === 'lost' || done.kind === 'reconverting') {
+    // The pages changed under the claim (a recovery), or some are being converted again under the
+    // table: the next finalization (when they are) must not wait for this claim.
     await d.exports.releaseFinalize(exportId, owner);
     return NOT_READY;
   }
@@ -142,7 +144,9 @@ type Committed =
   /** The deletions could not be landed: the export was failed. */
   | { kind: 'failed' }
   /** The export changed under the claim: nothing was completed. */
-  | { kind: 'lost' };
+  | { kind: 'lost' }
+  /** Pages disagree with the module's table: they are converted again, then the export finalizes. */
+  | { kind: 'reconverting' };
 
 /** The claim holder's work: the catalog, the deletions, the manifest, then COMPLETED. */
 async function commit(
@@ -154,6 +158,7 @@ async function commit(
   const now = deps.now ?? Date.now;
   const parquet = (e.formats ?? []).includes('parquet');
   const catalog = await updateCatalog(deps, e, jobs, parquet);
+  if (catalog === 'reconverting') return { kind: 'reconverting' };
   const deletions = await deletionsOrFail(deps, e, parquet);
   if (deletions === 'failed') return { kind: 'failed' };
   const completedAt = new Date(now()).toISOString();
@@ -167,26 +172,51 @@ async function commit(
   return { kind: 'completed', manifest, deletions };
 }
 
-/** Parquet: creates or widens the module's table in the catalog; a column's type change is reported. */
+/**
+ * Parquet: creates or widens the module's table with the pages' new columns, then checks every page
+ * against the table as it now is. A page written before another export gave one of its columns
+ * another type or name (two exports of a module committing at once) is converted again under the
+ * table ('reconverting': the export finalizes when those pages are DONE again), so every file under
+ * the table reads under its types. Type changes (the table's type kept, Zoho's metadata giving
+ * another) are reported.
+ */
 async function updateCatalog(
   deps: Finalizing,
   e: ExportRecord,
   jobs: JobRecord[],
   parquet: boolean,
-): Promise<TableChange | undefined> {
+): Promise<TableChange | 'reconverting' | undefined> {
   if (!parquet || !e.module) return undefined;
   if (!deps.catalog) throw new Error('finalizing a Parquet export needs the catalog');
-  const catalog = await deps.catalog.ensureModuleTable(
-    moduleTableInput({
-      bucket: deps.config.BUCKET,
-      prefix: deps.config.S3_PREFIX,
-      module: e.module,
-      columns: catalogColumns(jobs),
-    }),
-  );
+  const input = moduleTableInput({
+    bucket: deps.config.BUCKET,
+    prefix: deps.config.S3_PREFIX,
+    module: e.module,
+    columns: catalogColumns(jobs),
+  });
+  const change = await deps.catalog.ensureModuleTable(input);
+  const table = (await deps.catalog.getColumns(input.Name)) ?? [];
+  const stale = jobs.filter((j) => !pageAgrees(j.parquet?.columns ?? [], table));
+  if (stale.length > 0) {
+    if (!deps.convert) throw new Error('pages disagree with the table and there is no converter');
+    for (const j of stale) {
+      await deps.jobs.requestConversion(j.job_id);
+      await deps.convert({ job_id: j.job_id });
+    }
+    deps.logger.warn("pages disagree with the module's table; converted again under it", {
+      export_id: e.export_id,
+      table: input.Name,
+      pages: stale.map((j) => j.job_id),
+    });
+    return 'reconverting';
+  }
+  const catalog: TableChange = {
+    ...change,
+    type_changes: typeChangesOf(jobs.map((j) => j.parquet?.columns ?? [])),
+  };
   for (const c of catalog.type_changes) {
     deps.metrics.count('CatalogTypeChanges');
-    deps.logger.warn('a column changed type; the table keeps its first type', {
+    deps.logger.warn("a field's type in Zoho differs from the table's; the table's type was written", {
       export_id: e.export_id,
       table: catalog.table,
       ...c,
@@ -200,7 +230,7 @@ function catalogColumns(jobs: JobRecord[]): CatalogColumn[] {
   const seen = new Map<string, CatalogColumn>();
   for (const j of jobs) {
     for (const c of j.parquet?.columns ?? []) {
-      if (!seen.has(c.name.toLowerCase())) seen.set(c.name.toLowerCase(), { Name: c.name, Type: c.type });
+      if (!seen.has(c.name.toLowerCase())) seen.set(c.name.toLowerCase(), catalogColumnOf(c));
     }
   }
   return [

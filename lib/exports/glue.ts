@@ -17,20 +17,27 @@ import {
 } from './catalog.js';
 
 export function glueCatalog(client: GlueClient, database: string): Catalog {
-  const ensure = async (input: TableInput, tries: number): Promise<TableChange> => {
-    let existing: { columns: CatalogColumn[]; version: string | undefined } | undefined;
+  const get = async (
+    name: string,
+  ): Promise<{ columns: CatalogColumn[]; version: string | undefined } | undefined> => {
     try {
-      const t = await client.send(new GetTableCommand({ DatabaseName: database, Name: input.Name }));
-      existing = {
+      const t = await client.send(new GetTableCommand({ DatabaseName: database, Name: name }));
+      return {
+        // The comments are kept: they hold the Zoho field of each column (the name mapping).
         columns: (t.Table?.StorageDescriptor?.Columns ?? []).map((c) => ({
           Name: c.Name ?? '',
           Type: c.Type ?? 'string',
+          ...(c.Comment !== undefined ? { Comment: c.Comment } : {}),
         })),
         version: t.Table?.VersionId,
       };
     } catch (e) {
-      if (!(e instanceof EntityNotFoundException)) throw e;
+      if (e instanceof EntityNotFoundException) return undefined;
+      throw e;
     }
+  };
+  const ensure = async (input: TableInput, tries: number): Promise<TableChange> => {
+    const existing = await get(input.Name);
     const merged = mergeColumns(existing?.columns, input.StorageDescriptor.Columns);
     const tableInput = {
       ...input,
@@ -41,12 +48,13 @@ export function glueCatalog(client: GlueClient, database: string): Catalog {
       table: input.Name,
       created: !existing,
       added: merged.added,
-      type_changes: merged.typeChanges,
+      type_changes: [],
     };
     try {
       if (!existing)
         await client.send(new CreateTableCommand({ DatabaseName: database, TableInput: tableInput }));
       else if (merged.added.length) {
+        // Conditional on the version read: a widening made meanwhile fails this one, which merges again.
         await client.send(
           new UpdateTableCommand({
             DatabaseName: database,
@@ -68,5 +76,9 @@ export function glueCatalog(client: GlueClient, database: string): Catalog {
       throw e;
     }
   };
-  return { database, ensureModuleTable: (input) => ensure(input, 5) };
+  return {
+    database,
+    getColumns: async (name) => (await get(name))?.columns,
+    ensureModuleTable: (input) => ensure(input, 5),
+  };
 }

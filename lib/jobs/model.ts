@@ -45,8 +45,18 @@ export interface ParquetFile {
   compression: string;
   /** Values that did not parse as their column's type, per column (written NULL, kept in `_zoho_conversion_errors`). */
   conversion_errors: Record<string, number>;
-  /** Every column: name, Parquet type, Zoho type, and why it is STRING when it is for want of metadata. */
-  columns: Array<{ name: string; type: string; zoho_type: string | null; reason: string | null }>;
+  /**
+   * Every column: name, the Zoho field (API name) it holds, Parquet type (the table's), Zoho type,
+   * the type Zoho's metadata gave when the table's differs, and why it is STRING when it is.
+   */
+  columns: Array<{
+    name: string;
+    zoho_field?: string;
+    type: string;
+    zoho_type: string | null;
+    metadata_type?: string | null;
+    reason: string | null;
+  }>;
 }
 
 export interface S3Location {

@@ -131,6 +131,7 @@ describe('finalizing an export', () => {
       exportDeps: {
         catalog: {
           database: 'zoho_crm',
+          getColumns: (table) => catalog.getColumns(table),
           async ensureModuleTable(input) {
             if (glueDown) throw new Error('Glue is unavailable (test)');
             return catalog.ensureModuleTable(input);

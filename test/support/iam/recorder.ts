@@ -224,6 +224,14 @@ export class IamRecorder {
     this.record(fn, 'secretsmanager', 'GetSecretValue', { kind: 'secret', secret }, 'GetSecretValue');
   }
 
+  /** `glueCatalog.getColumns`: GetTable (the converter reads the module's table). */
+  glueGetTable(fn: FunctionName, database: string, table: string): void {
+    const via = 'getColumns:GetTable';
+    this.record(fn, 'glue', 'GetTable', { kind: 'glue-catalog' }, via);
+    this.record(fn, 'glue', 'GetTable', { kind: 'glue-database', database }, via);
+    this.record(fn, 'glue', 'GetTable', { kind: 'glue-table', database, table }, via);
+  }
+
   /**
    * `glueCatalog.ensureModuleTable`: GetTable, then CreateTable (a new table) or UpdateTable (new columns).
    * Glue authorizes a table call on the catalog, the database and the table.

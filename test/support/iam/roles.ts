@@ -100,6 +100,10 @@ function roleDeps(fn: FunctionName, i: RoleInputs): RoleDeps {
   };
   const catalog: Catalog = {
     database: i.catalog.database,
+    getColumns: async (table) => {
+      recorder.glueGetTable(fn, i.catalog.database, table);
+      return i.catalog.getColumns(table);
+    },
     ensureModuleTable: async (input) => {
       const change = await i.catalog.ensureModuleTable(input);
       recorder.glueEnsureTable(fn, change);
