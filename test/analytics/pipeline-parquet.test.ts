@@ -114,7 +114,10 @@ describe('exports written as Parquet', () => {
       const desc = await duck(`DESCRIBE SELECT * FROM ${pq}`);
       const type = (c: string) => desc.find((d) => d.column_name === c)?.column_type;
       expect(type('id')).toBe('BIGINT');
-      expect(type('Employees')).toBe('BIGINT');
+      // Column names are lower case (lib/analytics/names.ts); each page column names its Zoho field.
+      expect(type('employees')).toBe('BIGINT');
+      expect(type('Employees')).toBeUndefined();
+      expect(page.parquet!.columns.find((c) => c.name === 'employees')?.zoho_field).toBe('Employees');
       expect(type('_export_id')).toBe('VARCHAR');
       expect(type('_exported_at')).toMatch(/^TIMESTAMP/);
       const columns = page.parquet!.columns;
@@ -128,19 +131,19 @@ describe('exports written as Parquet', () => {
               : undefined;
         if (!expr) continue;
         const rows = await duck(
-          `WITH a AS (SELECT row_number() OVER () AS r, ${ident(c.name)} AS v FROM ${csv}),
+          `WITH a AS (SELECT row_number() OVER () AS r, ${ident(c.zoho_field!)} AS v FROM ${csv}),
                 b AS (SELECT row_number() OVER () AS r, ${expr} AS v, _zoho_conversion_errors AS e FROM ${pq})
            SELECT count(*)::INT AS n FROM a JOIN b USING (r)
-           WHERE a.v IS DISTINCT FROM b.v AND (b.e IS NULL OR json_extract_string(b.e, ${sq(`$.${c.name}`)}) IS NULL)`,
+           WHERE a.v IS DISTINCT FROM b.v AND (b.e IS NULL OR json_extract_string(b.e, ${sq(`$.${c.zoho_field}`)}) IS NULL)`,
         );
         mismatches += rows[0]!.n as number;
       }
       // Employees: declared integer, sometimes a range: NULL in Parquet, the raw text kept, counted.
       const ranges = (await duck(`SELECT count(*)::INT AS n FROM ${csv} WHERE Employees LIKE '%-%'`))[0]!
         .n as number;
-      expect(page.parquet!.conversion_errors.Employees ?? 0).toBe(ranges);
+      expect(page.parquet!.conversion_errors.employees ?? 0).toBe(ranges);
       const kept = await duck(
-        `SELECT count(*)::INT AS n FROM ${pq} WHERE Employees IS NULL AND json_extract_string(_zoho_conversion_errors, '$.Employees') LIKE '%-%'`,
+        `SELECT count(*)::INT AS n FROM ${pq} WHERE "employees" IS NULL AND json_extract_string(_zoho_conversion_errors, '$.Employees') LIKE '%-%'`,
       );
       expect(kept[0]!.n).toBe(ranges);
       expect((await duck(`SELECT DISTINCT _export_id AS x FROM ${pq}`)).map((r) => r.x)).toEqual([
@@ -148,7 +151,7 @@ describe('exports written as Parquet', () => {
       ]);
     }
     expect(mismatches).toBe(0);
-    expect(m.pages.reduce((n, p) => n + (p.parquet?.conversion_errors.Employees ?? 0), 0)).toBeGreaterThan(0);
+    expect(m.pages.reduce((n, p) => n + (p.parquet?.conversion_errors.employees ?? 0), 0)).toBeGreaterThan(0);
 
     // The table the exporter gave the catalog, beside what DuckDB reads from the same files laid out in S3.
     const table = (await (h.exportDeps.catalog as unknown as { read(t: string): Promise<TableInput> }).read(
@@ -171,7 +174,16 @@ describe('exports written as Parquet', () => {
       .filter((d) => d.column_name !== 'module')
       .map((d) => ({ Name: d.column_name as string, Type: glueOf(d.column_type as string) }));
     const partitions = table.PartitionKeys.map((k) => k.Name);
-    expect(fromDuck.filter((c) => !partitions.includes(c.Name))).toEqual(table.StorageDescriptor.Columns);
+    expect(fromDuck.filter((c) => !partitions.includes(c.Name))).toEqual(
+      table.StorageDescriptor.Columns.map(({ Name, Type }) => ({ Name, Type })),
+    );
+    // Each column's comment names the Zoho field it holds (the lineage columns hold none).
+    const fieldOf = new Map(m.pages[0]!.parquet!.columns.map((c) => [c.name, c.zoho_field]));
+    for (const c of table.StorageDescriptor.Columns) {
+      const f = fieldOf.get(c.Name);
+      if (c.Name.startsWith('_')) expect(c.Comment).toBeUndefined();
+      else expect(c.Comment?.startsWith(`zoho:${f}`), c.Name).toBe(true);
+    }
     expect(fromDuck.filter((c) => partitions.includes(c.Name))).toEqual([
       { Name: 'export_date', Type: 'date' },
     ]);
