@@ -10,6 +10,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ColumnType } from '../analytics/types.js';
 import { manifestsLocation, parquetModuleLocation } from './layout.js';
+import { fileViewCatalog, type ViewCatalog } from './views.js';
 
 export interface CatalogColumn {
   Name: string;
@@ -193,6 +194,8 @@ export interface Catalog {
   readonly database: string;
   /** Creates the module's table, or adds the export's new columns to it. */
   ensureModuleTable(input: TableInput): Promise<TableChange>;
+  /** The module tables' views (`_current`, `_history`: lib/exports/views.ts). */
+  readonly views: ViewCatalog;
 }
 
 /** The table definitions the local stack would give Glue, as JSON files under `dir/<database>/`. */
@@ -217,6 +220,7 @@ export function fileCatalog(
   return {
     database,
     read,
+    views: fileViewCatalog(dir, database),
     async ensureModuleTable(input) {
       const existing = await read(input.Name);
       const merged = mergeColumns(existing?.StorageDescriptor.Columns, input.StorageDescriptor.Columns);

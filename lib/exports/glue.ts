@@ -15,6 +15,7 @@ import {
   type TableChange,
   type TableInput,
 } from './catalog.js';
+import { glueViewCatalog } from './views.js';
 
 export function glueCatalog(client: GlueClient, database: string): Catalog {
   const ensure = async (input: TableInput, tries: number): Promise<TableChange> => {
@@ -68,5 +69,9 @@ export function glueCatalog(client: GlueClient, database: string): Catalog {
       throw e;
     }
   };
-  return { database, ensureModuleTable: (input) => ensure(input, 5) };
+  return {
+    database,
+    ensureModuleTable: (input) => ensure(input, 5),
+    views: glueViewCatalog(client, database),
+  };
 }

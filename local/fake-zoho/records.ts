@@ -170,7 +170,9 @@ export class ModuleStore {
       const d = s.deleted.get(n);
       if (!d) throw new StoreError(`record ${recordId(this.module, n)} is not deleted`);
       if (d.type !== 'recycle')
-        throw new StoreError(`record ${recordId(this.module, n)} was deleted permanently: it cannot be restored`);
+        throw new StoreError(
+          `record ${recordId(this.module, n)} was deleted permanently: it cannot be restored`,
+        );
     }
     if (indexes.size === 0) return [];
     const sorted = [...indexes].sort((a, b) => a - b);

@@ -131,6 +131,7 @@ describe('finalizing an export', () => {
       exportDeps: {
         catalog: {
           database: 'zoho_crm',
+          views: catalog.views,
           async ensureModuleTable(input) {
             if (glueDown) throw new Error('Glue is unavailable (test)');
             return catalog.ensureModuleTable(input);
