@@ -49,6 +49,7 @@ export class ViewsError extends CodedError {
 }
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
+// Every output column is aliased to its lower-case name: DuckDB would otherwise answer the file's case.
 const quote = (name: string): string => `"${name.toLowerCase().replace(/"/g, '""')}"`;
 const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 const list = (xs: string[]): string => xs.map(literal).join(', ');
@@ -128,7 +129,7 @@ export function currentView(input: ViewsInput): ViewDefinition | undefined {
   const table = qualified(input.database, input.table);
   const deleting = scope.filter((e) => e.mode === 'incremental' && e.deletions);
   const out = [...shape.columns, PARTITION];
-  const select = out.map((c) => `v.${quote(c.Name)}`).join(', ');
+  const select = out.map((c) => `v.${quote(c.Name)} AS ${quote(c.Name)}`).join(', ');
   const sql = [
     'WITH "versions" AS (',
     `  SELECT t.*, row_number() OVER (PARTITION BY t.${shape.id} ORDER BY t.${shape.modified} DESC, t."_exported_at" DESC, t."_export_id" DESC) AS "_rn"`,
@@ -165,7 +166,7 @@ export function historyView(input: ViewsInput): ViewDefinition | undefined {
     { Name: '_valid_to', Type: 'timestamp' },
     { Name: '_is_current', Type: 'boolean' },
   ];
-  const select = [...shape.columns, PARTITION].map((c) => `s.${quote(c.Name)}`).join(', ');
+  const select = [...shape.columns, PARTITION].map((c) => `s.${quote(c.Name)} AS ${quote(c.Name)}`).join(', ');
   const sql = [
     // One copy of each version: an overlap or a later full export exports it again.
     'WITH "copies" AS (',
