@@ -166,7 +166,9 @@ export function historyView(input: ViewsInput): ViewDefinition | undefined {
     { Name: '_valid_to', Type: 'timestamp' },
     { Name: '_is_current', Type: 'boolean' },
   ];
-  const select = [...shape.columns, PARTITION].map((c) => `s.${quote(c.Name)} AS ${quote(c.Name)}`).join(', ');
+  const select = [...shape.columns, PARTITION]
+    .map((c) => `s.${quote(c.Name)} AS ${quote(c.Name)}`)
+    .join(', ');
   const sql = [
     // One copy of each version: an overlap or a later full export exports it again.
     'WITH "copies" AS (',

@@ -105,7 +105,9 @@ describe('the views of a module table', () => {
     expect(currentScope(EXPORTS)?.map((e) => e.export_id)).toEqual(['ex_b', 'ex_c', 'ex_d']);
     expect(currentScope([ex('ex_c', 'incremental', '2025-02-02')])).toBeUndefined();
     const sql = currentView(input())!.sql;
-    expect(sql).toContain(`t."export_date" >= DATE '2025-02-01' AND t."_export_id" IN ('ex_b', 'ex_c', 'ex_d')`);
+    expect(sql).toContain(
+      `t."export_date" >= DATE '2025-02-01' AND t."_export_id" IN ('ex_b', 'ex_c', 'ex_d')`,
+    );
     expect(sql).toContain(`d."_export_id" IN ('ex_c', 'ex_d')`);
     expect(sql).not.toContain('ex_a');
     // Column names lower-cased, whatever the table's case.
