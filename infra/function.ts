@@ -177,6 +177,20 @@ export class ExporterFunction extends NodejsFunction {
     }
   }
 
+  /**
+   * s3:ListBucket on the export bucket, only for listings under `<prefix>/<under>` (the condition on
+   * `s3:prefix`): the views step lists the manifests (`_manifests/`, lib/exports/views.ts).
+   */
+  grantListing({ bucket, prefix }: ExportBucket, under: string): void {
+    this.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${prefix}/${under}*`] } },
+      }),
+    );
+  }
+
   /** The export bucket as `BUCKET`, with `grants` on its objects (see `grantObjects`). */
   bindBucket(exportBucket: ExportBucket, grants: ObjectGrants, why: string): void {
     this.setVariable('BUCKET', exportBucket.bucket.bucketName);

@@ -92,10 +92,16 @@ export class Functions {
     );
     this.poll.bindBucket(
       exportBucket,
-      { put: ['_manifests/*', 'deletions/*', 'parquet/deletions/*'], delete: pageFiles },
+      {
+        put: ['_manifests/*', 'deletions/*', 'parquet/deletions/*'],
+        get: ['_manifests/*'],
+        delete: pageFiles,
+      },
       'The poller completes exports (one manifest each; for an incremental export its deletions files first, ' +
-        'CSV and Parquet), and recovery from expiry (lib/exports/recovery.ts) deletes the files of the pages it drops.',
+        'CSV and Parquet; then it reads every manifest to rewrite the module views), and recovery from expiry ' +
+        '(lib/exports/recovery.ts) deletes the files of the pages it drops.',
     );
+    this.poll.grantListing(exportBucket, '_manifests/');
     this.poll.bindQueue(queues.download.queue, 'DOWNLOAD_QUEUE_URL', { send: true });
     this.poll.bindQueue(queues.convert.queue, 'CONVERT_QUEUE_URL', { send: true });
     this.poll.bindEventBus(defaultBus);
@@ -142,14 +148,16 @@ export class Functions {
       exportBucket,
       {
         // HeadObject of the Parquet file it wrote needs GetObject too.
-        get: ['module=*', 'parquet/module=*'],
+        get: ['module=*', 'parquet/module=*', '_manifests/*'],
         put: ['parquet/*', '_manifests/*', 'deletions/*'],
         abort: ['parquet/module=*'],
         delete: pageFiles,
       },
       'The converter reads a landed CSV, writes its Parquet file (aborting or deleting one that failed), ' +
-        'completes exports (manifest, deletions file), and recovery from expiry deletes the pages it drops.',
+        'completes exports (manifest, deletions file, then the module views from every manifest), and recovery ' +
+        'from expiry deletes the pages it drops.',
     );
+    this.convert.grantListing(exportBucket, '_manifests/');
     this.convert.bindQueue(queues.convert.queue, 'CONVERT_QUEUE_URL', {
       send: true,
       consume: { maxConcurrency: 2 },

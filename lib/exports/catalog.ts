@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { ColumnType } from '../analytics/types.js';
 import { manifestsLocation, parquetModuleLocation } from './layout.js';
+import { fileViewCatalog, type ViewCatalog } from './views.js';
 
 export interface CatalogColumn {
   Name: string;
@@ -227,6 +228,8 @@ export interface Catalog {
    * widening is merged again, never overwritten). `type_changes` is left empty (finalize.ts fills it).
    */
   ensureModuleTable(input: TableInput): Promise<TableChange>;
+  /** The module tables' views (`_current`, `_history`: lib/exports/views.ts). */
+  readonly views: ViewCatalog;
 }
 
 /** How long the local catalog waits for a table's lock, and when it takes over a dead holder's. */
@@ -287,6 +290,7 @@ export function fileCatalog(
     database,
     read,
     getColumns: async (table) => (await read(table))?.StorageDescriptor.Columns,
+    views: fileViewCatalog(dir, database),
     ensureModuleTable: (input) =>
       locked(input.Name, async () => {
         const existing = await read(input.Name);

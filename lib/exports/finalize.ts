@@ -1,6 +1,6 @@
 /**
  * Completing an export whose every page is in: `finalizeExport`, in named steps (failed pages, the
- * finalize claim, the catalog, the deletions, the manifest, the completion).
+ * finalize claim, the catalog, the deletions, the manifest, the views, the completion).
  *
  * Order, and why: the manifest is the commit point a consumer reads (lib/exports/manifest.ts), so it
  * must be written once, by one finalizer, and describe the COMPLETED record exactly. A finalizer first
@@ -12,6 +12,10 @@
  * holds the catalog change and the deletions file landed by that winner, which a later sweep cannot
  * rebuild as they were. If the holder dies, its claim's lease runs out (it outlasts every function
  * that finalizes) and the page's follow-through, still flagged, finalizes again.
+ *
+ * The views (`zoho_<module>_current`, `_history`, lib/exports/views.ts) are rewritten after the
+ * manifest (they may name only committed exports) and before COMPLETED, so a failure there (Glue
+ * down) leaves the export RUNNING and the sweep finalizes it again; the step is idempotent.
  */
 import { LINEAGE_COLUMNS } from '../analytics/types.js';
 import { FUNCTIONS } from '../config.js';
@@ -27,6 +31,7 @@ import type { ExportRecord, ManifestLocation } from './model.js';
 import { publishEvent } from './publish.js';
 import { recoverPage } from './recovery.js';
 import { catalogColumnOf, pageAgrees, typeChangesOf } from './schema.js';
+import { refreshViews } from './views.js';
 
 /**
  * How long a finalizer holds its claim: longer than the longest function that may finalize runs, so
@@ -168,6 +173,7 @@ async function commit(
     key: manifestKey(deps.config.S3_PREFIX, e.export_id),
   };
   await writeManifest(deps.s3, location, manifest);
+  if (parquet) await updateViews(deps, e);
   if (!(await deps.exports.complete(e, location, completedAt, owner))) return { kind: 'lost' };
   return { kind: 'completed', manifest, deletions };
 }
@@ -223,6 +229,24 @@ async function updateCatalog(
     });
   }
   return catalog;
+}
+
+/** The module's views, from the committed exports (the manifest just written among them). */
+async function updateViews(deps: Finalizing, e: ExportRecord): Promise<void> {
+  if (!e.module || !deps.catalog) return;
+  const r = await refreshViews(
+    {
+      s3: deps.s3,
+      bucket: deps.config.BUCKET,
+      prefix: deps.config.S3_PREFIX,
+      database: deps.catalog.database,
+      views: deps.catalog.views,
+    },
+    e.module,
+  );
+  if (r.kind === 'unsupported')
+    deps.logger.warn('the module has no views', { export_id: e.export_id, reason: r.reason });
+  else if (r.views.length) deps.logger.info('views rewritten', { export_id: e.export_id, views: r.views });
 }
 
 /** The table's columns: every page's columns in order of first appearance, then the lineage columns. */

@@ -15,6 +15,7 @@ import {
   type TableChange,
   type TableInput,
 } from './catalog.js';
+import { glueViewCatalog } from './views.js';
 
 export function glueCatalog(client: GlueClient, database: string): Catalog {
   const get = async (
@@ -80,5 +81,6 @@ export function glueCatalog(client: GlueClient, database: string): Catalog {
     database,
     getColumns: async (name) => (await get(name))?.columns,
     ensureModuleTable: (input) => ensure(input, 5),
+    views: glueViewCatalog(client, database),
   };
 }

@@ -140,6 +140,15 @@ export class FakeZohoAdminClient {
     ).ids;
   }
 
+  async restoreRecords(module: string, target: RecordTarget, at?: number): Promise<string[]> {
+    return (
+      await this.call<{ ids: string[] }>('POST', `/modules/${encodeURIComponent(module)}/records/restore`, {
+        ...target,
+        at,
+      })
+    ).ids;
+  }
+
   async fields(module: string): Promise<Record<string, unknown>[]> {
     return (
       await this.call<{ fields: Record<string, unknown>[] }>('GET', `/fields/${encodeURIComponent(module)}`)

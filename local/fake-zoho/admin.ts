@@ -19,6 +19,7 @@
  *   POST   /__fake/modules/{module}/records/create {count, at?}          {ids}
  *   POST   /__fake/modules/{module}/records/modify {ids?, indexes?, at?} {ids}
  *   POST   /__fake/modules/{module}/records/delete {ids?, indexes?, at?, type?, by?}  {ids}
+ *   POST   /__fake/modules/{module}/records/restore {ids?, indexes?, at?} {ids} (recycle bin only)
  *   GET    /__fake/fields/{module}                     the metadata the fields endpoint answers
  *   GET    /__fake/faults    POST /__fake/faults (Fault; times may be "Infinity")    DELETE /__fake/faults
  *   GET    /__fake/stats
@@ -228,6 +229,7 @@ async function route(rt: Runtime, fake: FakeZoho, ctx: Ctx): Promise<void> {
           return send(ctx, 200, { ids: fake.createRecords(module, count, at) });
         }
         if (d === 'modify') return send(ctx, 200, { ids: fake.modifyRecords(module, target(body), at) });
+        if (d === 'restore') return send(ctx, 200, { ids: fake.restoreRecords(module, target(body), at) });
         if (d === 'delete') {
           const type = body.type ?? 'recycle';
           if (type !== 'recycle' && type !== 'permanent')

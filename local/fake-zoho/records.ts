@@ -6,6 +6,8 @@
  *   create k records at the end (Created_Time = Modified_Time = the creation time)
  *   modify records: version + 1, Modified_Time = the modification time, every value regenerated
  *   delete records: they leave the store and appear in the deleted-records API
+ *   restore records: recycle-bin deletions undone; the record is live again with the version and
+ *     Modified_Time it had (the fake's choice: a restore is no edit), and leaves the deleted-records API
  * Record i (0-based) has the id recordId(module, i), so id order is index order. A job remembers the
  * log position (`seq`) when it was created; replaying the log up to there gives its snapshot, so
  * snapshots stay a number, never a copy of the rows. Times are kept to the second (Zoho's datetimes
@@ -19,7 +21,8 @@ export type ChangeOp =
   | { op: 'reset'; at: number; count: number }
   | { op: 'create'; at: number; count: number }
   | { op: 'modify'; at: number; indexes: number[] }
-  | { op: 'delete'; at: number; indexes: number[]; type: 'recycle' | 'permanent'; by: string };
+  | { op: 'delete'; at: number; indexes: number[]; type: 'recycle' | 'permanent'; by: string }
+  | { op: 'restore'; at: number; indexes: number[] };
 
 export interface DeletedInfo {
   at: number;
@@ -149,6 +152,34 @@ export class ModuleStore {
     return indexes.map((n) => recordId(this.module, n));
   }
 
+  /** Undoes recycle-bin deletions (Zoho's restore); a live or permanently deleted record is refused. */
+  restore(target: RecordTarget, at: number): string[] {
+    const s = this.latest;
+    const indexes = new Set<number>();
+    for (const id of target.ids ?? []) {
+      const n = recordIndex(this.module, String(id));
+      if (n === undefined || n >= s.slots) throw new StoreError(`no record ${id} in ${this.module}`);
+      indexes.add(n);
+    }
+    for (const n of target.indexes ?? []) {
+      if (!Number.isInteger(n) || n < 0 || n >= s.slots)
+        throw new StoreError(`no record at index ${n} in ${this.module}`);
+      indexes.add(n);
+    }
+    for (const n of indexes) {
+      const d = s.deleted.get(n);
+      if (!d) throw new StoreError(`record ${recordId(this.module, n)} is not deleted`);
+      if (d.type !== 'recycle')
+        throw new StoreError(
+          `record ${recordId(this.module, n)} was deleted permanently: it cannot be restored`,
+        );
+    }
+    if (indexes.size === 0) return [];
+    const sorted = [...indexes].sort((a, b) => a - b);
+    this.append({ op: 'restore', at: toSecond(at), indexes: sorted });
+    return sorted.map((n) => recordId(this.module, n));
+  }
+
   info(): ModuleInfo {
     const s = this.latest;
     return {
@@ -263,6 +294,9 @@ function apply(s: StoreState, op: ChangeOp): void {
       return;
     case 'delete':
       for (const n of op.indexes) s.deleted.set(n, { at: op.at, type: op.type, by: op.by });
+      return;
+    case 'restore':
+      for (const n of op.indexes) s.deleted.delete(n);
       return;
   }
 }

@@ -264,6 +264,13 @@ export async function startFakeZoho(options: FakeZohoOptions = {}): Promise<Fake
         return ids;
       });
     },
+    restoreRecords(module, target, at) {
+      return mutate(() => {
+        const ids = storeOf(module).restore(target, at ?? rt.now());
+        rt.changed('records');
+        return ids;
+      });
+    },
     moduleInfo(module) {
       return mutate(() => storeOf(module).info());
     },

@@ -283,6 +283,11 @@ export interface FakeZoho {
     target: RecordTarget,
     opts?: { at?: number; type?: 'recycle' | 'permanent'; by?: string },
   ): string[];
+  /**
+   * Restores records from the recycle bin (Zoho's undelete): live again with the Modified_Time they
+   * had, gone from the deleted-records API. A live or permanently deleted record is refused.
+   */
+  restoreRecords(module: string, target: RecordTarget, at?: number): string[];
   moduleInfo(module: string): ModuleInfo;
   /** The records of a module's store now, in id order (deleted ones included, flagged). */
   records(module: string, range?: { from?: number; limit?: number }): RecordInfo[];

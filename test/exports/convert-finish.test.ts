@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../lib/exports/catalog.js';
 import { fileCatalog } from '../../lib/exports/catalog.js';
 import { startExport } from '../../lib/exports/start.js';
+import { fileViewCatalog } from '../../lib/exports/views.js';
 import { type Harness, pipelineHarness } from '../support/pipeline.js';
 
 let h: Harness | undefined;
@@ -21,14 +22,16 @@ afterEach(async () => {
 describe('the converter finishing an export', () => {
   it('a catalog failure after the conversion leaves the page DONE; the sweep completes the export', async () => {
     let glueDown = true;
+    const dir = mkdtempSync(path.join(tmpdir(), 'zoho-catalog-'));
     let real: Catalog | undefined;
     const catalog: Catalog = {
       database: 'zoho_crm',
       // Reading the table (before converting) works: the failure under test is the widening after it.
       getColumns: async (table) => real?.getColumns(table),
+      views: fileViewCatalog(dir, 'zoho_crm'),
       async ensureModuleTable(input) {
         if (glueDown) throw new Error('Glue is unavailable (test)');
-        real ??= fileCatalog(mkdtempSync(path.join(tmpdir(), 'zoho-catalog-')), 'zoho_crm');
+        real ??= fileCatalog(dir, 'zoho_crm');
         return real.ensureModuleTable(input);
       },
     };

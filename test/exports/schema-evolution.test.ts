@@ -43,6 +43,7 @@ describe('types that never break a query', () => {
     const catalog: Catalog = {
       database: files.database,
       getColumns: (t) => files.getColumns(t),
+      views: files.views,
       async ensureModuleTable(input) {
         const r = race;
         race = undefined;

@@ -125,4 +125,23 @@ describe('deleted records API', () => {
     const bad = await deleted(f, 'Leads', '', {}, 'nope');
     expect([bad.status, bad.json.code]).toEqual([401, 'INVALID_TOKEN']);
   });
+
+  it('restores a recycle-bin record (live again, same Modified_Time, gone from the list); refuses the rest', async () => {
+    const f = await start();
+    const before = f.records('Leads', { from: 3, limit: 1 })[0]!;
+    f.deleteRecords('Leads', { indexes: [3] }, { type: 'recycle' });
+    f.deleteRecords('Leads', { indexes: [4] }, { type: 'permanent' });
+    expect((await deleted(f, 'Leads')).json.info.count).toBe(2);
+    t += 60_000;
+    expect(f.restoreRecords('Leads', { indexes: [3] })).toEqual([recordId('Leads', 3)]);
+    const after = f.records('Leads', { from: 3, limit: 1 })[0]!;
+    expect(after.deleted).toBeUndefined();
+    expect([after.version, after.modifiedMs]).toEqual([before.version, before.modifiedMs]);
+    expect(f.moduleInfo('Leads').deleted).toBe(1);
+    expect((await deleted(f, 'Leads')).json.data.map((d: Json) => d.id)).toEqual([recordId('Leads', 4)]);
+    expect(() => f.restoreRecords('Leads', { indexes: [4] })).toThrow(/permanently/);
+    expect(() => f.restoreRecords('Leads', { indexes: [3] })).toThrow(/not deleted/);
+    // Live again: it can be modified (and deleted) like any record.
+    expect(f.modifyRecords('Leads', { indexes: [3] })).toEqual([recordId('Leads', 3)]);
+  });
 });

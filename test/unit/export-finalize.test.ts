@@ -132,6 +132,7 @@ describe('finalizing an export', () => {
         catalog: {
           database: 'zoho_crm',
           getColumns: (table) => catalog.getColumns(table),
+          views: catalog.views,
           async ensureModuleTable(input) {
             if (glueDown) throw new Error('Glue is unavailable (test)');
             return catalog.ensureModuleTable(input);

@@ -35,6 +35,8 @@ export interface RecordedCall {
   resource: RecordedResource;
   /** The SDK command (or adapter call) that made it. */
   via: string;
+  /** The request's condition keys IAM sees (a listing's `s3:prefix`). */
+  context?: Record<string, string>;
 }
 
 type Input = Record<string, unknown>;
@@ -205,6 +207,8 @@ export class IamRecorder {
     const b = bucketAction[command];
     if (!b) throw new Error(`iam recorder: no IAM mapping for S3 ${command}`);
     this.record(fn, 's3', b, { kind: 'bucket' }, command);
+    const prefix = str(input, 'Prefix');
+    if (prefix !== undefined) this.calls.at(-1)!.context = { 's3:prefix': prefix };
   }
 
   // ------------------------------------------------------------ the stand-ins' calls, as the adapters make them
@@ -256,5 +260,12 @@ export class IamRecorder {
         via,
       );
     }
+  }
+
+  /** `glueViewCatalog` (lib/exports/views.ts): one GetTable, CreateTable or UpdateTable on `table`. */
+  glueTable(fn: FunctionName, action: string, database: string, table: string, via: string): void {
+    this.record(fn, 'glue', action, { kind: 'glue-catalog' }, via);
+    this.record(fn, 'glue', action, { kind: 'glue-database', database }, via);
+    this.record(fn, 'glue', action, { kind: 'glue-table', database, table }, via);
   }
 }

@@ -98,11 +98,27 @@ function roleDeps(fn: FunctionName, i: RoleInputs): RoleDeps {
       await i.events.publish(e);
     },
   };
+  const { views, database } = i.catalog;
   const catalog: Catalog = {
-    database: i.catalog.database,
+    database,
     getColumns: async (table) => {
-      recorder.glueGetTable(fn, i.catalog.database, table);
+      recorder.glueTable(fn, 'GetTable', database, table, 'getColumns');
       return i.catalog.getColumns(table);
+    },
+    views: {
+      tableColumns: async (table) => {
+        recorder.glueTable(fn, 'GetTable', database, table, 'views:tableColumns');
+        return views.tableColumns(table);
+      },
+      readView: async (name) => {
+        recorder.glueTable(fn, 'GetTable', database, name, 'views:readView');
+        return views.readView(name);
+      },
+      writeView: async (input, version) => {
+        const action = version === undefined ? 'CreateTable' : 'UpdateTable';
+        recorder.glueTable(fn, action, database, input.Name, `views:${action}`);
+        return views.writeView(input, version);
+      },
     },
     ensureModuleTable: async (input) => {
       const change = await i.catalog.ensureModuleTable(input);

@@ -300,6 +300,7 @@ export function checkCalls(template: TemplateJson, calls: readonly RecordedCall[
       action: `${c.service}:${c.action}`,
       resource: arnOf(c.resource, naming),
       via: c.via,
+      ...(c.context ? { context: c.context } : {}),
     }));
     const denied = new Map<string, Denied>();
     for (const r of requests) {

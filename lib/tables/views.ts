@@ -1,0 +1,310 @@
+/**
+ * The two views of a module table that read only committed exports (pure: SQL text and Glue input):
+ *
+ *   zoho_<module>_current  one row per record as of the latest committed full export and every later
+ *                          committed incremental one, minus the records deleted after their version
+ *   zoho_<module>_history  every version (id, modified_time) in the committed exports, with
+ *                          _valid_from, _valid_to (next version, or deletion, or NULL) and _is_current
+ *
+ * Each view names its exports literally (`export_date >= DATE '…'` prunes the projected partitions;
+ * `_export_id IN (…)` keeps out pages of RUNNING or FAILED exports, and prunes row groups by their
+ * statistics, one export per file), so the SQL is rewritten whenever an export commits
+ * (lib/exports/views.ts). The SQL keeps to what Trino (Athena engine v3) and DuckDB both run: CTEs,
+ * window functions, DATE literals, CAST, double-quoted lower-case identifiers (Glue lower-cases
+ * column names; DuckDB matches quoted identifiers case-insensitively).
+ */
+import { z } from 'zod';
+import { CodedError } from '../errors.js';
+
+export interface TableColumn {
+  Name: string;
+  /** Hive/Glue type (`string`, `bigint`, `decimal(12,2)`, `array<string>`, `timestamp` …). */
+  Type: string;
+}
+
+/** A committed export of the module, as its manifest says. */
+export interface CommittedExport {
+  export_id: string;
+  mode: 'full' | 'incremental';
+  /** `YYYY-MM-DD`: the partition of every file of the export. */
+  export_date: string;
+  /** ISO instant the export was created: orders the exports. */
+  created_at: string;
+  /** The export landed a Parquet deletions file (`zoho_<module>_deletions`). */
+  deletions: boolean;
+}
+
+export interface ViewDefinition {
+  name: string;
+  sql: string;
+  /** The view's columns, names lower-cased, Hive types. */
+  columns: TableColumn[];
+}
+
+/** The module's table cannot have the views (a field they need is not exported, or not typed). */
+export class ViewsError extends CodedError {
+  constructor(message: string) {
+    super({ code: 'VIEWS_UNSUPPORTED', kind: 'terminal', message });
+  }
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+// Every output column is aliased to its lower-case name: DuckDB would otherwise answer the file's case.
+const quote = (name: string): string => `"${name.toLowerCase().replace(/"/g, '""')}"`;
+const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+const list = (xs: string[]): string => xs.map(literal).join(', ');
+const dateLiteral = (d: string): string => {
+  if (!DATE.test(d)) throw new ViewsError(`export_date ${JSON.stringify(d)} is not YYYY-MM-DD`);
+  return `DATE '${d}'`;
+};
+const minDate = (xs: CommittedExport[]): string => xs.map((x) => x.export_date).sort()[0]!;
+const byCreation = (a: CommittedExport, b: CommittedExport): number =>
+  a.created_at.localeCompare(b.created_at) || a.export_id.localeCompare(b.export_id);
+
+export const currentViewName = (table: string): string => `${table}_current`;
+export const historyViewName = (table: string): string => `${table}_history`;
+
+/**
+ * The exports `_current` reads: the latest committed full export, and every committed incremental one
+ * created after it. Undefined while no full export is committed (nothing is a complete baseline yet).
+ */
+export function currentScope(exports: CommittedExport[]): CommittedExport[] | undefined {
+  const sorted = [...exports].sort(byCreation);
+  const full = sorted.findLastIndex((e) => e.mode === 'full');
+  if (full < 0) return undefined;
+  return [sorted[full]!, ...sorted.slice(full + 1).filter((e) => e.mode === 'incremental')];
+}
+
+interface Shape {
+  id: string;
+  modified: string;
+  /** Every table column, lower-cased, in table order. */
+  columns: TableColumn[];
+}
+
+/** The table's columns, with `id` and `Modified_Time` found whatever their case. */
+function shapeOf(columns: TableColumn[]): Shape {
+  const lower = columns.map((c) => ({ Name: c.Name.toLowerCase(), Type: c.Type.toLowerCase() }));
+  const id = lower.find((c) => c.Name === 'id');
+  const modified = lower.find((c) => c.Name === 'modified_time');
+  if (!id || !modified) {
+    throw new ViewsError('the table has no id or Modified_Time column: the exports must include both fields');
+  }
+  // A deletion is compared with the version's time; a string Modified_Time (no field metadata) cannot be.
+  if (!modified.Type.startsWith('timestamp')) {
+    throw new ViewsError(
+      `Modified_Time is ${modified.Type}, not timestamp (the field metadata scope is missing)`,
+    );
+  }
+  for (const need of ['_export_id', '_exported_at']) {
+    if (!lower.some((c) => c.Name === need)) throw new ViewsError(`the table has no ${need} column`);
+  }
+  return { id: quote(id.Name), modified: quote(modified.Name), columns: lower };
+}
+
+const PARTITION: TableColumn = { Name: 'export_date', Type: 'date' };
+
+/** The rows of `exports` in `table` (its partitions from the earliest export's date on). */
+const rowsOf = (table: string, alias: string, exports: CommittedExport[]): string =>
+  `FROM ${table} ${alias}\n  WHERE ${alias}."export_date" >= ${dateLiteral(minDate(exports))} AND ${alias}."_export_id" IN (${list(exports.map((e) => e.export_id))})`;
+
+/** `database.table`, quoted. */
+const qualified = (database: string, table: string): string => `${quote(database)}.${quote(table)}`;
+
+export interface ViewsInput {
+  database: string;
+  /** `zoho_<module>` and its deletions table `zoho_<module>_deletions`. */
+  table: string;
+  deletionsTable: string;
+  columns: TableColumn[];
+  /** The module's committed Parquet exports. */
+  exports: CommittedExport[];
+}
+
+/** `_current`, or undefined while no full export is committed. */
+export function currentView(input: ViewsInput): ViewDefinition | undefined {
+  const shape = shapeOf(input.columns);
+  const scope = currentScope(input.exports);
+  if (!scope) return undefined;
+  const table = qualified(input.database, input.table);
+  const deleting = scope.filter((e) => e.mode === 'incremental' && e.deletions);
+  const out = [...shape.columns, PARTITION];
+  const select = out.map((c) => `v.${quote(c.Name)} AS ${quote(c.Name)}`).join(', ');
+  const sql = [
+    'WITH "versions" AS (',
+    `  SELECT t.*, row_number() OVER (PARTITION BY t.${shape.id} ORDER BY t.${shape.modified} DESC, t."_exported_at" DESC, t."_export_id" DESC) AS "_rn"`,
+    `  ${rowsOf(table, 't', scope)}`,
+    ')',
+    ...(deleting.length
+      ? [
+          ', "gone" AS (',
+          '  SELECT d."id", max(d."deleted_time") AS "deleted_time"',
+          `  ${rowsOf(qualified(input.database, input.deletionsTable), 'd', deleting)}`,
+          '  GROUP BY d."id"',
+          ')',
+          `SELECT ${select}`,
+          'FROM "versions" v',
+          `LEFT JOIN "gone" g ON g."id" = CAST(v.${shape.id} AS VARCHAR) AND g."deleted_time" >= v.${shape.modified}`,
+          'WHERE v."_rn" = 1 AND g."id" IS NULL',
+        ]
+      : [`SELECT ${select}`, 'FROM "versions" v', 'WHERE v."_rn" = 1']),
+  ].join('\n');
+  return { name: currentViewName(input.table), sql, columns: out };
+}
+
+/** `_history`, or undefined while no export is committed. */
+export function historyView(input: ViewsInput): ViewDefinition | undefined {
+  const shape = shapeOf(input.columns);
+  if (input.exports.length === 0) return undefined;
+  const scope = [...input.exports].sort(byCreation);
+  const table = qualified(input.database, input.table);
+  const deleting = scope.filter((e) => e.mode === 'incremental' && e.deletions);
+  const out: TableColumn[] = [
+    ...shape.columns,
+    PARTITION,
+    { Name: '_valid_from', Type: 'timestamp' },
+    { Name: '_valid_to', Type: 'timestamp' },
+    { Name: '_is_current', Type: 'boolean' },
+  ];
+  const select = [...shape.columns, PARTITION]
+    .map((c) => `s.${quote(c.Name)} AS ${quote(c.Name)}`)
+    .join(', ');
+  const sql = [
+    // One copy of each version: an overlap or a later full export exports it again.
+    'WITH "copies" AS (',
+    `  SELECT t.*, row_number() OVER (PARTITION BY t.${shape.id}, t.${shape.modified} ORDER BY t."_exported_at" DESC, t."_export_id" DESC) AS "_copy"`,
+    `  ${rowsOf(table, 't', scope)}`,
+    '), "versions" AS (',
+    `  SELECT c.*, lead(c.${shape.modified}) OVER (PARTITION BY c.${shape.id} ORDER BY c.${shape.modified}) AS "_next"`,
+    '  FROM "copies" c WHERE c."_copy" = 1',
+    ')',
+    ...(deleting.length
+      ? [
+          // The first deletion at or after each version: it ends the version unless a newer one came first.
+          ', "ends" AS (',
+          `  SELECT v.${shape.id} AS "id", v.${shape.modified} AS "modified_time", min(d."deleted_time") AS "deleted_time"`,
+          '  FROM "versions" v',
+          `  JOIN (SELECT DISTINCT d."id", d."deleted_time" ${rowsOf(qualified(input.database, input.deletionsTable), 'd', deleting)}) d`,
+          `    ON d."id" = CAST(v.${shape.id} AS VARCHAR) AND d."deleted_time" >= v.${shape.modified}`,
+          `  GROUP BY v.${shape.id}, v.${shape.modified}`,
+          '), "spans" AS (',
+          '  SELECT v.*, CASE WHEN e."deleted_time" IS NOT NULL AND (v."_next" IS NULL OR e."deleted_time" < v."_next")',
+          '    THEN e."deleted_time" ELSE v."_next" END AS "_end"',
+          '  FROM "versions" v',
+          `  LEFT JOIN "ends" e ON e."id" = v.${shape.id} AND e."modified_time" = v.${shape.modified}`,
+          ')',
+        ]
+      : [', "spans" AS (', '  SELECT v.*, v."_next" AS "_end" FROM "versions" v', ')']),
+    `SELECT ${select}, s.${shape.modified} AS "_valid_from", s."_end" AS "_valid_to", s."_end" IS NULL AS "_is_current"`,
+    'FROM "spans" s',
+  ].join('\n');
+  return { name: historyViewName(input.table), sql, columns: out };
+}
+
+// ------------------------------------------------------------------------------ Athena's view format
+
+/**
+ * A Hive type as Presto/Trino spells it in a view's column list: `string` → `varchar`, `int` →
+ * `integer`, `array<t>` → `array(t)`, `map<k,v>` → `map(k,v)`, `struct<a:t>` → `row(a t)`.
+ */
+export function prestoType(hive: string): string {
+  const t = hive.trim().toLowerCase();
+  const inner = (prefix: string) => t.slice(prefix.length, -1);
+  if (t.startsWith('array<')) return `array(${prestoType(inner('array<'))})`;
+  if (t.startsWith('map<')) return `map(${splitTop(inner('map<')).map(prestoType).join(', ')})`;
+  if (t.startsWith('struct<')) {
+    return `row(${splitTop(inner('struct<'))
+      .map((f) => {
+        const at = f.indexOf(':');
+        return `${f.slice(0, at).trim()} ${prestoType(f.slice(at + 1))}`;
+      })
+      .join(', ')})`;
+  }
+  const simple: Record<string, string> = {
+    string: 'varchar',
+    int: 'integer',
+    float: 'real',
+    binary: 'varbinary',
+  };
+  return simple[t] ?? t;
+}
+
+/** Splits `a, b<c, d>, e` at the top-level commas. */
+function splitTop(s: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i];
+    if (ch === '<' || ch === '(') depth++;
+    else if (ch === '>' || ch === ')') depth--;
+    else if (ch === ',' && depth === 0) {
+      out.push(s.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  out.push(s.slice(start).trim());
+  return out;
+}
+
+/** Glue's TableInput of an Athena view (the part this product sets). */
+export interface ViewTableInput {
+  Name: string;
+  Description: string;
+  TableType: 'VIRTUAL_VIEW';
+  Parameters: Record<string, string>;
+  PartitionKeys: [];
+  ViewOriginalText: string;
+  ViewExpandedText: string;
+  StorageDescriptor: {
+    Columns: TableColumn[];
+    SerdeInfo: Record<string, never>;
+  };
+}
+
+/** What `ViewOriginalText` encodes (Athena reads the SQL and the column types from it). */
+const prestoViewSchema = z.object({
+  originalSql: z.string(),
+  catalog: z.literal('awsdatacatalog'),
+  schema: z.string(),
+  columns: z.array(z.object({ name: z.string(), type: z.string() })),
+});
+export type PrestoView = z.infer<typeof prestoViewSchema>;
+
+/**
+ * A view as Athena writes it into Glue on `CREATE VIEW`: TableType VIRTUAL_VIEW, the Presto view (SQL,
+ * catalog, schema, columns in Presto types) as base64 JSON inside `/* Presto View: … *\/`, Hive types in
+ * the storage descriptor, `presto_view` = true. Athena documents no API for this; the format is the
+ * one Athena itself stores, as used by e.g. github.com/iconara/terraform-aws-athena-view (main.tf) and
+ * stackoverflow.com/questions/56289272 (create AWS Athena view programmatically).
+ */
+export function viewTableInput(
+  database: string,
+  view: ViewDefinition,
+  description: string,
+  parameters: Record<string, string> = {},
+): ViewTableInput {
+  const presto: PrestoView = {
+    originalSql: view.sql,
+    catalog: 'awsdatacatalog',
+    schema: database,
+    columns: view.columns.map((c) => ({ name: c.Name, type: prestoType(c.Type) })),
+  };
+  return {
+    Name: view.name,
+    Description: description,
+    TableType: 'VIRTUAL_VIEW',
+    Parameters: { presto_view: 'true', comment: 'Presto View', ...parameters },
+    PartitionKeys: [],
+    ViewOriginalText: `/* Presto View: ${Buffer.from(JSON.stringify(presto), 'utf8').toString('base64')} */`,
+    ViewExpandedText: '/* Presto View */',
+    StorageDescriptor: { Columns: view.columns, SerdeInfo: {} },
+  };
+}
+
+/** The Presto view inside a view's `ViewOriginalText` (the local query command runs its SQL). */
+export function prestoViewOf(input: Pick<ViewTableInput, 'ViewOriginalText'>): PrestoView {
+  const m = /^\/\* Presto View: ([A-Za-z0-9+/=]+) \*\/$/.exec(input.ViewOriginalText);
+  if (!m) throw new ViewsError('not an Athena view: ViewOriginalText is not /* Presto View: <base64> */');
+  return prestoViewSchema.parse(JSON.parse(Buffer.from(m[1]!, 'base64').toString('utf8')));
+}
