@@ -31,6 +31,7 @@ const SLOW = [
   'test/analytics/convert-large.test.ts',
   'test/cli/local-stack.test.ts',
   'test/infra/bundle.test.ts',
+  'test/local/blackbox-recovery.test.ts',
   'test/local/blackbox.test.ts',
   'test/local/start.test.ts',
   'test/security/no-secrets.test.ts',

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,34 +6,18 @@ import { callbackTokenV1, keyFromSecret } from '../../lib/callbacks/token.js';
 import { FakeZohoAdminClient } from '../../local/fake-zoho/admin-client.js';
 import { DEFAULT_CLIENT } from '../../local/fake-zoho/index.js';
 import { type NpmStart, startNpmStart, waitFor } from '../support/npm-start.js';
+import {
+  callbackTokensIn,
+  EXPORT_ID,
+  filesUnder,
+  issuedAccessTokens,
+  secretHits,
+  secretsOf,
+} from '../support/secrets.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'zoho-secrets-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
-
-/**
- * A callback token in full: v1 `ex_<26>.<page>.<22-character MAC>`, or v2
- * `ex_<26>.<page>.<nonce>.<exp>.<kid>.<22-character MAC>`.
- */
-const CALLBACK_TOKEN =
-  /ex_[0-9A-HJKMNP-TV-Z]{26}\.[1-9][0-9]{0,5}(?:\.[A-Za-z0-9_-]+){0,3}\.[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])/g;
-const EXPORT_ID = /ex_[0-9A-HJKMNP-TV-Z]{26}/g;
-
-/** Every file under `dir` except those under `skip` (absolute paths), as text (binary as latin1 bytes). */
-function filesUnder(dir: string, skip: string[]): Array<{ file: string; text: string }> {
-  const out: Array<{ file: string; text: string }> = [];
-  const walk = (d: string): void => {
-    for (const name of readdirSync(d)) {
-      const p = path.join(d, name);
-      if (skip.some((s) => p === s || p.startsWith(`${s}${path.sep}`))) continue;
-      const st = statSync(p);
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile()) out.push({ file: p, text: readFileSync(p).toString('latin1') });
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 describe('npm start writes no secret anywhere', () => {
   let stack: NpmStart;
@@ -78,9 +62,7 @@ describe('npm start writes no secret anywhere', () => {
   /** The access tokens the fake has issued so far (its own state file; revocation deletes them there). */
   const issued = new Set<string>();
   const readIssued = (): void => {
-    const file = path.join(dataDir, 'fake-zoho', 'state', 'oauth.json');
-    const s = JSON.parse(readFileSync(file, 'utf8')) as { tokens: Array<{ token: string }> };
-    for (const t of s.tokens) issued.add(t.token);
+    for (const t of issuedAccessTokens(dataDir)) issued.add(t);
   };
 
   beforeAll(async () => {
@@ -168,13 +150,10 @@ describe('npm start writes no secret anywhere', () => {
     ];
     const key = keyFromSecret(readFileSync(path.join(dataDir, 'callback-key'), 'utf8'));
     const callbackTokens = new Set<string>();
-    for (const j of JSON.parse(readFileSync(path.join(dataDir, 'fake-zoho', 'state', 'jobs.json'), 'utf8'))
-      .jobs as Array<{
-      callbackUrl?: string;
-    }>) {
-      if (j.callbackUrl) callbackTokens.add(j.callbackUrl.split('/callbacks/zoho/')[1]!);
-    }
-    for (const c of called) callbackTokens.add(c.url.split('/callbacks/zoho/')[1]!);
+    const jobs = JSON.parse(readFileSync(path.join(dataDir, 'fake-zoho', 'state', 'jobs.json'), 'utf8'))
+      .jobs as Array<{ callbackUrl?: string }>;
+    for (const t of callbackTokensIn([...jobs.map((j) => j.callbackUrl), ...called.map((c) => c.url)]))
+      callbackTokens.add(t);
     const exportIds = new Set<string>();
     for (const h of haystacks) for (const m of h.text.matchAll(EXPORT_ID)) exportIds.add(m[0]);
     // (The refused export's id is written nowhere, so its token is known only by its shape: the
@@ -185,26 +164,7 @@ describe('npm start writes no secret anywhere', () => {
       for (const page of [1, 2, 3]) callbackTokens.add(callbackTokenV1(key, id, page));
     expect(callbackTokens.size).toBeGreaterThan(0);
 
-    const secrets = new Map<string, string>([
-      [DEFAULT_CLIENT.clientSecret, 'client secret'],
-      [DEFAULT_CLIENT.refreshToken, 'refresh token'],
-    ]);
-    for (const t of issued) {
-      secrets.set(t, 'access token');
-      // Either hex half alone is as good as a leak of the token.
-      for (const half of t.split('.').slice(1)) secrets.set(half, 'access token part');
-    }
-    for (const t of callbackTokens) {
-      secrets.set(t, 'callback token');
-      secrets.set(t.split('.').at(-1)!, 'callback token MAC');
-    }
-    const hits: string[] = [];
-    for (const h of haystacks) {
-      for (const [s, what] of secrets) if (h.text.includes(s)) hits.push(`${what} in ${h.where}`);
-      // Any full callback token at all, except the forged one this test sent.
-      for (const m of h.text.matchAll(CALLBACK_TOKEN))
-        if (m[0] !== forged) hits.push(`a callback token in ${h.where}`);
-    }
+    const hits = secretHits(haystacks, secretsOf(issued, callbackTokens), new Set([forged]));
     expect(hits).toEqual([]);
 
     // The search saw the stored data: the tables on disk hold the export, and the sealed token.

@@ -20,6 +20,11 @@ export async function freePorts(n: number): Promise<number[]> {
   return [...picked];
 }
 
+async function freePortSet(): Promise<NpmStart['ports']> {
+  const [api, s3, dynamodb, zoho] = (await freePorts(4)) as [number, number, number, number];
+  return { api, s3, dynamodb, zoho };
+}
+
 /** Polls `fn` every `stepMs` until it answers a value, or fails naming `what` after `ms`. */
 export async function waitFor<T>(
   what: string,
@@ -46,13 +51,27 @@ export interface NpmStart {
   stop: () => Promise<number | null>;
 }
 
+export interface NpmStartOptions {
+  /** Extra environment (settings such as MAX_DOWNLOAD_ATTEMPTS; LOCAL_* of local/local-stack.ts). */
+  env?: Record<string, string>;
+  /** The ports of an earlier run (a restart on the same data directory); otherwise free ones. */
+  ports?: NpmStart['ports'];
+  /** Build the bundle first (default true; a restart can skip it). */
+  build?: boolean;
+}
+
 /**
  * Builds the local stack (`node local/build.mjs`, as `npm start` does) and starts its bundle on spare
  * ports with `dataDir`, the poller every second; resolves once it prints "Ready.".
  */
-export async function startNpmStart(root: string, dataDir: string): Promise<NpmStart> {
-  execFileSync(process.execPath, ['local/build.mjs'], { cwd: root, stdio: 'inherit' });
-  const [api, s3, dynamodb, zoho] = (await freePorts(4)) as [number, number, number, number];
+export async function startNpmStart(
+  root: string,
+  dataDir: string,
+  opts: NpmStartOptions = {},
+): Promise<NpmStart> {
+  if (opts.build ?? true)
+    execFileSync(process.execPath, ['local/build.mjs'], { cwd: root, stdio: 'inherit' });
+  const { api, s3, dynamodb, zoho } = opts.ports ?? (await freePortSet());
   const child = spawn(process.execPath, [path.join(root, '.build', 'local', 'start.mjs')], {
     cwd: root,
     env: {
@@ -63,6 +82,7 @@ export async function startNpmStart(root: string, dataDir: string): Promise<NpmS
       LOCAL_DYNAMODB_PORT: String(dynamodb),
       LOCAL_ZOHO_PORT: String(zoho),
       POLL_INTERVAL_SECONDS: '1',
+      ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
