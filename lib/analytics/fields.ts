@@ -17,6 +17,18 @@ export interface ZohoField {
 export const REASON_NO_METADATA =
   'no field metadata (the Fields API was not called or refused: scope ZohoCRM.settings.fields.READ missing?)';
 export const REASON_NOT_IN_METADATA = 'not listed in the field metadata';
+export const REASON_SYSTEM_FIELD = 'system field of every module: typed without metadata';
+
+/**
+ * The fields every Zoho module has, with the same type everywhere, typed even without the metadata
+ * scope: the record id and its times are what the `_current`/`_history` views order and join on, and a
+ * table created untyped keeps its types for good (the table governs: lib/exports/schema.ts).
+ */
+const SYSTEM_FIELDS: ReadonlyMap<string, { type: ColumnType; zohoType: string }> = new Map([
+  ['id', { type: { kind: 'int64' }, zohoType: 'id' }],
+  ['Created_Time', { type: { kind: 'timestamp' }, zohoType: 'datetime' }],
+  ['Modified_Time', { type: { kind: 'timestamp' }, zohoType: 'datetime' }],
+]);
 
 /** Largest DECIMAL precision stored as INT64 (18 digits always fit in a signed 64-bit integer). */
 const INT64_DECIMAL_DIGITS = 18;
@@ -105,7 +117,8 @@ function numberType(field: ZohoField): ColumnType {
 
 /**
  * The column plan for a CSV header: every header name in order, typed from the field metadata.
- * `fields` null or undefined: no metadata, every column STRING with that reason.
+ * `fields` null or undefined: no metadata, every column STRING with that reason, but for the system
+ * fields (`id`, `Created_Time`, `Modified_Time`), whose types are the same in every module.
  *
  * - `id` (the record id Zoho always adds) is INT64 when metadata exists.
  * - `Lookup.field` (dot notation: a field of a related record) is STRING.
@@ -115,7 +128,14 @@ export function planColumns(
   header: readonly string[],
   fields: readonly ZohoField[] | null | undefined,
 ): ColumnPlan {
-  if (!fields) return header.map((name) => ({ name, type: STRING, reason: REASON_NO_METADATA }));
+  if (!fields) {
+    return header.map((name) => {
+      const system = SYSTEM_FIELDS.get(name);
+      return system
+        ? { name, ...system, reason: REASON_SYSTEM_FIELD }
+        : { name, type: STRING, reason: REASON_NO_METADATA };
+    });
+  }
   const byName = new Map<string, ZohoField>();
   for (const f of fields) byName.set(f.api_name, f);
   return header.map((name): PlannedColumn => {

@@ -29,6 +29,7 @@ export {
   planColumns,
   REASON_NO_METADATA,
   REASON_NOT_IN_METADATA,
+  REASON_SYSTEM_FIELD,
   type ZohoField,
 } from './fields.js';
 export { parseFieldsResponse } from './fields-response.js';

@@ -12,6 +12,7 @@ import {
   planColumns,
   REASON_NO_METADATA,
   REASON_NOT_IN_METADATA,
+  REASON_SYSTEM_FIELD,
   zstdAvailable,
 } from '../../lib/analytics/index.js';
 import {
@@ -171,18 +172,29 @@ describe('convertCsvToParquet', () => {
     expect(table.getChild('Description')?.get(1)).toBe(rows[1]?.[col('Description')] || null);
   });
 
-  it('writes every column as STRING, with the reason, when there is no field metadata', async () => {
+  it('writes every column as STRING, with the reason, when there is no field metadata, but the system fields', async () => {
     const file = path.join(tmp.dir, 'nometa.parquet');
-    const csv = Buffer.from('id,Amount,When\r\n3652397000000646004,12.50,2021-07-25T02:13:17-07:00\r\n');
-    const stats = await convertToFile(csv, file, { fields: null });
-    expect(stats.columns.every((c) => c.type.kind === 'string' && c.reason === REASON_NO_METADATA)).toBe(
-      true,
+    const csv = Buffer.from(
+      'id,Amount,When,Modified_Time\r\n3652397000000646004,12.50,2021-07-25T02:13:17-07:00,2021-07-25T02:13:17-07:00\r\n',
     );
-    const d = await duck(`DESCRIBE SELECT id, Amount, "When" FROM read_parquet(${sq(file)})`);
-    expect(d.map((r) => r.column_type)).toEqual(['VARCHAR', 'VARCHAR', 'VARCHAR']);
-    expect(await duck(`SELECT id, Amount, "When" FROM read_parquet(${sq(file)})`)).toEqual([
-      { id: '3652397000000646004', Amount: '12.50', When: '2021-07-25T02:13:17-07:00' },
+    const stats = await convertToFile(csv, file, { fields: null });
+    expect(stats.columns.map((c) => [c.name, c.type.kind, c.reason])).toEqual([
+      ['id', 'int64', REASON_SYSTEM_FIELD],
+      ['Amount', 'string', REASON_NO_METADATA],
+      ['When', 'string', REASON_NO_METADATA],
+      ['Modified_Time', 'timestamp', REASON_SYSTEM_FIELD],
     ]);
+    const d = await duck(`DESCRIBE SELECT id, Amount, "When", Modified_Time FROM read_parquet(${sq(file)})`);
+    expect(d.map((r) => r.column_type)).toEqual(['BIGINT', 'VARCHAR', 'VARCHAR', 'TIMESTAMP WITH TIME ZONE']);
+    const [row] = await duck(
+      `SELECT CAST(id AS VARCHAR) AS id, Amount, "When", CAST(epoch_ms(Modified_Time) AS DOUBLE) AS ms FROM read_parquet(${sq(file)})`,
+    );
+    expect(row).toEqual({
+      id: '3652397000000646004',
+      Amount: '12.50',
+      When: '2021-07-25T02:13:17-07:00',
+      ms: Date.parse('2021-07-25T02:13:17-07:00'),
+    });
   });
 
   it('writes a readable empty file for a header-only CSV, and skips blank lines', async () => {

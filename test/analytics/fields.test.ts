@@ -4,6 +4,7 @@ import {
   planColumns,
   REASON_NO_METADATA,
   REASON_NOT_IN_METADATA,
+  REASON_SYSTEM_FIELD,
 } from '../../lib/analytics/fields.js';
 import { parseFieldsResponse } from '../../lib/analytics/fields-response.js';
 
@@ -79,8 +80,14 @@ describe('type mapping', () => {
       ['Mystery', 'string'],
     ]);
     expect(plan[4]?.reason).toBe(REASON_NOT_IN_METADATA);
-    const none = planColumns(['id', 'Owner'], null);
-    expect(none.every((c) => c.type.kind === 'string' && c.reason === REASON_NO_METADATA)).toBe(true);
+    const none = planColumns(['id', 'Owner', 'Modified_Time', 'Created_Time', 'modified_time'], null);
+    expect(none.map((c) => [c.name, c.type.kind, c.reason])).toEqual([
+      ['id', 'int64', REASON_SYSTEM_FIELD],
+      ['Owner', 'string', REASON_NO_METADATA],
+      ['Modified_Time', 'timestamp', REASON_SYSTEM_FIELD],
+      ['Created_Time', 'timestamp', REASON_SYSTEM_FIELD],
+      ['modified_time', 'string', REASON_NO_METADATA],
+    ]);
     expect(() => parseFieldsResponse({ data: [] })).toThrow();
   });
 });

@@ -84,7 +84,7 @@ describe('types that never break a query', () => {
     };
     const change = (m: Manifest, column: string) => m.catalog?.type_changes.find((c) => c.column === column);
 
-    // 1. No metadata: every column STRING; the names are lower case, a lookup's dot is `__`.
+    // 1. No metadata: every column STRING but the system fields; names lower case, a lookup's dot `__`.
     const m1 = await run(base, 'none');
     expect(m1.catalog).toMatchObject({ created: true, type_changes: [] });
     const cols1 = m1.pages[0]!.parquet!.columns;
@@ -93,11 +93,20 @@ describe('types that never break a query', () => {
       'Owner.last_name',
       'string',
     ]);
-    expect(cols1.every((c) => c.type === 'string')).toBe(true);
+    const system = new Set(['id', 'created_time', 'modified_time']);
+    expect(cols1.filter((c) => !system.has(c.name)).every((c) => c.type === 'string')).toBe(true);
+    expect(cols1.filter((c) => system.has(c.name)).map((c) => [c.name, c.type])).toEqual(
+      expect.arrayContaining([
+        ['id', 'bigint'],
+        ['created_time', 'timestamp'],
+      ]),
+    );
 
     // 2. Metadata present: the table's STRING kept for every column, the disagreements reported.
     const m2 = await run(base, {});
-    expect(m2.pages[0]!.parquet!.columns.every((c) => c.type === 'string')).toBe(true);
+    expect(
+      m2.pages[0]!.parquet!.columns.filter((c) => !system.has(c.name)).every((c) => c.type === 'string'),
+    ).toBe(true);
     expect(change(m2, 'owner')).toEqual({
       column: 'owner',
       zoho_field: 'Owner',
