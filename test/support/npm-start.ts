@@ -48,9 +48,13 @@ export interface NpmStart {
 
 /**
  * Builds the local stack (`node local/build.mjs`, as `npm start` does) and starts its bundle on spare
- * ports with `dataDir`, the poller every second; resolves once it prints "Ready.".
+ * ports with `dataDir`, the poller every second, and `env` on top; resolves once it prints "Ready.".
  */
-export async function startNpmStart(root: string, dataDir: string): Promise<NpmStart> {
+export async function startNpmStart(
+  root: string,
+  dataDir: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<NpmStart> {
   execFileSync(process.execPath, ['local/build.mjs'], { cwd: root, stdio: 'inherit' });
   const [api, s3, dynamodb, zoho] = (await freePorts(4)) as [number, number, number, number];
   const child = spawn(process.execPath, [path.join(root, '.build', 'local', 'start.mjs')], {
@@ -63,6 +67,7 @@ export async function startNpmStart(root: string, dataDir: string): Promise<NpmS
       LOCAL_DYNAMODB_PORT: String(dynamodb),
       LOCAL_ZOHO_PORT: String(zoho),
       POLL_INTERVAL_SECONDS: '1',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -2,7 +2,9 @@
  * The IAM tests' recorder: local/aws-calls.ts (shared with the local stack's recording mode), keeping
  * the calls in memory.
  */
-import type { TableRole } from '../../../lib/tables.js';
+import { z } from 'zod';
+import { FUNCTION_NAMES } from '../../../lib/config.js';
+import { TABLE_ROLES, type TableRole } from '../../../lib/tables.js';
 import { AwsCallRecorder, type RecordedCall } from '../../../local/aws-calls.js';
 
 export type {
@@ -22,3 +24,22 @@ export class IamRecorder extends AwsCallRecorder {
     this.calls = calls;
   }
 }
+
+/** One line of the local stack's recording (ZOHO_EXPORT_RECORD_AWS_CALLS), read back. */
+export const recordedCallSchema = z.object({
+  fn: z.enum(FUNCTION_NAMES),
+  service: z.string(),
+  action: z.string(),
+  via: z.string(),
+  resource: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('table'), table: z.enum(TABLE_ROLES), index: z.string().optional() }),
+    z.object({ kind: z.literal('object'), key: z.string() }),
+    z.object({ kind: z.literal('bucket') }),
+    z.object({ kind: z.literal('queue'), queue: z.enum(['download', 'convert']) }),
+    z.object({ kind: z.literal('secret'), secret: z.enum(['zoho', 'callback']) }),
+    z.object({ kind: z.literal('glue-catalog') }),
+    z.object({ kind: z.literal('glue-database'), database: z.string() }),
+    z.object({ kind: z.literal('glue-table'), database: z.string(), table: z.string() }),
+    z.object({ kind: z.literal('event-bus'), name: z.string() }),
+  ]),
+}) satisfies z.ZodType<RecordedCall>;
