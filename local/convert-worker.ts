@@ -5,6 +5,7 @@
  * asks the parent to send a conversion again later with `{ type: 'convert', msg, delayMs }`.
  */
 import { resolve } from 'node:path';
+import { z } from 'zod';
 import { loadSettings } from '../lib/config.js';
 import { fileCatalog } from '../lib/exports/catalog.js';
 import { convertPage, fieldsCache } from '../lib/exports/convert.js';
@@ -18,20 +19,22 @@ import { AwsCallRecorder, jsonLinesSink } from './aws-calls.js';
 import { localFunction } from './function-parts.js';
 import type { TableNames } from './stand-ins.js';
 
-export interface ConvertWorkerConfig {
-  ddbEndpoint: string;
-  s3Endpoint: string;
-  tables: TableNames;
-  bucket: string;
-  dataDir: string;
+/** The worker's configuration, the JSON argument local-stack.ts passes. */
+const workerConfig = z.object({
+  ddbEndpoint: z.url(),
+  s3Endpoint: z.url(),
+  tables: z.object({ jobs: z.string().min(1), exports: z.string().min(1), state: z.string().min(1) }),
+  bucket: z.string().min(1),
+  dataDir: z.string().min(1),
   /** The settings' environment and the Zoho credentials (ZOHO_CLIENT_ID, ...). */
-  env: Record<string, string | undefined>;
+  env: z.record(z.string(), z.string().optional()),
   /** Record this function's AWS calls to this file (local-stack.ts ZOHO_EXPORT_RECORD_AWS_CALLS). */
-  recordFile?: string;
-}
+  recordFile: z.string().min(1).optional(),
+}) satisfies z.ZodType<{ tables: TableNames }>;
+export type ConvertWorkerConfig = z.infer<typeof workerConfig>;
 
 async function main(): Promise<void> {
-  const cfg = JSON.parse(process.argv[2] ?? '{}') as ConvertWorkerConfig;
+  const cfg = workerConfig.parse(JSON.parse(process.argv[2] ?? '{}'));
   const settings = loadSettings(SETTING_NAMES, cfg.env);
   const logger = createLogger('convert-parquet');
   const metrics = memoryMetrics();
