@@ -1,4 +1,6 @@
 /**
+ * Over 450 lines: the local stack's whole assembly (stand-ins, every function, server, banner) in one place.
+ *
  * The whole product on one machine, no AWS account: DynamoDB Local (data on disk under
  * LOCAL_DATA_DIR) and s3rver as stand-ins, tables from lib/tables.ts, the HTTP API on PORT served by
  * the same handler code as in Lambda, the poller on a timer, downloads dispatched to the same download
@@ -390,6 +392,7 @@ export async function startLocalStack(
         events,
         catalog,
         convert: converter.send,
+        // The download queue is made below; nothing dispatches before it exists.
         dispatch: (msg, delayMs) => downloads.send(msg, delayMs),
         ...(callbacks ? { callbacks } : {}),
         ...(recorder ? { recorder } : {}),
