@@ -30,6 +30,7 @@ const UNIT = [
 const SLOW = [
   'test/analytics/convert-large.test.ts',
   'test/cli/local-stack.test.ts',
+  'test/iam/local-stack-iam.test.ts',
   'test/infra/bundle.test.ts',
   'test/local/blackbox-recovery.test.ts',
   'test/local/blackbox.test.ts',

@@ -1,4 +1,6 @@
 /**
+ * Over 450 lines: the local stack's whole assembly (stand-ins, every function, server, banner) in one place.
+ *
  * The whole product on one machine, no AWS account: DynamoDB Local (data on disk under
  * LOCAL_DATA_DIR) and s3rver as stand-ins, tables from lib/tables.ts, the HTTP API on PORT served by
  * the same handler code as in Lambda, the poller on a timer, downloads dispatched to the same download
@@ -15,7 +17,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { createApiHandler } from '../lib/api/handler.js';
 import { createCallbackHandler } from '../lib/callbacks/http.js';
-import { type CallbackWiring, cachedKey, callbackWiring, keyFromSecret } from '../lib/callbacks/token.js';
+import { keyFromSecret } from '../lib/callbacks/token.js';
 import { ConfigError, type FunctionName, loadSettings } from '../lib/config.js';
 import { fileCatalog } from '../lib/exports/catalog.js';
 import type { ConvertMessage } from '../lib/exports/convert-message.js';
@@ -26,27 +28,19 @@ import type { DownloadMessage } from '../lib/jobs/model.js';
 import { createLogger, describeError, memoryMetrics } from '../lib/observability.js';
 import { downloadJob } from '../lib/pipeline/download.js';
 import { pollOnce } from '../lib/pipeline/poll.js';
-import { documentClient, dynamoTables } from '../lib/runtime.js';
 import { runSchedule } from '../lib/schedules/run.js';
 import { startScheduleTimer } from '../lib/schedules/timer.js';
 import { SETTING_NAMES, type Settings } from '../lib/settings.js';
-import {
-  apiDeps,
-  budgetFor,
-  callbackDeps,
-  downloadDeps,
-  exportDeps,
-  pollDeps,
-  scheduleDeps,
-  wiringCore,
-} from '../lib/wiring.js';
+import { apiDeps, callbackDeps, downloadDeps, exportDeps, pollDeps, scheduleDeps } from '../lib/wiring.js';
 import { credentialsFromEnv } from '../lib/zoho/token-broker.js';
+import { AwsCallRecorder, jsonLinesSink } from './aws-calls.js';
 import type { ConvertWorkerConfig } from './convert-worker.js';
 import { childEntry } from './entries.js';
 import type { FakeZohoAdminClient } from './fake-zoho/admin-client.js';
 import { type FakeZohoChild, startFakeZohoChild } from './fake-zoho/child-runner.js';
 import { DEFAULT_CLIENT } from './fake-zoho/credentials.js';
 import type { JobSpec } from './fake-zoho/types.js';
+import { type LocalFunction, localFunction } from './function-parts.js';
 import { toApiGatewayEvent, writeApiGatewayResult } from './http-adapter.js';
 import {
   assertJava,
@@ -55,7 +49,6 @@ import {
   killOnExit,
   LOCAL_CREDENTIALS,
   localDynamoDbClient,
-  localS3Client,
   type RunningService,
   startDynamoDbLocal,
   startS3rver,
@@ -87,6 +80,8 @@ export const localEnvSchema = z.object({
     .transform((v) => v === undefined || !/^(0|false|no)$/i.test(v.trim())),
   /** Where Zoho's callbacks go (default: this stack's own API, http://127.0.0.1:PORT). */
   LOCAL_CALLBACK_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Record every AWS call each function makes, one JSON line per call, to this file (local/aws-calls.ts). */
+  ZOHO_EXPORT_RECORD_AWS_CALLS: z.string().min(1).optional(),
   ZOHO_ACCOUNTS_URL: z.string().optional(),
 });
 
@@ -312,8 +307,6 @@ export async function startLocalStack(
 
     const raw = localDynamoDbClient(ddbService.endpoint);
     const names = await createTables(raw, local.LOCAL_TABLE_PREFIX);
-    const tables = dynamoTables(documentClient(raw), names);
-    const s3 = localS3Client(s3Service.endpoint);
 
     let fake: FakeZohoChild | undefined;
     let demoJobs: DemoJob[] = [];
@@ -361,14 +354,10 @@ export async function startLocalStack(
     // Fail now, not on the first poll, if the credentials are missing.
     await credentials();
     const config = { ...settings, BUCKET: local.LOCAL_BUCKET };
-    // Each function of the stack gets its own core (stores, Zoho client, waits from its timeout), as
-    // each Lambda does; they share the tables, so the access token is still minted once.
-    const coreOf = (fn: FunctionName) =>
-      wiringCore(config, { tables, credentials, logger, metrics, budget: budgetFor(fn) });
-    const apiCore = coreOf('api');
-    const pollCore = coreOf('poll-jobs');
-    const downloadCore = coreOf('download-result');
-    const { jobs, timing } = pollCore;
+    const recordFile = local.ZOHO_EXPORT_RECORD_AWS_CALLS && resolve(local.ZOHO_EXPORT_RECORD_AWS_CALLS);
+    const recorder = recordFile
+      ? new AwsCallRecorder({ tables: names, bucket: local.LOCAL_BUCKET }, jsonLinesSink(recordFile))
+      : undefined;
     // Locally the completion events go to a JSON-lines file (and GET /events), not EventBridge, and the
     // table definitions Glue would get to JSON files under catalog/.
     const events = fileEventPublisher(resolve(dataDir, 'events.jsonl'));
@@ -380,24 +369,44 @@ export async function startLocalStack(
       bucket: local.LOCAL_BUCKET,
       dataDir,
       env: { ...zohoEnv, POLL_INTERVAL_SECONDS: String(settings.POLL_INTERVAL_SECONDS) },
+      ...(recordFile ? { recordFile } : {}),
     });
     stoppers.push(() => converter.stop());
-    let callbacks: CallbackWiring | undefined;
-    if (local.LOCAL_CALLBACKS) {
-      const key = await localCallbackKey(dataDir);
-      callbacks = callbackWiring(
-        local.LOCAL_CALLBACK_BASE_URL ?? `http://127.0.0.1:${local.PORT}`,
-        cachedKey(async () => key),
-      );
-    }
-    const exportParts = {
-      s3,
-      events,
-      catalog,
-      convert: converter.send,
-      ...(callbacks ? { callbacks } : {}),
+    const callbacks = local.LOCAL_CALLBACKS
+      ? {
+          base: local.LOCAL_CALLBACK_BASE_URL ?? `http://127.0.0.1:${local.PORT}`,
+          key: await localCallbackKey(dataDir),
+        }
+      : undefined;
+    // Each function of the stack is built as its Lambda is: its own clients and core (stores, Zoho
+    // client, waits from its timeout), only the parts its spec gives it. They share the tables, so the
+    // access token is still minted once.
+    const fnOf = (fn: FunctionName) =>
+      localFunction(fn, {
+        endpoints: { ddb: ddbService.endpoint, s3: s3Service.endpoint },
+        tables: names,
+        config,
+        credentials,
+        logger,
+        metrics,
+        events,
+        catalog,
+        convert: converter.send,
+        // The download queue is made below; nothing dispatches before it exists.
+        dispatch: (msg, delayMs) => downloads.send(msg, delayMs),
+        ...(callbacks ? { callbacks } : {}),
+        ...(recorder ? { recorder } : {}),
+      });
+    const withDispatch = (f: LocalFunction) => {
+      if (!f.dispatch) throw new LocalStackError('this function has no download queue in its spec');
+      return f.dispatch;
     };
-    const api = createApiHandler(apiDeps(apiCore, exportParts));
+    const withS3 = (f: LocalFunction) => {
+      if (!f.s3) throw new LocalStackError('this function has no bucket in its spec');
+      return f.s3;
+    };
+    const apiFn = fnOf('api');
+    const api = createApiHandler(apiDeps(apiFn.core, apiFn.parts));
 
     // Downloads: an in-process queue served by the same download code the Lambda runs.
     const downloads = localQueue(async (msg, signal) => {
@@ -408,13 +417,18 @@ export async function startLocalStack(
         logger.error('download could not be recorded', { job_id: msg.job_id, error: describeError(e) });
       }
     }, local.LOCAL_DOWNLOAD_CONCURRENCY);
-    const dispatch = downloads.send;
-    const download = downloadDeps(downloadCore, {
-      s3,
-      dispatch,
-      exports: exportDeps(downloadCore, exportParts),
+    const downloadFn = fnOf('download-result');
+    const download = downloadDeps(downloadFn.core, {
+      s3: withS3(downloadFn),
+      dispatch: withDispatch(downloadFn),
+      exports: exportDeps(downloadFn.core, downloadFn.parts),
     });
     stoppers.push(() => downloads.stop());
+
+    // The poller's: the resumed downloads below are its dispatches.
+    const pollFn = fnOf('poll-jobs');
+    const { jobs, timing } = pollFn.core;
+    const dispatch = withDispatch(pollFn);
 
     // Downloads the last run of this stack was doing when it stopped (or was killed) have no owner
     // now: dispatch them again at once instead of waiting for their leases to run out.
@@ -436,9 +450,9 @@ export async function startLocalStack(
     let stopping = false;
     const abort = new AbortController();
     const intervalMs = settings.POLL_INTERVAL_SECONDS * 1000;
-    const poll = pollDeps(pollCore, {
+    const poll = pollDeps(pollFn.core, {
       dispatch,
-      exports: exportDeps(pollCore, exportParts),
+      exports: exportDeps(pollFn.core, pollFn.parts),
       sweep: true,
     });
     const tick = async () => {
@@ -456,14 +470,14 @@ export async function startLocalStack(
     };
 
     // Zoho's callbacks (no auth, like the deployed route: the token in the path is checked).
-    const callbackCore = coreOf('zoho-callback');
-    const callbackExports = exportDeps(callbackCore, exportParts);
-    const callbackHandler = callbacks
+    const callbackFn = fnOf('zoho-callback');
+    const callbackExports = exportDeps(callbackFn.core, callbackFn.parts);
+    const callbackHandler = callbackFn.parts.callbacks
       ? createCallbackHandler(
           callbackDeps(
             callbackExports,
-            pollDeps(callbackCore, { dispatch, exports: callbackExports }),
-            callbacks,
+            pollDeps(callbackFn.core, { dispatch: withDispatch(callbackFn), exports: callbackExports }),
+            callbackFn.parts.callbacks,
           ),
         )
       : undefined;
@@ -523,8 +537,8 @@ export async function startLocalStack(
     ticking = tick();
 
     // LOCAL_SCHEDULES: a timer stands in for EventBridge Scheduler, with the same runner.
-    const scheduleCore = coreOf('run-schedule');
-    const scheduleRunDeps = scheduleDeps(exportDeps(scheduleCore, exportParts), scheduleCore);
+    const scheduleFn = fnOf('run-schedule');
+    const scheduleRunDeps = scheduleDeps(exportDeps(scheduleFn.core, scheduleFn.parts), scheduleFn.core);
     const scheduleTimer = startScheduleTimer(settings.SCHEDULES, async (def) => {
       try {
         const o = await runSchedule(scheduleRunDeps, def);
@@ -550,6 +564,7 @@ export async function startLocalStack(
       `  Zoho           ${useFake ? `built-in fake at ${fake!.url}` : `${settings.ZOHO_ACCOUNTS_URL} (real)`}`,
     );
     say(`  poller         every ${settings.POLL_INTERVAL_SECONDS} s`);
+    if (recordFile) say(`  AWS calls      recorded per function to ${recordFile}`);
     if (settings.SCHEDULES.length)
       say(
         `  schedules      ${settings.SCHEDULES.map((d) => `${d.name} (${d.mode} ${d.module}, ${d.schedule} ${d.timezone})`).join('; ')}`,

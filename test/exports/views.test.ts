@@ -74,10 +74,11 @@ const live = (hh: Harness) =>
 
 describe('the views of a module', () => {
   it('_current is the records at Zoho; _history every version; uncommitted pages never show', async () => {
-    const hh = (h = await pipelineHarness({
+    h = await pipelineHarness({
       config: { SCHEDULES: JSON.stringify(SCHEDULES), OUTPUT_FORMATS: 'csv,parquet' },
       fake: { moduleRecords: { Contacts: 20 } },
-    }));
+    });
+    const hh = h;
     const api = apiOf(hh);
     const run = async () => {
       const r = await api('POST', '/schedules/contacts-nightly/runs');

@@ -62,7 +62,7 @@ export interface NpmStartOptions {
 
 /**
  * Builds the local stack (`node local/build.mjs`, as `npm start` does) and starts its bundle on spare
- * ports with `dataDir`, the poller every second; resolves once it prints "Ready.".
+ * ports with `dataDir`, the poller every second, and `env` on top; resolves once it prints "Ready.".
  */
 export async function startNpmStart(
   root: string,

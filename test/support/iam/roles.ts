@@ -26,6 +26,7 @@ import {
   pollDeps,
   wiringCore,
 } from '../../../lib/wiring.js';
+import { recordingCatalog } from '../../../local/aws-calls.js';
 import { localDynamoDbClient, localS3Client } from '../../../local/stand-ins.js';
 import type { TestAws } from '../aws.js';
 import { FAKE_CREDENTIALS } from '../zoho.js';
@@ -98,34 +99,7 @@ function roleDeps(fn: FunctionName, i: RoleInputs): RoleDeps {
       await i.events.publish(e);
     },
   };
-  const { views, database } = i.catalog;
-  const catalog: Catalog = {
-    database,
-    getColumns: async (table) => {
-      recorder.glueTable(fn, 'GetTable', database, table, 'getColumns');
-      return i.catalog.getColumns(table);
-    },
-    views: {
-      tableColumns: async (table) => {
-        recorder.glueTable(fn, 'GetTable', database, table, 'views:tableColumns');
-        return views.tableColumns(table);
-      },
-      readView: async (name) => {
-        recorder.glueTable(fn, 'GetTable', database, name, 'views:readView');
-        return views.readView(name);
-      },
-      writeView: async (input, version) => {
-        const action = version === undefined ? 'CreateTable' : 'UpdateTable';
-        recorder.glueTable(fn, action, database, input.Name, `views:${action}`);
-        return views.writeView(input, version);
-      },
-    },
-    ensureModuleTable: async (input) => {
-      const change = await i.catalog.ensureModuleTable(input);
-      recorder.glueEnsureTable(fn, change);
-      return change;
-    },
-  };
+  const catalog = recordingCatalog(recorder, fn, i.catalog);
   const callbacks =
     i.callbacks && has('CALLBACK_BASE_URL')
       ? callbackWiring(
