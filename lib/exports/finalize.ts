@@ -13,6 +13,7 @@
  * rebuild as they were. If the holder dies, its claim's lease runs out (it outlasts every function
  * that finalizes) and the page's follow-through, still flagged, finalizes again.
  */
+import { compressionOf } from '../analytics/compression.js';
 import { LINEAGE_COLUMNS } from '../analytics/types.js';
 import { FUNCTIONS } from '../config.js';
 import type { JobRecord } from '../jobs/model.js';
@@ -230,6 +231,7 @@ async function deletionsOrFail(
         bucket: deps.config.BUCKET,
         prefix: deps.config.S3_PREFIX,
         catalog: parquet ? deps.catalog : undefined,
+        compression: deps.config.PARQUET_COMPRESSION && compressionOf(deps.config.PARQUET_COMPRESSION),
         logger: deps.logger,
         now: deps.now ?? Date.now,
         sleep,
