@@ -413,7 +413,8 @@ async function readPolars(bytes: Buffer, specs: readonly ColumnSpec[]): Promise<
   return { rows: df.height, columns };
 }
 
-function polarsKind(t: string): string {
+function polarsKind(shown: string): string {
+  const t = /^DataType\((.*)\)$/.exec(shown)?.[1] ?? shown; // String(dtype) is `DataType(Int64)`
   const dec = /^Decimal\((\d+),\s*(\d+)\)$/.exec(t);
   if (dec) return `decimal(${dec[1]},${dec[2]})`;
   const map: Record<string, string> = {
