@@ -12,6 +12,8 @@ const UNIT = [
   'test/analytics/columns.test.ts',
   'test/analytics/convert.test.ts',
   'test/analytics/csv.test.ts',
+  'test/analytics/compression-setting.test.ts',
+  'test/analytics/engines.test.ts',
   'test/analytics/fields.test.ts',
   'test/cli/resolve.test.ts',
   'test/cli/sigv4.test.ts',

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CfnElement, Duration, Stack, Tags, Validations } from 'aws-cdk-lib';
@@ -19,6 +20,23 @@ import { ESM_REQUIRE_SHIM } from './esm-shim.mjs';
 
 /** Repository root (infra/..): the esbuild project root and home of package-lock.json. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * The git commit being deployed, written into each Parquet footer's `created_by` (lib/analytics/created-by.ts);
+ * undefined outside a git checkout (the footer then says `build unknown`).
+ */
+function gitCommit(): string | undefined {
+  try {
+    const out = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], {
+      cwd: PROJECT_ROOT,
+      stdio: 'pipe',
+    });
+    return /^[0-9a-f]{7,40}$/.test(out.toString().trim()) ? out.toString().trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+const BUILD_ID = gitCommit();
 
 /** The tag that names which function of lib/config.ts a Lambda is (tests map the template with it). */
 export const FUNCTION_TAG = 'zoho-export:function';
@@ -129,6 +147,7 @@ export class ExporterFunction extends NodejsFunction {
         bundleAwsSDK: true,
         mainFields: ['module', 'main'],
         banner: ESM_REQUIRE_SHIM,
+        ...(BUILD_ID ? { define: { __BUILD_ID__: JSON.stringify(BUILD_ID) } } : {}),
       },
     });
     this.exporter = props.name;

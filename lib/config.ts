@@ -93,7 +93,8 @@ export const FUNCTIONS = {
   'poll-jobs': {
     resources: MOVES_RESULTS,
     optional: CALLBACKS,
-    settings: ['S3_PREFIX', 'GLUE_DATABASE', ...CHECKS_JOBS],
+    /** PARQUET_COMPRESSION: the sweep may finalize an export, writing its deletions file as Parquet. */
+    settings: ['S3_PREFIX', 'GLUE_DATABASE', 'PARQUET_COMPRESSION', ...CHECKS_JOBS],
     timeoutSeconds: 300,
   },
   /** SQS consumer: streams one finished result into S3; completes its export when it was the last page. */
@@ -127,6 +128,7 @@ export const FUNCTIONS = {
       'S3_PREFIX',
       'GLUE_DATABASE',
       'RETENTION_DAYS',
+      'PARQUET_COMPRESSION',
     ],
     /** Lambda's maximum: a page of up to 200,000 records is converted in one invocation. */
     timeoutSeconds: 900,

@@ -6,6 +6,7 @@
  * operator sets always reaches every function that reads it.
  */
 import { z } from 'zod';
+import { zstdAvailable } from './analytics/node-zstd.js';
 import { type ScheduleDefinition, schedulesSchema } from './schedules/definitions.js';
 import { API_VERSIONS, DATA_CENTER_CODES, type DataCenter } from './zoho/data-centers.js';
 
@@ -42,6 +43,14 @@ const httpsOrigin = z.preprocess(
     .regex(/^https:\/\/[^/\s?#]+(?::\d+)?\/?$/, 'must be an https origin such as https://accounts.zoho.eu')
     .transform((u) => u.replace(/\/$/, ''))
     .optional(),
+);
+
+/** The Parquet codecs an operator can choose (`PARQUET_COMPRESSION`). */
+export const PARQUET_CODECS = ['zstd', 'snappy'] as const;
+export type ParquetCodec = (typeof PARQUET_CODECS)[number];
+const parquetCodec = z.preprocess(
+  (v) => (typeof v === 'string' ? v.trim().toLowerCase() || undefined : blankToUndefined(v)),
+  z.enum(PARQUET_CODECS, { message: 'must be zstd or snappy' }).optional(),
 );
 
 interface SettingSpec {
@@ -165,6 +174,24 @@ export const SETTINGS = {
       toEnv: (list: ScheduleDefinition[]) => (list.length ? JSON.stringify(list) : undefined),
     },
     doc: 'scheduled exports: a JSON list of {name, module, fields?, criteria?, cvid?, mode, schedule, timezone?} (README: Schedules)',
+  },
+  PARQUET_COMPRESSION: {
+    // Unset: zstd, which every Lambda runtime of the stack has (nodejs22.x); only a Node without
+    // zlib zstd (Node 20: `npm start`, tests) falls back to snappy. Set to zstd there: a config error
+    // at startup, never a silent change of codec.
+    schema: parquetCodec.transform((v, ctx): ParquetCodec => {
+      if (v === undefined) return zstdAvailable() ? 'zstd' : 'snappy';
+      if (v === 'zstd' && !zstdAvailable()) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `zstd needs Node >= 22.15 (zlib zstd) and this is Node ${process.versions.node}: set snappy, or run on Node 22`,
+        });
+        return z.NEVER;
+      }
+      return v;
+    }),
+    context: { key: 'parquetCompression', schema: parquetCodec },
+    doc: 'Parquet page codec: zstd (default: smaller and faster here; read by Athena, Spark 3, Redshift Spectrum, Snowflake) or snappy',
   },
   RETENTION_DAYS: {
     schema: int(90, 1, 3650),

@@ -154,7 +154,9 @@ export function stores(tables: Tables, timing: Timing, now: () => number = Date.
 /** What every function reads; the optional settings are read when its spec has them. */
 export type CoreConfig = ZohoConfig &
   Pick<Settings, 'POLL_INTERVAL_SECONDS' | 'RETENTION_DAYS'> &
-  Partial<Pick<Settings, 'MAX_JOB_AGE_HOURS' | 'S3_PREFIX' | 'OUTPUT_FORMATS' | 'SCHEDULES'>> & {
+  Partial<
+    Pick<Settings, 'MAX_JOB_AGE_HOURS' | 'S3_PREFIX' | 'OUTPUT_FORMATS' | 'SCHEDULES' | 'PARQUET_COMPRESSION'>
+  > & {
     BUCKET?: string;
   };
 
@@ -300,10 +302,9 @@ export function downloadDeps<
 }
 
 /** The Parquet converter: it writes under the bucket and prefix, so both are required here. */
-export function convertDeps<C extends CoreConfig & { BUCKET: string; S3_PREFIX: string }>(
-  core: Core<C>,
-  parts: ExportParts & { s3: S3Client },
-): ConvertDeps {
+export function convertDeps<
+  C extends CoreConfig & { BUCKET: string } & Pick<Settings, 'S3_PREFIX' | 'PARQUET_COMPRESSION'>,
+>(core: Core<C>, parts: ExportParts & { s3: S3Client }): ConvertDeps {
   return { ...exportDeps(core, parts), config: core.config, s3: parts.s3 };
 }
 

@@ -3,6 +3,7 @@
 // but not loaded by default (they hold about 20 MB in the process): `NODE_OPTIONS=--enable-source-maps
 // npm start` maps stack traces to the TypeScript sources. Takes about a second; `npm start` runs it
 // every time, so the bundle never lags the sources.
+import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,17 @@ import { ESM_REQUIRE_SHIM } from '../infra/esm-shim.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = path.join(root, '.build', 'local');
+
+/** The git commit, for the Parquet footer's `created_by` (lib/analytics/created-by.ts); none outside git. */
+let BUILD_ID;
+try {
+  const out = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, stdio: 'pipe' })
+    .toString()
+    .trim();
+  if (/^[0-9a-f]{7,40}$/.test(out)) BUILD_ID = out;
+} catch {
+  BUILD_ID = undefined;
+}
 
 /** Output name -> source; the children are CHILD_SOURCES of local/entries.ts (test/local/bundle.test.ts). */
 const ENTRIES = {
@@ -36,7 +48,7 @@ try {
     target: 'node20',
     mainFields: ['module', 'main'],
     sourcemap: true,
-    define: { __LOCAL_BUNDLE__: 'true' },
+    define: { __LOCAL_BUNDLE__: 'true', ...(BUILD_ID ? { __BUILD_ID__: JSON.stringify(BUILD_ID) } : {}) },
     // ESM bundles have no `require` (infra/esm-shim.mjs).
     banner: {
       js: ESM_REQUIRE_SHIM,

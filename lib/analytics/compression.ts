@@ -1,6 +1,9 @@
 import zlib from 'node:zlib';
 import { compress as snappyCompress } from 'snappyjs';
+import { nodeZstd, zstdAvailable } from './node-zstd.js';
 import type { Compression } from './types.js';
+
+export { zstdAvailable };
 
 /**
  * Compresses one Parquet page body into one independent block (a zstd frame, a snappy block).
@@ -11,27 +14,17 @@ export interface PageCompressor {
   close(): void;
 }
 
-type ZstdStreamFactory = (options: {
-  params: Record<number, number>;
-  chunkSize?: number;
-}) => zlib.Zlib & NodeJS.ReadWriteStream;
-
 /**
- * Node's own zstd (Node ≥ 22.15 / 23.8: the Lambda nodejs22.x runtime): native, nothing to bundle.
- * Undefined on Node 20, where SNAPPY is the default instead.
+ * ZSTD where this Node has it, else SNAPPY: the library's default when a caller names no codec (tests,
+ * the bench). The product passes the `PARQUET_COMPRESSION` setting (lib/settings.ts) instead.
  */
-function nodeZstd(): ZstdStreamFactory | undefined {
-  const fn: unknown = (zlib as unknown as Record<string, unknown>).createZstdCompress;
-  return typeof fn === 'function' ? (fn as ZstdStreamFactory) : undefined;
-}
-
-export function zstdAvailable(): boolean {
-  return nodeZstd() !== undefined;
-}
-
-/** ZSTD where this Node has it, else SNAPPY. */
 export function defaultCompression(): Compression {
   return zstdAvailable() ? 'ZSTD' : 'SNAPPY';
+}
+
+/** The codec of the `PARQUET_COMPRESSION` setting (lower case there) as the writer names it. */
+export function compressionOf(codec: 'zstd' | 'snappy'): Compression {
+  return codec === 'zstd' ? 'ZSTD' : 'SNAPPY';
 }
 
 export class UnsupportedCompressionError extends Error {

@@ -8,6 +8,7 @@ export {
   toCellValues,
 } from './columns.js';
 export {
+  compressionOf,
   defaultCompression,
   type PageCompressor,
   snappyPageCompressor,

@@ -17,6 +17,7 @@
 import { ByteBuffer } from './bytes.js';
 import type { ColumnData } from './columns.js';
 import { type PageCompressor, snappyPageCompressor, zstdPageCompressor } from './compression.js';
+import { CREATED_BY } from './created-by.js';
 import { T_STRUCT, ThriftWriter } from './thrift.js';
 import type { ColumnType, Compression } from './types.js';
 import type { ParquetRowGroupWriter, ParquetWriterFactory, RowGroup, WriterColumn } from './writer.js';
@@ -606,7 +607,7 @@ export class ParquetFileWriter implements ParquetRowGroupWriter {
       });
       const kv = Object.entries(this.metadata ?? {});
       if (kv.length > 0) w.structs(5, kv, (w, [k, v]) => w.string(1, k).string(2, v));
-      w.string(6, 'zoho-crm-bulk-export lib/analytics parquet writer 1.0');
+      w.string(6, CREATED_BY);
       // column_orders: TypeDefinedOrder for every leaf
       w.structs(7, leaves, (w) => w.struct(1, () => {}));
     });

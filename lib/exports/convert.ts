@@ -9,6 +9,7 @@
 import { Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { compressionOf } from '../analytics/compression.js';
 import { convertCsvToParquet } from '../analytics/convert.js';
 import type { ZohoField } from '../analytics/fields.js';
 import type { ConversionStats } from '../analytics/types.js';
@@ -16,6 +17,7 @@ import { CodedError } from '../errors.js';
 import type { JobError, JobRecord, ParquetFile } from '../jobs/model.js';
 import { afterConversionError, logWillRetry } from '../jobs/retry.js';
 import { describeError } from '../observability.js';
+import type { Settings } from '../settings.js';
 import type { ApiVersion } from '../zoho/data-centers.js';
 import { ZohoError } from '../zoho/errors.js';
 import { glueType, tableNameOf } from './catalog.js';
@@ -34,7 +36,7 @@ const FIELDS_TTL_MS = 10 * 60_000;
 
 export type ConvertDeps = ExportDeps & {
   /** The converter writes under the export prefix: required, never a silent ''. */
-  config: ExportDeps['config'] & { S3_PREFIX: string };
+  config: ExportDeps['config'] & Pick<Settings, 'S3_PREFIX' | 'PARQUET_COMPRESSION'>;
   s3: NonNullable<ExportDeps['s3']>;
   partSize?: number;
   queueSize?: number;
@@ -137,6 +139,7 @@ export async function convertPage(
     const conversion = convertCsvToParquet(csv.Body, {
       columns: (header) => planUnderTable(header, meta.fields, reason, table),
       lineage: { exportId: job.export_id ?? '', jobId: job.job_id, exportedAt },
+      compression: compressionOf(deps.config.PARQUET_COMPRESSION),
     });
     opts.signal?.addEventListener('abort', () => void upload?.abort(), { once: true });
     upload = new Upload({

@@ -33,7 +33,9 @@ export interface ExportDeps {
   jobs: JobStore;
   zoho: ZohoClient;
   /** The API version and formats of new exports (the API needs them), where manifests go (finalizing needs them). */
-  config: Partial<Pick<Settings, 'ZOHO_API_VERSION' | 'S3_PREFIX' | 'OUTPUT_FORMATS'>> & { BUCKET?: string };
+  config: Partial<
+    Pick<Settings, 'ZOHO_API_VERSION' | 'S3_PREFIX' | 'OUTPUT_FORMATS' | 'PARQUET_COMPRESSION'>
+  > & { BUCKET?: string };
   /** Hands a page to the Parquet converter (SQS in AWS, a worker process locally), after `delayMs`. */
   convert?: ConvertDispatch;
   /** Where the module tables go when an export with Parquet completes. */

@@ -17,6 +17,7 @@
  * manifest (they may name only committed exports) and before COMPLETED, so a failure there (Glue
  * down) leaves the export RUNNING and the sweep finalizes it again; the step is idempotent.
  */
+import { compressionOf } from '../analytics/compression.js';
 import { LINEAGE_COLUMNS } from '../analytics/types.js';
 import { FUNCTIONS } from '../config.js';
 import type { JobRecord } from '../jobs/model.js';
@@ -284,6 +285,7 @@ async function deletionsOrFail(
         bucket: deps.config.BUCKET,
         prefix: deps.config.S3_PREFIX,
         catalog: parquet ? deps.catalog : undefined,
+        compression: deps.config.PARQUET_COMPRESSION && compressionOf(deps.config.PARQUET_COMPRESSION),
         logger: deps.logger,
         now: deps.now ?? Date.now,
         sleep,

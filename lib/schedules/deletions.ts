@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { convertCsvToParquet } from '../analytics/convert.js';
-import type { ColumnPlan } from '../analytics/types.js';
+import type { ColumnPlan, Compression } from '../analytics/types.js';
 import type { Catalog, TableChange, TableInput } from '../exports/catalog.js';
 import { projectedParquetTable, tableNameOf } from '../exports/catalog.js';
 import type { ExportRecord } from '../exports/model.js';
@@ -119,6 +119,8 @@ export interface DeletionsDeps {
   now: () => number;
   sleep: (ms: number) => Promise<void>;
   random?: () => number;
+  /** The Parquet codec (the PARQUET_COMPRESSION setting); unset: the converter's default. */
+  compression?: Compression | undefined;
 }
 
 async function put(s3: S3Client, bucket: string, key: string, body: Buffer, type: string, exportId: string) {
@@ -182,6 +184,7 @@ async function landOnce(
   const conversion = convertCsvToParquet(Readable.from([csv]), {
     columns: PLAN,
     lineage: { exportId: e.export_id, jobId: 'deleted-records', exportedAt: new Date(deps.now()) },
+    ...(deps.compression ? { compression: deps.compression } : {}),
   });
   const chunks: Buffer[] = [];
   for await (const c of conversion.stream) chunks.push(Buffer.from(c as Uint8Array));

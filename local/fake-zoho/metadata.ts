@@ -60,7 +60,10 @@ function schemaModuleId(module: string): string {
 }
 
 /** The metadata the fields endpoint answers for a module (also used by tests and the admin API). */
-export function fieldsMetadata(rt: Runtime, module: string): Record<string, unknown>[] {
+export function fieldsMetadata(
+  rt: { readonly opts: Pick<Runtime['opts'], 'padding'> },
+  module: string,
+): Record<string, unknown>[] {
   const schema = schemaFor(module);
   const out = schema.fields.map((f) => render(module, f));
   if (rt.opts.padding > 0) {
