@@ -51,7 +51,12 @@ export class DynamoTable implements Table {
   async put(item: object, condition?: Cond): Promise<boolean> {
     const b = new ExpressionBuilder();
     const ConditionExpression = condition ? compileCond(condition, b) : undefined;
-    const put = new PutCommand({ TableName: this.name, Item: toItem(item), ConditionExpression, ...attrs(b) });
+    const put = new PutCommand({
+      TableName: this.name,
+      Item: toItem(item),
+      ConditionExpression,
+      ...attrs(b),
+    });
     return (await unlessConditionFails(this.ddb.send(put))) !== false;
   }
 

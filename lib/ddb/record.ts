@@ -4,6 +4,7 @@
  * that named things otherwise) is a coded error naming the table, the key and the attribute, instead
  * of a TypeError somewhere downstream.
  */
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { z } from 'zod';
 import { CodedError } from '../errors.js';
 import type { Item } from './expr.js';
@@ -85,4 +86,15 @@ export function parseAllRecords<T>(
   const { records, corrupt } = parseRecords(schema, items, table, keyOf);
   if (corrupt[0]) throw corrupt[0];
   return records;
+}
+
+/** A sweep's report of the items it skipped because they do not parse (one error line each). */
+export function logCorrupt(logger: Logger, corrupt: readonly CorruptRecordError[], what: string): void {
+  for (const e of corrupt) {
+    logger.error(`${what}: a stored item is not a valid record; skipped`, {
+      table: e.table,
+      key: e.key,
+      error: { code: e.code, message: e.message },
+    });
+  }
 }

@@ -344,9 +344,7 @@ export const exportRecordSchema: z.ZodType<ExportRecord> = z.looseObject({
   page_jobs: z.array(z.string()),
   pages_created: z.number().int().nonnegative().optional(),
   manifest: z.looseObject({ bucket: z.string(), key: z.string() }).nullable(),
-  error: storedError
-    .extend({ page: z.number().int().optional(), job_id: z.string().optional() })
-    .nullable(),
+  error: storedError.extend({ page: z.number().int().optional(), job_id: z.string().optional() }).nullable(),
   intent_page: z.number().int().positive().optional(),
   intent_state: z.enum(['wanted', 'creating']).optional(),
   intent_since: instant.optional(),

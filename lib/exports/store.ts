@@ -115,7 +115,10 @@ export class ExportStore {
 
   async get(exportId: string): Promise<ExportRecord | undefined> {
     const key = this.key(exportId);
-    return parseOptionalRecord(exportRecordSchema, await this.table.get(key), { table: this.table.name, key });
+    return parseOptionalRecord(exportRecordSchema, await this.table.get(key), {
+      table: this.table.name,
+      key,
+    });
   }
 
   /** Newest first, through an index: by module (and status), by status, or all. */

@@ -302,8 +302,7 @@ export class JobStore {
   /** Registers a job as PENDING, due now; returns the existing record instead if it is already there. */
   async register(jobId: string, init: RegisterInit = {}): Promise<{ created: boolean; job: JobRecord }> {
     const job = this.newJob(jobId, init);
-    if (await this.table.put(job, missing('job_id')))
-      return { created: true, job };
+    if (await this.table.put(job, missing('job_id'))) return { created: true, job };
     const existing = await this.get(jobId);
     if (!existing) throw new Error(`job ${jobId} exists and vanished`);
     return { created: false, job: existing };
@@ -617,11 +616,7 @@ export class JobStore {
   }
 
   /** Jobs whose export has not taken in their last transition within the follow-through time, a page of them. */
-  async exportDue(
-    now: number,
-    limit: number,
-    startKey?: Record<string, unknown>,
-  ): Promise<JobPage> {
+  async exportDue(now: number, limit: number, startKey?: Record<string, unknown>): Promise<JobPage> {
     const page = await this.table.query({
       index: EXPORT_DUE_INDEX,
       partition: 'yes',

@@ -144,7 +144,10 @@ export class DownloadBudget {
   }
 
   private async read(): Promise<BudgetItem> {
-    const item = parseOptionalRecord(budgetItem, await this.table.get(KEY), { table: this.table.name, key: KEY });
+    const item = parseOptionalRecord(budgetItem, await this.table.get(KEY), {
+      table: this.table.name,
+      key: KEY,
+    });
     return item ?? { pk: KEY.pk };
   }
 

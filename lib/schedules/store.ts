@@ -70,7 +70,10 @@ export class ScheduleStore {
 
   async get(name: string): Promise<ScheduleState | undefined> {
     const key = scheduleKey(name);
-    return parseOptionalRecord(scheduleStateSchema, await this.table.get(key), { table: this.table.name, key });
+    return parseOptionalRecord(scheduleStateSchema, await this.table.get(key), {
+      table: this.table.name,
+      key,
+    });
   }
 
   /**
