@@ -18,7 +18,7 @@ import { CliError, describeNetworkError, EXIT, FailedError, UsageError, VerifyEr
 import { bytes, s3Uri } from './format.js';
 import { credentialsError } from './signing.js';
 import type { ApiExport, CliManifest } from './types.js';
-import { Interrupted, type Stream } from './watch.js';
+import { Interrupted, ProgressStream, type Stream } from './watch.js';
 
 export type FileFormat = 'csv' | 'parquet';
 
@@ -295,7 +295,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
   const total = plan.reduce((n, f) => n + f.bytes, 0);
   const live = o.progress?.isTTY
     ? new cliProgress.SingleBar({
-        stream: o.progress as unknown as NodeJS.WritableStream,
+        stream: new ProgressStream(o.progress),
         hideCursor: true,
         gracefulExit: false,
         format: (_opt, p, payload: { name: string }) =>

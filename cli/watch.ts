@@ -4,6 +4,7 @@
  * the current page's Zoho state, elapsed time); otherwise one line per change. Both go to stderr, so
  * stdout keeps only the result. Transient trouble (network, 5xx, 429) is retried a few times.
  */
+import { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
 import type { ApiClient } from './client.js';
 import { ApiError, type CliError, NetworkError } from './errors.js';
@@ -37,6 +38,26 @@ export interface Stream {
   write(s: string): boolean;
   isTTY?: boolean;
   columns?: number;
+}
+
+/**
+ * A `Stream` as the Node writable cli-progress asks for: writes go straight through (synchronously:
+ * strings are not decoded), and `isTTY` and `columns` are the stream's own at each read (a resize).
+ */
+export class ProgressStream extends Writable {
+  constructor(private readonly out: Stream) {
+    super({ decodeStrings: false });
+  }
+  override _write(chunk: unknown, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    this.out.write(String(chunk));
+    done();
+  }
+  get isTTY(): boolean | undefined {
+    return this.out.isTTY;
+  }
+  get columns(): number | undefined {
+    return this.out.columns;
+  }
 }
 
 export interface WatchOptions {
@@ -225,7 +246,7 @@ function bar(value: number, total: number | null): string {
 export function liveRenderer(out: Stream): Renderer {
   let snap: Snapshot | undefined;
   const multi = new cliProgress.MultiBar({
-    stream: out as unknown as NodeJS.WritableStream,
+    stream: new ProgressStream(out),
     hideCursor: true,
     clearOnComplete: false,
     gracefulExit: false,
@@ -244,14 +265,15 @@ export function liveRenderer(out: Stream): Renderer {
       `pages ${s.pagesDone}/${s.pagesTotal} done, ${bytes(s.bytes)} landed${s.current || s.status === 'RUNNING' ? `, ${currentText(s)}` : ''}`,
   ];
   let started = false;
+  const bars: cliProgress.SingleBar[] = [];
   return {
     update(s) {
       snap = s;
       if (!started) {
-        for (const line of lines) multi.create(1, 0, { line });
+        for (const line of lines) bars.push(multi.create(1, 0, { line }));
         started = true;
       }
-      for (const b of (multi as unknown as { bars: cliProgress.SingleBar[] }).bars) b.update(0);
+      for (const b of bars) b.update(0);
     },
     note(line) {
       multi.log(`${line}\n`);

@@ -182,7 +182,7 @@ export function configFromContext(tryGetContext: (key: string) => unknown): Expo
 /** The environment value of every setting, from the validated configuration (undefined: not set). */
 export function settingsEnv(config: ExporterConfig): Record<SettingName, string | undefined> {
   const out = {} as Record<SettingName, string | undefined>;
-  const values = config as unknown as Record<string, unknown>;
+  const values: Record<string, unknown> = config;
   for (const n of SETTING_NAMES) out[n] = settingToEnv(n, values[SETTINGS[n].context.key]);
   return out;
 }

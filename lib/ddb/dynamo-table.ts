@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { TableDefinition } from '../tables.js';
 import { type Cond, compileCond, compileUpdate, ExpressionBuilder, type Item, type Update } from './expr.js';
-import type { Page, QueryInput, Table, TransactOp } from './table.js';
+import { type Page, type QueryInput, type Table, type TransactOp, toItem } from './table.js';
 
 /** Expression attribute names/values, or nothing when the expression uses none (DynamoDB refuses empty maps). */
 function attrs(b: ExpressionBuilder): {
@@ -48,10 +48,15 @@ export class DynamoTable implements Table {
     return r.Item;
   }
 
-  async put(item: Item, condition?: Cond): Promise<boolean> {
+  async put(item: object, condition?: Cond): Promise<boolean> {
     const b = new ExpressionBuilder();
     const ConditionExpression = condition ? compileCond(condition, b) : undefined;
-    const put = new PutCommand({ TableName: this.name, Item: item, ConditionExpression, ...attrs(b) });
+    const put = new PutCommand({
+      TableName: this.name,
+      Item: toItem(item),
+      ConditionExpression,
+      ...attrs(b),
+    });
     return (await unlessConditionFails(this.ddb.send(put))) !== false;
   }
 
@@ -128,7 +133,7 @@ export class DynamoTable implements Table {
       const ConditionExpression = op.condition ? compileCond(op.condition, b) : undefined;
       switch (op.type) {
         case 'put':
-          return { Put: { TableName, Item: op.item, ConditionExpression, ...attrs(b) } };
+          return { Put: { TableName, Item: toItem(op.item), ConditionExpression, ...attrs(b) } };
         case 'delete':
           return { Delete: { TableName, Key: op.key, ConditionExpression, ...attrs(b) } };
         case 'check':

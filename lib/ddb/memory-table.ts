@@ -7,6 +7,7 @@ import {
   type SortCondition,
   type Table,
   type TransactOp,
+  toItem,
 } from './table.js';
 
 /** Every attribute a condition names. */
@@ -78,7 +79,7 @@ export class MemoryTable implements Table {
   }
 
   private check(op: TransactOp): boolean {
-    const key = op.type === 'put' ? op.item : op.key;
+    const key = op.type === 'put' ? toItem(op.item) : op.key;
     return !op.condition || evaluate(op.condition, this.items.get(this.id(key)));
   }
 
@@ -96,12 +97,12 @@ export class MemoryTable implements Table {
   }
 
   private apply(op: TransactOp): Item | undefined {
-    const key = op.type === 'put' ? op.item : op.key;
+    const key = op.type === 'put' ? toItem(op.item) : op.key;
     const id = this.id(key);
     if (op.type === 'put') {
-      this.validate(op.item);
-      this.items.set(id, structuredClone(op.item));
-      return op.item;
+      this.validate(key);
+      this.items.set(id, structuredClone(key));
+      return key;
     }
     if (op.type === 'delete') {
       this.items.delete(id);
@@ -118,7 +119,7 @@ export class MemoryTable implements Table {
     return undefined;
   }
 
-  async put(item: Item, condition?: Cond): Promise<boolean> {
+  async put(item: object, condition?: Cond): Promise<boolean> {
     const op: TransactOp = { type: 'put', table: this, item, ...(condition ? { condition } : {}) };
     if (!this.check(op)) return false;
     this.apply(op);
@@ -192,7 +193,7 @@ export class MemoryTable implements Table {
     const targets = new Set<string>();
     for (const op of ops) {
       if (!(op.table instanceof MemoryTable)) throw new Error('a transaction mixes table kinds');
-      const target = `${op.table.name}:${op.table.id(op.type === 'put' ? op.item : op.key)}`;
+      const target = `${op.table.name}:${op.table.id(op.type === 'put' ? toItem(op.item) : op.key)}`;
       if (targets.has(target))
         throw new Error('Transaction request cannot include multiple operations on one item');
       targets.add(target);

@@ -1,6 +1,8 @@
 import type { TableDefinition } from '../tables.js';
 import type { Cond, Item, Scalar, Update } from './expr.js';
 
+export type { Item };
+
 export interface SortCondition {
   op: 'eq' | 'lt' | 'le' | 'gt' | 'ge' | 'begins_with' | 'between';
   value: Scalar;
@@ -28,7 +30,7 @@ export interface Page {
 
 /** One write of a transaction. */
 export type TransactOp =
-  | { type: 'put'; table: Table; item: Item; condition?: Cond }
+  | { type: 'put'; table: Table; item: object; condition?: Cond }
   | { type: 'update'; table: Table; key: Item; update: Update; condition?: Cond }
   | { type: 'delete'; table: Table; key: Item; condition?: Cond }
   | { type: 'check'; table: Table; key: Item; condition: Cond };
@@ -43,7 +45,8 @@ export interface Table {
   readonly name: string;
   readonly definition: TableDefinition;
   get(key: Item): Promise<Item | undefined>;
-  put(item: Item, condition?: Cond): Promise<boolean>;
+  /** Writes a record as it is typed (its store's record type): no cast to a bag of attributes. */
+  put(item: object, condition?: Cond): Promise<boolean>;
   /** Returns the item after the update, or false when the condition failed. */
   update(key: Item, update: Update, condition?: Cond): Promise<Item | false>;
   delete(key: Item, condition?: Cond): Promise<boolean>;
@@ -51,6 +54,11 @@ export interface Table {
   scan(input: { limit: number; startKey?: Item | undefined }): Promise<Page>;
   /** All or nothing; false when any condition failed. Every op must target a table of the same kind. */
   transact(ops: TransactOp[]): Promise<boolean>;
+}
+
+/** A record as DynamoDB's attribute bag (its own enumerable properties). */
+export function toItem(record: object): Item {
+  return Object.fromEntries(Object.entries(record));
 }
 
 /** The key attributes of an item, per its table's definition. */

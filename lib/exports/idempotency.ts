@@ -5,7 +5,9 @@
  * concurrent identical requests create one Zoho job.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import { and, eq, lt, missing, or } from '../ddb/expr.js';
+import { parseOptionalRecord } from '../ddb/record.js';
 import type { Table, TransactOp } from '../ddb/table.js';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
@@ -23,6 +25,16 @@ interface IdemItem {
   lease_until: number;
   expires_at: number;
 }
+
+const idemItem: z.ZodType<IdemItem> = z.looseObject({
+  pk: z.string().startsWith('idem#'),
+  request_hash: z.string().min(1),
+  export_id: z.string().min(1),
+  state: z.enum(['creating', 'done']),
+  owner: z.string().min(1),
+  lease_until: z.number().finite(),
+  expires_at: z.number().finite(),
+});
 
 export type IdemClaim =
   | { kind: 'claimed'; owner: string; exportId: string }
@@ -76,9 +88,9 @@ export class IdempotencyStore {
       lt('expires_at', Math.floor(now / 1000)),
       and(eq('state', 'creating'), lt('lease_until', now)),
     );
-    if (await this.table.put(item as unknown as Record<string, unknown>, free))
-      return { kind: 'claimed', owner, exportId };
-    const seen = (await this.table.get(this.key(idempotencyKey))) as IdemItem | undefined;
+    if (await this.table.put(item, free)) return { kind: 'claimed', owner, exportId };
+    const key = this.key(idempotencyKey);
+    const seen = parseOptionalRecord(idemItem, await this.table.get(key), { table: this.table.name, key });
     if (!seen) return this.claim(idempotencyKey, hash, exportId);
     if (seen.request_hash !== hash) return { kind: 'reused' };
     if (seen.state === 'done') return { kind: 'done', exportId: seen.export_id };

@@ -15,7 +15,9 @@ export type ExportStatus = (typeof EXPORT_STATUSES)[number];
 export const EXPORT_ID_PATTERN = /^ex_[0-9A-HJKMNP-TV-Z]{26}$/;
 export const newExportId = (now: number = Date.now()): string => `ex_${ulid(now)}`;
 
-export type OutputFormat = 'csv' | 'parquet';
+export const OUTPUT_FORMATS = ['csv', 'parquet'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export const EXPORT_MODES = ['full', 'incremental'] as const;
 
 /** Where an export came from: the API, a registered job (`POST /jobs`), or a schedule. */
 export type ExportSource = 'api' | 'job' | `schedule:${string}`;
@@ -231,7 +233,7 @@ export interface ExportRecord {
   /** What every page is written as (csv always; parquet for analytics). */
   formats: OutputFormat[];
   /** `full`, or `incremental` (records modified since a schedule's watermark). */
-  mode: 'full' | 'incremental';
+  mode: (typeof EXPORT_MODES)[number];
   /** Incremental: the window's start (ISO), records modified and deleted after it. */
   since?: string;
   created_at: string;
@@ -282,6 +284,89 @@ export interface ExportRecord {
   attention_failures?: number;
   expires_at?: number;
 }
+
+/**
+ * A stored criteria tree, by shape only: a leaf or a group. The rules of `criteriaSchema` (comparators,
+ * limits) judge a request; a stored query was judged when it came in, perhaps by older rules.
+ */
+const storedCriteria: z.ZodType<Criteria> = z.union([
+  z.looseObject({
+    api_name: z.string().optional(),
+    field: z.looseObject({ api_name: z.string() }).optional(),
+    comparator: z.string(),
+    value: z.unknown(),
+  }),
+  z.looseObject({
+    group_operator: z.string(),
+    get group() {
+      return z.array(storedCriteria);
+    },
+  }),
+]);
+
+const storedQuery: z.ZodType<StoredQuery> = z.looseObject({
+  fields: z.array(z.string()).nullable(),
+  criteria: storedCriteria.nullable(),
+  cvid: z.string().nullable(),
+});
+
+const storedError = z.looseObject({ code: z.string(), message: z.string() });
+const instant = z.number().finite();
+
+export const exportSourceSchema: z.ZodType<ExportSource> = z.union([
+  z.literal('api'),
+  z.literal('job'),
+  z.templateLiteral(['schedule:', z.string()]),
+]);
+
+/**
+ * The export record as read back from DynamoDB (lib/exports/store.ts parses every read with it). Loose:
+ * attributes this release does not name (the sweep's `attention`, `attention_at`) pass through
+ * untouched. `mode` and `formats` default as the code always read them (`full`, csv only): exports
+ * written before they existed lack them.
+ */
+export const exportRecordSchema: z.ZodType<ExportRecord> = z.looseObject({
+  export_id: z.string().min(1),
+  kind: z.literal('export'),
+  module: z.string().optional(),
+  status: z.enum(EXPORT_STATUSES),
+  source: exportSourceSchema,
+  query: storedQuery,
+  api_version: z.string(),
+  formats: z.array(z.enum(OUTPUT_FORMATS)).default(['csv']),
+  mode: z.enum(EXPORT_MODES).default('full'),
+  since: z.string().optional(),
+  created_at: z.string().min(1),
+  updated_at: z.string().min(1),
+  completed_at: z.string().nullable(),
+  reopened_at: z.string().optional(),
+  export_date: z.string(),
+  page_jobs: z.array(z.string()),
+  pages_created: z.number().int().nonnegative().optional(),
+  manifest: z.looseObject({ bucket: z.string(), key: z.string() }).nullable(),
+  error: storedError.extend({ page: z.number().int().optional(), job_id: z.string().optional() }).nullable(),
+  intent_page: z.number().int().positive().optional(),
+  intent_state: z.enum(['wanted', 'creating']).optional(),
+  intent_since: instant.optional(),
+  intent_tried_at: instant.optional(),
+  intent_until: instant.optional(),
+  intent_attempts: z.number().int().optional(),
+  intent_parent: z.string().optional(),
+  intent_page_token: z.string().optional(),
+  intent_owner: z.string().optional(),
+  intent_error: storedError.optional(),
+  intent_nonce: z.string().optional(),
+  recoveries: z.number().int().nonnegative().optional(),
+  recovered_at: instant.optional(),
+  finalize_owner: z.string().optional(),
+  finalize_until: instant.optional(),
+  reconvert_pending: z.literal('yes').optional(),
+  event_pending: z.literal('yes').optional(),
+  event_owner: z.string().optional(),
+  event_until: instant.optional(),
+  attention_failures: z.number().int().nonnegative().optional(),
+  expires_at: instant.optional(),
+});
 
 /** One page as the export JSON shows it. */
 export interface PublicPage {

@@ -21,11 +21,17 @@ import { randomUUID } from 'node:crypto';
 import { newCallbackBinding } from '../callbacks/token.js';
 import { decodeCursor, encodeCursor, readKeyShape } from '../ddb/cursor.js';
 import { and, type Cond, eq, exists, le, lt, missing, or } from '../ddb/expr.js';
-import type { Table, TransactOp } from '../ddb/table.js';
+import {
+  type CorruptRecordError,
+  parseAllRecords,
+  parseOptionalRecord,
+  parseRecords,
+} from '../ddb/record.js';
+import { keyOf, type Table, type TransactOp } from '../ddb/table.js';
 import type { JobError, JobRecord } from '../jobs/model.js';
 import type { JobStore } from '../jobs/store.js';
 import { EXPORT_INDEXES, TABLES } from '../tables.js';
-import type { ExportRecord, ExportStatus, ManifestLocation } from './model.js';
+import { type ExportRecord, type ExportStatus, exportRecordSchema, type ManifestLocation } from './model.js';
 
 const INTENT = [
   'intent_page',
@@ -108,7 +114,11 @@ export class ExportStore {
   // ------------------------------------------------------------------ reads
 
   async get(exportId: string): Promise<ExportRecord | undefined> {
-    return (await this.table.get(this.key(exportId))) as ExportRecord | undefined;
+    const key = this.key(exportId);
+    return parseOptionalRecord(exportRecordSchema, await this.table.get(key), {
+      table: this.table.name,
+      key,
+    });
   }
 
   /** Newest first, through an index: by module (and status), by status, or all. */
@@ -136,7 +146,11 @@ export class ExportStore {
           startKey,
           descending: true,
         });
-    return { exports: page.items as unknown as ExportRecord[], next: encodeCursor(page.lastKey) };
+    // The API shows every export it lists: one that does not parse fails the listing (500), never hidden.
+    const exports = parseAllRecords(exportRecordSchema, page.items, this.table.name, (i) =>
+      keyOf(this.table.definition, i),
+    );
+    return { exports, next: encodeCursor(page.lastKey) };
   }
 
   /**
@@ -155,7 +169,11 @@ export class ExportStore {
     now: number,
     limit: number,
     startKey?: Record<string, unknown>,
-  ): Promise<{ exports: ExportRecord[]; lastKey: Record<string, unknown> | undefined }> {
+  ): Promise<{
+    exports: ExportRecord[];
+    corrupt: CorruptRecordError[];
+    lastKey: Record<string, unknown> | undefined;
+  }> {
     const page = await this.table.query({
       index: EXPORT_INDEXES.attention,
       partition: 'yes',
@@ -163,7 +181,11 @@ export class ExportStore {
       limit,
       startKey,
     });
-    return { exports: page.items as unknown as ExportRecord[], lastKey: page.lastKey };
+    // A sweep's page: the caller logs each item that does not parse and goes on with the rest.
+    const { records, corrupt } = parseRecords(exportRecordSchema, page.items, this.table.name, (i) =>
+      keyOf(this.table.definition, i),
+    );
+    return { exports: records, corrupt, lastKey: page.lastKey };
   }
 
   // ------------------------------------------------------------------ transitions
@@ -205,7 +227,7 @@ export class ExportStore {
       {
         type: 'put',
         table: this.table,
-        item: item as unknown as Record<string, unknown>,
+        item,
         condition: missing('export_id'),
       },
       this.jobs.registerOp(firstJob),

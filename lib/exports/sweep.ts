@@ -7,6 +7,7 @@
  * both until the tick's deadline; an item it fails on moves back in its index with a backoff counted on
  * the item, so it never blocks the items behind it.
  */
+import { type CorruptRecordError, logCorrupt } from '../ddb/record.js';
 import type { JobRecord } from '../jobs/model.js';
 import { backoffMs } from '../jobs/retry.js';
 import { EXPORT_FOLLOW_THROUGH_MS } from '../jobs/store.js';
@@ -94,7 +95,11 @@ export async function sweepExports(deps: ExportDeps, opts: SweepOptions): Promis
   const sweepIndex = async <T>(
     read: (
       startKey: Record<string, unknown> | undefined,
-    ) => Promise<{ items: T[]; lastKey?: Record<string, unknown> | undefined }>,
+    ) => Promise<{
+      items: T[];
+      corrupt: CorruptRecordError[];
+      lastKey?: Record<string, unknown> | undefined;
+    }>,
     item: (t: T) => { key: string; what: Record<string, unknown>; failures: number | undefined },
     run: (t: T) => Promise<void>,
     pushBack: (t: T, failures: number, at: number) => Promise<boolean>,
@@ -103,6 +108,10 @@ export async function sweepExports(deps: ExportDeps, opts: SweepOptions): Promis
     do {
       if (now() >= opts.deadline) return false;
       const page = await read(startKey);
+      // An item that does not parse cannot be acted on: logged and counted, the sweep goes on.
+      logCorrupt(deps.logger, page.corrupt, 'export sweep');
+      summary.failed += page.corrupt.length;
+      if (page.corrupt.length) deps.metrics.count('SweepItemsFailed', page.corrupt.length);
       for (const t of page.items) {
         if (now() >= opts.deadline) return false;
         const { key, what, failures } = item(t);
@@ -123,7 +132,7 @@ export async function sweepExports(deps: ExportDeps, opts: SweepOptions): Promis
   const exportsDone = await sweepIndex(
     async (k) => {
       const p = await deps.exports.needingAttention(tickStart, SWEEP_PAGE, k);
-      return { items: p.exports, lastKey: p.lastKey };
+      return { items: p.exports, corrupt: p.corrupt, lastKey: p.lastKey };
     },
     (e) => ({
       key: `export:${e.export_id}`,
@@ -140,7 +149,7 @@ export async function sweepExports(deps: ExportDeps, opts: SweepOptions): Promis
   await sweepIndex(
     async (k) => {
       const p = await deps.jobs.exportDue(tickStart, SWEEP_PAGE, k);
-      return { items: p.jobs, lastKey: p.lastKey };
+      return { items: p.jobs, corrupt: p.corrupt, lastKey: p.lastKey };
     },
     (job) => ({
       key: `job:${job.job_id}`,

@@ -33,7 +33,8 @@ export const EXPORT_REACTIONS = [
 ] as const;
 export type ExportReaction = (typeof EXPORT_REACTIONS)[number];
 
-export type ParquetStatus = 'PENDING' | 'CONVERTING' | 'DONE' | 'FAILED';
+export const PARQUET_STATUSES = ['PENDING', 'CONVERTING', 'DONE', 'FAILED'] as const;
+export type ParquetStatus = (typeof PARQUET_STATUSES)[number];
 
 /** A page's Parquet file, as its job, the export JSON and the manifest list it. */
 export interface ParquetFile {
@@ -173,6 +174,94 @@ export type JobRecord = JobCore &
     /** TTL (epoch seconds), set once the job is finished. */
     expires_at?: number;
   };
+
+// ---------------------------------------------------------------------------------------- the stored record
+
+const jobError = z.looseObject({ code: z.string(), message: z.string() });
+const count = z.number().int().nonnegative();
+/** Epoch ms or s: a finite number (DynamoDB numbers come back as JS numbers). */
+const instant = z.number().finite();
+
+export const s3LocationSchema: z.ZodType<S3Location> = z.looseObject({
+  bucket: z.string().min(1),
+  key: z.string().min(1),
+  bytes: count,
+});
+
+export const parquetFileSchema: z.ZodType<ParquetFile> = z.looseObject({
+  bucket: z.string().min(1),
+  key: z.string().min(1),
+  bytes: count,
+  rows: count,
+  row_groups: count,
+  compression: z.string(),
+  conversion_errors: z.record(z.string(), count),
+  columns: z.array(
+    z.looseObject({
+      name: z.string(),
+      type: z.string(),
+      zoho_type: z.string().nullable(),
+      reason: z.string().nullable(),
+    }),
+  ),
+});
+
+/**
+ * The job record as read back from DynamoDB (lib/jobs/store.ts parses every read with it). Loose:
+ * attributes this release does not name pass through untouched. `attempts` and `checks` default to 0
+ * (the code always read them with `?? 0`); `export_reaction` may be absent on items of older releases
+ * (lib/exports/reactions.ts `legacyReaction`).
+ */
+export const jobRecordSchema: z.ZodType<JobRecord> = z.looseObject({
+  job_id: z.string().regex(JOB_ID_PATTERN),
+  status: z.enum(JOB_STATUSES),
+  zoho_state: z.string().nullable(),
+  module: z.string().nullable(),
+  page: z.number().int().positive().nullable(),
+  created_at: z.string().min(1),
+  updated_at: z.string().min(1),
+  attempts: z.number().int().default(0),
+  records: count.nullable(),
+  export_id: z.string().optional(),
+  s3: s3LocationSchema.optional(),
+  error: jobError.optional(),
+  next_job_id: z.string().optional(),
+  previous_job_id: z.string().optional(),
+  follow_up_error: jobError.optional(),
+  next_check_at: instant,
+  last_error: jobError.optional(),
+  checks: count.default(0),
+  consecutive_errors: count.optional(),
+  poll_token: z.string().optional(),
+  dispatch_id: z.string().optional(),
+  download_owner: z.string().optional(),
+  download_url: z.string().optional(),
+  api_version: z.string().optional(),
+  more_records: z.boolean().optional(),
+  next_page_token: z.string().optional(),
+  export_date: z.string().optional(),
+  export_source: z.string().optional(),
+  parquet_wanted: z.boolean().optional(),
+  callback: z.boolean().optional(),
+  callback_nonce: z.string().optional(),
+  made_due_at: instant.optional(),
+  parquet_status: z.enum(PARQUET_STATUSES).optional(),
+  parquet: parquetFileSchema.optional(),
+  parquet_error: jobError.optional(),
+  parquet_owner: z.string().optional(),
+  parquet_until: instant.optional(),
+  parquet_attempts: z.number().int().optional(),
+  exported_at: z.string().optional(),
+  export_pending: z.literal('yes').optional(),
+  export_due: instant.optional(),
+  export_reaction: z.enum(EXPORT_REACTIONS).optional(),
+  export_failures: count.optional(),
+  crc32: z.string().optional(),
+  header: z.array(z.string()).optional(),
+  replaced_by: z.string().optional(),
+  replaces: z.string().optional(),
+  expires_at: instant.optional(),
+});
 
 /** The job as the API returns it. */
 export type PublicJob = JobCore & { [K in keyof JobOptional]: JobOptional[K] | null } & {

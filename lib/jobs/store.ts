@@ -16,9 +16,23 @@
 import { randomUUID } from 'node:crypto';
 import { decodeCursor, encodeCursor, readKeyShape } from '../ddb/cursor.js';
 import { and, type Cond, eq, exists, gt, le, lt, missing, ne, or, type Update } from '../ddb/expr.js';
-import type { Table, TransactOp } from '../ddb/table.js';
+import {
+  type CorruptRecordError,
+  parseAllRecords,
+  parseOptionalRecord,
+  parseRecords,
+} from '../ddb/record.js';
+import { type Item, keyOf, type Table, type TransactOp } from '../ddb/table.js';
 import { EXPORT_DUE_INDEX, STATUS_INDEX, TABLES } from '../tables.js';
-import type { ExportReaction, JobError, JobRecord, JobStatus, ParquetFile, S3Location } from './model.js';
+import {
+  type ExportReaction,
+  type JobError,
+  type JobRecord,
+  type JobStatus,
+  jobRecordSchema,
+  type ParquetFile,
+  type S3Location,
+} from './model.js';
 
 /** The key each listing pages with, so a cursor of another shape is refused (400 INVALID_CURSOR). */
 const LIST_KEYS = {
@@ -89,6 +103,16 @@ const EXPORT_FLAG = ['export_pending', 'export_due', 'export_reaction', 'export_
  */
 export const EXPORT_FOLLOW_THROUGH_MS = 2 * 60_000;
 
+/**
+ * A page of jobs read for a sweep: the jobs that parse, and an error for each stored item that does
+ * not (the caller logs it and goes on with the rest; see lib/ddb/record.ts).
+ */
+export interface JobPage {
+  jobs: JobRecord[];
+  corrupt: CorruptRecordError[];
+  lastKey: Record<string, unknown> | undefined;
+}
+
 export class JobStore {
   constructor(
     readonly table: Table,
@@ -128,7 +152,16 @@ export class JobStore {
   // ------------------------------------------------------------------ reads
 
   async get(jobId: string): Promise<JobRecord | undefined> {
-    return (await this.table.get(this.key(jobId))) as JobRecord | undefined;
+    const key = this.key(jobId);
+    return parseOptionalRecord(jobRecordSchema, await this.table.get(key), { table: this.table.name, key });
+  }
+
+  /** A sweep's page: the items that parse as jobs, and the errors of those that do not. */
+  private sweepPage(page: { items: Item[]; lastKey: Item | undefined }): JobPage {
+    const { records, corrupt } = parseRecords(jobRecordSchema, page.items, this.table.name, (i) =>
+      keyOf(this.table.definition, i),
+    );
+    return { jobs: records, corrupt, lastKey: page.lastKey };
   }
 
   /** Lists jobs, by status through the index, or all (a paginated scan, for the API only). */
@@ -148,7 +181,11 @@ export class JobStore {
           startKey: start,
         })
       : await this.table.scan({ limit: opts.limit, startKey: start });
-    return { jobs: page.items as unknown as JobRecord[], next: encodeCursor(page.lastKey) };
+    // The API shows every job it lists: one that does not parse fails the listing (500), never hidden.
+    const jobs = parseAllRecords(jobRecordSchema, page.items, this.table.name, (i) =>
+      keyOf(this.table.definition, i),
+    );
+    return { jobs, next: encodeCursor(page.lastKey) };
   }
 
   /** One page of jobs in `status` whose `next_check_at` has passed. */
@@ -157,7 +194,7 @@ export class JobStore {
     now: number,
     limit: number,
     startKey?: Record<string, unknown>,
-  ): Promise<{ jobs: JobRecord[]; lastKey: Record<string, unknown> | undefined }> {
+  ): Promise<JobPage> {
     const page = await this.table.query({
       index: STATUS_INDEX,
       partition: status,
@@ -165,7 +202,7 @@ export class JobStore {
       limit,
       startKey,
     });
-    return { jobs: page.items as unknown as JobRecord[], lastKey: page.lastKey };
+    return this.sweepPage(page);
   }
 
   // ------------------------------------------------------------------ transitions
@@ -206,7 +243,7 @@ export class JobStore {
     return {
       type: 'put',
       table: this.table,
-      item: job as unknown as Record<string, unknown>,
+      item: job,
       condition: missing('job_id'),
     };
   }
@@ -265,8 +302,7 @@ export class JobStore {
   /** Registers a job as PENDING, due now; returns the existing record instead if it is already there. */
   async register(jobId: string, init: RegisterInit = {}): Promise<{ created: boolean; job: JobRecord }> {
     const job = this.newJob(jobId, init);
-    if (await this.table.put(job as unknown as Record<string, unknown>, missing('job_id')))
-      return { created: true, job };
+    if (await this.table.put(job, missing('job_id'))) return { created: true, job };
     const existing = await this.get(jobId);
     if (!existing) throw new Error(`job ${jobId} exists and vanished`);
     return { created: false, job: existing };
@@ -580,11 +616,7 @@ export class JobStore {
   }
 
   /** Jobs whose export has not taken in their last transition within the follow-through time, a page of them. */
-  async exportDue(
-    now: number,
-    limit: number,
-    startKey?: Record<string, unknown>,
-  ): Promise<{ jobs: JobRecord[]; lastKey: Record<string, unknown> | undefined }> {
+  async exportDue(now: number, limit: number, startKey?: Record<string, unknown>): Promise<JobPage> {
     const page = await this.table.query({
       index: EXPORT_DUE_INDEX,
       partition: 'yes',
@@ -592,7 +624,7 @@ export class JobStore {
       limit,
       startKey,
     });
-    return { jobs: page.items as unknown as JobRecord[], lastKey: page.lastKey };
+    return this.sweepPage(page);
   }
 
   /** Zoho said more_records but refused to create the next page: the job says so (its own state is unchanged). */

@@ -19,7 +19,9 @@
  * `perMinute + 1` real starts span more than 60 s, whether each came on time or late.
  */
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import { eq, missing } from '../ddb/expr.js';
+import { parseOptionalRecord } from '../ddb/record.js';
 import type { Table } from '../ddb/table.js';
 import { CodedError } from '../errors.js';
 
@@ -39,6 +41,14 @@ interface BudgetItem {
 }
 /** A start (`[t, t]`) or a reservation (`[at, at + slack, token]`). */
 type Slot = [number, number] | [number, number, string];
+const ms = z.number().finite();
+const budgetItem: z.ZodType<BudgetItem> = z.looseObject({
+  pk: z.literal(KEY.pk),
+  version: z.number().int().nonnegative().optional(),
+  slots: z.array(z.union([z.tuple([ms, ms]), z.tuple([ms, ms, z.string()])])).optional(),
+  lock_until: ms.optional(),
+  expires_at: ms.optional(),
+});
 type BudgetState = Required<Pick<BudgetItem, 'slots'>> & Pick<BudgetItem, 'lock_until'>;
 
 export type SlotDecision =
@@ -134,7 +144,11 @@ export class DownloadBudget {
   }
 
   private async read(): Promise<BudgetItem> {
-    return ((await this.table.get(KEY)) as BudgetItem | undefined) ?? { pk: KEY.pk };
+    const item = parseOptionalRecord(budgetItem, await this.table.get(KEY), {
+      table: this.table.name,
+      key: KEY,
+    });
+    return item ?? { pk: KEY.pk };
   }
 
   /** Read, decide, compare-and-set; again on a lost race (bounded, with jitter). */

@@ -9,6 +9,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { CallbackHealth } from '../callbacks/health.js';
 import { DEGRADED_CALLBACK_CAP_FACTOR, type Timing } from '../config.js';
+import { logCorrupt } from '../ddb/record.js';
 import type { PageHooks } from '../exports/hooks.js';
 import type { SweepOptions, SweepSummary } from '../exports/sweep.js';
 import type { DownloadMessage, JobError, JobRecord } from '../jobs/model.js';
@@ -313,6 +314,7 @@ async function pullInCallbackJobs(deps: PollDeps, shouldStop: () => boolean): Pr
       PAGE,
       startKey,
     );
+    logCorrupt(deps.logger, page.corrupt, 'callback pull-in');
     for (const j of page.jobs) {
       if (j.callback && j.next_check_at > now + cap && (await deps.jobs.pullIn(j, now))) pulled++;
     }
@@ -377,6 +379,8 @@ export async function pollOnce(
       do {
         if (shouldStop()) return;
         const page = await deps.jobs.due(status, tickStart, PAGE, startKey);
+        // A job that does not parse cannot be checked: logged, and the tick goes on with the others.
+        logCorrupt(deps.logger, page.corrupt, 'poller');
         for (const j of page.jobs) yield j;
         startKey = page.lastKey;
       } while (startKey);

@@ -7,9 +7,11 @@
  *     └─ refused while a run is starting or running: the run is skipped      ended ──▶ idle
  *                                                                  (COMPLETED: the watermark advances)
  */
+import { z } from 'zod';
 import { and, eq, exists, lt, missing, or } from '../ddb/expr.js';
+import { parseOptionalRecord, parseRecord } from '../ddb/record.js';
 import type { Table } from '../ddb/table.js';
-import type { ExportStatus } from '../exports/model.js';
+import { EXPORT_STATUSES, type ExportStatus } from '../exports/model.js';
 
 /** A claim whose starter died (before its export was recorded) may be taken over after this. */
 export const CLAIM_LEASE_MS = 2 * 60_000;
@@ -37,6 +39,23 @@ export interface ScheduleState {
   updated_at?: string;
 }
 
+/** The schedule item as read back (loose: attributes this release does not name pass through). */
+export const scheduleStateSchema: z.ZodType<ScheduleState> = z.looseObject({
+  pk: z.string().startsWith('schedule#'),
+  name: z.string().min(1),
+  watermark: z.string().optional(),
+  last_run: z
+    .looseObject({ export_id: z.string(), status: z.enum(EXPORT_STATUSES), started_at: z.string() })
+    .optional(),
+  running_export_id: z.string().optional(),
+  run_since: z.string().optional(),
+  run_token: z.string().optional(),
+  run_claimed_at: z.number().finite().optional(),
+  skipped_runs: z.number().int().nonnegative().optional(),
+  last_skipped_at: z.string().optional(),
+  updated_at: z.string().optional(),
+});
+
 export const scheduleKey = (name: string): { pk: string } => ({ pk: `schedule#${name}` });
 
 export class ScheduleStore {
@@ -50,7 +69,11 @@ export class ScheduleStore {
   }
 
   async get(name: string): Promise<ScheduleState | undefined> {
-    return (await this.table.get(scheduleKey(name))) as ScheduleState | undefined;
+    const key = scheduleKey(name);
+    return parseOptionalRecord(scheduleStateSchema, await this.table.get(key), {
+      table: this.table.name,
+      key,
+    });
   }
 
   /**
@@ -59,12 +82,13 @@ export class ScheduleStore {
    */
   async claim(name: string, token: string): Promise<ScheduleState | undefined> {
     const now = this.now();
+    const key = scheduleKey(name);
     const r = await this.table.update(
-      scheduleKey(name),
+      key,
       { set: { name, run_token: token, run_claimed_at: now, updated_at: this.iso() } },
       and(missing('running_export_id'), or(missing('run_token'), lt('run_claimed_at', now - CLAIM_LEASE_MS))),
     );
-    return r === false ? undefined : (r as unknown as ScheduleState);
+    return r === false ? undefined : parseRecord(scheduleStateSchema, r, { table: this.table.name, key });
   }
 
   /** The claimed run's export exists: it is the running one. */

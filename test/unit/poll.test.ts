@@ -3,7 +3,7 @@
  * sweep of what needs no token, and a job is never scheduled past its maximum age, whatever Zoho's
  * Retry-After says.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { timingFrom } from '../../lib/config.js';
 import type { SweepOptions, SweepSummary } from '../../lib/exports/sweep.js';
 import { createLogger, memoryMetrics } from '../../lib/observability.js';
@@ -97,6 +97,30 @@ describe('pollOnce', () => {
     aborted.abort();
     await pollOnce(h.deps, { deadline: Number.MAX_SAFE_INTEGER, signal: aborted.signal });
     expect(h.sweeps).toHaveLength(1);
+  });
+
+  it('a stored job that does not parse is logged and skipped; the due jobs behind it are checked', async () => {
+    const asked: string[] = [];
+    const h = harness(async (id) => {
+      asked.push(id);
+      throw new ZohoError({
+        code: 'INTERNAL_ERROR',
+        message: 'busy (test)',
+        kind: 'retryable',
+        httpStatus: 500,
+      });
+    });
+    const bad = '7000000000000000001';
+    const good = '7000000000000000002';
+    await h.tables.jobs.put({ ...h.jobs.newJob(bad), checks: 'several' });
+    await h.tables.jobs.put(h.jobs.newJob(good));
+    const error = vi.spyOn(h.deps.logger, 'error');
+    const summary = await pollOnce(h.deps, { deadline: Number.MAX_SAFE_INTEGER });
+    expect(asked).toEqual([good]);
+    expect(summary).toMatchObject({ retried: 1 });
+    const logged = JSON.stringify(error.mock.calls);
+    expect(logged).toContain(bad);
+    expect(logged).toContain('CORRUPT_RECORD');
   });
 
   it("Zoho's Retry-After never puts a job to sleep past its maximum age", async () => {

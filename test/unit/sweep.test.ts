@@ -4,7 +4,7 @@
  * blocking the items behind it (before, 50 failing items stranded every other export in RUNNING).
  */
 import { S3Client } from '@aws-sdk/client-s3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { timingFrom } from '../../lib/config.js';
 import type { ExportDeps } from '../../lib/exports/deps.js';
 import type { ExportEvent } from '../../lib/exports/events.js';
@@ -196,6 +196,29 @@ describe('sweepExports', () => {
     expect(job?.export_failures).toBe(1);
     expect(job?.export_due).toBe(T0 + EXPORT_FOLLOW_THROUGH_MS + h.deps.timing.baseMs);
     expect(job?.export_pending).toBe('yes');
+  });
+
+  it('a stored export or job that does not parse is logged, counted and skipped; the healthy ones behind it go on', async () => {
+    const h = harness();
+    const badExport = await h.eventPending(T0 - 10_000);
+    await h.tables.exports.put({ ...(await h.tables.exports.get({ export_id: badExport })), status: 'LOST' });
+    const badJob = await h.exportedPageUnheard(T0 - 10_000, '7000000000000000555');
+    await h.tables.jobs.put({ ...(await h.tables.jobs.get({ job_id: badJob.jobId })), s3: 'nowhere' });
+    const healthyEvent = await h.eventPending(T0 - 5_000);
+    const healthyPage = await h.exportedPageUnheard(T0 - 5_000, '7000000000000000999');
+    h.advance(EXPORT_FOLLOW_THROUGH_MS);
+    const error = vi.spyOn(h.deps.logger, 'error');
+
+    const summary = await sweepExports(h.deps, { deadline: Number.MAX_SAFE_INTEGER });
+    // The finalized export publishes its own event: one by the event sweep, one by the completion.
+    expect(summary).toMatchObject({ eventsPublished: 1, completed: 1, failed: 2 });
+    expect(h.published.sort()).toEqual([healthyEvent, healthyPage.exportId].sort());
+    expect((await h.deps.exports.get(healthyPage.exportId))?.status).toBe('COMPLETED');
+    expect(h.metrics.counts.SweepItemsFailed).toBe(2);
+    const logged = JSON.stringify(error.mock.calls);
+    expect(logged).toContain(badExport);
+    expect(logged).toContain(badJob.jobId);
+    expect(logged).toContain('CORRUPT_RECORD');
   });
 
   it('pages on until the deadline, and stops there', async () => {
