@@ -132,7 +132,10 @@ const EXPECTED: Record<FunctionName, Record<string, string[]>> = {
     '<callbackKey>': ['secretsmanager:GetSecretValue'],
     '<downloadQueue>': ['sqs:SendMessage'],
     '<convertQueue>': ['sqs:SendMessage'],
-    '<bucket>/zoho-crm/_manifests/*': ['s3:PutObject'],
+    // The views list and read the committed manifests (lib/exports/views.ts); the listing is
+    // conditioned on the `_manifests/` prefix (checked below).
+    '<bucket>': ['s3:ListBucket'],
+    '<bucket>/zoho-crm/_manifests/*': ['s3:GetObject', 's3:PutObject'],
     '<bucket>/zoho-crm/deletions/*': ['s3:PutObject'],
     '<bucket>/zoho-crm/parquet/deletions/*': ['s3:PutObject'],
     '<bucket>/zoho-crm/module=*': ['s3:DeleteObject'],
@@ -162,7 +165,10 @@ const EXPECTED: Record<FunctionName, Record<string, string[]>> = {
     '<bucket>/zoho-crm/module=*': ['s3:DeleteObject', 's3:GetObject'],
     '<bucket>/zoho-crm/parquet/module=*': ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject'],
     '<bucket>/zoho-crm/parquet/*': ['s3:PutObject'],
-    '<bucket>/zoho-crm/_manifests/*': ['s3:PutObject'],
+    // The views list and read the committed manifests (lib/exports/views.ts); the listing is
+    // conditioned on the `_manifests/` prefix (checked below).
+    '<bucket>': ['s3:ListBucket'],
+    '<bucket>/zoho-crm/_manifests/*': ['s3:GetObject', 's3:PutObject'],
     '<bucket>/zoho-crm/deletions/*': ['s3:PutObject'],
     [BUS]: ['events:PutEvents'],
     ...glue,
@@ -180,7 +186,7 @@ const EXPECTED: Record<FunctionName, Record<string, string[]>> = {
 const NEVER = [
   /^dynamodb:(Batch|DescribeTable|GetRecords|GetShardIterator|ConditionCheckItem|ListStreams|DescribeStream)/,
   /^secretsmanager:(DescribeSecret|List)/,
-  /^s3:(PutObject(Legal|Retention|Tagging|VersionTagging|Acl)|Abort\*|List|DeleteObjectVersion|GetBucket)/,
+  /^s3:(PutObject(Legal|Retention|Tagging|VersionTagging|Acl)|Abort\*|List(?!Bucket$)|DeleteObjectVersion|GetBucket)/,
 ];
 
 describe('IAM: each function may do exactly what its code calls', () => {
@@ -223,6 +229,20 @@ describe('IAM: each function may do exactly what its code calls', () => {
     }
   });
 
+  it('a listing of the bucket is only of the manifests (the views find the committed exports there)', () => {
+    const template = Template.fromStack(built.stack).toJSON();
+    const resources: Record<string, { Type: string; Properties: PolicyProps }> = template.Resources;
+    const listings = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::IAM::Policy')
+      .flatMap((r) => r.Properties.PolicyDocument.Statement)
+      .filter((st) => [st.Action].flat().some((a) => a.startsWith('s3:List')));
+    expect(listings.length).toBe(2); // the poller's and the converter's
+    for (const st of listings) {
+      expect(st.Action).toBe('s3:ListBucket');
+      expect(st.Condition).toEqual({ StringLike: { 's3:prefix': ['zoho-crm/_manifests/*'] } });
+    }
+  });
+
   it('an imported bucket and secret: the same patterns on the named bucket and the secret name-??????', () => {
     const other = buildStack({
       bucketName: 'my-exports',
@@ -234,7 +254,7 @@ describe('IAM: each function may do exactly what its code calls', () => {
       const bucket = 'arn:[AWS::Partition]:s3:::my-exports/exports/zoho';
       expect(grants[`${bucket}/module=*`]).toEqual(['s3:DeleteObject']);
       expect(grants[`${bucket}/parquet/module=*`]).toEqual(['s3:DeleteObject']);
-      expect(Object.keys(grants).filter((k) => k.includes(':s3:::'))).toHaveLength(5);
+      expect(Object.keys(grants).filter((k) => k.includes(':s3:::'))).toHaveLength(6);
       const secret = Object.entries(grants).filter(([k]) => k.includes(':secret:zoho/creds'));
       expect(secret).toEqual([
         [

@@ -393,17 +393,26 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       const statements = statementsOf(template, ids.poll.role);
       const actions = actionsOf(statements);
       const s3Statements = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:')));
-      expect([...new Set(actionsOf(s3Statements))].sort()).toEqual(['s3:DeleteObject', 's3:PutObject']);
+      expect([...new Set(actionsOf(s3Statements))].sort()).toEqual([
+        's3:DeleteObject',
+        's3:GetObject',
+        's3:ListBucket',
+        's3:PutObject',
+      ]);
       const bucket = getAtt(logicalId(stack, stack.bucket));
-      // Manifests, and the deletions files of an incremental export it completes (CSV and Parquet), whether
-      // or not an incremental schedule is configured now: exports outlive the configuration.
-      const puts = s3Statements.filter((s) => actionsOf([s]).includes('s3:PutObject'));
-      expect(puts.every((s) => equal(actionsOf([s]), ['s3:PutObject']))).toBe(true);
-      expect(puts.flatMap(resourcesOf)).toEqual(
-        ['/zoho-crm/_manifests/*', '/zoho-crm/deletions/*', '/zoho-crm/parquet/deletions/*'].map((key) => ({
-          'Fn::Join': ['', [bucket, key]],
-        })),
-      );
+      // The views (lib/exports/views.ts) list and read the committed exports' manifests; it puts manifests,
+      // and the deletions files of an incremental export it completes (CSV and Parquet), whether or not an
+      // incremental schedule is configured now: exports outlive the configuration.
+      const writes = s3Statements.filter((s) => actionsOf([s]).includes('s3:PutObject'));
+      expect(writes.map((s) => [actionsOf([s]), s.Resource])).toEqual([
+        [['s3:GetObject', 's3:PutObject'], { 'Fn::Join': ['', [bucket, '/zoho-crm/_manifests/*']] }],
+        [['s3:PutObject'], { 'Fn::Join': ['', [bucket, '/zoho-crm/deletions/*']] }],
+        [['s3:PutObject'], { 'Fn::Join': ['', [bucket, '/zoho-crm/parquet/deletions/*']] }],
+      ]);
+      const listings = s3Statements.filter((s) => actionsOf([s]).includes('s3:ListBucket'));
+      expect(listings.map((s) => [s.Action, s.Resource, s.Condition])).toEqual([
+        ['s3:ListBucket', bucket, { StringLike: { 's3:prefix': ['zoho-crm/_manifests/*'] } }],
+      ]);
       // Recovery from expiry may restart an export: the files of the pages it drops are deleted, and
       // nothing else (not manifests, not deletions files).
       const del = statementsOf(template, ids.poll.role).filter((s) =>
