@@ -84,7 +84,10 @@ async function localOrAthena(ctx: Context, f: QueryFlags): Promise<(sql: string)
     runOnAthena(ctx, sql, f, {
       workGroup: target.workGroup,
       database: f.database ?? target.database ?? 'zoho_crm',
-      ...(target.region ? { region: target.region } : {}),
+      // The stack's region: CloudFormation's, else the API URL's (execute-api.<region>.amazonaws.com).
+      ...((target.region ?? client.signer?.region)
+        ? { region: (target.region ?? client.signer?.region)! }
+        : {}),
     });
 }
 
