@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeAthena, startFakeAthena } from '../support/fake-athena.js';
-import { cli, isolatedAwsEnv, removeTempDirs, tempDir } from './helpers.js';
+import { cli, cliOnTty, isolatedAwsEnv, plain, removeTempDirs, tempDir } from './helpers.js';
 
 const BIG_ID = '3652397000000646004';
 let athena: FakeAthena;
@@ -120,4 +120,17 @@ describe('zoho-export query on Athena (a fake Athena running DuckDB)', () => {
     expect(JSON.parse(refused.stderr.trim()).error).toMatchObject({ code: 'INVALID_QUERY' });
     expect(refused.stderr).toContain("mismatched input 'SELEC'");
   });
+
+  it('on a terminal: the state and the time elapsed while it runs, redrawn in place, then the summary', async () => {
+    const r = await cliOnTty(
+      ['query', 'SELECT count(*) AS n FROM zoho_contacts', '--workgroup', 'wg', '--region', 'eu-west-1'],
+      { env },
+    );
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain('\r\x1b[2KQUEUED 00:00 (Athena, workgroup wg)');
+    expect(r.output).toContain('\r\x1b[2KRUNNING 00:0');
+    const text = plain(r.output);
+    expect(text).toMatch(/1 row, scanned [\d.]+ KiB, 1\.2 s in Athena/);
+    expect(text).toMatch(/\n3\s*\r?\n\(1 row\)/);
+  }, 60_000);
 });
