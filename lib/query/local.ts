@@ -144,9 +144,13 @@ export async function readFileCatalog(
   }
   const out: CatalogEntry[] = [];
   for (const n of names) {
-    const parsed = catalogEntry.safeParse(
-      JSON.parse(await readFile(join(dir, n), 'utf8').catch(() => 'null')),
-    );
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(join(dir, n), 'utf8'));
+    } catch {
+      raw = undefined;
+    }
+    const parsed = catalogEntry.safeParse(raw);
     if (parsed.success) out.push(parsed.data);
     else warn(`note: ignoring catalog file ${join(dir, n)}: not a Glue table`);
   }
