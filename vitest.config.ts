@@ -18,6 +18,7 @@ const UNIT = [
   'test/cli/resolve.test.ts',
   'test/cli/sigv4.test.ts',
   'test/fake-zoho/*.test.ts',
+  'test/infra/analytics.test.ts',
   'test/infra/function.test.ts',
   'test/infra/iam.test.ts',
   'test/infra/nag.test.ts',

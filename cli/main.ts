@@ -21,6 +21,7 @@ import {
 } from './commands.js';
 import { Context, type GlobalOptions, type Io } from './context.js';
 import { ApiError, CliError, EXIT } from './errors.js';
+import { queryCommand } from './query.js';
 import { Interrupted } from './watch.js';
 
 export type { Io };
@@ -194,6 +195,26 @@ export async function run(argv: string[], io: Io, opts: RunOptions = {}): Promis
     .action(
       action((ctx, id: string, f: Parameters<typeof downloadCommand>[2]) => downloadCommand(ctx, id, f)),
     );
+
+  program
+    .command('query')
+    .description(
+      "run SQL on the exported tables: Athena in the stack's workgroup, or DuckDB over the local stack's files",
+    )
+    .argument('<sql>', 'the SQL, e.g. "SELECT count(*) FROM zoho_crm.zoho_contacts"')
+    .option('--csv', 'CSV (RFC 4180) on stdout instead of a table')
+    .option('--workgroup <name>', 'the Athena workgroup (else the stack output AthenaWorkGroupName)')
+    .option('--database <name>', 'the default database (else the stack output GlueDatabaseName, zoho_crm)')
+    .option(
+      '--athena-endpoint <url>',
+      'an Athena endpoint URL (else ZOHO_EXPORT_ATHENA_ENDPOINT, the AWS default)',
+    )
+    .addOption(
+      new Option('--max-wait <seconds>', 'stop the Athena query after this long')
+        .default(1800)
+        .argParser(seconds('--max-wait', 1)),
+    )
+    .action(action((ctx, sql: string, f: Parameters<typeof queryCommand>[2]) => queryCommand(ctx, sql, f)));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -339,7 +339,7 @@ const logicalIdOf = (construct: IConstruct): string =>
   Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);
 
 /** A bucket's ARN as cdk-nag spells it in a finding: the logical id of a created one, the name of a named one. */
-const bucketArnOf = (bucket: s3.IBucket): string =>
+export const bucketArnOf = (bucket: s3.IBucket): string =>
   bucket instanceof s3.Bucket
     ? `<${logicalIdOf(bucket)}.Arn>`
     : `arn:<AWS::Partition>:s3:::${bucket.bucketName}`;

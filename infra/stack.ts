@@ -8,6 +8,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { Analytics } from './analytics.js';
 import { Api } from './api.js';
 import type { ExporterConfig } from './config.js';
 import type { ExporterFunction } from './function.js';
@@ -74,6 +75,7 @@ export class ZohoCrmBulkExportStack extends Stack {
       deadLetterQueue: queues.scheduleDeadLetterQueue,
     });
 
+    new Analytics(this, 'Analytics', { config, bucket: storage.bucket, glueDatabase: config.glueDatabase });
     const alarms = alarmTopics(this, config);
     this.operations = new Operations(this, 'Operations', {
       functions: functions.all(),

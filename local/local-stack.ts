@@ -114,6 +114,8 @@ export interface LocalStack {
   s3Endpoint: string;
   dynamoDbEndpoint: string;
   bucket: string;
+  /** LOCAL_DATA_DIR, absolute: the file catalog (catalog/<database>/) and `zoho-export query`'s cache. */
+  dataDir: string;
   tables: TableNames;
   zohoUrl: string | undefined;
   demoJobs: DemoJob[];
@@ -496,6 +498,21 @@ export async function startLocalStack(
           .catch(() => writeApiGatewayResult(res, { statusCode: 500, body: '' }));
         return;
       }
+      // The local stack only: where its files are, for `zoho-export query` (DuckDB over them).
+      if (req.method === 'GET' && req.url === '/local') {
+        writeApiGatewayResult(res, {
+          statusCode: 200,
+          headers: { 'content-type': 'application/json; charset=utf-8' },
+          body: JSON.stringify({
+            s3_endpoint: s3Service.endpoint,
+            bucket: local.LOCAL_BUCKET,
+            prefix: settings.S3_PREFIX,
+            database: settings.GLUE_DATABASE,
+            data_dir: dataDir,
+          }),
+        });
+        return;
+      }
       toApiGatewayEvent(req)
         .then(async (event) => {
           if (event === 'too-large') {
@@ -606,6 +623,7 @@ export async function startLocalStack(
       s3Endpoint: s3Service.endpoint,
       dynamoDbEndpoint: ddbService.endpoint,
       bucket: local.LOCAL_BUCKET,
+      dataDir,
       tables: names,
       zohoUrl: fake?.url,
       demoJobs,

@@ -452,3 +452,16 @@ describe('download', () => {
     expect(existsSync(`${local}.partial`)).toBe(false);
   }, 240_000);
 });
+
+describe('query', () => {
+  it('SQL on the local stack through the real CLI: the module table counts the completed export', async () => {
+    const id = exportIdIn((await long.lineWatch)!.stdout);
+    const r = await cli(
+      ['query', `SELECT count(*) AS n FROM zoho_crm.zoho_contacts WHERE "_export_id" = '${id}'`, '--json'],
+      { env, timeoutMs: 60_000 },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([{ n: 1500 }]);
+    expect(r.stderr).toMatch(/1 row in [\d.]+ s \(DuckDB, local stack\)/);
+  }, 240_000);
+});

@@ -175,6 +175,8 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
           NoncurrentVersionExpiration: { NoncurrentDays: 30 },
         },
         { Id: 'expire-delete-markers', Status: 'Enabled', ExpiredObjectDeleteMarker: true },
+        // Athena's query results (infra/analytics.ts): a cache of answers, kept a week.
+        { Id: 'expire-athena-results', Status: 'Enabled', Prefix: 'athena-results/', ExpirationInDays: 7 },
       ]);
     });
 
