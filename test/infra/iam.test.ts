@@ -23,6 +23,7 @@ interface Statement {
   Effect: string;
   Action: string | string[];
   Resource: unknown;
+  Condition?: unknown;
 }
 
 /** A CloudFormation value as text: `<label>` for a resource of the stack, `[AWS::Region]` for a pseudo parameter. */
