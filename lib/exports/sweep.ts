@@ -93,9 +93,7 @@ export async function sweepExports(deps: ExportDeps, opts: SweepOptions): Promis
   const seen = new Set<string>();
   /** Pages through one index until it is read or the deadline; false when the deadline came. */
   const sweepIndex = async <T>(
-    read: (
-      startKey: Record<string, unknown> | undefined,
-    ) => Promise<{
+    read: (startKey: Record<string, unknown> | undefined) => Promise<{
       items: T[];
       corrupt: CorruptRecordError[];
       lastKey?: Record<string, unknown> | undefined;

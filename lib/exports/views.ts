@@ -59,6 +59,7 @@ const manifestSchema = z.object({
   created_at: z.string(),
   export_date: z.string(),
   deletions: z.object({ parquet: z.object({ key: z.string() }).optional() }).optional(),
+  query: z.looseObject({ criteria: z.unknown().optional() }).nullish(),
 });
 
 /** Manifests read at once. */
@@ -100,6 +101,8 @@ export async function committedExports(
         export_date: m.export_date,
         created_at: m.created_at,
         deletions: m.deletions?.parquet !== undefined,
+        // An incremental export's own Modified_Time bound is not in its stored criteria (its mode says it).
+        filtered: m.query?.criteria !== undefined && m.query.criteria !== null,
       });
     }
   }

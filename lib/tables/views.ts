@@ -32,6 +32,11 @@ export interface CommittedExport {
   created_at: string;
   /** The export landed a Parquet deletions file (`zoho_<module>_deletions`). */
   deletions: boolean;
+  /**
+   * A full export with criteria (a filtered one) holds only some records: it adds versions like an
+   * incremental one but is never the baseline `_current` starts from. Absent: unfiltered.
+   */
+  filtered?: boolean;
 }
 
 export interface ViewDefinition {
@@ -65,14 +70,15 @@ export const currentViewName = (table: string): string => `${table}_current`;
 export const historyViewName = (table: string): string => `${table}_history`;
 
 /**
- * The exports `_current` reads: the latest committed full export, and every committed incremental one
- * created after it. Undefined while no full export is committed (nothing is a complete baseline yet).
+ * The exports `_current` reads: the latest committed unfiltered full export (the baseline), and every
+ * committed export created after it (incremental ones, and filtered full ones, which only add versions).
+ * Undefined while no unfiltered full export is committed (nothing is a complete baseline yet).
  */
 export function currentScope(exports: CommittedExport[]): CommittedExport[] | undefined {
   const sorted = [...exports].sort(byCreation);
-  const full = sorted.findLastIndex((e) => e.mode === 'full');
-  if (full < 0) return undefined;
-  return [sorted[full]!, ...sorted.slice(full + 1).filter((e) => e.mode === 'incremental')];
+  const baseline = sorted.findLastIndex((e) => e.mode === 'full' && !e.filtered);
+  if (baseline < 0) return undefined;
+  return sorted.slice(baseline);
 }
 
 interface Shape {

@@ -104,6 +104,15 @@ describe('the views of a module table', () => {
   it('_current reads the latest full export and the incremental ones after it, by literal bounds', () => {
     expect(currentScope(EXPORTS)?.map((e) => e.export_id)).toEqual(['ex_b', 'ex_c', 'ex_d']);
     expect(currentScope([ex('ex_c', 'incremental', '2025-02-02')])).toBeUndefined();
+    // A filtered full export (criteria) adds versions but never becomes the baseline.
+    const filtered = { ...ex('ex_e', 'full', '2025-02-04'), filtered: true };
+    expect(currentScope([...EXPORTS, filtered])?.map((e) => e.export_id)).toEqual([
+      'ex_b',
+      'ex_c',
+      'ex_d',
+      'ex_e',
+    ]);
+    expect(currentScope([filtered])).toBeUndefined();
     const sql = currentView(input())!.sql;
     expect(sql).toContain(
       `t."export_date" >= DATE '2025-02-01' AND t."_export_id" IN ('ex_b', 'ex_c', 'ex_d')`,
