@@ -190,7 +190,7 @@ describe('exports written as Parquet', () => {
     expect(table.PartitionKeys).toEqual([{ Name: 'export_date', Type: 'date' }]);
   }, 300_000);
 
-  it('without the field-metadata scope every column is STRING, and the manifest says why', async () => {
+  it('without the field-metadata scope every column is STRING but the system fields, and the manifest says why', async () => {
     h = await pipelineHarness({
       fake: {
         moduleRecords: { Contacts: 300 },
@@ -201,9 +201,16 @@ describe('exports written as Parquet', () => {
     const done = await finished(created.body.export_id);
     expect(done.status).toBe('COMPLETED');
     const m = JSON.parse((await object(done.manifest!.bucket, done.manifest!.key)).toString()) as Manifest;
+    const system = new Set(['id', 'created_time', 'modified_time']);
     const cols = m.pages[0]!.parquet!.columns;
-    expect(cols.every((c) => c.type === 'string')).toBe(true);
-    expect(cols.every((c) => /ZohoCRM\.settings\.fields\.READ/.test(c.reason ?? ''))).toBe(true);
+    const others = cols.filter((c) => !system.has(c.name));
+    expect(others.every((c) => c.type === 'string')).toBe(true);
+    expect(others.every((c) => /ZohoCRM\.settings\.fields\.READ/.test(c.reason ?? ''))).toBe(true);
+    expect(cols.filter((c) => system.has(c.name)).map((c) => [c.name, c.type])).toEqual([
+      ['id', 'bigint'],
+      ['created_time', 'timestamp'],
+      ['modified_time', 'timestamp'],
+    ]);
   }, 120_000);
 
   it('POST /exports/{id}/convert writes Parquet for a CSV-only export; a conversion that cannot succeed fails the export and leaves the CSV', async () => {
