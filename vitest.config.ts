@@ -50,8 +50,9 @@ const standIns: { globalSetup: string[]; hookTimeout: number; pool: 'forks'; max
 };
 
 /**
- * Three projects, run in this order by `npm test`: `unit` (the pure suites above), `integration` (everything
- * else: DynamoDB Local, s3rver and the fake Zoho; its global setup starts the stand-ins) and `slow`.
+ * Three projects: `unit` (the pure suites above), `integration` (everything else: DynamoDB Local, s3rver and
+ * the fake Zoho; its global setup starts the stand-ins) and `slow`. `npm test` runs unit then integration (under
+ * 6 minutes on 2 cores), `npm run test:slow` the slow tier (CI runs both), `npm run test:all` all three.
  * `npm run test:unit` needs no Java and no s3rver.
  */
 export default defineConfig({
