@@ -108,9 +108,16 @@ export class Analytics extends Construct {
           actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
           resources: [bucket.arnForObjects(`${ATHENA_RESULTS_PREFIX}*`)],
         }),
+        // Athena asks where the results bucket is: a bucket-level call with no s3:prefix, so a prefix
+        // condition would deny it (an absent key fails StringLike).
+        new iam.PolicyStatement({
+          sid: 'LocateTheBucket',
+          actions: ['s3:GetBucketLocation'],
+          resources: [bucket.bucketArn],
+        }),
         new iam.PolicyStatement({
           sid: 'ListThesePrefixes',
-          actions: ['s3:ListBucket', 's3:GetBucketLocation'],
+          actions: ['s3:ListBucket'],
           resources: [bucket.bucketArn],
           conditions: {
             StringLike: {

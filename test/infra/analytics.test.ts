@@ -74,6 +74,7 @@ describe('analytics: the Athena workgroup and the analyst policy', () => {
     expect(Object.keys(bySid).sort()).toEqual(
       [
         'ListThesePrefixes',
+        'LocateTheBucket',
         'ReadAndWriteResults',
         'ReadTheCatalog',
         'ReadTheData',
@@ -114,7 +115,11 @@ describe('analytics: the Athena workgroup and the analyst policy', () => {
     expect(json(results.Resource)).toContain(`/${ATHENA_RESULTS_PREFIX}*`);
 
     const list = bySid.ListThesePrefixes!;
-    expect(actions(list)).toContain('s3:ListBucket');
+    expect(actions(list)).toEqual(['s3:ListBucket']);
+    // GetBucketLocation carries no s3:prefix: under the listing's condition it would always be denied.
+    const locate = bySid.LocateTheBucket!;
+    expect(actions(locate)).toEqual(['s3:GetBucketLocation']);
+    expect(locate.Condition).toBeUndefined();
     expect(list.Condition?.StringLike?.['s3:prefix']).toEqual(
       expect.arrayContaining(['zoho-crm/parquet/*', 'zoho-crm/_manifests/*', `${ATHENA_RESULTS_PREFIX}*`]),
     );
