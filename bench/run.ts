@@ -25,6 +25,7 @@ import { export1mSection } from './sections/export1m.js';
 import { localSection } from './sections/local.js';
 import { pacingSection } from './sections/pacing.js';
 import { pollSection } from './sections/poll.js';
+import { tablesSection } from './sections/tables.js';
 
 const SECTIONS: Record<SectionName, () => Promise<void>> = {
   download: downloadSection,
@@ -35,6 +36,7 @@ const SECTIONS: Record<SectionName, () => Promise<void>> = {
   convert: convertSection,
   callbacks: callbacksSection,
   export1m: export1mSection,
+  tables: tablesSection,
 };
 
 installCleanupHandlers();
