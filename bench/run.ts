@@ -5,12 +5,15 @@
  * on Ctrl-C or a crash). See bench/README.md for the sections and the layout.
  *
  * Flags (environment variables):
- *   BENCH_ONLY=a,b     sections: download, poll, cold, local, pacing, convert, callbacks, export1m
+ *   BENCH_ONLY=a,b     sections: download, poll, cold, local, pacing, convert, callbacks, export1m, tables
  *                      (default: all; with BENCH_QUICK all but pacing, callbacks and export1m, which
  *                      take ~5 minutes each whatever the sizes)
  *   BENCH_QUICK=1      small sizes for a quick check
  *   BENCH_REPEAT=n     runs of each repeated measurement (default 2; download: best, new sections: median)
  *   BENCH_LIVE_ZIP=1   download section: the fake Zoho deflates every download on the fly
+ *   BENCH_TABLES_RECORDS=n, BENCH_TABLES_RUNS=n  tables section: records of the full export (1,000,000;
+ *                      quick 100,000) and incremental exports after it (30; quick 5)
+ *   BENCH_TABLES_PLAN=1  tables section: DuckDB's EXPLAIN ANALYZE of the counted queries on stderr
  *   BENCH_PROFILE=dir  local section: every node process of `npm start` writes a V8 CPU profile to dir (bench/core/profile-preload.cjs)
  *                      (summarise one with `npx tsx bench/profile-summary.ts <file>`)
  */
@@ -25,6 +28,7 @@ import { export1mSection } from './sections/export1m.js';
 import { localSection } from './sections/local.js';
 import { pacingSection } from './sections/pacing.js';
 import { pollSection } from './sections/poll.js';
+import { tablesSection } from './sections/tables.js';
 
 const SECTIONS: Record<SectionName, () => Promise<void>> = {
   download: downloadSection,
@@ -35,6 +39,7 @@ const SECTIONS: Record<SectionName, () => Promise<void>> = {
   convert: convertSection,
   callbacks: callbacksSection,
   export1m: export1mSection,
+  tables: tablesSection,
 };
 
 installCleanupHandlers();

@@ -28,6 +28,7 @@ export const ALL_SECTIONS = [
   'convert',
   'callbacks',
   'export1m',
+  'tables',
 ] as const;
 export type SectionName = (typeof ALL_SECTIONS)[number];
 const SLOW_SECTIONS: readonly SectionName[] = ['pacing', 'callbacks', 'export1m'];
