@@ -44,7 +44,7 @@ beforeAll(async () => {
   stack = await startNpmStart(root, dataDir, {
     env: { ZOHO_EXPORT_RECORD_AWS_CALLS: callsFile, LOCAL_SCHEDULES: JSON.stringify([SCHEDULE]) },
   });
-}, 150_000);
+}, 240_000);
 
 afterAll(async () => {
   await stack?.stop();

@@ -187,7 +187,7 @@ describe('security-review §9 rows 4, 11, 13, 14, 15: recovery and secrets again
   beforeAll(async () => {
     connect(await startNpmStart(root, dataDir));
     await fake.setOptions({ timeline: FAST });
-  }, 150_000);
+  }, 240_000);
 
   afterEach(async () => {
     if (stack?.child.exitCode === null) await fake.clearFaults();

@@ -109,7 +109,7 @@ describe('security-review §9: black-box tests against npm start', () => {
     api = `http://127.0.0.1:${stack.ports.api}`;
     s3Url = `http://127.0.0.1:${stack.ports.s3}`;
     fake = new FakeZohoAdminClient(`http://127.0.0.1:${stack.ports.zoho}`);
-  }, 150_000);
+  }, 240_000);
 
   afterEach(async () => {
     await fake?.clearFaults();

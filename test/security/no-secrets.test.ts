@@ -69,7 +69,7 @@ describe('npm start writes no secret anywhere', () => {
     stack = await startNpmStart(root, dataDir);
     api = `http://127.0.0.1:${stack.ports.api}`;
     fake = new FakeZohoAdminClient(`http://127.0.0.1:${stack.ports.zoho}`);
-  }, 150_000);
+  }, 240_000);
 
   afterAll(async () => {
     await stack?.stop();

@@ -94,7 +94,8 @@ export async function startNpmStart(
     out += d.toString();
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  await waitFor('Ready', () => (out.includes('Ready.') ? true : undefined), 90_000);
+  // Generous: on a loaded 2-core machine DynamoDB Local's JVM alone can take a minute to start.
+  await waitFor('Ready', () => (out.includes('Ready.') ? true : undefined), 180_000);
   return {
     child,
     output: () => out,
