@@ -24,6 +24,7 @@ import {
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { deletionsTableName } from '../schedules/deletions.js';
+import { knownSubform, type SubformPredicate } from '../schedules/subforms.js';
 import {
   type CommittedExport,
   currentView,
@@ -117,6 +118,8 @@ export interface ViewsDeps {
   prefix: string;
   database: string;
   views: ViewCatalog;
+  /** Subform modules get `_history` ended by absence from a later full export (default: the known list). */
+  isSubform?: SubformPredicate;
 }
 
 export type ViewsOutcome =
@@ -182,6 +185,7 @@ async function wanted(
     deletionsTable: deletionsTableName(module),
     columns,
     exports,
+    absenceEnds: (deps.isSubform ?? knownSubform)(module),
   });
 }
 

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { type Criteria, criteriaSchema, exportQuery } from '../exports/model.js';
 import { ExpressionError, isTimeZone, parseScheduleExpression } from './expression.js';
 import { incrementalCriteria } from './incremental.js';
+import { knownSubform, type SubformPredicate } from './subforms.js';
 
 /** EventBridge Scheduler's schedule-name rule (letters, digits, `.`, `_`, `-`; 1 to 64). */
 export const SCHEDULE_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -42,7 +43,10 @@ const entryShape = z.strictObject({
 });
 
 /** Every problem of one entry, each a sentence. */
-function entryProblems(raw: unknown): { def?: ScheduleDefinition; problems: string[] } {
+function entryProblems(
+  raw: unknown,
+  isSubform: SubformPredicate,
+): { def?: ScheduleDefinition; problems: string[] } {
   const problems: string[] = [];
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
     return { problems: ['must be an object'] };
@@ -73,6 +77,10 @@ function entryProblems(raw: unknown): { def?: ScheduleDefinition; problems: stri
     }
   }
   if (e.mode !== 'full' && e.mode !== 'incremental') problems.push('mode must be "full" or "incremental"');
+  else if (e.mode === 'incremental' && q.success && isSubform(q.data.module))
+    problems.push(
+      `module ${q.data.module} is a subform (line items): Zoho's deleted-records API does not cover subforms, so an incremental run would never see a removed line item; use mode "full" (each run re-reads all its line items, which keeps _current exact)`,
+    );
   let schedule = '';
   if (typeof e.schedule !== 'string') problems.push('schedule must be a string: "cron(...)" or "rate(...)"');
   else {
@@ -116,7 +124,10 @@ function entryProblems(raw: unknown): { def?: ScheduleDefinition; problems: stri
  * Validates a list of schedule entries (already parsed JSON). Each problem names the entry (its name,
  * or its position) and what to change.
  */
-export function validateSchedules(raw: unknown): { schedules: ScheduleDefinition[]; problems: string[] } {
+export function validateSchedules(
+  raw: unknown,
+  isSubform: SubformPredicate = knownSubform,
+): { schedules: ScheduleDefinition[]; problems: string[] } {
   if (!Array.isArray(raw))
     return { schedules: [], problems: ['must be a JSON list of schedule entries: [{"name": ..., ...}]'] };
   const problems: string[] = [];
@@ -129,7 +140,7 @@ export function validateSchedules(raw: unknown): { schedules: ScheduleDefinition
       typeof name === 'string'
         ? `schedule ${JSON.stringify(name.slice(0, 64))} (entry ${i})`
         : `schedule entry ${i}`;
-    const r = entryProblems(entry);
+    const r = entryProblems(entry, isSubform);
     for (const p of r.problems) problems.push(`${label}: ${p}`);
     if (typeof name === 'string') {
       if (seen.has(name))

@@ -21,8 +21,16 @@ import { startExport } from '../exports/start.js';
 import type { ScheduleDefinition } from './definitions.js';
 import { incrementalCriteria, sinceOf } from './incremental.js';
 import type { LastRun, ScheduleState, ScheduleStore } from './store.js';
+import { knownSubform, type SubformPredicate } from './subforms.js';
 
-export type ScheduleDeps = ExportDeps & { schedules: ScheduleStore };
+export type ScheduleDeps = ExportDeps & {
+  schedules: ScheduleStore;
+  /**
+   * Subform modules (default: the known line-item modules). Module discovery plugs in here to name
+   * custom subforms, which the schedule configuration cannot know.
+   */
+  isSubform?: SubformPredicate;
+};
 
 export type RunOutcome =
   | { kind: 'started'; record: ExportRecord; mode: ExportRecord['mode']; since?: string }
@@ -90,7 +98,15 @@ export async function runSchedule(deps: ScheduleDeps, def: ScheduleDefinition): 
     });
     return { kind: 'skipped', runningExportId: state?.running_export_id };
   }
-  const incremental = def.mode === 'incremental' && claimed.watermark !== undefined;
+  // A subform the configuration could not refuse (a custom one, known from discovery only) is still
+  // read whole: an incremental run would keep its removed line items for ever (lib/schedules/subforms.ts).
+  const subform = (deps.isSubform ?? knownSubform)(def.module);
+  if (subform && def.mode === 'incremental')
+    deps.logger.warn('schedule of a subform module runs as a full export', {
+      schedule: def.name,
+      module: def.module,
+    });
+  const incremental = def.mode === 'incremental' && !subform && claimed.watermark !== undefined;
   const sinceMs = incremental ? sinceOf(claimed.watermark!) : undefined;
   const since = sinceMs !== undefined ? new Date(sinceMs).toISOString() : undefined;
   const criteria = sinceMs !== undefined ? incrementalCriteria(def.criteria, sinceMs) : def.criteria;

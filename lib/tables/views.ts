@@ -140,6 +140,12 @@ export interface ViewsInput {
   columns: TableColumn[];
   /** The module's committed Parquet exports. */
   exports: CommittedExport[];
+  /**
+   * A record absent from a later unfiltered full export is gone: `_history` ends its last version at
+   * that export (the earliest `_exported_at` of its rows). Set for subform modules, whose removed line
+   * items no deletions file ever reports (lib/schedules/subforms.ts).
+   */
+  absenceEnds?: boolean;
 }
 
 /** `_current`, or undefined while no full export is committed. */
@@ -180,6 +186,9 @@ export function historyView(input: ViewsInput): ViewDefinition | undefined {
   const scope = [...input.exports].sort(byCreation);
   const table = qualified(input.database, input.table);
   const deleting = scope.filter((e) => e.mode === 'incremental' && e.deletions);
+  const fulls = scope.filter((e) => e.mode === 'full' && !e.filtered);
+  const absent = input.absenceEnds && fulls.length > 1 ? fulls : undefined;
+  const end = absent ? '"_closed"' : '"_end"';
   const out: TableColumn[] = [
     ...shape.columns,
     PARTITION,
@@ -216,10 +225,45 @@ export function historyView(input: ViewsInput): ViewDefinition | undefined {
           ')',
         ]
       : [', "spans" AS (', '  SELECT v.*, v."_next" AS "_end" FROM "versions" v', ')']),
-    `SELECT ${select}, s.${shape.modified} AS "_valid_from", s."_end" AS "_valid_to", s."_end" IS NULL AS "_is_current"`,
-    'FROM "spans" s',
+    ...(absent ? absenceSql(table, shape, scope, absent) : []),
+    `SELECT ${select}, s.${shape.modified} AS "_valid_from", s.${end} AS "_valid_to", s.${end} IS NULL AS "_is_current"`,
+    `FROM ${absent ? '"closed"' : '"spans"'} s`,
   ].join('\n');
   return { name: historyViewName(input.table), sql, columns: out };
+}
+
+/**
+ * CTEs that end a record's last version at the first unfiltered full export after the last export
+ * holding the record (`fulls`, in creation order) when an earlier end (a deletion) is not known. The
+ * time is that export's earliest `_exported_at`: a column of the table's own timestamp type, so the
+ * comparison holds in Trino and DuckDB alike (a literal would not match both engines' types).
+ */
+function absenceSql(
+  table: string,
+  shape: Shape,
+  scope: CommittedExport[],
+  fulls: CommittedExport[],
+): string[] {
+  const ord = `CASE t."_export_id" ${scope.map((e, i) => `WHEN ${literal(e.export_id)} THEN ${i}`).join(' ')} END`;
+  return [
+    ', "seen" AS (',
+    `  SELECT t.${shape.id} AS "id", max(${ord}) AS "ord"`,
+    `  ${rowsOf(table, 't', scope)}`,
+    `  GROUP BY t.${shape.id}`,
+    '), "fulls" AS (',
+    `  SELECT ${ord} AS "ord", min(t."_exported_at") AS "at"`,
+    `  ${rowsOf(table, 't', fulls)}`,
+    '  GROUP BY 1',
+    '), "absent" AS (',
+    '  SELECT s."id", min(f."at") AS "at" FROM "seen" s JOIN "fulls" f ON f."ord" > s."ord" GROUP BY s."id"',
+    '), "closed" AS (',
+    // A new column, not `* REPLACE`: Trino has no REPLACE.
+    '  SELECT p.*, CASE WHEN p."_next" IS NULL AND a."at" IS NOT NULL AND (p."_end" IS NULL OR a."at" < p."_end")',
+    '    THEN a."at" ELSE p."_end" END AS "_closed"',
+    '  FROM "spans" p',
+    `  LEFT JOIN "absent" a ON a."id" = p.${shape.id}`,
+    ')',
+  ];
 }
 
 // ------------------------------------------------------------------------------ Athena's view format

@@ -140,6 +140,26 @@ export class FakeZohoAdminClient {
     ).ids;
   }
 
+  /** Adds line items to a parent record of a subform module (subforms.ts). */
+  async addLineItems(subform: string, parentId: string, count = 1, at?: number): Promise<string[]> {
+    return (
+      await this.call<{ ids: string[] }>('POST', `/modules/${encodeURIComponent(subform)}/line-items`, {
+        parentId,
+        count,
+        at,
+      })
+    ).ids;
+  }
+
+  async lineItems(subform: string, parentId: string): Promise<string[]> {
+    return (
+      await this.call<{ ids: string[] }>(
+        'GET',
+        `/modules/${encodeURIComponent(subform)}/line-items?parentId=${encodeURIComponent(parentId)}`,
+      )
+    ).ids;
+  }
+
   async restoreRecords(module: string, target: RecordTarget, at?: number): Promise<string[]> {
     return (
       await this.call<{ ids: string[] }>('POST', `/modules/${encodeURIComponent(module)}/records/restore`, {

@@ -20,6 +20,8 @@
  *   POST   /__fake/modules/{module}/records/modify {ids?, indexes?, at?} {ids}
  *   POST   /__fake/modules/{module}/records/delete {ids?, indexes?, at?, type?, by?}  {ids}
  *   POST   /__fake/modules/{module}/records/restore {ids?, indexes?, at?} {ids} (recycle bin only)
+ *   GET    /__fake/modules/{subform}/line-items?parentId=                {ids} (live line items)
+ *   POST   /__fake/modules/{subform}/line-items {parentId, count?, at?}  {ids} (subforms.ts)
  *   GET    /__fake/fields/{module}                     the metadata the fields endpoint answers
  *   GET    /__fake/faults    POST /__fake/faults (Fault; times may be "Infinity")    DELETE /__fake/faults
  *   GET    /__fake/stats
@@ -207,6 +209,22 @@ async function route(rt: Runtime, fake: FakeZoho, ctx: Ctx): Promise<void> {
   if (a === 'modules' && b !== undefined) {
     const module = b;
     if (is('GET', 2)) return send(ctx, 200, fake.moduleInfo(module));
+    if (c === 'line-items') {
+      if (is('GET', 3)) {
+        const parentId = ctx.url.searchParams.get('parentId');
+        if (!parentId) throw new AdminError(400, 'parentId is required');
+        return send(ctx, 200, { ids: fake.lineItems(module, parentId) });
+      }
+      if (is('POST', 3)) {
+        const body = await json(ctx);
+        if (typeof body.parentId !== 'string')
+          throw new AdminError(400, 'parentId (a record id) is required');
+        const count = optNumber(body.count, 'count') ?? 1;
+        return send(ctx, 200, {
+          ids: fake.addLineItems(module, body.parentId, count, optNumber(body.at, 'at')),
+        });
+      }
+    }
     if (c === 'records') {
       if (is('GET', 3)) {
         const q = ctx.url.searchParams;

@@ -131,6 +131,7 @@ export function* csvRows(plan: CsvPlan, records: Iterable<RecordView>): Generato
     ctx.id = r.id;
     ctx.createdMs = r.createdMs;
     ctx.modifiedMs = r.modifiedMs;
+    ctx.parent = r.parent ?? '';
     let row = '';
     for (let j = 0; j < ncols; j++) {
       const col = cols[j];

@@ -16,6 +16,7 @@ import { BULK_EXCLUDED_MODULES, recordId, schemaFor, userName } from './fields.j
 import { sendJson, sendNoContent } from './http-util.js';
 import { authenticate, requireModuleScope } from './oauth.js';
 import type { Ctx, Runtime } from './state.js';
+import { isSubformModule } from './subforms.js';
 import { hashString, isoWithOffset, mix32, RowCtx } from './vocab.js';
 
 function parseSince(h: string | undefined): number | undefined {
@@ -46,6 +47,8 @@ export function handleDeleted(rt: Runtime, ctx: Ctx, module: string): void {
   const perPage = intParam(ctx, 'per_page', 200, 200);
   const sinceHeader = ctx.req.headers['if-modified-since'];
   const since = parseSince(Array.isArray(sinceHeader) ? sinceHeader[0] : sinceHeader);
+  // Zoho's list of modules this API supports has no subform (subforms.ts): refuse, never answer empty.
+  if (isSubformModule(module)) throw zohoError('MODULE_NOT_SUPPORTED', { api_name: module }, module);
   if (BULK_EXCLUDED_MODULES.includes(module)) {
     sendNoContent(ctx);
     return;

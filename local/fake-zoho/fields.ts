@@ -161,7 +161,26 @@ export const SUPPORTED_MODULES = [
   'Cases',
   'Solutions',
   'Campaigns',
+  // Line items: subform modules (generated_type "subform"), exported by their own API names.
+  'Quoted_Items',
+  'Ordered_Items',
+  'Invoiced_Items',
+  'Purchase_Items',
 ];
+
+/**
+ * The line-item (subform) modules and their parent modules (Zoho's Modules API: generated_type
+ * "subform", parent_module). Each row's `Parent_Id` holds the parent record's id (lookup convention).
+ */
+export const SUBFORM_PARENTS: Readonly<Record<string, string>> = {
+  Quoted_Items: 'Quotes',
+  Ordered_Items: 'Sales_Orders',
+  Invoiced_Items: 'Invoices',
+  Purchase_Items: 'Purchase_Orders',
+};
+
+/** Line items per parent in a reset store: item n belongs to parent record floor(n / 3). */
+export const ITEMS_PER_PARENT = 3;
 
 /** Modules Zoho's bulk read refuses (MODULE_NOT_SUPPORTED); they still have field metadata. */
 export const BULK_EXCLUDED_MODULES = ['Notes', 'Attachments', 'Emails'];
@@ -595,6 +614,35 @@ function genericFields(module: string): FieldDef[] {
   ];
 }
 
+/**
+ * A line-item row: its own id, `Parent_Id` (the parent record, from the store, not the PRNG), the
+ * product, quantity and prices, and its own Created_Time / Modified_Time (Zoho's subform rows carry
+ * them; no owner, no Created_By).
+ */
+function subformFields(parent: string): FieldDef[] {
+  return [
+    idField(),
+    f('Parent_Id', 'lookup', 'Parent Id', (c) => c.parent, { lookupModule: parent, readOnly: true }),
+    lookupField('Product_Name', 'Product Name', 'Products', 1_000_000),
+    f('Quantity', 'double', 'Quantity', (c) => String(1 + (c.rng() % 40))),
+    f('List_Price', 'currency', 'List Price', (c) => decimalText(100 + (c.rng() % 500000), 2)),
+    f(
+      'Discount',
+      'currency',
+      'Discount',
+      sometimesEmpty(3, (c) => decimalText(c.rng() % 5000, 2)),
+    ),
+    f(
+      'Description',
+      'textarea',
+      'Description',
+      sometimesEmpty(2, (c) => csvEscape(`Line ${c.n}, ${FIRST[c.first]}`)),
+    ),
+    f('Created_Time', 'datetime', 'Created Time', (c) => orgDateTime(c.createdMs), { readOnly: true }),
+    f('Modified_Time', 'datetime', 'Modified Time', (c) => orgDateTime(c.modifiedMs), { readOnly: true }),
+  ];
+}
+
 // ---------------------------------------------------------------- schemas
 
 export interface ModuleSchema {
@@ -622,7 +670,9 @@ export function schemaFor(module: string): ModuleSchema {
           ? accountsFields()
           : module === 'Deals'
             ? dealsFields()
-            : genericFields(module);
+            : SUBFORM_PARENTS[module]
+              ? subformFields(SUBFORM_PARENTS[module])
+              : genericFields(module);
   const byName = new Map(fields.map((x) => [x.apiName, x]));
   const displayName = (c: RowCtx): string => {
     if (module === 'Accounts') {

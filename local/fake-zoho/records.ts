@@ -13,13 +13,21 @@
  * snapshots stay a number, never a copy of the rows. Times are kept to the second (Zoho's datetimes
  * have no milliseconds).
  */
-import { implicitTimes, moduleSalt, recordId, recordIndex } from './fields.js';
+import {
+  ITEMS_PER_PARENT,
+  implicitTimes,
+  moduleSalt,
+  recordId,
+  recordIndex,
+  SUBFORM_PARENTS,
+} from './fields.js';
 import type { ModuleInfo, RecordInfo, RecordTarget } from './types.js';
 import { orgDateTime } from './vocab.js';
 
 export type ChangeOp =
   | { op: 'reset'; at: number; count: number }
-  | { op: 'create'; at: number; count: number }
+  /** `parent`: the parent record of line items created in a subform module (subforms.ts). */
+  | { op: 'create'; at: number; count: number; parent?: string }
   | { op: 'modify'; at: number; indexes: number[] }
   | { op: 'delete'; at: number; indexes: number[]; type: 'recycle' | 'permanent'; by: string }
   | { op: 'restore'; at: number; indexes: number[] };
@@ -40,6 +48,8 @@ export interface StoreState {
   created: Map<number, number>;
   mods: Map<number, { version: number; at: number }>;
   deleted: Map<number, DeletedInfo>;
+  /** Parents of line items created after the reset (subform modules; reset items: ITEMS_PER_PARENT). */
+  parents: Map<number, string>;
 }
 
 /** One record as the CSV writer and the criteria see it (reused between records). */
@@ -49,6 +59,8 @@ export interface RecordView {
   version: number;
   createdMs: number;
   modifiedMs: number;
+  /** The parent record's id (subform modules only). */
+  parent?: string;
 }
 
 export class StoreError extends Error {}
@@ -57,6 +69,8 @@ const toSecond = (ms: number): number => Math.floor(ms / 1000) * 1000;
 
 export class ModuleStore {
   readonly salt: number;
+  /** The parent module when this is a line-item (subform) module. */
+  readonly parentModule: string | undefined;
   private latest: StoreState;
   private readonly cache = new Map<number, StoreState>();
 
@@ -65,6 +79,7 @@ export class ModuleStore {
     readonly log: ChangeOp[],
   ) {
     this.salt = moduleSalt(module);
+    this.parentModule = SUBFORM_PARENTS[module];
     this.latest = this.replay(log.length);
   }
 
@@ -91,6 +106,7 @@ export class ModuleStore {
       created: new Map(),
       mods: new Map(),
       deleted: new Map(),
+      parents: new Map(),
     };
     for (let i = 0; i < seq; i++) apply(s, this.log[i]!);
     s.seq = seq;
@@ -110,11 +126,11 @@ export class ModuleStore {
     this.append({ op: 'reset', at: toSecond(at), count });
   }
 
-  create(count: number, at: number): string[] {
+  create(count: number, at: number, parent?: string): string[] {
     if (!Number.isInteger(count) || count < 1) throw new StoreError(`invalid count ${count}`);
     const first = this.latest.slots;
     if (first + count > 999_999_999) throw new StoreError('store full');
-    this.append({ op: 'create', at: toSecond(at), count });
+    this.append({ op: 'create', at: toSecond(at), count, ...(parent !== undefined ? { parent } : {}) });
     return Array.from({ length: count }, (_, i) => recordId(this.module, first + i));
   }
 
@@ -191,6 +207,12 @@ export class ModuleStore {
     };
   }
 
+  /** The parent record id of line item `n` (undefined outside subform modules). */
+  parentOf(s: StoreState, n: number): string | undefined {
+    if (!this.parentModule) return undefined;
+    return s.parents.get(n) ?? recordId(this.parentModule, Math.floor(n / ITEMS_PER_PARENT));
+  }
+
   /** Fills `r` with record `n` of state `s` (which must not be deleted there). */
   view(s: StoreState, n: number, r: RecordView): RecordView {
     r.n = n;
@@ -206,6 +228,7 @@ export class ModuleStore {
       r.modifiedMs = t.modifiedMs;
     }
     r.version = 0;
+    if (this.parentModule) r.parent = this.parentOf(s, n);
     if (mod) {
       r.version = mod.version;
       r.modifiedMs = Math.max(r.createdMs, mod.at);
@@ -265,6 +288,7 @@ export class ModuleStore {
         createdMs: r.createdMs,
         modifiedMs: r.modifiedMs,
       };
+      if (r.parent !== undefined) info.parentId = r.parent;
       const d = s.deleted.get(n);
       if (d) info.deleted = { ...d };
       out.push(info);
@@ -281,9 +305,13 @@ function apply(s: StoreState, op: ChangeOp): void {
       s.created = new Map();
       s.mods = new Map();
       s.deleted = new Map();
+      s.parents = new Map();
       return;
     case 'create':
-      for (let i = 0; i < op.count; i++) s.created.set(s.slots + i, op.at);
+      for (let i = 0; i < op.count; i++) {
+        s.created.set(s.slots + i, op.at);
+        if (op.parent !== undefined) s.parents.set(s.slots + i, op.parent);
+      }
       s.slots += op.count;
       return;
     case 'modify':

@@ -23,7 +23,7 @@ import { DEFAULT_CLIENT, fakeCredentials } from './credentials.js';
 import { dropCached } from './download.js';
 import { DownloadLimiter } from './download-limit.js';
 import { FaultRegistry } from './faults.js';
-import { isSupportedModule, SUPPORTED_MODULES } from './fields.js';
+import { ITEMS_PER_PARENT, isSupportedModule, SUBFORM_PARENTS, SUPPORTED_MODULES } from './fields.js';
 import {
   fileStream,
   type Job,
@@ -39,6 +39,13 @@ import { flush, load } from './persistence.js';
 import { RecordStores, StoreError } from './records.js';
 import { createHandler } from './router.js';
 import { Clock, type Part, type Runtime, resolveClients, resolveRuntimeOptions } from './state.js';
+import {
+  addLineItems,
+  deleteWithLineItems,
+  isSubformModule,
+  lineItemIds,
+  restoreWithLineItems,
+} from './subforms.js';
 import type { FakeZoho, FakeZohoOptions, JobSpec, RecordTarget, RuntimeOptions } from './types.js';
 
 export { ERROR_CATALOGUE, errorEnvelope } from './errors.js';
@@ -72,7 +79,10 @@ export async function startFakeZoho(options: FakeZohoOptions = {}): Promise<Fake
     pageTokens: new Map(),
     oauth: new OAuthState(),
     stores: new RecordStores(
-      (m) => moduleRecords[m] ?? 1000,
+      // A subform store starts with ITEMS_PER_PARENT line items per parent record.
+      (m) =>
+        moduleRecords[m] ??
+        (SUBFORM_PARENTS[m] ? ITEMS_PER_PARENT * (moduleRecords[SUBFORM_PARENTS[m]] ?? 1000) : 1000),
       () => dirty.add('records'),
     ),
     faults: new FaultRegistry(),
@@ -259,17 +269,31 @@ export async function startFakeZoho(options: FakeZohoOptions = {}): Promise<Fake
     deleteRecords(module, target, opts = {}) {
       return mutate(() => {
         const by = opts.by ?? defaultUser();
-        const ids = storeOf(module).delete(target, opts.at ?? rt.now(), opts.type ?? 'recycle', by);
+        storeOf(module);
+        // A removed line item is gone for good (subforms.ts); a parent takes its line items with it.
+        const type = opts.type ?? (isSubformModule(module) ? 'permanent' : 'recycle');
+        const ids = deleteWithLineItems(rt.stores, module, target, opts.at ?? rt.now(), type, by);
         rt.changed('records');
         return ids;
       });
     },
     restoreRecords(module, target, at) {
       return mutate(() => {
-        const ids = storeOf(module).restore(target, at ?? rt.now());
+        storeOf(module);
+        const ids = restoreWithLineItems(rt.stores, module, target, at ?? rt.now());
         rt.changed('records');
         return ids;
       });
+    },
+    addLineItems(subform, parentId, count = 1, at) {
+      return mutate(() => {
+        const ids = addLineItems(rt.stores, subform, parentId, count, at ?? rt.now());
+        rt.changed('records');
+        return ids;
+      });
+    },
+    lineItems(subform, parentId) {
+      return mutate(() => lineItemIds(rt.stores, subform, parentId));
     },
     moduleInfo(module) {
       return mutate(() => storeOf(module).info());

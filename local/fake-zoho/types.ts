@@ -237,6 +237,8 @@ export interface RecordInfo {
   modifiedTime: string;
   createdMs: number;
   modifiedMs: number;
+  /** Line items (subform modules): the parent record's id. */
+  parentId?: string;
   deleted?: { at: number; type: 'recycle' | 'permanent'; by: string };
 }
 
@@ -288,6 +290,14 @@ export interface FakeZoho {
    * had, gone from the deleted-records API. A live or permanently deleted record is refused.
    */
   restoreRecords(module: string, target: RecordTarget, at?: number): string[];
+  /**
+   * Adds `count` (default 1) line items to a live parent record of a subform module's parent module
+   * (`Quoted_Items` → a `Quotes` id); returns their ids. Edit line items with modifyRecords, remove them
+   * with deleteRecords (permanent by default for subforms); deleting a parent deletes its line items.
+   */
+  addLineItems(subform: string, parentId: string, count?: number, at?: number): string[];
+  /** Ids of the live line items of one parent record, in id order. */
+  lineItems(subform: string, parentId: string): string[];
   moduleInfo(module: string): ModuleInfo;
   /** The records of a module's store now, in id order (deleted ones included, flagged). */
   records(module: string, range?: { from?: number; limit?: number }): RecordInfo[];

@@ -56,6 +56,8 @@ export class RowCtx {
   version = 0;
   createdMs = 0;
   modifiedMs = 0;
+  /** The parent record's id (line items of a subform module; '' otherwise). */
+  parent = '';
   /** Seed of the record (salt, index, version). */
   seed = 0;
   /** Name indices (0..15) shared by the fields of one record, so Email matches First/Last_Name. */

@@ -53,6 +53,18 @@ describe('schedule definitions', () => {
     expect(validateSchedules([ok])).toEqual({ schedules: [{ ...ok, timezone: 'UTC' }], problems: [] });
   });
 
+  it('refuses an incremental schedule of a subform (line items), pointing to mode full', () => {
+    const r = validateSchedules([{ ...ok, module: 'Quoted_Items' }]);
+    expect(r.problems.join('\n')).toMatch(
+      /schedule "nightly" \(entry 0\): module Quoted_Items is a subform \(line items\).*use mode "full"/,
+    );
+    expect(validateSchedules([{ ...ok, module: 'Quoted_Items', mode: 'full' }]).problems).toEqual([]);
+    // A custom subform is refused when the predicate (module discovery) names it.
+    const custom = { ...ok, module: 'Alternate_Address' };
+    expect(validateSchedules([custom]).problems).toEqual([]);
+    expect(validateSchedules([custom], (m) => m === 'Alternate_Address').problems).toHaveLength(1);
+  });
+
   it('names the entry and the problem', () => {
     const r = validateSchedules([
       { ...ok, name: 'bad name' },
