@@ -24,7 +24,6 @@ import {
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { deletionsTableName } from '../schedules/deletions.js';
-import { knownSubform, type SubformPredicate } from '../schedules/subforms.js';
 import {
   type CommittedExport,
   currentView,
@@ -118,8 +117,6 @@ export interface ViewsDeps {
   prefix: string;
   database: string;
   views: ViewCatalog;
-  /** Subform modules get `_history` ended by absence from a later full export (default: the known list). */
-  isSubform?: SubformPredicate;
 }
 
 export type ViewsOutcome =
@@ -185,7 +182,6 @@ async function wanted(
     deletionsTable: deletionsTableName(module),
     columns,
     exports,
-    absenceEnds: (deps.isSubform ?? knownSubform)(module),
   });
 }
 

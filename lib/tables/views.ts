@@ -142,8 +142,9 @@ export interface ViewsInput {
   exports: CommittedExport[];
   /**
    * A record absent from a later unfiltered full export is gone: `_history` ends its last version at
-   * that export (the earliest `_exported_at` of its rows). Set for subform modules, whose removed line
-   * items no deletions file ever reports (lib/schedules/subforms.ts).
+   * that export (the earliest `_exported_at` of its rows), so `_is_current` agrees with `_current`.
+   * Default true. It is how a subform's removed line items end (no deletions file ever reports them:
+   * lib/schedules/subforms.ts), and a record deleted before the first incremental run's window.
    */
   absenceEnds?: boolean;
 }
@@ -187,7 +188,7 @@ export function historyView(input: ViewsInput): ViewDefinition | undefined {
   const table = qualified(input.database, input.table);
   const deleting = scope.filter((e) => e.mode === 'incremental' && e.deletions);
   const fulls = scope.filter((e) => e.mode === 'full' && !e.filtered);
-  const absent = input.absenceEnds && fulls.length > 1 ? fulls : undefined;
+  const absent = (input.absenceEnds ?? true) && fulls.length > 1 ? fulls : undefined;
   const end = absent ? '"_closed"' : '"_end"';
   const out: TableColumn[] = [
     ...shape.columns,

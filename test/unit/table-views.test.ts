@@ -146,9 +146,18 @@ describe('the views of a module table', () => {
       ['4', 'd1', '2025-02-01 19:00:00+00', false],
       ['4', 'd2', null, true],
       ['5', 'e1', null, true],
-      ['6', 'f1', null, true],
+      // Absent from the later full export ex_b: ended when ex_b saw it gone (its rows' _exported_at).
+      ['6', 'f1', '2025-02-01 02:00:00+00', false],
     ]);
     expect(rows.every((r) => r._valid_from === r.modified_time)).toBe(true);
+    // _is_current agrees with _current.
+    const current = (await run(currentView(input())!.sql)).map((r) => r.id).sort();
+    expect(
+      rows
+        .filter((r) => r._is_current)
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual(current);
   });
 
   it('without deletions files, and without any committed export', async () => {
