@@ -10,7 +10,9 @@
  *
  * Items (all written with UpdateItem under a condition; every function may Get/Update the state table):
  * - `modules#cache`: `fetched_at` (ms, when the Zoho call started), `modules` (Zoho's attributes that
- *   discovery uses), `refusals` read with them, `invalidated_at` (ms, the last refusal recorded);
+ *   discovery uses), `refusals` read with them, `refusal_seq` (counts the refusals recorded) and
+ *   `modules_seq` (its value before the list was fetched): the list is stale when they differ, whatever
+ *   the clocks of the functions say;
  * - `module-refusal#<api_name>`: Zoho's code and when; kept `REFUSAL_TTL_MS` (Zoho may add support).
  */
 import pLimit from 'p-limit';
@@ -45,7 +47,8 @@ const cacheItem = z.looseObject({
   fetched_at: z.number().finite().optional(),
   modules: z.array(zohoModuleRecord).optional(),
   refusals: z.record(z.string(), z.strictObject({ code: z.string(), refused_at: z.string() })).optional(),
-  invalidated_at: z.number().finite().optional(),
+  refusal_seq: z.number().int().nonnegative().optional(),
+  modules_seq: z.number().int().nonnegative().optional(),
 });
 
 const refusalItem = z.looseObject({
@@ -96,21 +99,21 @@ export class ModuleCatalog {
       cached,
       cache_max_age_seconds: Math.round(this.cacheMs / 1000),
     });
-    if (!o.refresh) {
-      const c = parseOptionalRecord(cacheItem, await table.get(CACHE_KEY), {
-        table: table.name,
-        key: CACHE_KEY,
-      });
-      const now = this.now();
-      if (
-        c?.modules &&
-        c.fetched_at !== undefined &&
-        c.fetched_at <= now &&
-        now - c.fetched_at < this.cacheMs &&
-        !(c.invalidated_at !== undefined && c.invalidated_at >= c.fetched_at)
-      )
-        return answer(c.modules, c.refusals ?? {}, c.fetched_at, true);
-    }
+    const c = parseOptionalRecord(cacheItem, await table.get(CACHE_KEY), {
+      table: table.name,
+      key: CACHE_KEY,
+    });
+    const seq = c?.refusal_seq ?? 0;
+    const now = this.now();
+    if (
+      !o.refresh &&
+      c?.modules &&
+      c.fetched_at !== undefined &&
+      c.fetched_at <= now &&
+      now - c.fetched_at < this.cacheMs &&
+      (c.modules_seq ?? 0) === seq
+    )
+      return answer(c.modules, c.refusals ?? {}, c.fetched_at, true);
     const started = this.now();
     const modules = await this.opts.zoho.listModules({
       ...(this.opts.version ? { version: this.opts.version } : {}),
@@ -118,8 +121,8 @@ export class ModuleCatalog {
     });
     const refusals = await this.refusalsOf(modules.filter((m) => m.api_supported).map((m) => m.api_name));
     if (Buffer.byteLength(JSON.stringify(modules)) <= MAX_CACHED_BYTES) {
-      // A newer answer already stored wins; `invalidated_at` is left as it is (a refusal recorded
-      // while Zoho was asked makes this answer stale at once).
+      // A newer answer already stored wins; `refusal_seq` is left as it is (a refusal recorded while
+      // Zoho was asked has moved it past `seq`: this answer is stale at once).
       await table.update(
         CACHE_KEY,
         {
@@ -127,6 +130,7 @@ export class ModuleCatalog {
             fetched_at: started,
             modules,
             refusals,
+            modules_seq: seq,
             expires_at: Math.floor((started + this.cacheMs) / 1000) + 86_400,
           },
         },
@@ -167,11 +171,9 @@ export class ModuleCatalog {
       or(missing('pk'), ne('code', code), lt('refused_at', now - REFUSAL_REWRITE_MS)),
     );
     if (written === false) return false;
-    await table.update(
-      CACHE_KEY,
-      { set: { invalidated_at: now } },
-      or(missing('invalidated_at'), lt('invalidated_at', now)),
-    );
+    // The one unconditional write here: a counter, like lib/callbacks/health.ts `rejected` (every
+    // increment must land; a condition could only lose one).
+    await table.update(CACHE_KEY, { add: { refusal_seq: 1 } });
     return true;
   }
 }
