@@ -34,7 +34,7 @@ describe('GET /crm/{v}/settings/modules', () => {
       ['Ordered_Items', 'Sales_Orders'],
       ['Invoiced_Items', 'Invoices'],
       ['Purchase_Items', 'Purchase_Orders'],
-    ]) {
+    ] as const) {
       expect(m.get(sub)).toMatchObject({ generated_type: 'subform', parent_module: { api_name: parent } });
     }
     expect(m.get('Tasks')?.parent_module).toMatchObject({ api_name: 'Activities' });
