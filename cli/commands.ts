@@ -11,6 +11,7 @@ import {
   jobsTable,
   jobView,
   landedView,
+  modulesTable,
   num,
   s3Uri,
   schedulesTable,
@@ -18,6 +19,7 @@ import {
 import {
   type ApiExport,
   type ApiJob,
+  type ApiModuleList,
   type ApiSchedule,
   EXPORT_ID_PATTERN,
   EXPORT_STATUSES,
@@ -369,6 +371,25 @@ function noSchedules(e: unknown, what: string): unknown {
     );
   }
   return e;
+}
+
+/** `zoho-export modules [--exportable] [--refresh]`: the org's modules (GET /modules). */
+export async function modulesList(
+  ctx: Context,
+  f: { exportable?: boolean; refresh?: boolean },
+): Promise<number> {
+  const { client } = await ctx.api();
+  const r = await client.get<ApiModuleList>('/modules', f.refresh ? { refresh: 'true' } : undefined);
+  const modules = f.exportable ? r.modules.filter((m) => m.exportable) : r.modules;
+  if (ctx.json) ctx.printJson({ ...r, modules });
+  else {
+    ctx.out(modules.length ? modulesTable(modules) : 'no modules');
+    const n = r.modules.filter((m) => m.exportable).length;
+    ctx.err(
+      `${n} of ${r.modules.length} modules exportable; listed by Zoho at ${r.fetched_at}${r.cached ? ' (cached; --refresh asks Zoho again)' : ''}`,
+    );
+  }
+  return EXIT.OK;
 }
 
 export async function schedulesList(ctx: Context): Promise<number> {

@@ -1,5 +1,5 @@
 /** Human output: numbers, sizes, durations, tables and the text views of exports and jobs. */
-import type { ApiExport, ApiJob, ApiSchedule } from './types.js';
+import type { ApiExport, ApiJob, ApiModuleList, ApiSchedule } from './types.js';
 
 export const num = (n: number | null | undefined): string =>
   n === null || n === undefined ? '-' : n.toLocaleString('en-US');
@@ -54,6 +54,21 @@ export function exportsTable(list: ApiExport[]): string {
       bytes(e.bytes),
       e.source,
       time(e.created_at),
+    ]),
+  );
+}
+
+export function modulesTable(list: ApiModuleList['modules']): string {
+  return table(
+    ['MODULE', 'LABEL', 'KIND', 'PARENT', 'STATUS', 'EXPORTABLE', 'REASON'],
+    list.map((m) => [
+      m.api_name,
+      m.label,
+      m.kind,
+      m.parent ?? '-',
+      m.status ?? '-',
+      m.exportable ? 'yes' : 'no',
+      m.reason ?? '-',
     ]),
   );
 }

@@ -16,6 +16,7 @@ import {
   jobsGet,
   jobsList,
   jobsRegister,
+  modulesList,
   schedulesList,
   schedulesRun,
 } from './commands.js';
@@ -173,6 +174,15 @@ export async function run(argv: string[], io: Io, opts: RunOptions = {}): Promis
     .option('--next <cursor>', 'start from this cursor')
     .option('--page-size <n>', 'jobs per API request, 1 to 100 (default 100)')
     .action(action((ctx, f: Parameters<typeof jobsList>[1]) => jobsList(ctx, f)));
+
+  program
+    .command('modules')
+    .description(
+      'list the modules of the Zoho org: kind, parent, whether Bulk Read can export it and why not (GET /modules)',
+    )
+    .option('--exportable', 'only the modules that can be exported')
+    .option('--refresh', "ask Zoho again instead of the API's cached list (1 h)")
+    .action(action((ctx, f: Parameters<typeof modulesList>[1]) => modulesList(ctx, f)));
 
   const schedulesCmd = program.command('schedules').description('scheduled exports');
   schedulesCmd

@@ -10,6 +10,7 @@ import { MODULE_PATTERN } from '../lib/contract.js';
 import type { Manifest, ManifestPage } from '../lib/exports/manifest.js';
 import type { ExportStatus, PublicExport, PublicPage } from '../lib/exports/model.js';
 import type { JobStatus, PublicJob } from '../lib/jobs/model.js';
+import type { ModuleList } from '../lib/modules/store.js';
 
 export type { ExportStatus, JobStatus };
 
@@ -72,3 +73,6 @@ export interface JobList {
   jobs: ApiJob[];
   next: string | null;
 }
+
+/** `GET /modules` (lib/modules/store.ts). */
+export type ApiModuleList = ModuleList;

@@ -24,6 +24,7 @@ import { ExportStore } from './exports/store.js';
 import { sweepExports } from './exports/sweep.js';
 import type { DownloadMessage } from './jobs/model.js';
 import { JobStore } from './jobs/store.js';
+import { ModuleCatalog } from './modules/store.js';
 import type { MetricsSink } from './observability.js';
 import type { DownloadDeps } from './pipeline/download.js';
 import { DownloadBudget } from './pipeline/download-budget.js';
@@ -239,6 +240,12 @@ export function exportDeps<C extends CoreConfig>(core: Core<C>, parts: ExportPar
     exports: core.exports,
     idempotency: core.idempotency,
     schedules: core.schedules,
+    modules: new ModuleCatalog({
+      table: core.tables.state,
+      zoho: core.zoho,
+      ...(core.now ? { now: core.now } : {}),
+      ...(config.ZOHO_API_VERSION ? { version: config.ZOHO_API_VERSION } : {}),
+    }),
     ...(core.budget ? { idempotencyWaitMs: core.budget.idempotencyWaitMs } : {}),
     ...(config.SCHEDULES ? { scheduleDefinitions: config.SCHEDULES } : {}),
     ...(parts.s3 ? { s3: parts.s3 } : {}),

@@ -7,6 +7,7 @@ import type { ApiDeps } from './deps.js';
 import { convertExport, createExport, getExport, listExports } from './exports.js';
 import { ApiError, type Event, errorResult, type Result } from './http.js';
 import { getJob, listJobs, registerJob } from './jobs.js';
+import { listModules } from './modules.js';
 import { API_ROUTES, type RouteId } from './routes.js';
 import { getSchedules, startScheduleRun } from './schedules.js';
 
@@ -22,6 +23,7 @@ const HANDLERS: Record<RouteId, RouteHandler> = {
   listExports,
   getExport,
   convertExport,
+  listModules: (deps, event, signal) => listModules(deps, event, signal),
   listSchedules: (deps) => getSchedules(deps),
   runSchedule: startScheduleRun,
 };

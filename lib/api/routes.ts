@@ -10,6 +10,7 @@ export const API_ROUTES = [
   { id: 'listExports', method: 'GET', path: '/exports' },
   { id: 'getExport', method: 'GET', path: '/exports/{export_id}' },
   { id: 'convertExport', method: 'POST', path: '/exports/{export_id}/convert' },
+  { id: 'listModules', method: 'GET', path: '/modules' },
   { id: 'listSchedules', method: 'GET', path: '/schedules' },
   { id: 'runSchedule', method: 'POST', path: '/schedules/{name}/runs' },
 ] as const;

@@ -10,6 +10,7 @@ import type { CallbackBinding } from '../callbacks/token.js';
 import type { Timing } from '../config.js';
 import type { JobRecord } from '../jobs/model.js';
 import type { JobStore } from '../jobs/store.js';
+import type { ModuleCatalog } from '../modules/store.js';
 import type { MetricsSink } from '../observability.js';
 import type { ScheduleDefinition } from '../schedules/definitions.js';
 import type { ScheduleStore } from '../schedules/store.js';
@@ -57,6 +58,8 @@ export interface ExportDeps {
   mayDelete?: boolean;
   events?: EventPublisher;
   callbackUrl?: CallbackUrl;
+  /** The org's modules (`GET /modules`); a start that Zoho refuses with MODULE_NOT_SUPPORTED is remembered there. */
+  modules?: ModuleCatalog;
   /** How long a request waits for another with the same Idempotency-Key (default 10 s; the API's budget sets it). */
   idempotencyWaitMs?: number;
   now?: () => number;

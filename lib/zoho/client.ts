@@ -8,6 +8,7 @@ import { type DeletedPage, deletedRecordsResponse, toDeletedRecord } from './del
 import { toZohoError, ZohoError } from './errors.js';
 import { errorFromResponse, type FetchFn, requestJson } from './http.js';
 import { getStream, readBoundedStream, type StreamResponse } from './http-stream.js';
+import { MODULE_STATUSES, modulesResponse, toZohoModule, type ZohoModule } from './modules.js';
 import {
   createJobResponse,
   type JobQuery,
@@ -78,6 +79,11 @@ export interface ZohoClient {
    * ZohoCRM.settings.fields.READ): what types its CSV columns have.
    */
   getFields(module: string, opts?: { version?: ApiVersion; signal?: AbortSignal }): Promise<ZohoField[]>;
+  /**
+   * Every module of the org, whatever its status (`GET /crm/{version}/settings/modules`, scope
+   * ZohoCRM.settings.modules.READ): what module discovery classifies (lib/modules/discovery.ts).
+   */
+  listModules(opts?: { version?: ApiVersion; signal?: AbortSignal }): Promise<ZohoModule[]>;
   downloadResult(downloadUrl: string, opts?: DownloadOptions): Promise<DownloadResult>;
   /**
    * One page of a module's deleted records (`GET /crm/{version}/{module}/deleted?type=all`), deleted
@@ -247,6 +253,18 @@ export function createZohoClient(options: ZohoClientOptions): ZohoClient {
         } catch {
           throw badShape(what);
         }
+      });
+    },
+
+    async listModules(opts = {}) {
+      const version = opts.version ?? apiVersion;
+      return withToken(opts.signal, async (t) => {
+        const what = 'GET the modules of the org';
+        const url = `${domainOf(t)}/crm/${version}/settings/modules?status=${MODULE_STATUSES.join(',')}`;
+        const { body } = await get(t, url, what, opts.signal);
+        const parsed = modulesResponse.safeParse(body);
+        if (!parsed.success) throw badShape(what, parsed.error);
+        return parsed.data.modules.map(toZohoModule);
       });
     },
 

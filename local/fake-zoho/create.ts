@@ -8,6 +8,7 @@ import { zohoError } from './errors.js';
 import { BULK_EXCLUDED_MODULES, isSupportedModule, schemaFor } from './fields.js';
 import { readBody, sendJson } from './http-util.js';
 import { type Job, MAX_PAGE, makeSeededJob, makeStoreJob, type StoredQuery } from './jobs.js';
+import { BULK_REFUSED_WHEN_TRIED } from './modules.js';
 import { authenticate, requireBulkScope, requireModuleScope } from './oauth.js';
 import type { Ctx, Runtime } from './state.js';
 import { isoWithOffset } from './vocab.js';
@@ -16,7 +17,7 @@ const DAY_MS = 24 * 3600 * 1000;
 
 /** Throws MODULE_NOT_SUPPORTED / INVALID_MODULE (or MODULE_NOT_AVAILABLE) for a module bulk read refuses. */
 export function checkModule(rt: Runtime, module: string, forBulk: boolean): void {
-  if (forBulk && BULK_EXCLUDED_MODULES.includes(module))
+  if (forBulk && (BULK_EXCLUDED_MODULES.includes(module) || BULK_REFUSED_WHEN_TRIED.includes(module)))
     throw zohoError('MODULE_NOT_SUPPORTED', { api_name: module }, module);
   if (BULK_EXCLUDED_MODULES.includes(module) || isSupportedModule(module)) return;
   if (rt.opts.unknownModuleError === 'MODULE_NOT_AVAILABLE')

@@ -95,6 +95,12 @@ export function requireModuleScope(info: TokenInfo, module: string): void {
     throw zohoError('OAUTH_SCOPE_MISMATCH');
 }
 
+/** The modules API needs ZohoCRM.settings.modules.READ / .ALL or ZohoCRM.settings.ALL. */
+export function requireModulesScope(info: TokenInfo): void {
+  if (!has(info, 'ZohoCRM.settings.modules.READ', 'ZohoCRM.settings.modules.ALL', 'ZohoCRM.settings.ALL'))
+    throw zohoError('OAUTH_SCOPE_MISMATCH');
+}
+
 /** The fields API needs ZohoCRM.settings.fields.READ / .ALL or ZohoCRM.settings.ALL. */
 export function requireFieldsScope(info: TokenInfo): void {
   if (!has(info, 'ZohoCRM.settings.fields.READ', 'ZohoCRM.settings.fields.ALL', 'ZohoCRM.settings.ALL'))

@@ -13,6 +13,7 @@ import { applyFault } from './faults.js';
 import { maskToken, SECRET_PARAMS, sendJson } from './http-util.js';
 import { jobDetail } from './jobs.js';
 import { handleFields } from './metadata.js';
+import { handleModules } from './modules.js';
 import { authenticate, handleToken, requireBulkScope, requireModuleScope } from './oauth.js';
 import { flush } from './persistence.js';
 import type { Ctx, Runtime } from './state.js';
@@ -37,6 +38,8 @@ export function classify(method: string, path: string): Route {
   }
   const fields = /^\/crm\/([^/]+)\/settings\/fields\/?$/.exec(path);
   if (fields) return { kind: 'fields', version: fields[1]! };
+  const modules = /^\/crm\/([^/]+)\/settings\/modules\/?$/.exec(path);
+  if (modules) return { kind: 'modules', version: modules[1]! };
   const deleted = /^\/crm\/([^/]+)\/([A-Za-z][A-Za-z0-9_]*)\/deleted\/?$/.exec(path);
   if (deleted) return { kind: 'deleted', version: deleted[1]!, module: deleted[2]! };
   return { kind: 'other' };
@@ -63,6 +66,7 @@ export function createHandler(rt: Runtime, fake: () => FakeZoho) {
     if (version === undefined) throw zohoError('INVALID_URL_PATTERN');
     if (!(API_VERSIONS as readonly string[]).includes(version)) throw zohoError('INVALID_URL_PATTERN');
     if (kind === 'fields') return handleFields(rt, ctx);
+    if (kind === 'modules') return handleModules(rt, ctx);
     if (kind === 'deleted') return handleDeleted(rt, ctx, route.module!);
     if (kind === 'other') throw zohoError('INVALID_REQUEST_METHOD'); // non-POST on /read
     if (kind === 'create') return handleCreate(rt, ctx, version);

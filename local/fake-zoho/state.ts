@@ -18,7 +18,12 @@ import type {
   Timeline,
 } from './types.js';
 
-export const DEFAULT_SCOPES = ['ZohoCRM.bulk.ALL', 'ZohoCRM.modules.ALL', 'ZohoCRM.settings.fields.READ'];
+export const DEFAULT_SCOPES = [
+  'ZohoCRM.bulk.ALL',
+  'ZohoCRM.modules.ALL',
+  'ZohoCRM.settings.fields.READ',
+  'ZohoCRM.settings.modules.READ',
+];
 export const DEFAULT_TIMELINE: Timeline = {
   queuedAfterMs: 1000,
   inProgressAfterMs: 2000,

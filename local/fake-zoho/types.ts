@@ -6,7 +6,15 @@
 export const API_VERSIONS = ['v2', 'v2.1', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8'] as const;
 export type ApiVersion = (typeof API_VERSIONS)[number];
 export type JobState = 'ADDED' | 'QUEUED' | 'IN PROGRESS' | 'COMPLETED' | 'FAILURE';
-export type RequestKind = 'token' | 'create' | 'status' | 'download' | 'fields' | 'deleted' | 'other';
+export type RequestKind =
+  | 'token'
+  | 'create'
+  | 'status'
+  | 'download'
+  | 'fields'
+  | 'modules'
+  | 'deleted'
+  | 'other';
 
 export interface Timeline {
   queuedAfterMs: number;
@@ -22,7 +30,7 @@ export interface FakeClient {
   userName?: string;
   /**
    * Scopes granted to this client's tokens (default `ZohoCRM.bulk.ALL`, `ZohoCRM.modules.ALL`,
-   * `ZohoCRM.settings.fields.READ`). The token response's `scope` is these, space-separated.
+   * `ZohoCRM.settings.fields.READ`, `ZohoCRM.settings.modules.READ`). The token response's `scope` is these, space-separated.
    */
   scopes?: string[];
 }

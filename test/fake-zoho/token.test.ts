@@ -43,7 +43,8 @@ describe('fake Zoho accounts server', () => {
       expect(status).toBe(200);
       expect(json.access_token).toMatch(/^1000\.[0-9a-f]+\.[0-9a-f]+$/);
       expect(json).toMatchObject({
-        scope: 'ZohoCRM.bulk.ALL ZohoCRM.modules.ALL ZohoCRM.settings.fields.READ',
+        scope:
+          'ZohoCRM.bulk.ALL ZohoCRM.modules.ALL ZohoCRM.settings.fields.READ ZohoCRM.settings.modules.READ',
         api_domain: fake.url,
         token_type: 'Bearer',
         expires_in: 3600,

@@ -110,7 +110,7 @@ async function completed(h: Harness, id: string): Promise<void> {
 }
 
 describe('the calls each function makes', () => {
-  it('a multi-page export with Parquet, and the API reads (GET /exports, /jobs)', async () => {
+  it('a multi-page export with Parquet, and the API reads (GET /exports, /jobs, /modules)', async () => {
     await flow({ fake: { perPage: 1000, moduleRecords: { Accounts: 2500 } } }, async ({ h }) => {
       const id = await startExport(h, { module: 'Accounts' });
       await completed(h, id);
@@ -121,10 +121,17 @@ describe('the calls each function makes', () => {
         '/exports?status=COMPLETED',
         '/jobs',
         '/schedules',
+        '/modules',
       ]) {
         const r = await api('GET', target);
         expect(r.status, `${target}: ${r.raw}`).toBe(200);
       }
+      // A module Zoho refuses is remembered (state table), and the module list read again.
+      const refused = await api('POST', '/exports', {
+        body: JSON.stringify({ module: 'Locking_Information__s' }),
+      });
+      expect(refused.body.error?.code).toBe('MODULE_NOT_SUPPORTED');
+      expect((await api('GET', '/modules?refresh=true')).status).toBe(200);
       const job = (await api('GET', '/jobs')).body.jobs[0].job_id;
       expect((await api('GET', `/jobs/${job}`)).status).toBe(200);
     });

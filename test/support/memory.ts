@@ -36,6 +36,7 @@ export function memoryExportDeps(
       downloadResult: unreachable,
       getFields: unreachable,
       getDeletedRecords: unreachable,
+      listModules: unreachable,
     },
     config: { ZOHO_API_VERSION: 'v8', S3_PREFIX: 'zoho-crm', BUCKET: 'exports' },
     timing,

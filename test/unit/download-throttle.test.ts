@@ -61,6 +61,7 @@ async function harness(opts: { lockFailures?: number; downloadResult: ZohoClient
       downloadResult: opts.downloadResult,
       getFields: unreachable,
       getDeletedRecords: unreachable,
+      listModules: unreachable,
     },
     s3: new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 't', secretAccessKey: 't' } }),
     budget,

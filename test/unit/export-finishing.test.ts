@@ -69,6 +69,7 @@ function harness(extra: Partial<ExportDeps> = {}) {
       downloadResult: unreachable,
       getFields: unreachable,
       getDeletedRecords: unreachable,
+      listModules: unreachable,
     },
     config: { ZOHO_API_VERSION: 'v8', S3_PREFIX: 'zoho-crm', BUCKET: 'exports' },
     timing,

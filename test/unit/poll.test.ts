@@ -44,6 +44,7 @@ function harness(getJob: ZohoClient['getJob']) {
       downloadResult: unreachable,
       getFields: unreachable,
       getDeletedRecords: unreachable,
+      listModules: unreachable,
     },
     dispatch: async () => undefined,
     logger: createLogger('test', 'SILENT'),

@@ -62,6 +62,7 @@ function harness(createJob?: ZohoClient['createJob']) {
       downloadResult: unreachable,
       getFields: unreachable,
       getDeletedRecords: unreachable,
+      listModules: unreachable,
     },
     config: { ZOHO_API_VERSION: 'v8', S3_PREFIX: 'zoho-crm', BUCKET: 'exports' },
     timing,
