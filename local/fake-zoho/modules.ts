@@ -13,7 +13,7 @@
  * Organize will also be fetched").
  */
 import { zohoError } from './errors.js';
-import { moduleApiId, SUPPORTED_MODULES } from './fields.js';
+import { moduleApiId, SUBFORM_PARENTS, SUPPORTED_MODULES } from './fields.js';
 import { sendJson } from './http-util.js';
 import { authenticate, requireModulesScope } from './oauth.js';
 import type { Ctx, Runtime } from './state.js';
@@ -46,7 +46,8 @@ export const FAKE_MODULES: readonly FakeModule[] = [
     status: 'visible',
     apiSupported: true,
   },
-  ...SUPPORTED_MODULES.map(
+  // The record modules but the line items (listed below as subforms of their parents).
+  ...SUPPORTED_MODULES.filter((m) => !(m in SUBFORM_PARENTS)).map(
     (m): FakeModule => ({
       apiName: m,
       label: label(m),
@@ -81,42 +82,18 @@ export const FAKE_MODULES: readonly FakeModule[] = [
     apiSupported: true,
     showAsTab: false,
   },
-  {
-    apiName: 'Quoted_Items',
-    label: 'Quoted Items',
-    generatedType: 'subform',
-    status: 'visible',
-    apiSupported: true,
-    parent: 'Quotes',
-    showAsTab: false,
-  },
-  {
-    apiName: 'Ordered_Items',
-    label: 'Ordered Items',
-    generatedType: 'subform',
-    status: 'visible',
-    apiSupported: true,
-    parent: 'Sales_Orders',
-    showAsTab: false,
-  },
-  {
-    apiName: 'Invoiced_Items',
-    label: 'Invoiced Items',
-    generatedType: 'subform',
-    status: 'visible',
-    apiSupported: true,
-    parent: 'Invoices',
-    showAsTab: false,
-  },
-  {
-    apiName: 'Purchase_Items',
-    label: 'Purchase Items',
-    generatedType: 'subform',
-    status: 'visible',
-    apiSupported: true,
-    parent: 'Purchase_Orders',
-    showAsTab: false,
-  },
+  // The line items (fields.ts SUBFORM_PARENTS: the same modules the record stores serve).
+  ...Object.entries(SUBFORM_PARENTS).map(
+    ([apiName, parent]): FakeModule => ({
+      apiName,
+      label: label(apiName),
+      generatedType: 'subform',
+      status: 'visible',
+      apiSupported: true,
+      parent,
+      showAsTab: false,
+    }),
+  ),
   {
     apiName: 'DealHistory',
     label: 'Stage History',

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SUBFORM_PARENTS } from '../../local/fake-zoho/fields.js';
 import { type FakeZoho, startFakeZoho } from '../../local/fake-zoho/index.js';
+import { FAKE_MODULES } from '../../local/fake-zoho/modules.js';
 import { FAKE_CREDENTIALS } from '../support/zoho.js';
 import { createJob, getJson, type Json, mintToken } from './helpers.js';
 
@@ -49,6 +51,17 @@ describe('GET /crm/{v}/settings/modules', () => {
     expect(m.get('Emails')?.api_supported).toBe(false);
     expect(m.get('Home')?.api_supported).toBe(false);
     expect(fake.requests.at(-1)?.kind).toBe('modules');
+  });
+
+  it('lists each module once; the line-item modules the record stores serve are subforms of their parents', () => {
+    const names = FAKE_MODULES.map((m) => m.apiName);
+    expect(new Set(names).size).toBe(names.length);
+    for (const [subform, parent] of Object.entries(SUBFORM_PARENTS)) {
+      expect(FAKE_MODULES.find((m) => m.apiName === subform)).toMatchObject({
+        generatedType: 'subform',
+        parent,
+      });
+    }
   });
 
   it('status= filters; an unknown status is INVALID_DATA', async () => {
