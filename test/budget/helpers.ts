@@ -2,19 +2,23 @@
 import { expect } from 'vitest';
 import type { JobRecord } from '../../lib/jobs/model.js';
 import type { DownloadWindow, JobSpec, RequestLogEntry } from '../../local/fake-zoho/types.js';
-import { type Harness, pipelineHarness } from '../support/pipeline.js';
+import { type Harness, type HarnessStorage, pipelineHarness } from '../support/pipeline.js';
+
+/** A harness on either backend (the helpers use only what both give). */
+export type AnyHarness = Harness<HarnessStorage>;
 
 export const MODES: DownloadWindow[] = ['sliding', 'clock-minute'];
 
 /** A harness whose fake Zoho counts downloads in `mode`, its clock `msBeforeMinute` before a minute turns. */
 export async function budgetHarness(
   mode: DownloadWindow,
-  opts: { msBeforeMinute?: number; config?: Record<string, string> } = {},
-): Promise<Harness> {
-  const h = await pipelineHarness({
-    fake: { downloadWindow: mode },
-    ...(opts.config ? { config: opts.config } : {}),
-  });
+  opts: { msBeforeMinute?: number; config?: Record<string, string>; backend?: 'aws' | 'memory' } = {},
+): Promise<AnyHarness> {
+  const base = { fake: { downloadWindow: mode }, ...(opts.config ? { config: opts.config } : {}) };
+  const h: AnyHarness =
+    opts.backend === 'memory'
+      ? await pipelineHarness({ ...base, backend: 'memory' })
+      : await pipelineHarness(base);
   if (opts.msBeforeMinute !== undefined) {
     const now = h.clock.now();
     const next = Math.ceil((now + 1) / 60_000) * 60_000;
@@ -25,7 +29,7 @@ export async function budgetHarness(
 }
 
 /** Seeds `n` small jobs, COMPLETED at Zoho now, and registers them: `n` downloads due at once. */
-export async function dueDownloads(h: Harness, n: number, spec: JobSpec = {}): Promise<string[]> {
+export async function dueDownloads(h: AnyHarness, n: number, spec: JobSpec = {}): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
     const s = h.fake.addJob({ module: 'Leads', totalRecords: 20 + (i % 7), ...spec });
@@ -36,7 +40,7 @@ export async function dueDownloads(h: Harness, n: number, spec: JobSpec = {}): P
   return ids;
 }
 
-export const downloads = (h: Harness): RequestLogEntry[] =>
+export const downloads = (h: AnyHarness): RequestLogEntry[] =>
   h.fake.requests.filter((r) => r.kind === 'download');
 
 /** Most entries in any window of `windowMs` (a sliding count over sorted times). */
@@ -58,7 +62,7 @@ export function maxInClockMinute(times: number[]): number {
 }
 
 /** Every job EXPORTED with exactly Zoho's bytes; none FAILED; a wait for a slot never counted as an attempt. */
-export async function expectAllExact(h: Harness, jobs: JobRecord[], n: number): Promise<void> {
+export async function expectAllExact(h: AnyHarness, jobs: JobRecord[], n: number): Promise<void> {
   expect(jobs).toHaveLength(n);
   expect(jobs.filter((j) => j.status === 'FAILED').map((j) => j.error)).toEqual([]);
   for (const j of jobs) await h.expectExportedExactly(j);
@@ -70,7 +74,7 @@ export async function expectAllExact(h: Harness, jobs: JobRecord[], n: number): 
  * at a time), until every job is EXPORTED or FAILED. Returns the jobs.
  */
 export async function drive(
-  h: Harness,
+  h: AnyHarness,
   opts: {
     lateMs?: (step: number) => number;
     maxStepMs?: number;

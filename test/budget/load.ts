@@ -4,11 +4,14 @@
  * clock-minute budget would allow 20 starts in 3 s). No Zoho 429 at all, no job FAILED, every CSV
  * exact, never more than 10 starts in any 60 s, and a wait for a slot is never an attempt.
  * (One file per mode, `load-sliding.test.ts` and `load-clock-minute.test.ts`, to keep each short.)
+ * On the in-memory backend (MemoryTable keeps DynamoDB's conditional-write semantics): these check the
+ * budget's pacing over many downloads, a minute of DynamoDB Local round trips each; the budget's
+ * conditional writes under real concurrency are race.test.ts's and lock.test.ts's, on DynamoDB Local.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DownloadWindow } from '../../local/fake-zoho/types.js';
-import type { Harness } from '../support/pipeline.js';
 import {
+  type AnyHarness,
   budgetHarness,
   downloads,
   drive,
@@ -20,7 +23,7 @@ import {
 
 /** The load scenarios against a fake Zoho counting downloads in `mode` (one test file per mode). */
 export function loadScenarios(mode: DownloadWindow): void {
-  let h: Harness | undefined;
+  let h: AnyHarness | undefined;
   afterEach(async () => {
     await h?.close();
     h = undefined;
@@ -34,7 +37,7 @@ export function loadScenarios(mode: DownloadWindow): void {
     ])(
       '%i downloads due at once, 2 s before a minute turns, deferred ones delivered %s: no 429, all exact',
       async (n, _late, lateMs) => {
-        h = await budgetHarness(mode, { msBeforeMinute: 2_000 });
+        h = await budgetHarness(mode, { msBeforeMinute: 2_000, backend: 'memory' });
         const t0 = h.clock.now();
         await dueDownloads(h, n);
         const jobs = await drive(h, { lateMs });
@@ -58,7 +61,7 @@ export function loadScenarios(mode: DownloadWindow): void {
     );
 
     it('25 downloads with the clock in 5 s steps (reservations met up to 5 s late, beyond the slack): no 429, all exact', async () => {
-      h = await budgetHarness(mode, { msBeforeMinute: 2_000 });
+      h = await budgetHarness(mode, { msBeforeMinute: 2_000, backend: 'memory' });
       await dueDownloads(h, 25);
       const jobs = await h.settle(400, 5_000);
       await expectAllExact(h, jobs, 25);

@@ -6,8 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { LOCK_MS } from '../../lib/pipeline/download-budget.js';
-import type { Harness } from '../support/pipeline.js';
 import {
+  type AnyHarness,
   budgetHarness,
   downloads,
   drive,
@@ -17,14 +17,14 @@ import {
   maxInWindow,
 } from './helpers.js';
 
-let h: Harness | undefined;
+let h: AnyHarness | undefined;
 afterEach(async () => {
   await h?.close();
   h = undefined;
 });
 
 /** The one 429 of the run, and no download request before its lock is over. */
-function expectLockRespected(hh: Harness): number {
+function expectLockRespected(hh: AnyHarness): number {
   const log = downloads(hh);
   const refused = log.filter((r) => r.status === 429);
   expect(refused).toHaveLength(1);
