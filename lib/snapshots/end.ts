@@ -1,0 +1,89 @@
+/**
+ * A snapshot ends when its last module's export ends: whichever export's end comes last writes the
+ * snapshot manifest (`{prefix}/_manifests/snapshots/<snapshot_id>.json`, the module manifests of the
+ * modules that landed) and publishes ONE event, `Snapshot Completed` or `Snapshot Failed`. Called from
+ * each snapshot export's event publication (lib/exports/publish.ts), which the sweep retries until it
+ * goes out: a failure here is thrown, so the export's event (and this check) are tried again. The
+ * snapshot's end is claimed with a conditional write (a lease), so two exports ending at once end it once.
+ */
+import { createHash } from 'node:crypto';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { ExportDeps } from '../exports/deps.js';
+import { EVENT_SOURCE, SNAPSHOT_EVENT_TYPES } from '../exports/events.js';
+import type { ExportRecord } from '../exports/model.js';
+import { type PublicSnapshot, snapshotView } from './model.js';
+import { snapshotModules } from './read.js';
+import { snapshotStore } from './store.js';
+
+/** How long one taker holds a snapshot's end: ample for a PutObject and a PutEvents. */
+const END_LEASE_MS = 60_000;
+
+export const snapshotManifestKey = (prefix: string, snapshotId: string): string =>
+  `${prefix ? `${prefix}/` : ''}_manifests/snapshots/${snapshotId}.json`;
+
+/** The manifest's body: the snapshot and, per module, its export's manifest (null where it failed). */
+async function manifestOf(deps: ExportDeps, view: PublicSnapshot): Promise<Record<string, unknown>> {
+  const modules = await Promise.all(
+    view.modules.map(async (m) => ({
+      ...m,
+      manifest: (await deps.exports.get(m.export_id))?.manifest ?? null,
+    })),
+  );
+  return {
+    manifest_version: 1,
+    snapshot_id: view.snapshot_id,
+    status: view.status,
+    created_at: view.created_at,
+    failed_modules: view.failed_modules,
+    totals: view.totals,
+    manifests: modules.flatMap((m) => (m.status === 'COMPLETED' && m.manifest ? [m.manifest] : [])),
+    modules,
+  };
+}
+
+/** The export `e` has ended: if it was its snapshot's last, end the snapshot (once). True when it did. */
+export async function snapshotMemberEnded(deps: ExportDeps, e: ExportRecord): Promise<boolean> {
+  if (!e.snapshot_id) return false;
+  const store = snapshotStore(deps);
+  const s = await store.get(e.snapshot_id);
+  if (!s || s.ended_at) return false;
+  const modules = await snapshotModules(deps, s);
+  if (modules.some((m) => m.status === 'RUNNING')) return false;
+  const owner = await store.claimEnd(s.export_id, END_LEASE_MS);
+  if (!owner) return false;
+  try {
+    const view = {
+      ...snapshotView(s, modules),
+      completed_at: new Date((deps.now ?? Date.now)()).toISOString(),
+    };
+    let manifest: { bucket: string; key: string } | null = null;
+    if (deps.s3 && deps.config.BUCKET) {
+      manifest = {
+        bucket: deps.config.BUCKET,
+        key: snapshotManifestKey(deps.config.S3_PREFIX ?? '', s.export_id),
+      };
+      const body = Buffer.from(`${JSON.stringify(await manifestOf(deps, view))}\n`, 'utf8');
+      await deps.s3.send(
+        new PutObjectCommand({
+          Bucket: manifest.bucket,
+          Key: manifest.key,
+          Body: body,
+          ContentType: 'application/json',
+          ContentMD5: createHash('md5').update(body).digest('base64'),
+          Metadata: { 'snapshot-id': s.export_id },
+        }),
+      );
+    }
+    await deps.events?.publish({
+      source: EVENT_SOURCE,
+      detailType: view.status === 'COMPLETED' ? SNAPSHOT_EVENT_TYPES.COMPLETED : SNAPSHOT_EVENT_TYPES.FAILED,
+      detail: { ...view, manifest },
+    });
+    await store.ended(s.export_id, owner, manifest);
+  } catch (err) {
+    await store.releaseEnd(s.export_id, owner).catch(() => undefined);
+    throw err;
+  }
+  deps.logger.info('snapshot ended', { snapshot_id: s.export_id });
+  return true;
+}
