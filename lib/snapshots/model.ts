@@ -94,7 +94,10 @@ export interface PublicSnapshot {
 export function snapshotView(s: SnapshotRecord, modules: PublicSnapshotModule[]): PublicSnapshot {
   const count = (st: PublicSnapshotModule['status']) => modules.filter((m) => m.status === st).length;
   const running = count('RUNNING');
-  const failed = modules.filter((m) => m.status === 'FAILED').map((m) => m.module);
+  const failed = modules
+    .filter((m) => m.status === 'FAILED')
+    .map((m) => m.module)
+    .sort();
   const status: SnapshotStatus = running > 0 ? 'RUNNING' : failed.length ? 'FAILED' : 'COMPLETED';
   return {
     snapshot_id: s.export_id,
