@@ -150,6 +150,22 @@ describe('the calls each function makes', () => {
     );
   });
 
+  it('a snapshot: one module lands, one Zoho refuses; its end (manifest, event) once; GET /snapshots', async () => {
+    await flow({ fake: { moduleRecords: { Contacts: 30 } } }, async ({ h }) => {
+      const api = apiOf(h);
+      const r = await api('POST', '/snapshots', {
+        body: JSON.stringify({ modules: ['Contacts', 'Locking_Information__s'] }),
+        headers: { 'idempotency-key': 'iam-snapshot' },
+      });
+      expect(r.status, r.raw).toBe(201);
+      const id: string = r.body.snapshot_id;
+      await tickUntil(h, async () => (await api('GET', `/snapshots/${id}`)).body.manifest !== null);
+      const done = await api('GET', `/snapshots/${id}`);
+      expect([done.body.status, done.body.failed_modules]).toEqual(['FAILED', ['Locking_Information__s']]);
+      expect((await api('GET', '/snapshots')).status).toBe(200);
+    });
+  });
+
   it('schedule runs: full from the API, then incremental with deletions from the schedule runner', async () => {
     await flow(
       {
