@@ -3,7 +3,7 @@
  * retried by the sweep until it goes out (lib/exports/events.ts).
  */
 import { describeError } from '../observability.js';
-import { snapshotMemberEnded } from '../snapshots/end.js';
+import { endsSnapshot, snapshotMemberEnded } from '../snapshots/end.js';
 import type { ExportDeps } from './deps.js';
 import { exportEvent } from './events.js';
 import { toPublicExport } from './model.js';
@@ -16,6 +16,8 @@ const EVENT_LEASE_MS = 60_000;
 export async function publishEvent(deps: ExportDeps, exportId: string): Promise<boolean> {
   const e = await deps.exports.get(exportId);
   if (!e?.event_pending) return false;
+  // This function may not end snapshots (lib/exports/deps.ts): the poller's sweep publishes this one.
+  if (deps.endsSnapshots === false && (await endsSnapshot(deps, e))) return false;
   // No bus: a snapshot's end is still recorded (its manifest), once its last export has ended.
   if (!deps.events) {
     await snapshotMemberEnded(deps, e);

@@ -1,6 +1,6 @@
 /**
  * A snapshot ends when its last module's export ends: whichever export's end comes last writes the
- * snapshot manifest (`{prefix}/_manifests/snapshots/<snapshot_id>.json`, the module manifests of the
+ * snapshot manifest (`{prefix}/_snapshots/<snapshot_id>.json`, the module manifests of the
  * modules that landed) and publishes ONE event, `Snapshot Completed` or `Snapshot Failed`. Called from
  * each snapshot export's event publication (lib/exports/publish.ts), which the sweep retries until it
  * goes out: a failure here is thrown, so the export's event (and this check) are tried again. The
@@ -18,8 +18,12 @@ import { snapshotStore } from './store.js';
 /** How long one taker holds a snapshot's end: ample for a PutObject and a PutEvents. */
 const END_LEASE_MS = 60_000;
 
+/**
+ * Beside `_manifests/`, not under it: the manifests table (Athena) and the module views read every
+ * object under `_manifests/` as an export's manifest.
+ */
 export const snapshotManifestKey = (prefix: string, snapshotId: string): string =>
-  `${prefix ? `${prefix}/` : ''}_manifests/snapshots/${snapshotId}.json`;
+  `${prefix ? `${prefix}/` : ''}_snapshots/${snapshotId}.json`;
 
 /** The manifest's body: the snapshot and, per module, its export's manifest (null where it failed). */
 async function manifestOf(deps: ExportDeps, view: PublicSnapshot): Promise<Record<string, unknown>> {
@@ -41,9 +45,20 @@ async function manifestOf(deps: ExportDeps, view: PublicSnapshot): Promise<Recor
   };
 }
 
+/** Whether the end of export `e` ends its snapshot now (every module's export has ended, the snapshot not yet). */
+export async function endsSnapshot(deps: ExportDeps, e: ExportRecord): Promise<boolean> {
+  if (!e.snapshot_id) return false;
+  const s = await snapshotStore(deps).get(e.snapshot_id);
+  if (!s || s.ended_at) return false;
+  return (await snapshotModules(deps, s)).every((m) => m.status !== 'RUNNING');
+}
+
 /** The export `e` has ended: if it was its snapshot's last, end the snapshot (once). True when it did. */
 export async function snapshotMemberEnded(deps: ExportDeps, e: ExportRecord): Promise<boolean> {
-  if (!e.snapshot_id) return false;
+  // Its manifest is part of its end: a function that cannot write it leaves the end to one that can.
+  const s3 = deps.s3;
+  const bucket = deps.config.BUCKET;
+  if (!e.snapshot_id || !s3 || !bucket) return false;
   const store = snapshotStore(deps);
   const s = await store.get(e.snapshot_id);
   if (!s || s.ended_at) return false;
@@ -56,24 +71,18 @@ export async function snapshotMemberEnded(deps: ExportDeps, e: ExportRecord): Pr
       ...snapshotView(s, modules),
       completed_at: new Date((deps.now ?? Date.now)()).toISOString(),
     };
-    let manifest: { bucket: string; key: string } | null = null;
-    if (deps.s3 && deps.config.BUCKET) {
-      manifest = {
-        bucket: deps.config.BUCKET,
-        key: snapshotManifestKey(deps.config.S3_PREFIX ?? '', s.export_id),
-      };
-      const body = Buffer.from(`${JSON.stringify(await manifestOf(deps, view))}\n`, 'utf8');
-      await deps.s3.send(
-        new PutObjectCommand({
-          Bucket: manifest.bucket,
-          Key: manifest.key,
-          Body: body,
-          ContentType: 'application/json',
-          ContentMD5: createHash('md5').update(body).digest('base64'),
-          Metadata: { 'snapshot-id': s.export_id },
-        }),
-      );
-    }
+    const manifest = { bucket, key: snapshotManifestKey(deps.config.S3_PREFIX ?? '', s.export_id) };
+    const body = Buffer.from(`${JSON.stringify(await manifestOf(deps, view))}\n`, 'utf8');
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: manifest.bucket,
+        Key: manifest.key,
+        Body: body,
+        ContentType: 'application/json',
+        ContentMD5: createHash('md5').update(body).digest('base64'),
+        Metadata: { 'snapshot-id': s.export_id },
+      }),
+    );
     await deps.events?.publish({
       source: EVENT_SOURCE,
       detailType: view.status === 'COMPLETED' ? SNAPSHOT_EVENT_TYPES.COMPLETED : SNAPSHOT_EVENT_TYPES.FAILED,

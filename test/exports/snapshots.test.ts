@@ -96,7 +96,7 @@ describe('POST /snapshots', () => {
     expect(events.map((e) => [e.detailType, e.detail.snapshot_id])).toEqual([['Snapshot Failed', id]]);
 
     const manifest = JSON.parse((await h.objectBytes(done.manifest.key)).toString('utf8'));
-    expect(done.manifest.key).toBe(`${h.config.S3_PREFIX}/_manifests/snapshots/${id}.json`);
+    expect(done.manifest.key).toBe(`${h.config.S3_PREFIX}/_snapshots/${id}.json`);
     expect(manifest).toMatchObject({
       snapshot_id: id,
       status: 'FAILED',

@@ -163,6 +163,20 @@ describe('the calls each function makes', () => {
       const done = await api('GET', `/snapshots/${id}`);
       expect([done.body.status, done.body.failed_modules]).toEqual(['FAILED', ['Locking_Information__s']]);
       expect((await api('GET', '/snapshots')).status).toBe(200);
+      // Its only module refused in the API call: the API may not end it (no grant under _snapshots/),
+      // the poller's sweep does.
+      const alone = await api('POST', '/snapshots', {
+        body: JSON.stringify({ modules: ['Locking_Information__s'] }),
+      });
+      expect([alone.status, alone.body.status, alone.body.manifest], alone.raw).toEqual([
+        201,
+        'FAILED',
+        null,
+      ]);
+      await tickUntil(
+        h,
+        async () => (await api('GET', `/snapshots/${alone.body.snapshot_id}`)).body.manifest !== null,
+      );
     });
   });
 
