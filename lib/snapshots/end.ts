@@ -25,23 +25,30 @@ const END_LEASE_MS = 60_000;
 export const snapshotManifestKey = (prefix: string, snapshotId: string): string =>
   `${prefix ? `${prefix}/` : ''}_snapshots/${snapshotId}.json`;
 
-/** The manifest's body: the snapshot and, per module, its export's manifest (null where it failed). */
-async function manifestOf(deps: ExportDeps, view: PublicSnapshot): Promise<Record<string, unknown>> {
-  const modules = await Promise.all(
-    view.modules.map(async (m) => ({
-      ...m,
-      manifest: (await deps.exports.get(m.export_id))?.manifest ?? null,
-    })),
-  );
+/**
+ * The manifest's body (the snapshot and, per module, its export's manifest, null where it failed), and
+ * when the last of its exports expires (the snapshot item goes with them).
+ */
+async function manifestOf(
+  deps: ExportDeps,
+  view: PublicSnapshot,
+): Promise<{ body: Record<string, unknown>; expiresAt: number | undefined }> {
+  const records = await Promise.all(view.modules.map((m) => deps.exports.get(m.export_id)));
+  const modules = view.modules.map((m, i) => ({ ...m, manifest: records[i]?.manifest ?? null }));
+  const expiries = records.flatMap((r) => (r?.expires_at !== undefined ? [r.expires_at] : []));
   return {
-    manifest_version: 1,
-    snapshot_id: view.snapshot_id,
-    status: view.status,
-    created_at: view.created_at,
-    failed_modules: view.failed_modules,
-    totals: view.totals,
-    manifests: modules.flatMap((m) => (m.status === 'COMPLETED' && m.manifest ? [m.manifest] : [])),
-    modules,
+    body: {
+      manifest_version: 1,
+      snapshot_id: view.snapshot_id,
+      status: view.status,
+      created_at: view.created_at,
+      completed_at: view.completed_at,
+      failed_modules: view.failed_modules,
+      totals: view.totals,
+      manifests: modules.flatMap((m) => (m.status === 'COMPLETED' && m.manifest ? [m.manifest] : [])),
+      modules,
+    },
+    expiresAt: expiries.length ? Math.max(...expiries) : undefined,
   };
 }
 
@@ -72,7 +79,8 @@ export async function snapshotMemberEnded(deps: ExportDeps, e: ExportRecord): Pr
       completed_at: new Date((deps.now ?? Date.now)()).toISOString(),
     };
     const manifest = { bucket, key: snapshotManifestKey(deps.config.S3_PREFIX ?? '', s.export_id) };
-    const body = Buffer.from(`${JSON.stringify(await manifestOf(deps, view))}\n`, 'utf8');
+    const m = await manifestOf(deps, view);
+    const body = Buffer.from(`${JSON.stringify(m.body)}\n`, 'utf8');
     await s3.send(
       new PutObjectCommand({
         Bucket: manifest.bucket,
@@ -88,7 +96,7 @@ export async function snapshotMemberEnded(deps: ExportDeps, e: ExportRecord): Pr
       detailType: view.status === 'COMPLETED' ? SNAPSHOT_EVENT_TYPES.COMPLETED : SNAPSHOT_EVENT_TYPES.FAILED,
       detail: { ...view, manifest },
     });
-    await store.ended(s.export_id, owner, manifest);
+    await store.ended(s.export_id, owner, manifest, m.expiresAt);
   } catch (err) {
     await store.releaseEnd(s.export_id, owner).catch(() => undefined);
     throw err;

@@ -87,11 +87,23 @@ export class SnapshotStore {
   }
 
   /** The manifest is written and the event published: the snapshot has ended, for good. */
-  async ended(id: string, owner: string, manifest: { bucket: string; key: string } | null): Promise<boolean> {
+  async ended(
+    id: string,
+    owner: string,
+    manifest: { bucket: string; key: string },
+    /** When its last export expires (epoch s): the snapshot goes with them. */
+    expiresAt: number | undefined,
+  ): Promise<boolean> {
     const at = new Date(this.now()).toISOString();
+    const set = {
+      ended_at: at,
+      updated_at: at,
+      manifest,
+      ...(expiresAt !== undefined ? { expires_at: expiresAt } : {}),
+    };
     const r = await this.table.update(
       this.key(id),
-      { set: { ended_at: at, updated_at: at, manifest }, remove: ['end_owner', 'end_until'] },
+      { set, remove: ['end_owner', 'end_until'] },
       and(eq('end_owner', owner), exists('end_until'), missing('ended_at')),
     );
     return r !== false;

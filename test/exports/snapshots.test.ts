@@ -108,6 +108,11 @@ describe('POST /snapshots', () => {
       expect(manifest.manifests, m.module).toContainEqual(e?.manifest);
     }
 
+    // The snapshot item expires with the last of its exports.
+    const item = await h.exports.table.get({ export_id: id });
+    const expiries: number[] = [];
+    for (const m of done.modules) expiries.push((await h.exports.get(m.export_id))?.expires_at ?? 0);
+    expect(item?.expires_at).toBe(Math.max(...expiries));
     const list = await api('GET', '/snapshots?limit=1');
     expect([list.status, list.body.snapshots[0].snapshot_id]).toEqual([200, id]);
     // Each module's export says whose it is.
