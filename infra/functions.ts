@@ -93,7 +93,7 @@ export class Functions {
     this.poll.bindBucket(
       exportBucket,
       {
-        put: ['_manifests/*', 'deletions/*', 'parquet/deletions/*'],
+        put: ['_manifests/*', '_snapshots/*', 'deletions/*', 'parquet/deletions/*'],
         get: ['_manifests/*'],
         delete: pageFiles,
       },
@@ -120,7 +120,7 @@ export class Functions {
       exportBucket,
       {
         // The page's CSV (one multipart upload), and what completing a CSV-only export writes.
-        put: ['module=*', '_manifests/*', 'deletions/*', 'parquet/deletions/*'],
+        put: ['module=*', '_manifests/*', '_snapshots/*', 'deletions/*', 'parquet/deletions/*'],
         abort: ['module=*'],
         get: ['module=*'],
         delete: pageFiles,
@@ -149,7 +149,7 @@ export class Functions {
       {
         // HeadObject of the Parquet file it wrote needs GetObject too.
         get: ['module=*', 'parquet/module=*', '_manifests/*'],
-        put: ['parquet/*', '_manifests/*', 'deletions/*'],
+        put: ['parquet/*', '_manifests/*', '_snapshots/*', 'deletions/*'],
         abort: ['parquet/module=*'],
         delete: pageFiles,
       },

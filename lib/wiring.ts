@@ -262,7 +262,7 @@ export function apiDeps<C extends CoreConfig & Pick<Settings, 'OUTPUT_FORMATS' |
   core: Core<C>,
   parts: ExportParts = {},
 ): ExportDeps & { logger: Logger } {
-  return exportDeps(core, parts);
+  return { ...exportDeps(core, parts), endsSnapshots: false };
 }
 
 /** A schedule run's dependencies: the export start, and the schedules' state. */
@@ -324,7 +324,7 @@ export function callbackDeps(
   poll: PollDeps,
   callbacks: Pick<CallbackWiring, 'verify'>,
 ): CallbackDeps {
-  const noDelete: ExportDeps = { ...exports, mayDelete: false };
+  const noDelete: ExportDeps = { ...exports, mayDelete: false, endsSnapshots: false };
   return {
     exports: noDelete,
     poll: { ...poll, ...(poll.pages ? { pages: pageHooks(noDelete) } : {}) },

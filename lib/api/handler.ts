@@ -10,6 +10,7 @@ import { getJob, listJobs, registerJob } from './jobs.js';
 import { listModules } from './modules.js';
 import { API_ROUTES, type RouteId } from './routes.js';
 import { getSchedules, startScheduleRun } from './schedules.js';
+import { createSnapshot, getSnapshot, listSnapshots } from './snapshots.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -23,6 +24,9 @@ const HANDLERS: Record<RouteId, RouteHandler> = {
   listExports,
   getExport,
   convertExport,
+  createSnapshot: (deps, event, signal) => createSnapshot(deps, event, signal),
+  listSnapshots,
+  getSnapshot,
   listModules: (deps, event, signal) => listModules(deps, event, signal),
   listSchedules: (deps) => getSchedules(deps),
   runSchedule: startScheduleRun,

@@ -56,6 +56,12 @@ export interface ExportDeps {
    * whole, to the poller's sweep (lib/exports/recovery.ts).
    */
   mayDelete?: boolean;
+  /**
+   * Whether this function may end a snapshot (write its manifest under `_snapshots/`; default true).
+   * False in the API and the callback function, which have no grant there: an export of theirs that
+   * ends its snapshot leaves its event to the poller's sweep (lib/exports/publish.ts).
+   */
+  endsSnapshots?: boolean;
   events?: EventPublisher;
   callbackUrl?: CallbackUrl;
   /** The org's modules (`GET /modules`); a start that Zoho refuses with MODULE_NOT_SUPPORTED is remembered there. */

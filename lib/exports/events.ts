@@ -19,8 +19,20 @@ export interface ExportEvent {
   detail: Omit<PublicExport, 'pages'> & { pages: number };
 }
 
+/** A snapshot's one event (lib/snapshots/end.ts): every module's export has ended. */
+export const SNAPSHOT_EVENT_TYPES = { COMPLETED: 'Snapshot Completed', FAILED: 'Snapshot Failed' } as const;
+
+export interface SnapshotEvent {
+  source: typeof EVENT_SOURCE;
+  detailType: (typeof SNAPSHOT_EVENT_TYPES)[keyof typeof SNAPSHOT_EVENT_TYPES];
+  /** The snapshot's JSON (lib/snapshots/model.ts) and its manifest's location. */
+  detail: { snapshot_id: string } & Record<string, unknown>;
+}
+
+export type BusEvent = ExportEvent | SnapshotEvent;
+
 export interface EventPublisher {
-  publish(event: ExportEvent): Promise<void>;
+  publish(event: BusEvent): Promise<void>;
 }
 
 export function exportEvent(
@@ -66,7 +78,7 @@ export function eventBridgePublisher(client: EventBridgeClient): EventPublisher 
 /** The local stack's bus: one JSON object per line in `file` (read back by `GET /events`). */
 export function fileEventPublisher(
   file: string,
-): EventPublisher & { read(): Promise<Array<ExportEvent & { time: string }>> } {
+): EventPublisher & { read(): Promise<Array<BusEvent & { time: string }>> } {
   return {
     async publish(event) {
       await mkdir(dirname(file), { recursive: true });
@@ -77,7 +89,7 @@ export function fileEventPublisher(
       return text
         .split('\n')
         .filter((l) => l.trim())
-        .map((l) => JSON.parse(l) as ExportEvent & { time: string });
+        .map((l) => JSON.parse(l) as BusEvent & { time: string });
     },
   };
 }

@@ -1,3 +1,4 @@
+// Over 450 lines on purpose: the export record, its stored schema and its public JSON kept side by side.
 /**
  * The export: the unit of work. One export owns the Zoho bulk read jobs of every page of one query of
  * one module; it is RUNNING until every page is EXPORTED (then COMPLETED, with a manifest) or a page
@@ -236,6 +237,8 @@ export interface ExportRecord {
   mode: (typeof EXPORT_MODES)[number];
   /** Incremental: the window's start (ISO), records modified and deleted after it. */
   since?: string;
+  /** The snapshot (`POST /snapshots`) this export is one module of. */
+  snapshot_id?: string;
   created_at: string;
   updated_at: string;
   completed_at: string | null;
@@ -336,6 +339,7 @@ export const exportRecordSchema: z.ZodType<ExportRecord> = z.looseObject({
   formats: z.array(z.enum(OUTPUT_FORMATS)).default(['csv']),
   mode: z.enum(EXPORT_MODES).default('full'),
   since: z.string().optional(),
+  snapshot_id: z.string().min(1).optional(),
   created_at: z.string().min(1),
   updated_at: z.string().min(1),
   completed_at: z.string().nullable(),
@@ -407,11 +411,15 @@ export interface PublicExport {
    * callback adopts it if Zoho made it, else page 1 is asked for again after the adoption window).
    */
   pending_page?: { page: 1; since: string; code: 'ZOHO_CREATE_UNCERTAIN'; message: string };
+  /** The snapshot this export is one module of (`POST /snapshots`). */
+  snapshot_id?: string;
 }
 
 /** Page 1 of a RUNNING export is an intent, not a job yet: its creation got no answer from Zoho. */
 function pendingFirstPage(e: ExportRecord): PublicExport['pending_page'] {
   if (e.status !== 'RUNNING' || e.page_jobs.length > 0 || e.intent_page !== 1) return undefined;
+  // A snapshot's module export queued for its first create (lib/snapshots/start.ts): nothing uncertain.
+  if (e.snapshot_id !== undefined && e.intent_state === 'wanted') return undefined;
   return {
     page: 1,
     since: new Date(e.intent_tried_at ?? e.intent_since ?? Date.parse(e.created_at)).toISOString(),
@@ -444,5 +452,6 @@ export function toPublicExport(e: ExportRecord, pages: PublicPage[]): PublicExpo
     manifest: e.manifest,
     error: e.error,
     ...(pending ? { pending_page: pending } : {}),
+    ...(e.snapshot_id ? { snapshot_id: e.snapshot_id } : {}),
   };
 }

@@ -3,6 +3,7 @@
  * retried by the sweep until it goes out (lib/exports/events.ts).
  */
 import { describeError } from '../observability.js';
+import { endsSnapshot, snapshotMemberEnded } from '../snapshots/end.js';
 import type { ExportDeps } from './deps.js';
 import { exportEvent } from './events.js';
 import { toPublicExport } from './model.js';
@@ -13,15 +14,24 @@ const EVENT_LEASE_MS = 60_000;
 
 /** Publishes the export's completion event if it is pending; a failure leaves it for the sweep. */
 export async function publishEvent(deps: ExportDeps, exportId: string): Promise<boolean> {
-  if (!deps.events) return false;
   const e = await deps.exports.get(exportId);
   if (!e?.event_pending) return false;
+  // This function may not end snapshots (lib/exports/deps.ts): the poller's sweep publishes this one.
+  if (deps.endsSnapshots === false && (await endsSnapshot(deps, e))) return false;
+  // No bus: a snapshot's end is still recorded (its manifest), once its last export has ended.
+  if (!deps.events) {
+    await snapshotMemberEnded(deps, e);
+    return false;
+  }
   // One publisher at a time: the finalizer and the sweep can both find the event pending.
   const owner = await deps.exports.claimEvent(exportId, EVENT_LEASE_MS);
   if (!owner) return false;
   const { pages, ...summary } = toPublicExport(e, await pagesOf(deps, e));
   try {
     await deps.events.publish(exportEvent(e, { ...summary, pages: pages.length }));
+    // The export's end may be its snapshot's: a failure here leaves the export's event pending, so the
+    // sweep publishes it (at least once) and checks the snapshot again.
+    await snapshotMemberEnded(deps, e);
   } catch (err) {
     deps.logger.warn('export event not published yet; will retry', {
       export_id: exportId,

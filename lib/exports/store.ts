@@ -236,6 +236,28 @@ export class ExportStore {
   }
 
   /**
+   * The write of a new export whose page 1 is wanted, due now (a snapshot's module: lib/snapshots/start.ts):
+   * RUNNING with no page, page 1 an intent that `createWantedPage` (the API now, or the poller's sweep)
+   * creates at Zoho, exactly as it creates a follow-up page. Fails if the export exists.
+   */
+  queuedOp(record: ExportRecord): TransactOp {
+    const now = this.now();
+    const item = {
+      ...record,
+      page_jobs: [],
+      pages_created: 0,
+      intent_page: 1,
+      intent_state: 'wanted',
+      intent_since: now,
+      intent_until: now,
+      intent_attempts: 0,
+      attention: 'yes',
+      attention_at: now,
+    };
+    return { type: 'put', table: this.table, item, condition: missing('export_id') };
+  }
+
+  /**
    * Writes a new export whose page 1 Zoho may have created (the create's answer was lost: a timeout, a
    * broken connection): RUNNING with no page yet and page 1 as an intent left "creating" by an attempt
    * that is over, exactly as `uncertainIntent` leaves a follow-up page. The job's callback adopts it

@@ -150,6 +150,36 @@ describe('the calls each function makes', () => {
     );
   });
 
+  it('a snapshot: one module lands, one Zoho refuses; its end (manifest, event) once; GET /snapshots', async () => {
+    await flow({ fake: { moduleRecords: { Contacts: 30 } } }, async ({ h }) => {
+      const api = apiOf(h);
+      const r = await api('POST', '/snapshots', {
+        body: JSON.stringify({ modules: ['Contacts', 'Locking_Information__s'] }),
+        headers: { 'idempotency-key': 'iam-snapshot' },
+      });
+      expect(r.status, r.raw).toBe(201);
+      const id: string = r.body.snapshot_id;
+      await tickUntil(h, async () => (await api('GET', `/snapshots/${id}`)).body.manifest !== null);
+      const done = await api('GET', `/snapshots/${id}`);
+      expect([done.body.status, done.body.failed_modules]).toEqual(['FAILED', ['Locking_Information__s']]);
+      expect((await api('GET', '/snapshots')).status).toBe(200);
+      // Its only module refused in the API call: the API may not end it (no grant under _snapshots/),
+      // the poller's sweep does.
+      const alone = await api('POST', '/snapshots', {
+        body: JSON.stringify({ modules: ['Locking_Information__s'] }),
+      });
+      expect([alone.status, alone.body.status, alone.body.manifest], alone.raw).toEqual([
+        201,
+        'FAILED',
+        null,
+      ]);
+      await tickUntil(
+        h,
+        async () => (await api('GET', `/snapshots/${alone.body.snapshot_id}`)).body.manifest !== null,
+      );
+    });
+  });
+
   it('schedule runs: full from the API, then incremental with deletions from the schedule runner', async () => {
     await flow(
       {

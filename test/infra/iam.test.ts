@@ -137,6 +137,8 @@ const EXPECTED: Record<FunctionName, Record<string, string[]>> = {
     // conditioned on the `_manifests/` prefix (checked below).
     '<bucket>': ['s3:ListBucket'],
     '<bucket>/zoho-crm/_manifests/*': ['s3:GetObject', 's3:PutObject'],
+    // A snapshot's manifest, when its last export ends here (lib/snapshots/end.ts).
+    '<bucket>/zoho-crm/_snapshots/*': ['s3:PutObject'],
     '<bucket>/zoho-crm/deletions/*': ['s3:PutObject'],
     '<bucket>/zoho-crm/parquet/deletions/*': ['s3:PutObject'],
     '<bucket>/zoho-crm/module=*': ['s3:DeleteObject'],
@@ -155,6 +157,7 @@ const EXPECTED: Record<FunctionName, Record<string, string[]>> = {
       's3:PutObject',
     ],
     '<bucket>/zoho-crm/_manifests/*': ['s3:PutObject'],
+    '<bucket>/zoho-crm/_snapshots/*': ['s3:PutObject'],
     '<bucket>/zoho-crm/deletions/*': ['s3:PutObject'],
     '<bucket>/zoho-crm/parquet/deletions/*': ['s3:PutObject'],
     '<bucket>/zoho-crm/parquet/module=*': ['s3:DeleteObject'],
@@ -170,6 +173,8 @@ const EXPECTED: Record<FunctionName, Record<string, string[]>> = {
     // conditioned on the `_manifests/` prefix (checked below).
     '<bucket>': ['s3:ListBucket'],
     '<bucket>/zoho-crm/_manifests/*': ['s3:GetObject', 's3:PutObject'],
+    // A snapshot's manifest, when its last export ends here (lib/snapshots/end.ts).
+    '<bucket>/zoho-crm/_snapshots/*': ['s3:PutObject'],
     '<bucket>/zoho-crm/deletions/*': ['s3:PutObject'],
     [BUS]: ['events:PutEvents'],
     ...glue,
@@ -255,7 +260,8 @@ describe('IAM: each function may do exactly what its code calls', () => {
       const bucket = 'arn:[AWS::Partition]:s3:::my-exports/exports/zoho';
       expect(grants[`${bucket}/module=*`]).toEqual(['s3:DeleteObject']);
       expect(grants[`${bucket}/parquet/module=*`]).toEqual(['s3:DeleteObject']);
-      expect(Object.keys(grants).filter((k) => k.includes(':s3:::'))).toHaveLength(6);
+      expect(grants[`${bucket}/_snapshots/*`]).toEqual(['s3:PutObject']);
+      expect(Object.keys(grants).filter((k) => k.includes(':s3:::'))).toHaveLength(7);
       const secret = Object.entries(grants).filter(([k]) => k.includes(':secret:zoho/creds'));
       expect(secret).toEqual([
         [

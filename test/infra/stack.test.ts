@@ -408,6 +408,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
       const writes = s3Statements.filter((s) => actionsOf([s]).includes('s3:PutObject'));
       expect(writes.map((s) => [actionsOf([s]), s.Resource])).toEqual([
         [['s3:GetObject', 's3:PutObject'], { 'Fn::Join': ['', [bucket, '/zoho-crm/_manifests/*']] }],
+        [['s3:PutObject'], { 'Fn::Join': ['', [bucket, '/zoho-crm/_snapshots/*']] }],
         [['s3:PutObject'], { 'Fn::Join': ['', [bucket, '/zoho-crm/deletions/*']] }],
         [['s3:PutObject'], { 'Fn::Join': ['', [bucket, '/zoho-crm/parquet/deletions/*']] }],
       ]);
@@ -495,6 +496,7 @@ describe('ZohoCrmBulkExportStack (default configuration)', () => {
         .map((s) => JSON.stringify(s.Resource));
       expect(put.sort()).toEqual([
         expect.stringContaining('/zoho-crm/_manifests/*'),
+        expect.stringContaining('/zoho-crm/_snapshots/*'),
         expect.stringContaining('/zoho-crm/deletions/*'),
         expect.stringContaining('/zoho-crm/parquet/*'),
       ]);

@@ -11,7 +11,7 @@ import { fileCatalog } from '../../lib/exports/catalog.js';
 import { type ConvertDeps, convertPage, fieldsCache } from '../../lib/exports/convert.js';
 import type { ConvertMessage } from '../../lib/exports/convert-message.js';
 import type { ExportDeps } from '../../lib/exports/deps.js';
-import type { EventPublisher, ExportEvent } from '../../lib/exports/events.js';
+import type { BusEvent, EventPublisher } from '../../lib/exports/events.js';
 import type { ExportStore } from '../../lib/exports/store.js';
 import type { DownloadMessage, JobRecord } from '../../lib/jobs/model.js';
 import type { JobStore } from '../../lib/jobs/store.js';
@@ -103,11 +103,11 @@ export interface Harness<A extends HarnessStorage = TestAws> {
 }
 
 /** An in-memory event bus: every published event, in order. */
-export function memoryEvents(): EventPublisher & { published: ExportEvent[]; failNext: number } {
+export function memoryEvents(): EventPublisher & { published: BusEvent[]; failNext: number } {
   const bus = {
-    published: [] as ExportEvent[],
+    published: [] as BusEvent[],
     failNext: 0,
-    async publish(e: ExportEvent) {
+    async publish(e: BusEvent) {
       if (bus.failNext > 0) {
         bus.failNext--;
         throw new Error('EventBridge is unavailable (test)');

@@ -19,6 +19,7 @@ import type { PollDeps } from '../../../lib/pipeline/poll.js';
 import { clientsFor, documentClient, dynamoTables } from '../../../lib/runtime.js';
 import type { Settings } from '../../../lib/settings.js';
 import {
+  apiDeps,
   convertDeps,
   downloadDeps,
   type ExportParts,
@@ -128,7 +129,9 @@ function roleDeps(fn: FunctionName, i: RoleInputs): RoleDeps {
     recorder.sendMessage(fn, 'download');
     await i.dispatch(m, delayMs);
   };
-  const exports: ExportDeps = { ...exportDeps(core, parts), ...i.overrides };
+  // The API's as functions/api.ts builds them (it may not end snapshots: lib/exports/deps.ts).
+  const base = fn === 'api' ? apiDeps(core, parts) : exportDeps(core, parts);
+  const exports: ExportDeps = { ...base, ...i.overrides };
   // Only the poller runs the exports' sweep (functions/poll-jobs.ts).
   const poll = pollDeps(core, { dispatch, exports, sweep: fn === 'poll-jobs' });
   return {

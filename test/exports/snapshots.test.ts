@@ -1,0 +1,147 @@
+/**
+ * `POST /snapshots` end to end (DynamoDB Local, s3rver, the fake Zoho's org): every exportable module
+ * under one snapshot; the module Zoho refuses only when tried fails, the others land, the snapshot is
+ * FAILED naming it, with one `Snapshot Failed` event and a manifest of the landed modules. Zoho's
+ * TOO_MANY_REQUESTS delays a module (the sweep creates it) instead of failing it.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { isSupportedModule } from '../../local/fake-zoho/fields.js';
+import { BULK_REFUSED_WHEN_TRIED, FAKE_MODULES } from '../../local/fake-zoho/modules.js';
+import { apiOf } from '../support/exports.js';
+import { type Harness, pipelineHarness } from '../support/pipeline.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+/** Two records in every module of the fake org (its subforms: three line items per parent). */
+const tiny = Object.fromEntries(FAKE_MODULES.map((m) => [m.apiName, 2]));
+
+/** Ticks (poll, downloads, sweep) until the snapshot has ended; its JSON. */
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field
+async function untilEnded(x: Harness, id: string, maxTicks = 60): Promise<any> {
+  const api = apiOf(x);
+  for (let i = 0; i < maxTicks; i++) {
+    await x.tick();
+    const r = await api('GET', `/snapshots/${id}`);
+    expect(r.status, r.raw).toBe(200);
+    if (r.body.status !== 'RUNNING' && r.body.manifest) return r.body;
+  }
+  throw new Error(`snapshot ${id} still running after ${maxTicks} ticks`);
+}
+
+const snapshotEvents = (x: Harness) =>
+  x.events.published.filter(
+    (e) => e.detailType === 'Snapshot Completed' || e.detailType === 'Snapshot Failed',
+  );
+
+describe('POST /snapshots', () => {
+  it('"all": every exportable module; the one Zoho refuses fails, the others land; one Snapshot Failed event and a manifest', async () => {
+    h = await pipelineHarness({ fake: { moduleRecords: tiny } });
+    const api = apiOf(h);
+    const listed = await api('GET', '/modules');
+    const exportable: string[] = listed.body.modules
+      .filter((m: { exportable: boolean }) => m.exportable)
+      .map((m: { api_name: string }) => m.api_name);
+    expect(exportable).toContain('Locking_Information__s');
+    expect(exportable).not.toContain('Notes');
+
+    const headers = { 'idempotency-key': 'snap-1' };
+    const r = await api('POST', '/snapshots', { body: '{"modules": "all"}', headers });
+    expect(r.status, r.raw).toBe(201);
+    const id: string = r.body.snapshot_id;
+    expect(id).toMatch(/^sn_[0-9A-Z]{26}$/);
+    expect(r.headers.location).toBe(`/snapshots/${id}`);
+    expect(r.body.modules.map((m: { module: string }) => m.module).sort()).toEqual([...exportable].sort());
+    expect(r.body.status).toBe('RUNNING');
+    // Zoho refused that module's create during the request: it failed, the others run.
+    const locking = r.body.modules.find((m: { module: string }) => m.module === 'Locking_Information__s');
+    expect([locking.status, locking.error.code]).toEqual(['FAILED', 'MODULE_NOT_SUPPORTED']);
+
+    // The same key: the same snapshot, nothing new asked of Zoho.
+    const creates = h.fake.requests.filter((q) => q.kind === 'create').length;
+    const again = await api('POST', '/snapshots', { body: '{"modules": "all"}', headers });
+    expect([again.status, again.body.snapshot_id]).toEqual([200, id]);
+    expect(h.fake.requests.filter((q) => q.kind === 'create').length).toBe(creates);
+    const reused = await api('POST', '/snapshots', { body: '{"modules": ["Leads"]}', headers });
+    expect([reused.status, reused.body.error.code]).toEqual([409, 'IDEMPOTENCY_KEY_REUSED']);
+
+    const done = await untilEnded(h, id);
+    expect(done.status).toBe('FAILED');
+    // Exactly the modules the fake's create refuses although discovery lists them: Locking_Information__s
+    // (MODULE_NOT_SUPPORTED) and any the fake has no records for (DealHistory: INVALID_MODULE today).
+    const refused = exportable
+      .filter((m) => BULK_REFUSED_WHEN_TRIED.includes(m) || !isSupportedModule(m))
+      .sort();
+    expect(refused).toContain('Locking_Information__s');
+    expect(done.failed_modules).toEqual(refused);
+    for (const m of done.modules.filter((x: { status: string }) => x.status === 'FAILED'))
+      expect([m.pages, m.error.code], m.module).toEqual([
+        0,
+        m.module === 'Locking_Information__s' ? 'MODULE_NOT_SUPPORTED' : 'INVALID_MODULE',
+      ]);
+    const landed = done.modules.filter((m: { status: string }) => m.status === 'COMPLETED');
+    expect(landed).toHaveLength(exportable.length - refused.length);
+    for (const m of landed) expect(m.records, m.module).toBeGreaterThan(0);
+    expect(done.totals).toMatchObject({ modules: exportable.length, failed: refused.length, running: 0 });
+    expect(done.totals.records).toBe(landed.reduce((n: number, m: { records: number }) => n + m.records, 0));
+    expect(done.completed_at).not.toBeNull();
+
+    // ONE snapshot event, even after more ticks (the sweep publishes nothing twice).
+    await h.tick();
+    await h.tick();
+    const events = snapshotEvents(h);
+    expect(events.map((e) => [e.detailType, e.detail.snapshot_id])).toEqual([['Snapshot Failed', id]]);
+
+    const manifest = JSON.parse((await h.objectBytes(done.manifest.key)).toString('utf8'));
+    expect(done.manifest.key).toBe(`${h.config.S3_PREFIX}/_snapshots/${id}.json`);
+    expect(manifest).toMatchObject({
+      snapshot_id: id,
+      status: 'FAILED',
+      failed_modules: refused,
+    });
+    expect(manifest.manifests).toHaveLength(landed.length);
+    for (const m of landed) {
+      const e = await h.exports.get(m.export_id);
+      expect(manifest.manifests, m.module).toContainEqual(e?.manifest);
+    }
+
+    // The snapshot item expires with the last of its exports.
+    const item = await h.exports.table.get({ export_id: id });
+    const expiries: number[] = [];
+    for (const m of done.modules) expiries.push((await h.exports.get(m.export_id))?.expires_at ?? 0);
+    expect(item?.expires_at).toBe(Math.max(...expiries));
+    const list = await api('GET', '/snapshots?limit=1');
+    expect([list.status, list.body.snapshots[0].snapshot_id]).toEqual([200, id]);
+    // Each module's export says whose it is.
+    const one = await api('GET', `/exports/${landed[0].export_id}`);
+    expect(one.body.snapshot_id).toBe(id);
+  });
+
+  it("Zoho's TOO_MANY_REQUESTS delays a module, never fails it: the sweep creates it and the rest", async () => {
+    h = await pipelineHarness({ fake: { moduleRecords: tiny } });
+    const api = apiOf(h);
+    h.fake.inject({
+      kind: 'create',
+      times: 1,
+      action: { type: 'error', code: 'TOO_MANY_REQUESTS', status: 429 },
+    });
+    const r = await api('POST', '/snapshots', { body: '{"modules": ["Contacts", "Leads"]}' });
+    expect(r.status, r.raw).toBe(201);
+    // The request stopped at Zoho's push-back: neither module has a page yet, neither failed.
+    expect(r.body.modules.map((m: { status: string; pages: number }) => [m.status, m.pages])).toEqual([
+      ['RUNNING', 0],
+      ['RUNNING', 0],
+    ]);
+    const done = await untilEnded(h, r.body.snapshot_id);
+    expect(done.status).toBe('COMPLETED');
+    expect(done.failed_modules).toEqual([]);
+    expect(done.modules.map((m: { module: string; status: string }) => [m.module, m.status])).toEqual([
+      ['Contacts', 'COMPLETED'],
+      ['Leads', 'COMPLETED'],
+    ]);
+    expect(snapshotEvents(h).map((e) => e.detailType)).toEqual(['Snapshot Completed']);
+  });
+});
