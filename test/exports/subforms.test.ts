@@ -5,14 +5,11 @@
  * the fake's live line items, and `_history` ends the removed ones. The second run is a full export
  * (every subform run is), so it needs no deletions endpoint, which Zoho does not offer for subforms.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { prestoViewOf } from '../../lib/tables/views.js';
-import { duck, sq, tempDir } from '../analytics/helpers.js';
+import { tempDir } from '../analytics/helpers.js';
 import { apiOf, finish } from '../support/exports.js';
 import { type Harness, pipelineHarness } from '../support/pipeline.js';
+import { queryView } from '../support/views.js';
 
 let h: Harness | undefined;
 const tmp = tempDir();
@@ -21,43 +18,8 @@ afterEach(async () => {
   h = undefined;
 });
 
-async function keys(hh: Harness, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  let token: string | undefined;
-  do {
-    const r = await hh.aws.s3.send(
-      new ListObjectsV2Command({ Bucket: hh.config.BUCKET, Prefix: prefix, ContinuationToken: token }),
-    );
-    out.push(...(r.Contents ?? []).map((o) => o.Key!));
-    token = r.IsTruncated ? r.NextContinuationToken : undefined;
-  } while (token);
-  return out;
-}
-
-/** Runs a view's SQL in DuckDB over the module's Parquet files now in the bucket. */
-async function query(hh: Harness, view: string, select: string): Promise<Record<string, unknown>[]> {
-  const stored = await hh.exportDeps.catalog!.views.readView(view);
-  if (!stored) throw new Error(`no view ${view}`);
-  const { originalSql } = prestoViewOf(stored.input);
-  const dir = path.join(tmp.dir, `q-${Date.now()}-${Math.random()}`);
-  const root = `${hh.config.S3_PREFIX}/parquet/`;
-  for (const key of await keys(hh, `${root}module=Quoted_Items/`)) {
-    const file = path.join(dir, key.slice(root.length));
-    mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, await hh.objectBytes(key));
-  }
-  try {
-    return await duck(
-      [
-        'CREATE SCHEMA zoho_crm;',
-        `CREATE VIEW zoho_crm.zoho_quoted_items AS SELECT * FROM read_parquet(${sq(path.join(dir, 'module=Quoted_Items', '**', '*.parquet'))}, hive_partitioning=true, union_by_name=true);`,
-        `SELECT ${select} FROM (${originalSql}) v ORDER BY 1`,
-      ].join('\n'),
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const query = (hh: Harness, view: string, select: string) =>
+  queryView(hh, tmp.dir, 'Quoted_Items', view, select);
 
 describe('line items (a subform module)', () => {
   it('every run is full; _current is exactly the line items at Zoho; _history ends the removed ones', async () => {

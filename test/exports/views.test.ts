@@ -4,14 +4,14 @@
  * them; the views' SQL, as the views step wrote it into the catalog, run in DuckDB over the Parquet
  * files downloaded from S3. Pages of an export that never committed must not show.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { prestoViewOf } from '../../lib/tables/views.js';
 import { duck, sq, tempDir } from '../analytics/helpers.js';
 import { apiOf, finish } from '../support/exports.js';
 import { type Harness, pipelineHarness } from '../support/pipeline.js';
+import { keysUnder, queryView } from '../support/views.js';
 
 const SCHEDULES = [
   { name: 'contacts-nightly', module: 'Contacts', mode: 'incremental', schedule: 'cron(0 2 * * ? *)' },
@@ -25,45 +25,8 @@ afterEach(async () => {
   h = undefined;
 });
 
-async function keys(hh: Harness, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  let token: string | undefined;
-  do {
-    const r = await hh.aws.s3.send(
-      new ListObjectsV2Command({ Bucket: hh.config.BUCKET, Prefix: prefix, ContinuationToken: token }),
-    );
-    out.push(...(r.Contents ?? []).map((o) => o.Key!));
-    token = r.IsTruncated ? r.NextContinuationToken : undefined;
-  } while (token);
-  return out;
-}
-
-/** Runs a view's SQL in DuckDB over every Parquet file now in the bucket. */
-async function query(hh: Harness, view: string, select: string): Promise<Record<string, unknown>[]> {
-  const stored = await hh.exportDeps.catalog!.views.readView(view);
-  if (!stored) throw new Error(`no view ${view}`);
-  const { originalSql } = prestoViewOf(stored.input);
-  const dir = path.join(tmp.dir, `q-${Date.now()}-${Math.random()}`);
-  const root = `${hh.config.S3_PREFIX}/parquet/`;
-  for (const key of await keys(hh, root)) {
-    const file = path.join(dir, key.slice(root.length));
-    mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, await hh.objectBytes(key));
-  }
-  const glob = (sub: string) => sq(path.join(dir, sub, '**', '*.parquet'));
-  try {
-    return await duck(
-      [
-        'CREATE SCHEMA zoho_crm;',
-        `CREATE VIEW zoho_crm.zoho_contacts AS SELECT * FROM read_parquet(${glob('module=Contacts')}, hive_partitioning=true, union_by_name=true);`,
-        `CREATE VIEW zoho_crm.zoho_contacts_deletions AS SELECT * FROM read_parquet(${glob('deletions/module=Contacts')}, hive_partitioning=true, union_by_name=true);`,
-        `SELECT ${select} FROM (${originalSql}) v ORDER BY 1`,
-      ].join('\n'),
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const query = (hh: Harness, view: string, select: string) => queryView(hh, tmp.dir, 'Contacts', view, select);
+const keys = keysUnder;
 
 const live = (hh: Harness) =>
   hh.fake
