@@ -23,6 +23,7 @@ import {
 import { Context, type GlobalOptions, type Io } from './context.js';
 import { ApiError, CliError, EXIT } from './errors.js';
 import { queryCommand } from './query.js';
+import { snapshotCommand } from './snapshot.js';
 import { Interrupted } from './watch.js';
 
 export type { Io };
@@ -139,6 +140,16 @@ export async function run(argv: string[], io: Io, opts: RunOptions = {}): Promis
   ).action(
     action((ctx, module: string, f: Parameters<typeof exportCommand>[2]) => exportCommand(ctx, module, f)),
   );
+
+  watchOptions(
+    program
+      .command('snapshot')
+      .description(
+        'export several modules (or every exportable one) as one snapshot (POST /snapshots); --watch follows it and lists the tables it touched',
+      )
+      .option('--all', 'every exportable module')
+      .option('--modules <a,b,...>', 'these modules (API names), e.g. Contacts,Leads'),
+  ).action(action((ctx, f: Parameters<typeof snapshotCommand>[1]) => snapshotCommand(ctx, f)));
 
   const exportsCmd = program.command('exports').description('list and read exports');
   exportsCmd

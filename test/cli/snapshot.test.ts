@@ -1,0 +1,153 @@
+/**
+ * `zoho-export snapshot` against the harness's API served over HTTP, in process: two modules with
+ * --watch to COMPLETED (the module lines, the total line, the tables it touched), --json, and the
+ * argument errors (exit 2 before any request).
+ */
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createApiHandler } from '../../lib/api/handler.js';
+import { toApiGatewayEvent, writeApiGatewayResult } from '../../local/http-adapter.js';
+import { type Harness, type MemoryStorage, pipelineHarness } from '../support/pipeline.js';
+import { type CliResult, cliInProcess } from './helpers.js';
+
+let h: Harness<MemoryStorage> | undefined;
+let server: Server | undefined;
+afterEach(async () => {
+  server?.close();
+  server = undefined;
+  await h?.close();
+  h = undefined;
+});
+
+async function serve(harness: Harness<MemoryStorage>): Promise<string> {
+  const api = createApiHandler(harness.api);
+  server = createServer((req, res) => {
+    void (async () => {
+      const event = await toApiGatewayEvent(req);
+      if (event === 'too-large') throw new Error('too large');
+      writeApiGatewayResult(res, await api(event));
+    })().catch((e) => {
+      res.writeHead(500);
+      res.end(String(e));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Runs the CLI while the pipeline moves (poll, downloads, sweep) until the CLI returns. */
+async function whileTicking(x: Harness<MemoryStorage>, args: string[]): Promise<CliResult> {
+  let done = false;
+  const cli = cliInProcess(args).finally(() => {
+    done = true;
+  });
+  for (let i = 0; !done && i < 200; i++) {
+    await x.tick();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return cli;
+}
+
+describe('zoho-export snapshot', () => {
+  it('--modules a,b --watch: a line per module change and a total line to COMPLETED, then the tables', async () => {
+    const x = await pipelineHarness({
+      backend: 'memory',
+      fake: { moduleRecords: { Contacts: 3, Leads: 2 } },
+    });
+    h = x;
+    const url = await serve(x);
+    const r = await whileTicking(x, [
+      '--api',
+      url,
+      'snapshot',
+      '--modules',
+      'Contacts,Leads',
+      '--watch',
+      '--interval',
+      '0.2',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.stdout.trim().split('\n');
+    expect(out[0]).toMatch(/^snapshot sn_[0-9A-Z]{26} started: 2 module\(s\)$/);
+    expect(out[1]).toMatch(
+      /^COMPLETED sn_[0-9A-Z]{26}: 2 of 2 module\(s\) completed, 5 records, [\d.]+ (B|KiB)$/,
+    );
+    expect(out[2]).toMatch(/^MODULE\s+STATUS\s+PAGES\s+RECORDS\s+SIZE\s+EXPORT_ID$/);
+    expect(out[3]).toMatch(/^Contacts\s+COMPLETED\s+1\s+3\s+[\d.]+ (B|KiB)\s+ex_[0-9A-Z]{26}$/);
+    expect(out[4]).toMatch(/^Leads\s+COMPLETED\s+1\s+2\s+[\d.]+ (B|KiB)\s+ex_[0-9A-Z]{26}$/);
+    expect(out.slice(5)).toEqual([
+      'tables:',
+      '  zoho_crm.zoho_contacts_current',
+      '  zoho_crm.zoho_leads_current',
+    ]);
+
+    // Not a terminal: plain lines, no cursor movement; each module ends COMPLETED, the total last.
+    const err = r.stderr.trim().split('\n');
+    expect(r.stderr).not.toContain('\x1b');
+    expect(err.some((l) => /^Contacts {2}RUNNING {2}pages \d+ {2}records \d+/.test(l))).toBe(true);
+    expect(err.some((l) => /^Contacts {2}COMPLETED {2}pages 1 {2}records 3 {2}[\d.]+ (B|KiB)$/.test(l))).toBe(
+      true,
+    );
+    expect(err.some((l) => /^Leads {2}COMPLETED {2}pages 1 {2}records 2 {2}[\d.]+ (B|KiB)$/.test(l))).toBe(
+      true,
+    );
+    expect(err.at(-1)).toMatch(
+      /^total {2}COMPLETED {2}2\/2 completed, 0 failed, 0 running {2}records 5 {2}[\d.]+ (B|KiB)$/,
+    );
+    // A line is written only when it changed.
+    expect(new Set(err).size).toBe(err.length);
+
+    // Without --watch: the id, at once; --json: the snapshot's JSON.
+    const started = await cliInProcess(['--api', url, '--json', 'snapshot', '--modules', 'Leads']);
+    expect(started.code, started.stderr).toBe(0);
+    const body = JSON.parse(started.stdout);
+    expect(body.snapshot_id).toMatch(/^sn_/);
+    expect(body.modules.map((m: { module: string }) => m.module)).toEqual(['Leads']);
+  });
+
+  it("a module Zoho refuses: exit 1 naming it; the other module's table is still listed", async () => {
+    const x = await pipelineHarness({ backend: 'memory', fake: { moduleRecords: { Leads: 2 } } });
+    h = x;
+    const url = await serve(x);
+    const r = await whileTicking(x, [
+      '--api',
+      url,
+      'snapshot',
+      '--modules',
+      'Leads,Locking_Information__s',
+      '--watch',
+      '--interval',
+      '0.2',
+    ]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/^FAILED sn_[0-9A-Z]{26}: 1 of 2 module\(s\) completed/m);
+    expect(r.stdout).toContain('tables:\n  zoho_crm.zoho_leads_current\n');
+    expect(r.stdout).not.toContain('locking_information');
+    expect(r.stderr).toMatch(
+      /FAILED: 1 module\(s\) failed: Locking_Information__s; Locking_Information__s \(MODULE_NOT_SUPPORTED: /,
+    );
+  });
+
+  it('argument errors: neither or both of --all/--modules, a bad or repeated module: exit 2, no request', async () => {
+    // Port 9 (discard) is never asked: validation comes first.
+    const api = ['--api', 'http://127.0.0.1:9'];
+    const neither = await cliInProcess([...api, 'snapshot', '--watch']);
+    expect([neither.code, neither.stdout]).toEqual([2, '']);
+    expect(neither.stderr).toContain('--all (every exportable module) or --modules Contacts,Leads');
+    const both = await cliInProcess([...api, 'snapshot', '--all', '--modules', 'Leads']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('either --all or --modules a,b, not both');
+    const bad = await cliInProcess([...api, 'snapshot', '--modules', 'Leads,Bad-Name']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('"Bad-Name" is not a Zoho module API name');
+    const empty = await cliInProcess([...api, 'snapshot', '--modules', ' , ']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('--modules: give module API names');
+    const twice = await cliInProcess([...api, 'snapshot', '--modules', 'Leads,Leads']);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toContain('Leads is listed twice');
+  });
+});
