@@ -1,16 +1,18 @@
 /**
  * `zoho-export snapshot` against the harness's API served over HTTP, in process: two modules with
- * --watch to COMPLETED (the module lines, the total line, the tables it touched), --json, and the
+ * --watch to COMPLETED (the module lines, the total line, the tables it touched; plain lines without a
+ * terminal, redrawn with one), a module that FAILED (exit 1), --json, and the
  * argument errors (exit 2 before any request).
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { run } from '../../cli/main.js';
 import { createApiHandler } from '../../lib/api/handler.js';
 import { toApiGatewayEvent, writeApiGatewayResult } from '../../local/http-adapter.js';
 import { type Harness, type MemoryStorage, pipelineHarness } from '../support/pipeline.js';
-import { type CliResult, cliInProcess } from './helpers.js';
+import { type CliResult, capture, cliInProcess, plain } from './helpers.js';
 
 let h: Harness<MemoryStorage> | undefined;
 let server: Server | undefined;
@@ -99,6 +101,28 @@ describe('zoho-export snapshot', () => {
     );
     // A line is written only when it changed.
     expect(new Set(err).size).toBe(err.length);
+
+    // On a terminal: the same lines, redrawn in place (cursor control), ending COMPLETED.
+    const tty = capture(true);
+    const ttyOut = capture();
+    let ended = false;
+    const running = run(['--api', url, 'snapshot', '--modules', 'Leads', '--watch', '--interval', '0.2'], {
+      stdout: ttyOut,
+      stderr: tty,
+      env: {},
+      cwd: process.cwd(),
+    }).finally(() => {
+      ended = true;
+    });
+    for (let i = 0; !ended && i < 200; i++) {
+      await x.tick();
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(await running, tty.text()).toBe(0);
+    expect(tty.text()).toContain('\x1b[');
+    expect(plain(tty.text())).toMatch(/Leads {2}COMPLETED {2}pages 1 {2}records 2/);
+    expect(plain(tty.text())).toMatch(/total {2}COMPLETED {2}1\/1 completed/);
+    expect(ttyOut.text()).toContain('tables:\n  zoho_crm.zoho_leads_current\n');
 
     // Without --watch: the id, at once; --json: the snapshot's JSON.
     const started = await cliInProcess(['--api', url, '--json', 'snapshot', '--modules', 'Leads']);
