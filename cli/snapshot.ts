@@ -9,9 +9,9 @@ import type { PublicSnapshot, PublicSnapshotModule } from '../lib/snapshots/mode
 import type { ApiClient } from './client.js';
 import { checkModule, type WatchFlags } from './commands.js';
 import type { Context } from './context.js';
-import { ApiError, type CliError, EXIT, FailedError, NetworkError, UsageError } from './errors.js';
+import { type CliError, EXIT, FailedError, UsageError } from './errors.js';
 import { bytes, num, table } from './format.js';
-import { Interrupted, ProgressStream, type Stream } from './watch.js';
+import { Interrupted, ProgressStream, type Stream, sleep, transient } from './watch.js';
 
 export type ApiSnapshot = PublicSnapshot;
 
@@ -112,23 +112,6 @@ export function snapshotLiveRenderer(out: Stream): SnapshotRenderer {
     },
   };
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(new Interrupted('interrupted'));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new Interrupted('interrupted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
-const transient = (e: unknown): boolean =>
-  e instanceof NetworkError || (e instanceof ApiError && (e.status >= 500 || e.status === 429));
 
 /** Polls `GET /snapshots/{id}` until it is COMPLETED or FAILED; returns it. */
 export async function watchSnapshot(

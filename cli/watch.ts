@@ -72,7 +72,8 @@ export class Interrupted extends Error {
   override readonly name = 'Interrupted';
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
+/** Waits `ms`, or rejects with Interrupted when `signal` aborts (Ctrl-C). */
+export const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(new Interrupted('interrupted'));
     const t = setTimeout(() => {
@@ -86,7 +87,8 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 
-const transient = (e: unknown): boolean =>
+/** A failure worth another poll: the network, a 5xx or a 429. */
+export const transient = (e: unknown): boolean =>
   e instanceof NetworkError || (e instanceof ApiError && (e.status >= 500 || e.status === 429));
 
 function snapshotOf(e: ApiExport, job: ApiJob | undefined, startedAt: number): Snapshot {

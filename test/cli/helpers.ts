@@ -1,11 +1,17 @@
 /** Running the CLI in tests: as a process (the bin shim, real exit codes), in-process, or under a pty. */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { RunOptions } from '../../cli/main.js';
 import { type Io, run } from '../../cli/main.js';
+import { createApiHandler } from '../../lib/api/handler.js';
+import { toApiGatewayEvent, writeApiGatewayResult } from '../../local/http-adapter.js';
 import { assertPortFree } from '../../local/stand-ins.js';
+import type { Harness, MemoryStorage } from '../support/pipeline.js';
 
 export const root = path.resolve(import.meta.dirname, '../..');
 export const shim = path.join(root, 'cli', 'zoho-export.mjs');
@@ -145,3 +151,24 @@ export async function freePorts(n: number): Promise<number[]> {
 export const plain = (s: string): string =>
   // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal control sequences are the point
   s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+
+/**
+ * A harness's API served over HTTP through the local server's adapter (as `npm start` serves it), on a
+ * free port: for CLI commands run in process against it.
+ */
+export async function serveApi(harness: Harness<MemoryStorage>): Promise<{ url: string; server: Server }> {
+  const api = createApiHandler(harness.api);
+  const server = createServer((req, res) => {
+    void (async () => {
+      const event = await toApiGatewayEvent(req);
+      if (event === 'too-large') throw new Error('too large');
+      writeApiGatewayResult(res, await api(event));
+    })().catch((e) => {
+      res.writeHead(500);
+      res.end(String(e));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}

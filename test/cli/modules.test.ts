@@ -2,15 +2,11 @@
  * `zoho-export modules` against the harness's API served over HTTP (the local server's adapter), in
  * process: the table, --json, --exportable, --refresh, and the API's refusal as the CLI's error.
  */
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createApiHandler } from '../../lib/api/handler.js';
-import { toApiGatewayEvent, writeApiGatewayResult } from '../../local/http-adapter.js';
 import { type Harness, type MemoryStorage, pipelineHarness } from '../support/pipeline.js';
 import { FAKE_CREDENTIALS } from '../support/zoho.js';
-import { cliInProcess } from './helpers.js';
+import { cliInProcess, serveApi } from './helpers.js';
 
 let h: Harness<MemoryStorage> | undefined;
 let server: Server | undefined;
@@ -22,20 +18,9 @@ afterEach(async () => {
 });
 
 async function serve(harness: Harness<MemoryStorage>): Promise<string> {
-  const api = createApiHandler(harness.api);
-  server = createServer((req, res) => {
-    void (async () => {
-      const event = await toApiGatewayEvent(req);
-      if (event === 'too-large') throw new Error('too large');
-      writeApiGatewayResult(res, await api(event));
-    })().catch((e) => {
-      res.writeHead(500);
-      res.end(String(e));
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const served = await serveApi(harness);
+  server = served.server;
+  return served.url;
 }
 
 const asked = (x: Harness<MemoryStorage>) => x.fake.requests.filter((r) => r.kind === 'modules').length;

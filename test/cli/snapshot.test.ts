@@ -4,15 +4,11 @@
  * terminal, redrawn with one), a module that FAILED (exit 1), --json, and the
  * argument errors (exit 2 before any request).
  */
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { run } from '../../cli/main.js';
-import { createApiHandler } from '../../lib/api/handler.js';
-import { toApiGatewayEvent, writeApiGatewayResult } from '../../local/http-adapter.js';
 import { type Harness, type MemoryStorage, pipelineHarness } from '../support/pipeline.js';
-import { type CliResult, capture, cliInProcess, plain } from './helpers.js';
+import { type CliResult, capture, cliInProcess, plain, serveApi } from './helpers.js';
 
 let h: Harness<MemoryStorage> | undefined;
 let server: Server | undefined;
@@ -24,20 +20,9 @@ afterEach(async () => {
 });
 
 async function serve(harness: Harness<MemoryStorage>): Promise<string> {
-  const api = createApiHandler(harness.api);
-  server = createServer((req, res) => {
-    void (async () => {
-      const event = await toApiGatewayEvent(req);
-      if (event === 'too-large') throw new Error('too large');
-      writeApiGatewayResult(res, await api(event));
-    })().catch((e) => {
-      res.writeHead(500);
-      res.end(String(e));
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const served = await serveApi(harness);
+  server = served.server;
+  return served.url;
 }
 
 /** Runs the CLI while the pipeline moves (poll, downloads, sweep) until the CLI returns. */
