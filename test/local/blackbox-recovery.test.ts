@@ -18,7 +18,15 @@ import { documentClient } from '../../lib/runtime.js';
 import { FakeZohoAdminClient } from '../../local/fake-zoho/admin-client.js';
 import { DEFAULT_CLIENT } from '../../local/fake-zoho/index.js';
 import { assertPortFree, localDynamoDbClient, localS3Client } from '../../local/stand-ins.js';
-import { type NpmStart, startNpmStart, waitFor } from '../support/npm-start.js';
+import {
+  type Answer,
+  callApi,
+  getExportAt,
+  type NpmStart,
+  settledExportAt,
+  startNpmStart,
+  waitFor,
+} from '../support/npm-start.js';
 import { callbackTokensIn, issuedAccessTokens, secretHits, secretsOf } from '../support/secrets.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -35,11 +43,6 @@ const FAST = { queuedAfterMs: 0, inProgressAfterMs: 300, completedAfterMs: 1_500
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  json: unknown;
-}
 interface PublicPage {
   page: number;
   job_id: string;
@@ -84,35 +87,12 @@ describe('security-review §9 rows 4, 11, 13, 14, 15: recovery and secrets again
   /** Valid tokens this test made itself (row 4): the product must not print them either. */
   const tokensSent = new Set<string>();
 
-  const call = async (method: string, p: string, body?: unknown): Promise<Answer> => {
-    const res = await fetch(`${api}${p}`, {
-      method,
-      ...(body === undefined
-        ? {}
-        : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = text;
-    }
-    return { status: res.status, headers: res.headers, json };
-  };
-  const getExport = async (id: string): Promise<PublicExport> =>
-    (await call('GET', `/exports/${id}`)).json as PublicExport;
+  const call = (method: string, p: string, body?: unknown): Promise<Answer> =>
+    callApi(api, method, p, body === undefined ? {} : { body });
+  const getExport = (id: string): Promise<PublicExport> => getExportAt(api, id);
   const getJob = async (id: string): Promise<PublicJob> =>
     (await call('GET', `/jobs/${id}`)).json as PublicJob;
-  const settled = (id: string, ms = 90_000): Promise<PublicExport> =>
-    waitFor(
-      `export ${id} to settle`,
-      async () => {
-        const e = await getExport(id);
-        return e.status === 'COMPLETED' || e.status === 'FAILED' ? e : undefined;
-      },
-      ms,
-    );
+  const settled = (id: string, ms?: number): Promise<PublicExport> => settledExportAt(api, id, ms);
   const startExport = async (body: unknown): Promise<string> => {
     const a = await call('POST', '/exports', body);
     expect(a.status, JSON.stringify(a.json)).toBe(201);

@@ -12,7 +12,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeZohoAdminClient } from '../../local/fake-zoho/admin-client.js';
 import { csvRecordCount } from '../../local/fake-zoho/index.js';
 import { localS3Client } from '../../local/stand-ins.js';
-import { type NpmStart, startNpmStart, waitFor } from '../support/npm-start.js';
+import {
+  type Answer,
+  callApi,
+  getExportAt,
+  type NpmStart,
+  settledExportAt,
+  startNpmStart,
+  waitFor,
+} from '../support/npm-start.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'zoho-blackbox-'));
@@ -21,11 +29,6 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const b64url = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  json: unknown;
-}
 interface PublicPage {
   page: number;
   job_id: string;
@@ -46,40 +49,10 @@ describe('security-review §9: black-box tests against npm start', () => {
   let fake: FakeZohoAdminClient;
   let s3Url = '';
 
-  const call = async (
-    method: string,
-    p: string,
-    opts: { body?: unknown; raw?: string; contentType?: string; headers?: Record<string, string> } = {},
-  ): Promise<Answer> => {
-    const body = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
-    const res = await fetch(`${api}${p}`, {
-      method,
-      headers: {
-        ...(body === undefined ? {} : { 'content-type': opts.contentType ?? 'application/json' }),
-        ...opts.headers,
-      },
-      ...(body === undefined ? {} : { body }),
-    });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = text;
-    }
-    return { status: res.status, headers: res.headers, json };
-  };
-  const getExport = async (id: string): Promise<PublicExport> =>
-    (await call('GET', `/exports/${id}`)).json as PublicExport;
-  const settled = (id: string, ms = 90_000): Promise<PublicExport> =>
-    waitFor(
-      `export ${id} to settle`,
-      async () => {
-        const e = await getExport(id);
-        return e.status === 'COMPLETED' || e.status === 'FAILED' ? e : undefined;
-      },
-      ms,
-    );
+  const call = (method: string, p: string, opts: Parameters<typeof callApi>[3] = {}): Promise<Answer> =>
+    callApi(api, method, p, opts);
+  const getExport = (id: string): Promise<PublicExport> => getExportAt(api, id);
+  const settled = (id: string, ms?: number): Promise<PublicExport> => settledExportAt(api, id, ms);
   const listedIds = async (): Promise<string[]> =>
     ((await call('GET', '/exports?limit=100')).json as { exports: PublicExport[] }).exports.map(
       (e) => e.export_id,

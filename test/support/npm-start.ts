@@ -1,6 +1,7 @@
 /** Helpers of the suites that drive the bundled `npm start` from outside (start, black-box, no-secrets). */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
+import type { PublicExport } from '../../lib/exports/model.js';
 import { assertPortFree } from '../../local/stand-ins.js';
 
 /** `n` free ports below Linux's ephemeral range (the stack's children bind them after the check). */
@@ -108,3 +109,51 @@ export async function startNpmStart(
     },
   };
 }
+
+/** An answer of the product's HTTP API: its JSON body (or the text, when it is not JSON). */
+export interface Answer {
+  status: number;
+  headers: Headers;
+  json: unknown;
+}
+
+/** One request to the API at `base`: `body` as JSON, or `raw` as it is (with `contentType`). */
+export async function callApi(
+  base: string,
+  method: string,
+  p: string,
+  opts: { body?: unknown; raw?: string; contentType?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const body = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
+  const res = await fetch(`${base}${p}`, {
+    method,
+    headers: {
+      ...(body === undefined ? {} : { 'content-type': opts.contentType ?? 'application/json' }),
+      ...opts.headers,
+    },
+    ...(body === undefined ? {} : { body }),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, headers: res.headers, json };
+}
+
+/** GET /exports/{id}. */
+export const getExportAt = async (base: string, id: string): Promise<PublicExport> =>
+  (await callApi(base, 'GET', `/exports/${id}`)).json as PublicExport;
+
+/** The export once it is COMPLETED or FAILED. */
+export const settledExportAt = (base: string, id: string, ms = 90_000): Promise<PublicExport> =>
+  waitFor(
+    `export ${id} to settle`,
+    async () => {
+      const e = await getExportAt(base, id);
+      return e.status === 'COMPLETED' || e.status === 'FAILED' ? e : undefined;
+    },
+    ms,
+  );
