@@ -139,6 +139,14 @@ export const pageQuery = {
   next: z.string().min(1).max(1024).optional(),
 };
 
+/** A list's page from the parsed `limit` and `next` (pageQuery): the limit, or `fallback`, and the cursor if any. */
+export function pageOf(
+  q: { limit?: number; next?: string },
+  fallback: number,
+): { limit: number; cursor?: string } {
+  return { limit: q.limit ?? fallback, ...(q.next ? { cursor: q.next } : {}) };
+}
+
 /** Validates query parameters (repeated ones arrive comma-joined) against a strict schema. */
 export function parseQuery<S extends z.ZodType>(event: Event, schema: S, accepted: string): z.output<S> {
   const params: Record<string, string> = {};

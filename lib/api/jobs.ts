@@ -8,6 +8,7 @@ import {
   describeValue,
   type Event,
   json,
+  pageOf,
   pageQuery,
   parseJsonBody,
   parseQuery,
@@ -89,10 +90,6 @@ export async function getJob(deps: JobsApiDeps, event: Event): Promise<Result> {
 export async function listJobs(deps: JobsApiDeps, event: Event): Promise<Result> {
   const q = parseQuery(event, listQuery, 'status, limit and next');
   // A cursor of the wrong shape is an InvalidCursorError: 400 INVALID_CURSOR (lib/api/handler.ts).
-  const page = await deps.jobs.list({
-    limit: q.limit ?? 50,
-    ...(q.status ? { status: q.status } : {}),
-    ...(q.next ? { cursor: q.next } : {}),
-  });
+  const page = await deps.jobs.list({ ...pageOf(q, 50), ...(q.status ? { status: q.status } : {}) });
   return json(200, { jobs: page.jobs.map(toPublicJob), next: page.next });
 }
