@@ -16,12 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { decodeCursor, encodeCursor, readKeyShape } from '../ddb/cursor.js';
 import { and, type Cond, eq, exists, gt, le, lt, missing, ne, or, type Update } from '../ddb/expr.js';
-import {
-  type CorruptRecordError,
-  parseAllRecords,
-  parseOptionalRecord,
-  parseRecords,
-} from '../ddb/record.js';
+import { type CorruptRecordError, getRecord, parseAllRecords, parseRecords } from '../ddb/record.js';
 import { type Item, keyOf, type Table, type TransactOp } from '../ddb/table.js';
 import { EXPORT_DUE_INDEX, STATUS_INDEX, TABLES } from '../tables.js';
 import {
@@ -152,8 +147,7 @@ export class JobStore {
   // ------------------------------------------------------------------ reads
 
   async get(jobId: string): Promise<JobRecord | undefined> {
-    const key = this.key(jobId);
-    return parseOptionalRecord(jobRecordSchema, await this.table.get(key), { table: this.table.name, key });
+    return getRecord(this.table, jobRecordSchema, this.key(jobId));
   }
 
   /** A sweep's page: the items that parse as jobs, and the errors of those that do not. */
