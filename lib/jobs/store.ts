@@ -244,23 +244,26 @@ export class JobStore {
 
   /** The transaction write that links a page to the next one (set once). */
   linkNextOp(jobId: string, nextJobId: string): TransactOp {
-    return {
-      type: 'update',
-      table: this.table,
-      key: this.key(jobId),
-      update: { set: { next_job_id: nextJobId, updated_at: this.iso() } },
-      condition: and(exists('job_id'), or(missing('next_job_id'), eq('next_job_id', nextJobId))),
-    };
+    return this.setOnceOp(
+      jobId,
+      { next_job_id: nextJobId },
+      or(missing('next_job_id'), eq('next_job_id', nextJobId)),
+    );
   }
 
   /** The transaction write that marks a page's job as replaced by `byJobId` (set once; its state stays). */
   replacedOp(jobId: string, byJobId: string): TransactOp {
+    return this.setOnceOp(jobId, { replaced_by: byJobId }, missing('replaced_by'));
+  }
+
+  /** A transaction update of an existing job: `set` (and `updated_at`) where `unset` holds. */
+  private setOnceOp(jobId: string, set: Record<string, string>, unset: Cond): TransactOp {
     return {
       type: 'update',
       table: this.table,
       key: this.key(jobId),
-      update: { set: { replaced_by: byJobId, updated_at: this.iso() } },
-      condition: and(exists('job_id'), missing('replaced_by')),
+      update: { set: { ...set, updated_at: this.iso() } },
+      condition: and(exists('job_id'), unset),
     };
   }
 
