@@ -14,10 +14,9 @@ import {
   type Event,
   header,
   json,
-  pageOf,
   pageQuery,
   parseJsonBody,
-  parseQuery,
+  parseListQuery,
   pathParamMatching,
   type Result,
 } from './http.js';
@@ -172,10 +171,10 @@ export async function getExport(deps: ExportDeps, event: Event): Promise<Result>
 }
 
 export async function listExports(deps: ExportDeps, event: Event): Promise<Result> {
-  const q = parseQuery(event, listQuery, 'module, status, limit and next');
+  const q = parseListQuery(event, listQuery, 'module, status, limit and next', 50);
   // A cursor of the wrong shape is an InvalidCursorError: 400 INVALID_CURSOR (lib/api/handler.ts).
   const page = await deps.exports.list({
-    ...pageOf(q, 50),
+    ...q.page,
     ...(q.module ? { module: q.module } : {}),
     ...(q.status ? { status: q.status } : {}),
   });

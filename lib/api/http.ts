@@ -139,14 +139,6 @@ export const pageQuery = {
   next: z.string().min(1).max(1024).optional(),
 };
 
-/** A list's page from the parsed `limit` and `next` (pageQuery): the limit, or `fallback`, and the cursor if any. */
-export function pageOf(
-  q: { limit?: number; next?: string },
-  fallback: number,
-): { limit: number; cursor?: string } {
-  return { limit: q.limit ?? fallback, ...(q.next ? { cursor: q.next } : {}) };
-}
-
 /** Validates query parameters (repeated ones arrive comma-joined) against a strict schema. */
 export function parseQuery<S extends z.ZodType>(event: Event, schema: S, accepted: string): z.output<S> {
   const params: Record<string, string> = {};
@@ -159,6 +151,20 @@ export function parseQuery<S extends z.ZodType>(event: Event, schema: S, accepte
       ? `unknown query parameter(s) ${quoteKeys(i.keys)}; use ${accepted}`
       : (i?.message ?? 'invalid query');
   throw new ApiError(400, 'INVALID_QUERY', msg);
+}
+
+/**
+ * A list's query parameters (a strict schema spreading `pageQuery`), with `page`: the `limit` asked
+ * for, or `defaultLimit`, and the `next` cursor, if any, as the stores' list options take them.
+ */
+export function parseListQuery<T extends { limit?: number; next?: string }>(
+  event: Event,
+  schema: z.ZodType<T>,
+  accepted: string,
+  defaultLimit: number,
+): T & { page: { limit: number; cursor?: string } } {
+  const q = parseQuery(event, schema, accepted);
+  return { ...q, page: { limit: q.limit ?? defaultLimit, ...(q.next ? { cursor: q.next } : {}) } };
 }
 
 /** A path parameter, percent-decoded; `code` is the error code of a bad encoding. */

@@ -13,10 +13,9 @@ import {
   ApiError,
   type Event,
   json,
-  pageOf,
   pageQuery,
   parseJsonBody,
-  parseQuery,
+  parseListQuery,
   pathParamMatching,
   type Result,
 } from './http.js';
@@ -115,8 +114,8 @@ export async function getSnapshot(deps: ExportDeps, event: Event): Promise<Resul
 }
 
 export async function listSnapshots(deps: ExportDeps, event: Event): Promise<Result> {
-  const q = parseQuery(event, listQuery, 'limit and next');
-  const page = await snapshotStore(deps).list(pageOf(q, 20));
+  const q = parseListQuery(event, listQuery, 'limit and next', 20);
+  const page = await snapshotStore(deps).list(q.page);
   const snapshots = [];
   // One at a time: each reads every module's export (and its pages).
   for (const s of page.snapshots) snapshots.push(await readSnapshot(deps, s));
