@@ -175,8 +175,8 @@ export class Operations extends Construct {
           text(
             '# Zoho CRM bulk export: operations\n' +
               'Every figure is per 5 minutes. Counts are summed over the functions that emit them ' +
-              `(namespace \`${METRICS_NAMESPACE}\`). The README section *Operations: dashboard and alarms* ` +
-              'describes each widget and each alarm.',
+              `(namespace \`${METRICS_NAMESPACE}\`). docs/operations.md lists each metric and ` +
+              'each alarm, with what to do.',
           ),
         ],
         [
@@ -267,7 +267,7 @@ export class Operations extends Construct {
           text(
             '**Schedule runs**: started, skipped (the previous run still running), failed ' +
               '(ScheduleRunFailedAlarm). **Dead-letter queues**: messages waiting in each DLQ; ' +
-              'anything above 0 needs a look (see the README on redriving).',
+              'anything above 0 needs a look (docs/operations.md says how to redrive).',
           ),
         ],
         [

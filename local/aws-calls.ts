@@ -289,7 +289,7 @@ export class AwsCallRecorder {
     this.glueTable(fn, 'GetTable', database, table, 'getColumns:GetTable');
   }
 
-  /** `glueViewCatalog` (lib/exports/views.ts): one GetTable, CreateTable or UpdateTable on `table`. */
+  /** `glueViewCatalog` (lib/exports/glue.ts): one GetTable, CreateTable or UpdateTable on `table`. */
   glueTable(fn: FunctionName, action: string, database: string, table: string, via: string): void {
     this.record(fn, 'glue', action, { kind: 'glue-catalog' }, via);
     this.record(fn, 'glue', action, { kind: 'glue-database', database }, via);
@@ -299,7 +299,7 @@ export class AwsCallRecorder {
 
 /**
  * `catalog` with every call recorded as function `fn`'s Glue calls (the production adapters: lib/exports/glue.ts
- * `glueCatalog`, lib/exports/views.ts `glueViewCatalog`). Used by the local stack and the IAM test harness.
+ * `glueCatalog` and `glueViewCatalog`). Used by the local stack and the IAM test harness.
  */
 export function recordingCatalog(rec: AwsCallRecorder, fn: FunctionName, catalog: Catalog): Catalog {
   const { database, views } = catalog;

@@ -16,7 +16,7 @@ import {
   json,
   pageQuery,
   parseJsonBody,
-  parseQuery,
+  parseListQuery,
   pathParamMatching,
   type Result,
 } from './http.js';
@@ -84,14 +84,7 @@ function zohoAnswer(e: ZohoError): ApiError {
 }
 
 export async function createExport(deps: ExportDeps, event: Event, signal?: AbortSignal): Promise<Result> {
-  const key = header(event, 'idempotency-key');
-  if (key !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(key)) {
-    throw new ApiError(
-      400,
-      'INVALID_IDEMPOTENCY_KEY',
-      'Idempotency-Key must be 1 to 100 visible ASCII characters',
-    );
-  }
+  const key = idempotencyKeyOf(event);
   const query = parseJsonBody(event, exportQuery, {
     maxBytes: MAX_EXPORT_BODY_BYTES,
     example: '{"module": "Contacts", "fields": ["Last_Name", "Email"]}',
@@ -120,6 +113,18 @@ export async function createExport(deps: ExportDeps, event: Event, signal?: Abor
   } catch (e) {
     throw startRefusal(e);
   }
+}
+
+/** The request's `Idempotency-Key` header, if sent; one of another shape is 400 INVALID_IDEMPOTENCY_KEY. */
+export function idempotencyKeyOf(event: Event): string | undefined {
+  const key = header(event, 'idempotency-key');
+  if (key !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(key))
+    throw new ApiError(
+      400,
+      'INVALID_IDEMPOTENCY_KEY',
+      'Idempotency-Key must be 1 to 100 visible ASCII characters',
+    );
+  return key;
 }
 
 /** A failed export start as the API's answer: the exporter's or Zoho's refusal as a 4xx, else as is. */
@@ -166,13 +171,12 @@ export async function getExport(deps: ExportDeps, event: Event): Promise<Result>
 }
 
 export async function listExports(deps: ExportDeps, event: Event): Promise<Result> {
-  const q = parseQuery(event, listQuery, 'module, status, limit and next');
+  const q = parseListQuery(event, listQuery, 'module, status, limit and next', 50);
   // A cursor of the wrong shape is an InvalidCursorError: 400 INVALID_CURSOR (lib/api/handler.ts).
   const page = await deps.exports.list({
-    limit: q.limit ?? 50,
+    ...q.page,
     ...(q.module ? { module: q.module } : {}),
     ...(q.status ? { status: q.status } : {}),
-    ...(q.next ? { cursor: q.next } : {}),
   });
   // Every page of every export listed is one job read: within MAX_LIST_PAGE_READS, the answer stops
   // after the last export that fits (always at least one) and its `next` resumes after it.

@@ -153,6 +153,20 @@ export function parseQuery<S extends z.ZodType>(event: Event, schema: S, accepte
   throw new ApiError(400, 'INVALID_QUERY', msg);
 }
 
+/**
+ * A list's query parameters (a strict schema spreading `pageQuery`), with `page`: the `limit` asked
+ * for, or `defaultLimit`, and the `next` cursor, if any, as the stores' list options take them.
+ */
+export function parseListQuery<T extends { limit?: number; next?: string }>(
+  event: Event,
+  schema: z.ZodType<T>,
+  accepted: string,
+  defaultLimit: number,
+): T & { page: { limit: number; cursor?: string } } {
+  const q = parseQuery(event, schema, accepted);
+  return { ...q, page: { limit: q.limit ?? defaultLimit, ...(q.next ? { cursor: q.next } : {}) } };
+}
+
 /** A path parameter, percent-decoded; `code` is the error code of a bad encoding. */
 export function pathParam(event: Event, name: string, code: string): string {
   const raw = event.pathParameters?.[name] ?? '';

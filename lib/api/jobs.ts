@@ -10,7 +10,7 @@ import {
   json,
   pageQuery,
   parseJsonBody,
-  parseQuery,
+  parseListQuery,
   pathParam,
   type Result,
 } from './http.js';
@@ -87,12 +87,8 @@ export async function getJob(deps: JobsApiDeps, event: Event): Promise<Result> {
 }
 
 export async function listJobs(deps: JobsApiDeps, event: Event): Promise<Result> {
-  const q = parseQuery(event, listQuery, 'status, limit and next');
+  const q = parseListQuery(event, listQuery, 'status, limit and next', 50);
   // A cursor of the wrong shape is an InvalidCursorError: 400 INVALID_CURSOR (lib/api/handler.ts).
-  const page = await deps.jobs.list({
-    limit: q.limit ?? 50,
-    ...(q.status ? { status: q.status } : {}),
-    ...(q.next ? { cursor: q.next } : {}),
-  });
+  const page = await deps.jobs.list({ ...q.page, ...(q.status ? { status: q.status } : {}) });
   return json(200, { jobs: page.jobs.map(toPublicJob), next: page.next });
 }

@@ -2,22 +2,20 @@
 import { z } from 'zod';
 import { functionTimeoutMs } from '../config.js';
 import type { ExportDeps } from '../exports/deps.js';
-import { IDEMPOTENCY_KEY_PATTERN } from '../exports/idempotency.js';
 import { MODULE_PATTERN } from '../exports/model.js';
 import { MAX_SNAPSHOT_MODULES, SNAPSHOT_ID_PATTERN, SNAPSHOT_MODES } from '../snapshots/model.js';
 import { readSnapshot } from '../snapshots/read.js';
 import { startSnapshot } from '../snapshots/start.js';
 import { snapshotStore } from '../snapshots/store.js';
 import { budgetFor } from '../wiring.js';
-import { startRefusal } from './exports.js';
+import { idempotencyKeyOf, startRefusal } from './exports.js';
 import {
   ApiError,
   type Event,
-  header,
   json,
   pageQuery,
   parseJsonBody,
-  parseQuery,
+  parseListQuery,
   pathParamMatching,
   type Result,
 } from './http.js';
@@ -72,13 +70,7 @@ function startWindowMs(): number {
 export async function createSnapshot(deps: ExportDeps, event: Event, signal?: AbortSignal): Promise<Result> {
   const now = deps.now ?? Date.now;
   const begun = now();
-  const key = header(event, 'idempotency-key');
-  if (key !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(key))
-    throw new ApiError(
-      400,
-      'INVALID_IDEMPOTENCY_KEY',
-      'Idempotency-Key must be 1 to 100 visible ASCII characters',
-    );
+  const key = idempotencyKeyOf(event);
   const body = parseJsonBody(event, snapshotBody, {
     maxBytes: MAX_SNAPSHOT_BODY_BYTES,
     example: EXAMPLE,
@@ -122,11 +114,8 @@ export async function getSnapshot(deps: ExportDeps, event: Event): Promise<Resul
 }
 
 export async function listSnapshots(deps: ExportDeps, event: Event): Promise<Result> {
-  const q = parseQuery(event, listQuery, 'limit and next');
-  const page = await snapshotStore(deps).list({
-    limit: q.limit ?? 20,
-    ...(q.next ? { cursor: q.next } : {}),
-  });
+  const q = parseListQuery(event, listQuery, 'limit and next', 20);
+  const page = await snapshotStore(deps).list(q.page);
   const snapshots = [];
   // One at a time: each reads every module's export (and its pages).
   for (const s of page.snapshots) snapshots.push(await readSnapshot(deps, s));

@@ -8,6 +8,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { z } from 'zod';
 import { CodedError } from '../errors.js';
 import type { Item } from './expr.js';
+import type { Table } from './table.js';
 
 /** Where an item came from, for the error: its table and key. */
 export interface RecordSource {
@@ -53,6 +54,11 @@ export function parseOptionalRecord<T>(
   source: RecordSource,
 ): T | undefined {
   return item === undefined ? undefined : parseRecord(schema, item, source);
+}
+
+/** The item at `key` of `table` as a record (parsed by `schema`), undefined when there is none. */
+export async function getRecord<T>(table: Table, schema: z.ZodType<T>, key: Item): Promise<T | undefined> {
+  return parseOptionalRecord(schema, await table.get(key), { table: table.name, key });
 }
 
 /**

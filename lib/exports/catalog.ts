@@ -10,7 +10,7 @@
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { ColumnType } from '../analytics/types.js';
+import { type ColumnType, LINEAGE_COLUMNS } from '../analytics/types.js';
 import { manifestsLocation, parquetModuleLocation } from './layout.js';
 import { fileViewCatalog, type ViewCatalog } from './views.js';
 
@@ -35,6 +35,14 @@ export interface TableInput {
     SerdeInfo: { SerializationLibrary: string; Parameters?: Record<string, string> };
   };
 }
+
+/** The columns every Parquet file of this product ends with, after the CSV's (lib/analytics/types.ts). */
+export const LINEAGE_CATALOG_COLUMNS: readonly CatalogColumn[] = [
+  { Name: LINEAGE_COLUMNS.exportId, Type: 'string' },
+  { Name: LINEAGE_COLUMNS.jobId, Type: 'string' },
+  { Name: LINEAGE_COLUMNS.exportedAt, Type: 'timestamp' },
+  { Name: LINEAGE_COLUMNS.conversionErrors, Type: 'string' },
+];
 
 /** The Hive/Glue type of a Parquet column (`lib/analytics` column types). */
 export function glueType(t: ColumnType): string {

@@ -18,12 +18,16 @@
  * down) leaves the export RUNNING and the sweep finalizes it again; the step is idempotent.
  */
 import { compressionOf } from '../analytics/compression.js';
-import { LINEAGE_COLUMNS } from '../analytics/types.js';
 import { FUNCTIONS } from '../config.js';
 import type { JobRecord } from '../jobs/model.js';
 import { describeError } from '../observability.js';
 import { landDeletions, type ManifestDeletions } from '../schedules/deletions.js';
-import { type CatalogColumn, moduleTableInput, type TableChange } from './catalog.js';
+import {
+  type CatalogColumn,
+  LINEAGE_CATALOG_COLUMNS,
+  moduleTableInput,
+  type TableChange,
+} from './catalog.js';
 import { type ExportDeps, pageJobs, sleep } from './deps.js';
 import { failExport, scheduleRunEnded } from './end.js';
 import { manifestKey } from './layout.js';
@@ -258,13 +262,7 @@ function catalogColumns(jobs: JobRecord[]): CatalogColumn[] {
       if (!seen.has(c.name.toLowerCase())) seen.set(c.name.toLowerCase(), catalogColumnOf(c));
     }
   }
-  return [
-    ...seen.values(),
-    { Name: LINEAGE_COLUMNS.exportId, Type: 'string' },
-    { Name: LINEAGE_COLUMNS.jobId, Type: 'string' },
-    { Name: LINEAGE_COLUMNS.exportedAt, Type: 'timestamp' },
-    { Name: LINEAGE_COLUMNS.conversionErrors, Type: 'string' },
-  ];
+  return [...seen.values(), ...LINEAGE_CATALOG_COLUMNS];
 }
 
 /**

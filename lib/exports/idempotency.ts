@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { and, eq, lt, missing, or } from '../ddb/expr.js';
-import { parseOptionalRecord } from '../ddb/record.js';
+import { getRecord } from '../ddb/record.js';
 import type { Table, TransactOp } from '../ddb/table.js';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
@@ -89,8 +89,7 @@ export class IdempotencyStore {
       and(eq('state', 'creating'), lt('lease_until', now)),
     );
     if (await this.table.put(item, free)) return { kind: 'claimed', owner, exportId };
-    const key = this.key(idempotencyKey);
-    const seen = parseOptionalRecord(idemItem, await this.table.get(key), { table: this.table.name, key });
+    const seen = await getRecord(this.table, idemItem, this.key(idempotencyKey));
     if (!seen) return this.claim(idempotencyKey, hash, exportId);
     if (seen.request_hash !== hash) return { kind: 'reused' };
     if (seen.state === 'done') return { kind: 'done', exportId: seen.export_id };

@@ -90,7 +90,20 @@ export function buildManifest(
 
 /** Writes the manifest in one PutObject, with its MD5 (S3 refuses a body that does not match it). */
 export async function writeManifest(s3: S3Client, at: ManifestLocation, manifest: Manifest): Promise<void> {
-  const body = Buffer.from(`${JSON.stringify(manifest)}\n`, 'utf8');
+  await putJsonWithMd5(s3, at, manifest, { 'export-id': manifest.export_id });
+}
+
+/**
+ * Puts `value` as one line of JSON in one PutObject, with its MD5 (S3 refuses a body that does not
+ * match it): the export's manifest here, the snapshot's in lib/snapshots/end.ts.
+ */
+export async function putJsonWithMd5(
+  s3: S3Client,
+  at: ManifestLocation,
+  value: unknown,
+  metadata: Record<string, string>,
+): Promise<void> {
+  const body = Buffer.from(`${JSON.stringify(value)}\n`, 'utf8');
   await s3.send(
     new PutObjectCommand({
       Bucket: at.bucket,
@@ -98,7 +111,7 @@ export async function writeManifest(s3: S3Client, at: ManifestLocation, manifest
       Body: body,
       ContentType: 'application/json',
       ContentMD5: createHash('md5').update(body).digest('base64'),
-      Metadata: { 'export-id': manifest.export_id },
+      Metadata: metadata,
     }),
   );
 }

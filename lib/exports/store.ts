@@ -21,12 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { newCallbackBinding } from '../callbacks/token.js';
 import { decodeCursor, encodeCursor, readKeyShape } from '../ddb/cursor.js';
 import { and, type Cond, eq, exists, le, lt, missing, or } from '../ddb/expr.js';
-import {
-  type CorruptRecordError,
-  parseAllRecords,
-  parseOptionalRecord,
-  parseRecords,
-} from '../ddb/record.js';
+import { type CorruptRecordError, getRecord, parseAllRecords, parseRecords } from '../ddb/record.js';
 import { keyOf, type Table, type TransactOp } from '../ddb/table.js';
 import type { JobError, JobRecord } from '../jobs/model.js';
 import type { JobStore } from '../jobs/store.js';
@@ -114,11 +109,7 @@ export class ExportStore {
   // ------------------------------------------------------------------ reads
 
   async get(exportId: string): Promise<ExportRecord | undefined> {
-    const key = this.key(exportId);
-    return parseOptionalRecord(exportRecordSchema, await this.table.get(key), {
-      table: this.table.name,
-      key,
-    });
+    return getRecord(this.table, exportRecordSchema, this.key(exportId));
   }
 
   /** Newest first, through an index: by module (and status), by status, or all. */

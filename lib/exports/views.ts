@@ -12,15 +12,6 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  AlreadyExistsException,
-  ConcurrentModificationException,
-  CreateTableCommand,
-  EntityNotFoundException,
-  GetTableCommand,
-  type GlueClient,
-  UpdateTableCommand,
-} from '@aws-sdk/client-glue';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { deletionsTableName } from '../schedules/deletions.js';
@@ -192,7 +183,7 @@ const sameView = (a: ViewTableInput, b: ViewTableInput): boolean =>
 
 // ------------------------------------------------------------------------------- the two catalogs
 
-const viewInputSchema = z.object({
+export const viewInputSchema = z.object({
   Name: z.string(),
   Description: z.string(),
   TableType: z.literal('VIRTUAL_VIEW'),
@@ -271,68 +262,8 @@ export function fileViewCatalog(dir: string, database: string): ViewCatalog {
   };
 }
 
-/** The views in AWS Glue: CreateTable, or UpdateTable at the version read (optimistic). */
-export function glueViewCatalog(client: GlueClient, database: string): ViewCatalog {
-  const get = async (name: string) => {
-    try {
-      return (await client.send(new GetTableCommand({ DatabaseName: database, Name: name }))).Table;
-    } catch (e) {
-      if (e instanceof EntityNotFoundException) return undefined;
-      throw e;
-    }
-  };
-  return {
-    async tableColumns(table) {
-      const t = await get(table);
-      return t?.StorageDescriptor?.Columns?.map((c) => ({ Name: c.Name ?? '', Type: c.Type ?? 'string' }));
-    },
-    async readView(name) {
-      const t = await get(name);
-      if (!t) return undefined;
-      const parsed = viewInputSchema.safeParse({
-        Name: t.Name,
-        Description: t.Description ?? '',
-        TableType: t.TableType,
-        Parameters: t.Parameters ?? {},
-        PartitionKeys: [],
-        ViewOriginalText: t.ViewOriginalText ?? '',
-        ViewExpandedText: t.ViewExpandedText ?? '',
-        StorageDescriptor: {
-          Columns: (t.StorageDescriptor?.Columns ?? []).map((c) => ({
-            Name: c.Name ?? '',
-            Type: c.Type ?? '',
-          })),
-          SerdeInfo: {},
-        },
-      });
-      // Something else under the view's name (a table made by hand): replaced at its version.
-      const input = parsed.success ? parsed.data : viewTableInputOf(name);
-      return { input, version: t.VersionId ?? '' };
-    },
-    async writeView(input, version) {
-      try {
-        if (version === undefined)
-          await client.send(new CreateTableCommand({ DatabaseName: database, TableInput: input }));
-        else
-          await client.send(
-            new UpdateTableCommand({
-              DatabaseName: database,
-              TableInput: input,
-              VersionId: version,
-              SkipArchive: true,
-            }),
-          );
-        return true;
-      } catch (e) {
-        if (e instanceof AlreadyExistsException || e instanceof ConcurrentModificationException) return false;
-        throw e;
-      }
-    },
-  };
-}
-
 /** An empty view input (what a foreign table under a view's name compares as: never equal). */
-const viewTableInputOf = (name: string): ViewTableInput => ({
+export const viewTableInputOf = (name: string): ViewTableInput => ({
   Name: name,
   Description: '',
   TableType: 'VIRTUAL_VIEW',

@@ -16,12 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { decodeCursor, encodeCursor, readKeyShape } from '../ddb/cursor.js';
 import { and, type Cond, eq, exists, gt, le, lt, missing, ne, or, type Update } from '../ddb/expr.js';
-import {
-  type CorruptRecordError,
-  parseAllRecords,
-  parseOptionalRecord,
-  parseRecords,
-} from '../ddb/record.js';
+import { type CorruptRecordError, getRecord, parseAllRecords, parseRecords } from '../ddb/record.js';
 import { type Item, keyOf, type Table, type TransactOp } from '../ddb/table.js';
 import { EXPORT_DUE_INDEX, STATUS_INDEX, TABLES } from '../tables.js';
 import {
@@ -152,8 +147,7 @@ export class JobStore {
   // ------------------------------------------------------------------ reads
 
   async get(jobId: string): Promise<JobRecord | undefined> {
-    const key = this.key(jobId);
-    return parseOptionalRecord(jobRecordSchema, await this.table.get(key), { table: this.table.name, key });
+    return getRecord(this.table, jobRecordSchema, this.key(jobId));
   }
 
   /** A sweep's page: the items that parse as jobs, and the errors of those that do not. */
@@ -250,23 +244,26 @@ export class JobStore {
 
   /** The transaction write that links a page to the next one (set once). */
   linkNextOp(jobId: string, nextJobId: string): TransactOp {
-    return {
-      type: 'update',
-      table: this.table,
-      key: this.key(jobId),
-      update: { set: { next_job_id: nextJobId, updated_at: this.iso() } },
-      condition: and(exists('job_id'), or(missing('next_job_id'), eq('next_job_id', nextJobId))),
-    };
+    return this.setOnceOp(
+      jobId,
+      { next_job_id: nextJobId },
+      or(missing('next_job_id'), eq('next_job_id', nextJobId)),
+    );
   }
 
   /** The transaction write that marks a page's job as replaced by `byJobId` (set once; its state stays). */
   replacedOp(jobId: string, byJobId: string): TransactOp {
+    return this.setOnceOp(jobId, { replaced_by: byJobId }, missing('replaced_by'));
+  }
+
+  /** A transaction update of an existing job: `set` (and `updated_at`) where `unset` holds. */
+  private setOnceOp(jobId: string, set: Record<string, string>, unset: Cond): TransactOp {
     return {
       type: 'update',
       table: this.table,
       key: this.key(jobId),
-      update: { set: { replaced_by: byJobId, updated_at: this.iso() } },
-      condition: and(exists('job_id'), missing('replaced_by')),
+      update: { set: { ...set, updated_at: this.iso() } },
+      condition: and(exists('job_id'), unset),
     };
   }
 

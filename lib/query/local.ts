@@ -339,43 +339,23 @@ function duckMessage(m: string): string {
     .trim();
 }
 
-/** DuckDB's type as a value kind (its JSON form already gives wide integers, decimals and times as text). */
+/** DuckDB's types by value kind (its JSON form already gives wide integers, decimals and times as text). */
+const DUCK_KINDS: [ValueKind, (keyof DuckDBModule['DuckDBTypeId'])[]][] = [
+  ['integer', ['TINYINT', 'SMALLINT', 'INTEGER', 'UTINYINT', 'USMALLINT', 'UINTEGER']],
+  ['bigint', ['BIGINT', 'UBIGINT', 'HUGEINT', 'UHUGEINT']],
+  ['decimal', ['DECIMAL']],
+  ['float', ['FLOAT', 'DOUBLE']],
+  ['boolean', ['BOOLEAN']],
+  ['date', ['DATE']],
+  ['timestamp', ['TIMESTAMP', 'TIMESTAMP_MS', 'TIMESTAMP_NS', 'TIMESTAMP_S']],
+  ['timestamptz', ['TIMESTAMP_TZ']],
+  ['string', ['VARCHAR']],
+];
+
+/** DuckDB's type as a value kind ('other' for the types not listed in DUCK_KINDS). */
 function duckKind(duck: DuckDBModule, type: DuckType): ValueKind {
   const id = duck.DuckDBTypeId;
-  switch (type.typeId) {
-    case id.TINYINT:
-    case id.SMALLINT:
-    case id.INTEGER:
-    case id.UTINYINT:
-    case id.USMALLINT:
-    case id.UINTEGER:
-      return 'integer';
-    case id.BIGINT:
-    case id.UBIGINT:
-    case id.HUGEINT:
-    case id.UHUGEINT:
-      return 'bigint';
-    case id.DECIMAL:
-      return 'decimal';
-    case id.FLOAT:
-    case id.DOUBLE:
-      return 'float';
-    case id.BOOLEAN:
-      return 'boolean';
-    case id.DATE:
-      return 'date';
-    case id.TIMESTAMP:
-    case id.TIMESTAMP_MS:
-    case id.TIMESTAMP_NS:
-    case id.TIMESTAMP_S:
-      return 'timestamp';
-    case id.TIMESTAMP_TZ:
-      return 'timestamptz';
-    case id.VARCHAR:
-      return 'string';
-    default:
-      return 'other';
-  }
+  return DUCK_KINDS.find(([, names]) => names.some((n) => id[n] === type.typeId))?.[0] ?? 'other';
 }
 
 /** A value of DuckDB's JSON form, mapped by the same rules as Athena's text (lists and structs element-wise). */

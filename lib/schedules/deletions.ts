@@ -18,7 +18,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { convertCsvToParquet } from '../analytics/convert.js';
 import type { ColumnPlan, Compression } from '../analytics/types.js';
 import type { Catalog, TableChange, TableInput } from '../exports/catalog.js';
-import { projectedParquetTable, tableNameOf } from '../exports/catalog.js';
+import { glueType, LINEAGE_CATALOG_COLUMNS, projectedParquetTable, tableNameOf } from '../exports/catalog.js';
 import type { ExportRecord } from '../exports/model.js';
 import { backoffMs } from '../jobs/retry.js';
 import { describeError } from '../observability.js';
@@ -95,17 +95,7 @@ export function deletionsTableInput(opts: { bucket: string; prefix: string; modu
     description: `Zoho CRM ${opts.module}: records deleted at Zoho, as each incremental export found them (apply them to ${tableNameOf(opts.module)})`,
     location: `s3://${opts.bucket}/${deletionsParquetLocation(opts.prefix, opts.module)}`,
     module: opts.module,
-    columns: [
-      { Name: 'id', Type: 'string' },
-      { Name: 'type', Type: 'string' },
-      { Name: 'deleted_time', Type: 'timestamp' },
-      { Name: 'deleted_by_name', Type: 'string' },
-      { Name: 'deleted_by_id', Type: 'string' },
-      { Name: '_export_id', Type: 'string' },
-      { Name: '_job_id', Type: 'string' },
-      { Name: '_exported_at', Type: 'timestamp' },
-      { Name: '_zoho_conversion_errors', Type: 'string' },
-    ],
+    columns: [...PLAN.map((c) => ({ Name: c.name, Type: glueType(c.type) })), ...LINEAGE_CATALOG_COLUMNS],
   });
 }
 

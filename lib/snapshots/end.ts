@@ -6,10 +6,9 @@
  * goes out: a failure here is thrown, so the export's event (and this check) are tried again. The
  * snapshot's end is claimed with a conditional write (a lease), so two exports ending at once end it once.
  */
-import { createHash } from 'node:crypto';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { ExportDeps } from '../exports/deps.js';
 import { EVENT_SOURCE, SNAPSHOT_EVENT_TYPES } from '../exports/events.js';
+import { putJsonWithMd5 } from '../exports/manifest.js';
 import type { ExportRecord } from '../exports/model.js';
 import { type PublicSnapshot, snapshotView } from './model.js';
 import { snapshotModules } from './read.js';
@@ -80,17 +79,7 @@ export async function snapshotMemberEnded(deps: ExportDeps, e: ExportRecord): Pr
     };
     const manifest = { bucket, key: snapshotManifestKey(deps.config.S3_PREFIX ?? '', s.export_id) };
     const m = await manifestOf(deps, view);
-    const body = Buffer.from(`${JSON.stringify(m.body)}\n`, 'utf8');
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: manifest.bucket,
-        Key: manifest.key,
-        Body: body,
-        ContentType: 'application/json',
-        ContentMD5: createHash('md5').update(body).digest('base64'),
-        Metadata: { 'snapshot-id': s.export_id },
-      }),
-    );
+    await putJsonWithMd5(s3, manifest, m.body, { 'snapshot-id': s.export_id });
     await deps.events?.publish({
       source: EVENT_SOURCE,
       detailType: view.status === 'COMPLETED' ? SNAPSHOT_EVENT_TYPES.COMPLETED : SNAPSHOT_EVENT_TYPES.FAILED,

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { decodeCursor, encodeCursor, readKeyShape } from '../ddb/cursor.js';
 import { and, eq, exists, lt, missing, or } from '../ddb/expr.js';
-import { parseAllRecords, parseOptionalRecord } from '../ddb/record.js';
+import { getRecord, parseAllRecords } from '../ddb/record.js';
 import { keyOf, type Table, type TransactOp } from '../ddb/table.js';
 import { EXPORT_INDEXES, TABLES } from '../tables.js';
 import { type SnapshotRecord, snapshotRecordSchema } from './model.js';
@@ -35,11 +35,7 @@ export class SnapshotStore {
   }
 
   async get(id: string): Promise<SnapshotRecord | undefined> {
-    const key = this.key(id);
-    return parseOptionalRecord(snapshotRecordSchema, await this.table.get(key), {
-      table: this.table.name,
-      key,
-    });
+    return getRecord(this.table, snapshotRecordSchema, this.key(id));
   }
 
   /** Newest first; a cursor of another listing is refused (400 INVALID_CURSOR). */
