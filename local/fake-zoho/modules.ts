@@ -150,7 +150,7 @@ export const FAKE_MODULES: readonly FakeModule[] = [
 ];
 
 /** Listed as exportable-looking, refused by Bulk Read's create (MODULE_NOT_SUPPORTED) when tried. */
-export const BULK_REFUSED_WHEN_TRIED = ['Locking_Information__s'];
+export const BULK_REFUSED_WHEN_TRIED = ['Locking_Information__s', 'LeadsXProducts'];
 
 function render(m: FakeModule, seq: number): Record<string, unknown> {
   return {
