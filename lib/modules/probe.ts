@@ -196,7 +196,7 @@ export class LinkingProbe {
         }
       }
       const wait = PROBE_BACKOFF_MS * 2 ** attempt * (0.5 + random() / 2);
-      if (this.now() + wait >= o.deadline) break;
+      if (attempt === PROBE_ATTEMPTS - 1 || this.now() + wait >= o.deadline) break;
       await sleep(wait);
     }
     return { code: last, refused: false };
