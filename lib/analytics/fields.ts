@@ -98,10 +98,12 @@ export function columnTypeOf(field: ZohoField): { type: ColumnType; reason?: str
   if (dataType === 'rollup_summary') return returnType(field, field.rollup_summary?.return_type);
   const linking = field.multiselectlookup?.linking_details?.module?.api_name;
   if (dataType === 'multiselectlookup' && linking) {
-    // The column comment tells the reader where the links really are (docs/analytics.md).
+    // The column comment tells the reader where the links really are (docs/analytics.md). It says so
+    // whatever EXPORT_LINKING_MODULES is (the converter does not read it): the links are the linking
+    // module's rows either way, and the comment names the setting that exports them.
     return {
       type: STRING,
-      reason: `multiselectlookup: superseded by the linking module ${linking} (one row per link; EXPORT_LINKING_MODULES); kept as text`,
+      reason: `multiselectlookup: superseded by the linking module ${linking}, one row per link (exported with EXPORT_LINKING_MODULES); kept as text`,
     };
   }
   if (field.json_type === 'jsonarray') {

@@ -87,5 +87,19 @@ describe('linking modules (EXPORT_LINKING_MODULES)', () => {
       expect(contacts.has(r[contact]!)).toBe(true);
       expect(accounts.has(r[account]!)).toBe(true);
     }
+    // Its Glue table: both lookups as ids (BIGINT), each column naming the Zoho field it holds.
+    const columns = await hh.exportDeps.catalog!.getColumns('zoho_contacts_x_accounts');
+    expect(columns?.filter((c) => c.Name === 'contact' || c.Name === 'account')).toEqual([
+      expect.objectContaining({
+        Name: 'contact',
+        Type: 'bigint',
+        Comment: expect.stringMatching(/^zoho:Contact\b/),
+      }),
+      expect.objectContaining({
+        Name: 'account',
+        Type: 'bigint',
+        Comment: expect.stringMatching(/^zoho:Account\b/),
+      }),
+    ]);
   });
 });
