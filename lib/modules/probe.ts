@@ -13,7 +13,8 @@
  *
  * Items in the state table (conditional writes only), `module-probe#<api_name>`:
  * `lease_until`/`lease_owner` while one request probes (two API instances never both pay for it),
- * then `accepted_at` (ms), `job_id` and the `supersedes_*` field, kept `PROBE_TTL_MS`. A refusal goes
+ * then `accepted_at` (ms), `job_id` and the `supersedes_*` field, kept `PROBE_TTL_MS`; after a probe
+ * without a verdict, `last_code` and `retry_after` (listings wait `PROBE_RETRY_MS` before the next). A refusal goes
  * to the refusal memory (ModuleCatalog.recordRefusal), which discovery already reads.
  */
 import { randomUUID } from 'node:crypto';
@@ -33,8 +34,10 @@ export const PROBE_TTL_MS = 30 * 24 * 3_600_000;
 export const PROBE_LEASE_MS = 60_000;
 /** Each Zoho call of a probe is abandoned after this. */
 export const PROBE_CALL_TIMEOUT_MS = 8_000;
-/** Tries of the create when Zoho is unreachable or throttles (then `probe_pending`, tried next listing). */
+/** Tries of the create when Zoho is unreachable or throttles (then `probe_pending`). */
 export const PROBE_ATTEMPTS = 3;
+/** After a probe without a verdict (Zoho down, a scope missing), listings do not try again for this long. */
+export const PROBE_RETRY_MS = 5 * 60_000;
 const PROBE_BACKOFF_MS = 500;
 const PROBES_IN_FLIGHT = 2;
 
@@ -47,6 +50,9 @@ const probeItem = z.looseObject({
   supersedes_module: z.string().min(1).optional(),
   supersedes_field: z.string().min(1).optional(),
   lease_until: z.number().finite().optional(),
+  /** A probe without a verdict: Zoho's code, and when the next one may start. */
+  last_code: z.string().optional(),
+  retry_after: z.number().finite().optional(),
 });
 
 /** The keys of Zoho's field metadata the superseded field is found with (analytics-output.md). */
@@ -118,6 +124,12 @@ export class LinkingProbe {
     const item = parseOptionalRecord(probeItem, await table.get(key), { table: table.name, key });
     const now = this.now();
     if (item?.accepted_at !== undefined && item.accepted_at > now - PROBE_TTL_MS) return accepted(item);
+    if (item?.retry_after !== undefined && item.retry_after > now) {
+      return {
+        state: 'pending',
+        detail: `the last probe got ${item.last_code ?? 'no answer'}; tried again after ${new Date(item.retry_after).toISOString()}`,
+      };
+    }
     if (now >= o.deadline || o.signal?.aborted)
       return { state: 'pending', detail: 'not probed within this request; tried again next listing' };
     const owner = randomUUID();
@@ -131,15 +143,25 @@ export class LinkingProbe {
     );
     if (claimed === false) return { state: 'pending', detail: 'another request is probing it' };
     const mine = eq('lease_owner', owner);
-    const release = () => table.update(key, { remove: ['lease_until', 'lease_owner'] }, mine);
     const created = await this.create(module, o);
     if ('code' in created) {
-      await release();
+      const retryAfter = this.now() + PROBE_RETRY_MS;
+      await table.update(
+        key,
+        {
+          set: created.refused ? {} : { last_code: created.code, retry_after: retryAfter },
+          remove: ['lease_until', 'lease_owner', ...(created.refused ? ['last_code', 'retry_after'] : [])],
+        },
+        mine,
+      );
       if (created.refused) {
         await this.opts.recordRefusal(module, created.code);
         return { state: 'refused', code: created.code };
       }
-      return { state: 'pending', detail: `Zoho answered ${created.code}; tried again next listing` };
+      return {
+        state: 'pending',
+        detail: `Zoho answered ${created.code}; tried again after ${new Date(retryAfter).toISOString()}`,
+      };
     }
     const supersedes = await this.supersededField(module, o).catch((e: unknown) => {
       this.opts.log?.('the superseded field of a linking module was not found', {
@@ -158,7 +180,7 @@ export class LinkingProbe {
           expires_at: Math.floor((at + PROBE_TTL_MS) / 1000),
           ...(supersedes ? { supersedes_module: supersedes.module, supersedes_field: supersedes.field } : {}),
         },
-        remove: ['lease_until', 'lease_owner'],
+        remove: ['lease_until', 'lease_owner', 'last_code', 'retry_after'],
       },
       mine,
     );

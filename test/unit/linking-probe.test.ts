@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ZohoField } from '../../lib/analytics/fields.js';
 import { columnTypeOf } from '../../lib/analytics/fields.js';
 import { PROBE_REFUSAL_CODES } from '../../lib/modules/discovery.js';
-import { LinkingProbe, PROBE_ATTEMPTS, PROBE_TTL_MS } from '../../lib/modules/probe.js';
+import { LinkingProbe, PROBE_ATTEMPTS, PROBE_RETRY_MS, PROBE_TTL_MS } from '../../lib/modules/probe.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
 import { memoryTables } from '../support/memory.js';
 
@@ -100,8 +100,14 @@ describe('LinkingProbe', () => {
     expect(r).toMatchObject({ state: 'pending' });
     expect(r?.state === 'pending' && r.detail).toContain('OAUTH_SCOPE_MISMATCH');
     expect(k.refusals).toEqual([]);
-    // The lease was released: the next listing tries again.
-    await k.run();
+    // Not tried again by every listing: after PROBE_RETRY_MS, and then it is accepted.
+    const waiting = (await k.run()).Contacts_X_Accounts;
+    expect(waiting?.state === 'pending' && waiting.detail).toContain(
+      'the last probe got OAUTH_SCOPE_MISMATCH',
+    );
+    expect(k.creates).toHaveLength(1);
+    k.advance(PROBE_RETRY_MS);
+    expect((await k.run()).Contacts_X_Accounts).toMatchObject({ state: 'accepted' });
     expect(k.creates).toHaveLength(2);
   });
 
@@ -115,9 +121,10 @@ describe('LinkingProbe', () => {
     expect(k.waits[1]!).toBeGreaterThan(k.waits[0]!);
     expect(k.now() - started).toBeLessThan(10_000);
     // Past the deadline: not tried at all.
+    k.advance(PROBE_RETRY_MS);
     expect(
       (await k.probe.states(['Contacts_X_Accounts'], { deadline: k.now() })).Contacts_X_Accounts,
-    ).toMatchObject({ state: 'pending' });
+    ).toEqual({ state: 'pending', detail: 'not probed within this request; tried again next listing' });
     expect(k.creates).toHaveLength(PROBE_ATTEMPTS);
   });
 
