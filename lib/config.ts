@@ -46,6 +46,7 @@ const STARTS_EXPORTS = [
   'RETENTION_DAYS',
   'OUTPUT_FORMATS',
   'SCHEDULES',
+  'EXPORT_LINKING_MODULES',
 ] as const;
 
 /** What a function that checks jobs' status (the poller, the callback) reads. */

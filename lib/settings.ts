@@ -193,6 +193,20 @@ export const SETTINGS = {
     context: { key: 'parquetCompression', schema: parquetCodec },
     doc: 'Parquet page codec: zstd (default: smaller and faster here; read by Athena, Spark 3, Redshift Spectrum, Snowflake) or snappy',
   },
+  EXPORT_LINKING_MODULES: {
+    // A boolean in cdk.json, a string on the command line and in the environment.
+    schema: z
+      .preprocess(
+        (v) =>
+          typeof v === 'boolean'
+            ? String(v)
+            : blankToUndefined(typeof v === 'string' ? v.trim().toLowerCase() : v),
+        z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
+      )
+      .transform((v) => v === 'true'),
+    context: { key: 'exportLinkingModules' },
+    doc: 'module discovery treats linking modules (behind multi-select lookups) as candidates, each proven by a one-time probe job (docs/analytics.md)',
+  },
   RETENTION_DAYS: {
     schema: int(90, 1, 3650),
     context: { key: 'retentionDays' },

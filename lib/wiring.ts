@@ -24,6 +24,8 @@ import { ExportStore } from './exports/store.js';
 import { sweepExports } from './exports/sweep.js';
 import type { DownloadMessage } from './jobs/model.js';
 import { JobStore } from './jobs/store.js';
+import { PROBE_REFUSAL_CODES } from './modules/discovery.js';
+import { LinkingProbe } from './modules/probe.js';
 import { ModuleCatalog } from './modules/store.js';
 import type { MetricsSink } from './observability.js';
 import type { DownloadDeps } from './pipeline/download.js';
@@ -156,7 +158,15 @@ export function stores(tables: Tables, timing: Timing, now: () => number = Date.
 export type CoreConfig = ZohoConfig &
   Pick<Settings, 'POLL_INTERVAL_SECONDS' | 'RETENTION_DAYS'> &
   Partial<
-    Pick<Settings, 'MAX_JOB_AGE_HOURS' | 'S3_PREFIX' | 'OUTPUT_FORMATS' | 'SCHEDULES' | 'PARQUET_COMPRESSION'>
+    Pick<
+      Settings,
+      | 'MAX_JOB_AGE_HOURS'
+      | 'S3_PREFIX'
+      | 'OUTPUT_FORMATS'
+      | 'SCHEDULES'
+      | 'PARQUET_COMPRESSION'
+      | 'EXPORT_LINKING_MODULES'
+    >
   > & {
     BUCKET?: string;
   };
@@ -240,12 +250,7 @@ export function exportDeps<C extends CoreConfig>(core: Core<C>, parts: ExportPar
     exports: core.exports,
     idempotency: core.idempotency,
     schedules: core.schedules,
-    modules: new ModuleCatalog({
-      table: core.tables.state,
-      zoho: core.zoho,
-      ...(core.now ? { now: core.now } : {}),
-      ...(config.ZOHO_API_VERSION ? { version: config.ZOHO_API_VERSION } : {}),
-    }),
+    modules: moduleCatalog(core),
     ...(core.budget ? { idempotencyWaitMs: core.budget.idempotencyWaitMs } : {}),
     ...(config.SCHEDULES ? { scheduleDefinitions: config.SCHEDULES } : {}),
     ...(parts.s3 ? { s3: parts.s3 } : {}),
@@ -255,6 +260,37 @@ export function exportDeps<C extends CoreConfig>(core: Core<C>, parts: ExportPar
     ...(parts.callbacks ? { callbackUrl: parts.callbacks.url } : {}),
     ...(parts.random ? { random: parts.random } : {}),
   };
+}
+
+/**
+ * Module discovery over the state table; with EXPORT_LINKING_MODULES, linking modules are candidates,
+ * each proven by its probe job (lib/modules/probe.ts), whose refusal joins the refusal memory.
+ */
+function moduleCatalog<C extends CoreConfig>(core: Core<C>): ModuleCatalog {
+  const { config } = core;
+  const common = {
+    ...(core.now ? { now: core.now } : {}),
+    ...(config.ZOHO_API_VERSION ? { version: config.ZOHO_API_VERSION } : {}),
+  };
+  const linking = config.EXPORT_LINKING_MODULES === true;
+  const catalog: ModuleCatalog = new ModuleCatalog({
+    table: core.tables.state,
+    zoho: core.zoho,
+    ...common,
+    classify: { linking },
+    ...(linking
+      ? {
+          probe: new LinkingProbe({
+            table: core.tables.state,
+            zoho: core.zoho,
+            recordRefusal: (m, code) => catalog.recordRefusal(m, code, PROBE_REFUSAL_CODES),
+            log: (message, extra) => core.logger.warn(message, extra),
+            ...common,
+          }),
+        }
+      : {}),
+  });
+  return catalog;
 }
 
 /** The API's dependencies (`POST /exports` starts exports: OUTPUT_FORMATS and the API version are read). */

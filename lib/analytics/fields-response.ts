@@ -13,6 +13,11 @@ const fieldSchema = z.looseObject({
   length: z.number().int().nullish(),
   formula: z.looseObject({ return_type: z.string().optional() }).nullish(),
   rollup_summary: z.looseObject({ return_type: z.string().optional() }).nullish(),
+  multiselectlookup: z
+    .looseObject({
+      linking_details: z.looseObject({ module: z.looseObject({ api_name: z.string() }).nullish() }).nullish(),
+    })
+    .nullish(),
 });
 
 const fieldsResponseSchema = z.looseObject({ fields: z.array(fieldSchema) });

@@ -12,6 +12,16 @@ export interface ZohoField {
   readonly length?: number | null | undefined;
   readonly formula?: { readonly return_type?: string | undefined } | null | undefined;
   readonly rollup_summary?: { readonly return_type?: string | undefined } | null | undefined;
+  /** A multi-select lookup's linking module (Zoho: `multiselectlookup.linking_details.module`). */
+  readonly multiselectlookup?:
+    | {
+        readonly linking_details?:
+          | { readonly module?: { readonly api_name: string } | null | undefined }
+          | null
+          | undefined;
+      }
+    | null
+    | undefined;
 }
 
 export const REASON_NO_METADATA =
@@ -86,6 +96,16 @@ export function columnTypeOf(field: ZohoField): { type: ColumnType; reason?: str
   if (fixed !== undefined) return { type: resolve(field, fixed) };
   if (dataType === 'formula') return returnType(field, field.formula?.return_type);
   if (dataType === 'rollup_summary') return returnType(field, field.rollup_summary?.return_type);
+  const linking = field.multiselectlookup?.linking_details?.module?.api_name;
+  if (dataType === 'multiselectlookup' && linking) {
+    // The column comment tells the reader where the links really are (docs/analytics.md). It says so
+    // whatever EXPORT_LINKING_MODULES is (the converter does not read it): the links are the linking
+    // module's rows either way, and the comment names the setting that exports them.
+    return {
+      type: STRING,
+      reason: `multiselectlookup: superseded by the linking module ${linking}, one row per link (exported with EXPORT_LINKING_MODULES); kept as text`,
+    };
+  }
   if (field.json_type === 'jsonarray') {
     // multiselectlookup, subform, fileupload, imageupload, territories, tags…: their CSV form is
     // not documented, so the text is kept as it is rather than split on a guessed separator.

@@ -29,6 +29,7 @@ export const NOT_EXPORTABLE_REASONS = [
   'system_hidden',
   'scheduled_for_deletion',
   'linking_not_enabled',
+  'probe_pending',
   'not_a_data_module',
 ] as const;
 export type NotExportableReason = (typeof NOT_EXPORTABLE_REASONS)[number];
@@ -40,6 +41,23 @@ export interface ModuleRefusal {
   /** When, ISO. */
   refused_at: string;
 }
+
+/** The parent's multi-select lookup field that a linking module's rows stand for (one row per link). */
+export interface Supersedes {
+  /** The parent module, whose export carries the field as undocumented text. */
+  module: string;
+  /** The field (`data_type: multiselectlookup`). */
+  field: string;
+}
+
+/**
+ * What the probe of a linking module found (lib/modules/probe.ts); a refusal is a `ModuleRefusal`.
+ * `pending`: not proven yet (not tried within the request's budget, being tried elsewhere, or Zoho
+ * unreachable or answering something that says nothing about the module).
+ */
+export type ProbeState =
+  | { state: 'accepted'; at: string; supersedes: Supersedes | null }
+  | { state: 'pending'; detail: string };
 
 /** One module as `GET /modules` answers it. */
 export interface ModuleInfo {
@@ -57,6 +75,8 @@ export interface ModuleInfo {
   reason: NotExportableReason | null;
   /** The reason as a sentence (with Zoho's code for a remembered refusal); null when exportable. */
   detail: string | null;
+  /** A proven linking module: the parent's multi-select lookup field it supersedes (if found), else null. */
+  supersedes: Supersedes | null;
 }
 
 /**
@@ -77,6 +97,22 @@ export const BULK_READ_DENY_LIST: ReadonlyMap<string, string> = new Map([
 /** Zoho's codes that say "Bulk Read will not export this module": remembered when an export gets one. */
 export const REFUSAL_CODES: ReadonlySet<string> = new Set(['MODULE_NOT_SUPPORTED', 'INVALID_MODULE']);
 
+/**
+ * What a probe job's refusal may mean beyond REFUSAL_CODES. The probe asks for `id` only, with no
+ * criteria, page or cvid, so Zoho's generic rejections of the query or job can only be about the module
+ * (Estuary met INVALID_QUERY for whole modules). Scope, permission and field codes are not here: they
+ * say nothing about whether Bulk Read exports the module, and are never remembered as its refusal.
+ */
+export const PROBE_REFUSAL_CODES: ReadonlySet<string> = new Set([
+  ...REFUSAL_CODES,
+  'MODULE_NOT_AVAILABLE',
+  'INVALID_QUERY',
+  'QUERY_NOT_SUPPORTED',
+  'JOB_NOT_SUPPORTED',
+  'INVALID_BULK_OPERATION',
+  'NOT_SUPPORTED_FEATURE',
+]);
+
 const KIND_OF: Record<string, ModuleKind> = {
   default: 'standard',
   custom: 'custom',
@@ -92,8 +128,9 @@ export function kindOf(generatedType: string | null): ModuleKind {
 
 export interface ClassifyOptions {
   /**
-   * Whether linking modules (multi-select lookups' hidden modules) count as exportable. Off by default:
-   * Zoho says Bulk Read exports them, Estuary excludes them; unproven, so opt-in.
+   * Whether linking modules (multi-select lookups' hidden modules) are candidates (EXPORT_LINKING_MODULES).
+   * Off by default: Zoho says Bulk Read exports them, Estuary excludes them. On, each one is exportable
+   * only once its probe job was accepted (`ProbeState`); until then `probe_pending`.
    */
   linking?: boolean;
 }
@@ -105,6 +142,7 @@ function verdict(
   kind: ModuleKind,
   refusal: ModuleRefusal | undefined,
   opts: ClassifyOptions,
+  probe: ProbeState | undefined,
 ): Verdict {
   if (!m.api_supported)
     return { reason: 'not_api_supported', detail: 'Zoho says the module is not accessible through its API' };
@@ -130,7 +168,16 @@ function verdict(
   if (kind === 'linking' && !opts.linking) {
     return {
       reason: 'linking_not_enabled',
-      detail: 'a linking module (of a multi-select lookup): linking modules are not exported unless enabled',
+      detail:
+        'a linking module (of a multi-select lookup): linking modules are not exported unless enabled (EXPORT_LINKING_MODULES)',
+    };
+  }
+  if (kind === 'linking' && probe?.state !== 'accepted') {
+    return {
+      reason: 'probe_pending',
+      detail: `a linking module not proven yet: a one-time probe job decides whether Bulk Read exports it${
+        probe ? ` (${probe.detail})` : ''
+      }`,
     };
   }
   if (kind === 'web' || kind === 'other') {
@@ -142,14 +189,18 @@ function verdict(
   return undefined;
 }
 
-/** One module's classification. `refusal`: Zoho's refusal of an export of it, if one is remembered. */
+/**
+ * One module's classification. `refusal`: Zoho's refusal of an export of it, if one is remembered;
+ * `probe`: what the probe of a linking module found.
+ */
 export function classifyModule(
   m: ZohoModule,
   refusal?: ModuleRefusal,
   opts: ClassifyOptions = {},
+  probe?: ProbeState,
 ): ModuleInfo {
   const kind = kindOf(m.generated_type);
-  const v = verdict(m, kind, refusal, opts);
+  const v = verdict(m, kind, refusal, opts, probe);
   return {
     api_name: m.api_name,
     label: m.label,
@@ -160,7 +211,21 @@ export function classifyModule(
     exportable: v === undefined,
     reason: v?.reason ?? null,
     detail: v?.detail ?? null,
+    supersedes: v === undefined && probe?.state === 'accepted' ? probe.supersedes : null,
   };
+}
+
+/** Whether `m` is a linking module the probe must prove (enabled, and nothing else rules it out). */
+export function needsProbe(
+  m: ZohoModule,
+  refusal: ModuleRefusal | undefined,
+  opts: ClassifyOptions,
+): boolean {
+  return (
+    opts.linking === true &&
+    kindOf(m.generated_type) === 'linking' &&
+    verdict(m, 'linking', refusal, opts, { state: 'accepted', at: '', supersedes: null }) === undefined
+  );
 }
 
 /** Every module, sorted by API name. */
@@ -168,8 +233,9 @@ export function classifyModules(
   modules: readonly ZohoModule[],
   refusals: Readonly<Record<string, ModuleRefusal>>,
   opts: ClassifyOptions = {},
+  probes: Readonly<Record<string, ProbeState>> = {},
 ): ModuleInfo[] {
   return modules
-    .map((m) => classifyModule(m, refusals[m.api_name], opts))
+    .map((m) => classifyModule(m, refusals[m.api_name], opts, probes[m.api_name]))
     .sort((a, b) => (a.api_name < b.api_name ? -1 : a.api_name > b.api_name ? 1 : 0));
 }

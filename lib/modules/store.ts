@@ -28,8 +28,11 @@ import {
   classifyModules,
   type ModuleInfo,
   type ModuleRefusal,
+  needsProbe,
+  type ProbeState,
   REFUSAL_CODES,
 } from './discovery.js';
+import type { LinkingProbe } from './probe.js';
 
 export const MODULES_CACHE_MS = 3_600_000;
 export const REFUSAL_TTL_MS = 30 * 24 * 3_600_000;
@@ -74,7 +77,14 @@ export interface ModuleCatalogOptions {
   cacheMs?: number;
   version?: ApiVersion;
   classify?: ClassifyOptions;
+  /** With `classify.linking`: proves each linking module once (lib/modules/probe.ts). */
+  probe?: LinkingProbe;
+  /** How long one listing may spend probing linking modules (ms; default 10 s, the API's budget allows it). */
+  probeBudgetMs?: number;
 }
+
+/** A listing spends at most this long probing; the rest stay `probe_pending` until the next listing. */
+export const PROBE_BUDGET_MS = 10_000;
 
 export class ModuleCatalog {
   private readonly now: () => number;
@@ -88,17 +98,20 @@ export class ModuleCatalog {
   /** Every module of the org, classified; from the cache unless it is stale or `refresh`. */
   async list(o: { refresh?: boolean; signal?: AbortSignal } = {}): Promise<ModuleList> {
     const { table } = this.opts;
-    const answer = (
+    const answer = async (
       modules: ZohoModule[],
       refusals: Record<string, ModuleRefusal>,
       at: number,
       cached: boolean,
-    ) => ({
-      modules: classifyModules(modules, refusals, this.opts.classify),
-      fetched_at: new Date(at).toISOString(),
-      cached,
-      cache_max_age_seconds: Math.round(this.cacheMs / 1000),
-    });
+    ): Promise<ModuleList> => {
+      const probes = await this.probe(modules, refusals, o.signal);
+      return {
+        modules: classifyModules(modules, refusals, this.opts.classify, probes),
+        fetched_at: new Date(at).toISOString(),
+        cached,
+        cache_max_age_seconds: Math.round(this.cacheMs / 1000),
+      };
+    };
     const c = parseOptionalRecord(cacheItem, await table.get(CACHE_KEY), {
       table: table.name,
       key: CACHE_KEY,
@@ -113,7 +126,7 @@ export class ModuleCatalog {
       now - c.fetched_at < this.cacheMs &&
       (c.modules_seq ?? 0) === seq
     )
-      return answer(c.modules, c.refusals ?? {}, c.fetched_at, true);
+      return answer(c.modules, { ...(c.refusals ?? {}) }, c.fetched_at, true);
     const started = this.now();
     const modules = await this.opts.zoho.listModules({
       ...(this.opts.version ? { version: this.opts.version } : {}),
@@ -140,6 +153,35 @@ export class ModuleCatalog {
     return answer(modules, refusals, started, false);
   }
 
+  /**
+   * Linking modules, when enabled: each one's probe state (remembered, or probed now within the
+   * budget). A refusal found now is added to `refusals` (it is remembered by the probe as well).
+   */
+  private async probe(
+    modules: readonly ZohoModule[],
+    refusals: Record<string, ModuleRefusal>,
+    signal: AbortSignal | undefined,
+  ): Promise<Record<string, ProbeState>> {
+    const classify = this.opts.classify ?? {};
+    const { probe } = this.opts;
+    if (!probe || !classify.linking) return {};
+    const wanted = modules
+      .filter((m) => needsProbe(m, refusals[m.api_name], classify))
+      .map((m) => m.api_name);
+    if (!wanted.length) return {};
+    const outcomes = await probe.states(wanted, {
+      deadline: this.now() + (this.opts.probeBudgetMs ?? PROBE_BUDGET_MS),
+      ...(signal ? { signal } : {}),
+    });
+    const states: Record<string, ProbeState> = {};
+    for (const [name, r] of Object.entries(outcomes)) {
+      if (r.state === 'refused')
+        refusals[name] = { code: r.code, refused_at: new Date(this.now()).toISOString() };
+      else states[name] = r;
+    }
+    return states;
+  }
+
   /** The refusals remembered for these modules. */
   private async refusalsOf(names: string[]): Promise<Record<string, ModuleRefusal>> {
     const { table } = this.opts;
@@ -159,10 +201,15 @@ export class ModuleCatalog {
 
   /**
    * Zoho refused an export of `module` with `code`: remembered if the code says Bulk Read will not
-   * export it (REFUSAL_CODES), and the cached list made stale. True when written.
+   * export it (`codes`: REFUSAL_CODES for an export, PROBE_REFUSAL_CODES for a probe job), and the
+   * cached list made stale. True when written.
    */
-  async recordRefusal(module: string, code: string): Promise<boolean> {
-    if (!REFUSAL_CODES.has(code)) return false;
+  async recordRefusal(
+    module: string,
+    code: string,
+    codes: ReadonlySet<string> = REFUSAL_CODES,
+  ): Promise<boolean> {
+    if (!codes.has(code)) return false;
     const { table } = this.opts;
     const now = this.now();
     const written = await table.update(

@@ -78,6 +78,7 @@ function familyOf(t: DataType): Family {
       return 'lookup';
     case 'textarea':
     case 'profileimage':
+    case 'multiselectlookup':
       return 'none';
     default:
       return 'text';

@@ -72,7 +72,8 @@ export type DataType =
   | 'ownerlookup'
   | 'autonumber'
   | 'formula'
-  | 'profileimage';
+  | 'profileimage'
+  | 'multiselectlookup';
 
 export type JsonType = 'string' | 'integer' | 'double' | 'boolean' | 'jsonobject' | 'jsonarray';
 
@@ -99,6 +100,7 @@ export const JSON_TYPE: Record<DataType, JsonType> = {
   autonumber: 'string',
   formula: 'double',
   profileimage: 'string',
+  multiselectlookup: 'jsonarray',
 };
 
 /** A CSV value generator: returns the value already CSV-escaped. */
@@ -123,6 +125,8 @@ export interface FieldDef {
   lookupEmptyEvery?: number;
   /** false: in the metadata, but Zoho's bulk read does not export it (profile images). */
   exported?: boolean;
+  /** A multi-select lookup: the linking module holding its links (one record per link). */
+  linking?: { module: string; lookupField: string; connectedField: string; connectedModule: string };
   gen: Gen;
 }
 
@@ -179,6 +183,30 @@ export const SUBFORM_PARENTS: Readonly<Record<string, string>> = {
   Purchase_Items: 'Purchase_Orders',
 };
 
+/**
+ * The linking modules (Zoho's Modules API: generated_type "linking", made for a multi-select lookup)
+ * with their two lookup fields and the modules they point to; the first module holds the multi-select
+ * lookup field (MULTI_LOOKUP_FIELD). Each has a record store of its own. LeadsXProducts is the one Bulk
+ * Read refuses when tried (modules.ts BULK_REFUSED_WHEN_TRIED): Estuary excludes linking modules, so
+ * the fake keeps one that fails its probe.
+ */
+export const LINKING_MODULES: Readonly<Record<string, readonly [[string, string], [string, string]]>> = {
+  Contacts_X_Accounts: [
+    ['Contact', 'Contacts'],
+    ['Account', 'Accounts'],
+  ],
+  LeadsXProducts: [
+    ['Lead', 'Leads'],
+    ['Product', 'Products'],
+  ],
+};
+
+/** The multi-select lookup field of each linking module's first module. */
+export const MULTI_LOOKUP_FIELD: Readonly<Record<string, string>> = {
+  Contacts_X_Accounts: 'Linked_Accounts',
+  LeadsXProducts: 'Products_Of_Interest',
+};
+
 /** Line items per parent in a reset store: item n belongs to parent record floor(n / 3). */
 export const ITEMS_PER_PARENT = 3;
 
@@ -186,7 +214,11 @@ export const ITEMS_PER_PARENT = 3;
 export const BULK_EXCLUDED_MODULES = ['Notes', 'Attachments', 'Emails'];
 
 export function isSupportedModule(name: string): boolean {
-  return SUPPORTED_MODULES.includes(name) || /^[A-Za-z][A-Za-z0-9_]*__[cs]$/.test(name);
+  return (
+    SUPPORTED_MODULES.includes(name) ||
+    LINKING_MODULES[name] !== undefined ||
+    /^[A-Za-z][A-Za-z0-9_]*__[cs]$/.test(name)
+  );
 }
 
 /** Module API id (as echoed in job details). */
@@ -324,6 +356,7 @@ const LENGTH: Record<DataType, number> = {
   autonumber: 50,
   formula: 16,
   profileimage: 255,
+  multiselectlookup: 2000,
 };
 
 function f(apiName: string, dataType: DataType, label: string, gen: Gen, extra: Extra = {}): FieldDef {
@@ -643,6 +676,47 @@ function subformFields(parent: string): FieldDef[] {
   ];
 }
 
+/**
+ * A linking module's record: its id, the two lookups (always set: a link joins two records, each one of
+ * the first 1,000 of its module, so it exists in a default-sized store), and its own Created_Time and
+ * Modified_Time. No owner: Zoho's linking modules are "accessible only via API" (Kaizen #199).
+ */
+function linkingFields(module: string): FieldDef[] {
+  const link = ([apiName, target]: readonly [string, string]): FieldDef =>
+    f(apiName, 'lookup', apiName, (c) => recordId(target, (c.rng() >>> 8) % 1000), {
+      lookupModule: target,
+      mandatory: true,
+    });
+  const [a, b] = LINKING_MODULES[module]!;
+  return [
+    idField(),
+    link(a),
+    link(b),
+    f('Created_Time', 'datetime', 'Created Time', (c) => orgDateTime(c.createdMs), { readOnly: true }),
+    f('Modified_Time', 'datetime', 'Modified Time', (c) => orgDateTime(c.modifiedMs), { readOnly: true }),
+  ];
+}
+
+/**
+ * The multi-select lookup field on the first module of a linking module. Bulk Read's CSV form of it is
+ * undocumented, so the fake takes the stricter reading: in the metadata, not exported (as a profile
+ * image; Estuary drops the type from its exports too); its links are the linking module's rows.
+ */
+function multiLookupField(holder: string): FieldDef[] {
+  return Object.entries(LINKING_MODULES).flatMap(
+    ([linking, [[lookupField], [connectedField, connected]]]) => {
+      if (LINKING_MODULES[linking]![0][1] !== holder) return [];
+      const apiName = MULTI_LOOKUP_FIELD[linking]!;
+      return [
+        f(apiName, 'multiselectlookup', apiName.replace(/_/g, ' '), () => '', {
+          exported: false,
+          linking: { module: linking, lookupField, connectedField, connectedModule: connected },
+        }),
+      ];
+    },
+  );
+}
+
 // ---------------------------------------------------------------- schemas
 
 export interface ModuleSchema {
@@ -663,16 +737,18 @@ export function schemaFor(module: string): ModuleSchema {
   if (s) return s;
   const fields =
     module === 'Leads'
-      ? leadsFields()
+      ? [...leadsFields(), ...multiLookupField(module)]
       : module === 'Contacts'
-        ? contactsFields()
+        ? [...contactsFields(), ...multiLookupField(module)]
         : module === 'Accounts'
           ? accountsFields()
           : module === 'Deals'
             ? dealsFields()
             : SUBFORM_PARENTS[module]
               ? subformFields(SUBFORM_PARENTS[module])
-              : genericFields(module);
+              : LINKING_MODULES[module]
+                ? linkingFields(module)
+                : genericFields(module);
   const byName = new Map(fields.map((x) => [x.apiName, x]));
   const displayName = (c: RowCtx): string => {
     if (module === 'Accounts') {

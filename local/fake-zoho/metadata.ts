@@ -42,6 +42,26 @@ function render(module: string, f: FieldDef): Record<string, unknown> {
   }
   if (f.dataType === 'ownerlookup')
     out.lookup = { module: { api_name: 'users', id: schemaModuleId('users') } };
+  if (f.linking) {
+    // Zoho's keys (analytics-output.md): multiselectlookup.linking_details.{module, lookup_field, connected_lookup_field}.
+    out.multiselectlookup = {
+      linking_details: {
+        module: { api_name: f.linking.module, id: schemaModuleId(f.linking.module) },
+        lookup_field: {
+          api_name: f.linking.lookupField,
+          id: fieldId(f.linking.module, f.linking.lookupField),
+        },
+        connected_lookup_field: {
+          api_name: f.linking.connectedField,
+          id: fieldId(f.linking.module, f.linking.connectedField),
+        },
+      },
+      connected_module: {
+        api_name: f.linking.connectedModule,
+        id: schemaModuleId(f.linking.connectedModule),
+      },
+    };
+  }
   if (f.dataType === 'currency') out.currency = { precision: 2, rounding_option: 'normal' };
   if (f.dataType === 'formula') out.formula = { return_type: f.formulaReturn ?? 'double' };
   if (f.dataType === 'textarea') out.textarea = { type: f.textareaType ?? 'small' };

@@ -6,7 +6,8 @@
  * trackers, linking modules, modules Zoho says are not API-supported, system-hidden ones (Notes and
  * Attachments say `api_supported: true`, and Bulk Read refuses them: create.ts answers
  * MODULE_NOT_SUPPORTED), and `Locking_Information__s`, which looks exportable and which Bulk Read
- * refuses only when tried (BULK_REFUSED_WHEN_TRIED).
+ * refuses only when tried (BULK_REFUSED_WHEN_TRIED), as it refuses the linking module LeadsXProducts
+ * (Contacts_X_Accounts exports: fields.ts LINKING_MODULES).
  *
  * `status=` (a comma list of visible, user_hidden, system_hidden, scheduled_for_deletion) filters; an
  * unknown status is INVALID_DATA. Without it, every module is listed (Zoho: "modules removed from
@@ -150,7 +151,7 @@ export const FAKE_MODULES: readonly FakeModule[] = [
 ];
 
 /** Listed as exportable-looking, refused by Bulk Read's create (MODULE_NOT_SUPPORTED) when tried. */
-export const BULK_REFUSED_WHEN_TRIED = ['Locking_Information__s'];
+export const BULK_REFUSED_WHEN_TRIED = ['Locking_Information__s', 'LeadsXProducts'];
 
 function render(m: FakeModule, seq: number): Record<string, unknown> {
   return {

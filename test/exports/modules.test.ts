@@ -31,6 +31,7 @@ describe('GET /modules', () => {
       exportable: true,
       reason: null,
       detail: null,
+      supersedes: null,
     });
     expect(find(first.body, 'Quoted_Items')).toMatchObject({
       kind: 'subform',

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeZoho, schemaFor, startFakeZoho } from '../../local/fake-zoho/index.js';
-import { collect, createdId, getJson, type Json, mintToken, parseCsv } from './helpers.js';
+import { collect, createdId, createJob, getJson, type Json, mintToken, parseCsv } from './helpers.js';
 
 let fake: FakeZoho;
 let token: string;
@@ -143,7 +143,10 @@ describe('field metadata', () => {
 
   it('default CSV columns = the exported metadata fields, in a fixed order that is not alphabetical', async () => {
     for (const m of [...RICH, 'Tasks', 'Widgets__c']) {
-      const fields = (await metadata(m)).filter((f: Json) => f.data_type !== 'profileimage');
+      // Not exported by Bulk Read: profile images, and (the stricter reading) multi-select lookups.
+      const fields = (await metadata(m)).filter(
+        (f: Json) => f.data_type !== 'profileimage' && f.data_type !== 'multiselectlookup',
+      );
       const cols = fields.map((f: Json) => f.api_name);
       expect(schemaFor(m).defaultColumns).toEqual(cols);
       expect([...cols].sort()).not.toEqual(cols);
@@ -153,6 +156,39 @@ describe('field metadata', () => {
       expect(header).toEqual(cols);
     }
     expect((await metadata('Leads')).some((f: Json) => f.data_type === 'profileimage')).toBe(true);
+  });
+
+  it('a multi-select lookup names its linking module, whose two lookups point back; Bulk Read does not export it', async () => {
+    const field = (await metadata('Contacts')).find((f: Json) => f.data_type === 'multiselectlookup');
+    expect(field).toMatchObject({
+      api_name: 'Linked_Accounts',
+      json_type: 'jsonarray',
+      multiselectlookup: {
+        linking_details: {
+          module: { api_name: 'Contacts_X_Accounts' },
+          lookup_field: { api_name: 'Contact' },
+          connected_lookup_field: { api_name: 'Account' },
+        },
+        connected_module: { api_name: 'Accounts' },
+      },
+    });
+    const linking = await metadata('Contacts_X_Accounts');
+    expect(linking.map((f: Json) => [f.api_name, f.lookup?.module?.api_name ?? f.data_type])).toEqual([
+      ['id', 'bigint'],
+      ['Contact', 'Contacts'],
+      ['Account', 'Accounts'],
+      ['Created_Time', 'datetime'],
+      ['Modified_Time', 'datetime'],
+    ]);
+    const r = await createJob(fake, token, {
+      query: { module: { api_name: 'Contacts' }, fields: ['id', 'Linked_Accounts'] },
+    });
+    expect([r.status, r.json.code]).toEqual([400, 'FIELD_NOT_SUPPORTED']);
+    // The linking modules at Bulk Read: Contacts_X_Accounts exports, LeadsXProducts is refused.
+    const ok = await createJob(fake, token, { query: { module: { api_name: 'Contacts_X_Accounts' } } });
+    expect(ok.status).toBe(201);
+    const refused = await createJob(fake, token, { query: { module: { api_name: 'LeadsXProducts' } } });
+    expect([refused.status, refused.json.code]).toEqual([400, 'MODULE_NOT_SUPPORTED']);
   });
 
   it('CSV values follow the declared types; exactly one field (Accounts.Employees) does not', async () => {

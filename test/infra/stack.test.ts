@@ -6,7 +6,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CALLBACK_THROTTLE } from '../../infra/api.js';
-import { ConfigError, configFromContext, parseConfig } from '../../infra/config.js';
+import { ConfigError, configFromContext, parseConfig, settingsEnv } from '../../infra/config.js';
 import { type ExporterFunction, FUNCTION_TAG } from '../../infra/function.js';
 import type { ZohoCrmBulkExportStack } from '../../infra/stack.js';
 import { API_ROUTES } from '../../lib/api/routes.js';
@@ -934,6 +934,7 @@ describe('configuration validation', () => {
       callbacks: true,
       stuckExportHours: 6,
       schedules: [],
+      exportLinkingModules: false,
     });
   });
 
@@ -943,6 +944,7 @@ describe('configuration validation', () => {
     ['stuckExportHours', '1.5'],
     ['alarmTopicArn', 'arn:aws:sqs:eu-west-1:123456789012:q'],
     ['callbacks', 'maybe'],
+    ['exportLinkingModules', 'yes'],
     ['callbackBaseUrl', 'http://api.example.com'],
     ['callbackBaseUrl', 'https://api.example.com/?x=1'],
     ['zohoDataCenter', 'XX'],
@@ -992,6 +994,15 @@ describe('configuration validation', () => {
     expect(
       parseConfig({ pollSchedule: '10', retentionDays: ' 30 ', secretName: '', zohoDataCenter: 'in' }),
     ).toMatchObject({ pollSchedule: 10, retentionDays: 30, zohoDataCenter: 'IN', secretName: undefined });
+  });
+
+  it('exportLinkingModules: true (cdk.json) or "true" (-c) reaches the functions that list modules', () => {
+    for (const v of [true, 'true', ' TRUE ']) {
+      const config = parseConfig({ exportLinkingModules: v });
+      expect(config.exportLinkingModules).toBe(true);
+      expect(settingsEnv(config).EXPORT_LINKING_MODULES).toBe('true');
+    }
+    expect(settingsEnv(parseConfig({})).EXPORT_LINKING_MODULES).toBe('false');
   });
 });
 

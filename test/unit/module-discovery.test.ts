@@ -1,11 +1,13 @@
 /** Module discovery: the classification (each kind, each reason) and the state-table cache and refusals. */
 import { describe, expect, it } from 'vitest';
 import {
+  type ClassifyOptions,
   classifyModule,
   classifyModules,
   MODULE_KINDS,
   NOT_EXPORTABLE_REASONS,
   type NotExportableReason,
+  needsProbe,
 } from '../../lib/modules/discovery.js';
 import { ModuleCatalog } from '../../lib/modules/store.js';
 import { modulesResponse, toZohoModule, type ZohoModule } from '../../lib/zoho/modules.js';
@@ -49,7 +51,9 @@ describe('kinds', () => {
 });
 
 describe('reasons', () => {
-  const cases: Array<[NotExportableReason, ZohoModule, Parameters<typeof classifyModule>[1]?]> = [
+  const cases: Array<
+    [NotExportableReason, ZohoModule, Parameters<typeof classifyModule>[1]?, ClassifyOptions?]
+  > = [
     ['not_api_supported', mod({ api_name: 'Feeds', api_supported: false })],
     // A remembered refusal wins over the deny-list: it is what Zoho said to this org.
     [
@@ -67,11 +71,17 @@ describe('reasons', () => {
       mod({ api_name: 'Old__c', generated_type: 'custom', status: 'scheduled_for_deletion' }),
     ],
     ['linking_not_enabled', mod({ api_name: 'Contacts_X_Accounts', generated_type: 'linking' })],
+    [
+      'probe_pending',
+      mod({ api_name: 'Contacts_X_Accounts', generated_type: 'linking' }),
+      undefined,
+      { linking: true },
+    ],
     ['not_a_data_module', mod({ api_name: 'Web_Tab', generated_type: 'web' })],
     ['not_a_data_module', mod({ api_name: 'Odd', generated_type: 'something_new' })],
   ];
-  it.each(cases)('%s (%o)', (reason, m, refusal) => {
-    const c = classifyModule(m, refusal);
+  it.each(cases)('%s (%o)', (reason, m, refusal, opts) => {
+    const c = classifyModule(m, refusal, opts);
     expect(c).toMatchObject({ exportable: false, reason });
     expect(c.detail).toEqual(expect.any(String));
   });
@@ -82,9 +92,45 @@ describe('reasons', () => {
     expect(c.detail).toContain('INVALID_MODULE');
   });
 
-  it('linking modules are exportable when enabled; Tasks keeps its parent Activities and is exportable', () => {
-    const linking = mod({ api_name: 'LeadsXProducts', generated_type: 'linking' });
-    expect(classifyModule(linking, undefined, { linking: true }).exportable).toBe(true);
+  it('linking modules: off, not exportable; on, exportable only once their probe was accepted', () => {
+    const linking = mod({ api_name: 'Contacts_X_Accounts', generated_type: 'linking' });
+    const accepted = {
+      state: 'accepted' as const,
+      at: '2027-01-01T00:00:00.000Z',
+      supersedes: { module: 'Contacts', field: 'Linked_Accounts' },
+    };
+    expect(classifyModule(linking, undefined, {}, accepted)).toMatchObject({
+      exportable: false,
+      reason: 'linking_not_enabled',
+      supersedes: null,
+    });
+    expect(needsProbe(linking, undefined, {})).toBe(false);
+    expect(needsProbe(linking, undefined, { linking: true })).toBe(true);
+    expect(classifyModule(linking, undefined, { linking: true })).toMatchObject({
+      exportable: false,
+      reason: 'probe_pending',
+    });
+    const pending = classifyModule(
+      linking,
+      undefined,
+      { linking: true },
+      { state: 'pending', detail: 'x y' },
+    );
+    expect(pending.detail).toContain('(x y)');
+    expect(classifyModule(linking, undefined, { linking: true }, accepted)).toMatchObject({
+      exportable: true,
+      reason: null,
+      supersedes: accepted.supersedes,
+    });
+    // A refusal (remembered from the probe) wins; a refused or hidden one is not probed.
+    const refusal = { code: 'MODULE_NOT_SUPPORTED', refused_at: 't' };
+    expect(classifyModule(linking, refusal, { linking: true }, accepted).reason).toBe('zoho_refused');
+    expect(needsProbe(linking, refusal, { linking: true })).toBe(false);
+    expect(needsProbe({ ...linking, status: 'system_hidden' }, undefined, { linking: true })).toBe(false);
+    expect(needsProbe(mod({ api_name: 'Leads' }), undefined, { linking: true })).toBe(false);
+  });
+
+  it('Tasks keeps its parent Activities and is exportable', () => {
     expect(classifyModule(mod({ api_name: 'Tasks', parent: 'Activities' }))).toMatchObject({
       exportable: true,
       parent: 'Activities',
