@@ -286,7 +286,7 @@ export function scheduleDeps(exports: ExportDeps, core: Pick<Core, 'schedules'>)
 
 /** A subform: a known line-item module, or one discovery lists as `kind: "subform"` (custom subforms). */
 export const subformOf =
-  (modules: ExportDeps['modules']) =>
+  (modules: { list(): Promise<{ modules: readonly { api_name: string; kind: string }[] }> } | undefined) =>
   async (module: string): Promise<boolean> =>
     knownSubform(module) ||
     (modules !== undefined &&

@@ -106,7 +106,11 @@ describe('schedule definitions', () => {
       /fields, cvid apply to a single-module schedule only/,
     );
     expect(
-      problems({ ...base, modules: ['Leads'], criteria: { api_name: 'id', comparator: 'equal', value: '1' } }),
+      problems({
+        ...base,
+        modules: ['Leads'],
+        criteria: { api_name: 'id', comparator: 'equal', value: '1' },
+      }),
     ).toMatch(/criteria apply to a single-module schedule only/);
     expect(problems({ ...base, modules: [] })).toMatch(/modules must be "all" or a non-empty list/);
     expect(problems({ ...base, modules: 'everything' })).toMatch(/modules must be "all" or a non-empty list/);
@@ -118,7 +122,9 @@ describe('schedule definitions', () => {
     );
     const many = Array.from({ length: 99 }, (_, i) => `M${i}`);
     expect(problems({ ...base, modules: many })).toMatch(/lists 99 modules; at most 98/);
-    expect(problems({ ...base, modules: 'all', mode: 'delta' })).toMatch(/mode must be "full" or "incremental"/);
+    expect(problems({ ...base, modules: 'all', mode: 'delta' })).toMatch(
+      /mode must be "full" or "incremental"/,
+    );
     expect(problems({ ...base, modules: 'all', schedule: 'soon' })).toMatch(/schedule "soon"/);
   });
 

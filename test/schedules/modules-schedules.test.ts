@@ -11,7 +11,12 @@ import { apiOf, spyCreates } from '../support/exports.js';
 import { type Harness, pipelineHarness } from '../support/pipeline.js';
 
 const SCHEDULES = [
-  { name: 'crm-nightly', modules: ['Contacts', 'Quoted_Items'], mode: 'incremental', schedule: 'rate(1 day)' },
+  {
+    name: 'crm-nightly',
+    modules: ['Contacts', 'Quoted_Items'],
+    mode: 'incremental',
+    schedule: 'rate(1 day)',
+  },
   { name: 'everything', modules: 'all', mode: 'full', schedule: 'cron(0 3 ? * SUN *)' },
 ];
 
@@ -114,7 +119,11 @@ describe('multi-module schedules', () => {
     const run2 = await exportsOf(hh, done2);
     const since = new Date(Date.parse(run1.Contacts.created_at) - INCREMENTAL_OVERLAP_MS).toISOString();
     expect(run2.Contacts).toMatchObject({ mode: 'incremental', since, records: modified.length });
-    expect(run2.Quoted_Items).toMatchObject({ mode: 'full', since: null, records: run1.Quoted_Items.records });
+    expect(run2.Quoted_Items).toMatchObject({
+      mode: 'full',
+      since: null,
+      records: run1.Quoted_Items.records,
+    });
     // What Zoho was asked: Contacts modified after its watermark minus the overlap; Quoted_Items all.
     const asked = (m: string) => calls.filter((c) => c.query.module === m).map((c) => c.query.criteria);
     expect(asked('Contacts')).toEqual([
