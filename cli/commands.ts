@@ -16,6 +16,7 @@ import {
   s3Uri,
   schedulesTable,
 } from './format.js';
+import { type ApiSnapshot, followSnapshot, snapshotFailed } from './snapshot.js';
 import {
   type ApiExport,
   type ApiJob,
@@ -409,11 +410,30 @@ export async function schedulesRun(ctx: Context, name: string, w: WatchFlags): P
   if (name.trim() === '' || name.length > 256)
     throw new UsageError('give the name of a schedule (zoho-export schedules list)');
   const { client } = await ctx.api();
-  let res: { status: number; body: ApiExport };
+  let res: { status: number; body: ApiExport | ApiSnapshot };
   try {
-    res = await client.request<ApiExport>('POST', `/schedules/${encodeURIComponent(name)}/runs`);
+    res = await client.request<ApiExport | ApiSnapshot>(
+      'POST',
+      `/schedules/${encodeURIComponent(name)}/runs`,
+    );
   } catch (e) {
     throw noSchedules(e, `POST /schedules/${name}/runs`);
+  }
+  if ('snapshot_id' in res.body && !('export_id' in res.body)) {
+    // A multi-module schedule: its run is a snapshot.
+    const s = res.body;
+    const what = `schedule ${name}: snapshot ${s.snapshot_id} of ${s.modules.length} module(s) started`;
+    if (w.watch) {
+      if (!ctx.json) ctx.err(what);
+      return followSnapshot(ctx, s, w);
+    }
+    if (ctx.json) ctx.printJson(s);
+    else {
+      ctx.out(`${what} (${s.status})`);
+      ctx.out(`  follow it: GET /snapshots/${s.snapshot_id}`);
+    }
+    if (s.status === 'FAILED') throw snapshotFailed(s);
+    return EXIT.OK;
   }
   const e = res.body;
   if (w.watch) {

@@ -94,15 +94,34 @@ export function schedulesTable(list: ApiSchedule[]): string {
     ['NAME', 'MODULE', 'MODE', 'SCHEDULE', 'TIMEZONE', 'WATERMARK', 'RUNNING', 'LAST_RUN'],
     list.map((s) => [
       s.name,
-      s.module,
+      s.module ?? modulesCell(s.modules),
       s.mode,
       s.schedule,
       s.timezone,
-      s.watermark ?? '-',
+      s.watermarks ? watermarksCell(s.watermarks) : (s.watermark ?? '-'),
       s.running ? 'yes' : 'no',
-      s.last_run ? `${s.last_run.export_id} ${s.last_run.status} ${time(s.last_run.started_at)}` : '-',
+      s.last_run
+        ? `${s.last_run.export_id ?? s.last_run.snapshot_id ?? '-'} ${s.last_run.status} ${time(s.last_run.started_at)}${s.last_run.failed_modules?.length ? ` (failed: ${s.last_run.failed_modules.join(', ')})` : ''}`
+        : '-',
     ]),
   );
+}
+
+const modulesCell = (m: ApiSchedule['modules']): string =>
+  m === undefined
+    ? '-'
+    : m === 'all'
+      ? 'all'
+      : m.length <= 3
+        ? m.join(',')
+        : `${m.slice(0, 3).join(',')},+${m.length - 3}`;
+
+/** A multi-module schedule's watermarks in one cell: the oldest (the furthest back a next run reads), and how many. */
+function watermarksCell(w: Record<string, string | null>): string {
+  const set = Object.values(w).filter((v): v is string => v !== null);
+  const all = Object.keys(w).length;
+  if (!set.length) return '-';
+  return `${[...set].sort()[0]} (oldest; ${set.length}/${all} modules)`;
 }
 
 const errorLine = (e: { code: string; message: string } | null | undefined): string | undefined =>

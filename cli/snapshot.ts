@@ -143,7 +143,7 @@ export async function watchSnapshot(
   }
 }
 
-function snapshotFailed(s: ApiSnapshot): FailedError {
+export function snapshotFailed(s: ApiSnapshot): FailedError {
   const why = s.modules
     .filter((m) => m.status === 'FAILED')
     .map((m) => `${m.module}${m.error ? ` (${m.error.code}: ${m.error.message})` : ''}`);
@@ -197,7 +197,13 @@ export async function snapshotCommand(ctx: Context, f: SnapshotFlags): Promise<n
     return EXIT.OK;
   }
   if (!ctx.json) ctx.out(`snapshot ${s.snapshot_id} started: ${s.modules.length} module(s)`);
+  return followSnapshot(ctx, s, f);
+}
+
+/** Watches a started snapshot (`snapshot --watch`, a multi-module `schedules run --watch`) to its end. */
+export async function followSnapshot(ctx: Context, s: ApiSnapshot, f: WatchFlags): Promise<number> {
   if (s.status !== 'RUNNING') return reportSnapshot(ctx, s);
+  const { client } = await ctx.api();
   const renderer: SnapshotRenderer = ctx.io.stderr.isTTY
     ? snapshotLiveRenderer(ctx.io.stderr)
     : ctx.json

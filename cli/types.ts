@@ -53,15 +53,24 @@ export type CliManifestPage = Omit<ManifestPage, 'header'> & {
 
 export type CliManifest = Omit<Manifest, 'pages'> & { pages: CliManifestPage[] };
 
+/** `GET /schedules`: a single-module schedule (`module`, `watermark`) or a multi-module one (`modules`, `watermarks`). */
 export interface ApiSchedule {
   name: string;
-  module: string;
+  module?: string;
+  modules?: 'all' | string[];
   mode: 'full' | 'incremental';
   schedule: string;
   timezone: string;
-  watermark: string | null;
+  watermark?: string | null;
+  watermarks?: Record<string, string | null>;
   running: boolean;
-  last_run: { export_id: string; status: string; started_at: string } | null;
+  last_run: {
+    export_id?: string;
+    snapshot_id?: string;
+    status: string;
+    started_at: string;
+    failed_modules?: string[];
+  } | null;
 }
 
 export interface ExportList {

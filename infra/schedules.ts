@@ -61,7 +61,7 @@ export class Schedules {
         scope,
         `Schedule${i}${def.name.replace(/[^A-Za-z0-9]/g, '')}`,
         {
-          description: `Zoho CRM bulk export: schedule ${def.name} (${def.mode} export of ${def.module})`,
+          description: `Zoho CRM bulk export: schedule ${def.name} (${def.mode} export of ${def.module ?? (def.modules === 'all' ? 'all modules' : `${def.modules.length} modules`)})`,
           scheduleExpression: def.schedule,
           scheduleExpressionTimezone: def.timezone,
           flexibleTimeWindow: { mode: 'OFF' },

@@ -33,6 +33,7 @@ import { DownloadBudget } from './pipeline/download-budget.js';
 import type { PollDeps } from './pipeline/poll.js';
 import type { ScheduleDeps } from './schedules/run.js';
 import { ScheduleStore } from './schedules/store.js';
+import { knownSubform } from './schedules/subforms.js';
 import type { Settings } from './settings.js';
 import type { TableRole } from './tables.js';
 import { createZohoClient, type ZohoClient } from './zoho/client.js';
@@ -79,6 +80,16 @@ export function budgetFor(fn: FunctionName): WaitBudget {
   const zohoRequestMs = Math.min(CAPS.zohoRequestMs, usable - idempotencyWaitMs - tokenWaitMs);
   const tokenLeaseMs = Math.min(CAPS.tokenLeaseMs, tokenWaitMs + MINT_BEFORE_LEASE_END_MS);
   return { timeoutMs, marginMs, zohoRequestMs, tokenWaitMs, tokenLeaseMs, idempotencyWaitMs };
+}
+
+/**
+ * How long function `fn` may spend creating a snapshot's first pages (`POST /snapshots`, a multi-module
+ * schedule's run): its timeout less its margin, one Zoho request and one token wait (the create that
+ * starts last must answer in time). What is left the poller's sweep creates.
+ */
+export function firstPagesWindowMs(fn: FunctionName): number {
+  const b = budgetFor(fn);
+  return Math.max(0, b.timeoutMs - b.marginMs - b.zohoRequestMs - b.tokenWaitMs);
 }
 
 /**
@@ -301,10 +312,21 @@ export function apiDeps<C extends CoreConfig & Pick<Settings, 'OUTPUT_FORMATS' |
   return { ...exportDeps(core, parts), endsSnapshots: false };
 }
 
-/** A schedule run's dependencies: the export start, and the schedules' state. */
+/**
+ * A schedule run's dependencies: the export start, and the schedules' state. Module discovery names
+ * the org's subforms (custom ones too: `kind: "subform"`), which runs read whole (lib/schedules/subforms.ts).
+ */
 export function scheduleDeps(exports: ExportDeps, core: Pick<Core, 'schedules'>): ScheduleDeps {
-  return { ...exports, schedules: core.schedules };
+  return { ...exports, schedules: core.schedules, isSubform: subformOf(exports.modules) };
 }
+
+/** A subform: a known line-item module, or one discovery lists as `kind: "subform"` (custom subforms). */
+export const subformOf =
+  (modules: { list(): Promise<{ modules: readonly { api_name: string; kind: string }[] }> } | undefined) =>
+  async (module: string): Promise<boolean> =>
+    knownSubform(module) ||
+    (modules !== undefined &&
+      (await modules.list()).modules.some((m) => m.api_name === module && m.kind === 'subform'));
 
 type Dispatch = (msg: DownloadMessage, delayMs?: number) => Promise<void>;
 

@@ -31,7 +31,15 @@ import { pollOnce } from '../lib/pipeline/poll.js';
 import { runSchedule } from '../lib/schedules/run.js';
 import { startScheduleTimer } from '../lib/schedules/timer.js';
 import { SETTING_NAMES, type Settings } from '../lib/settings.js';
-import { apiDeps, callbackDeps, downloadDeps, exportDeps, pollDeps, scheduleDeps } from '../lib/wiring.js';
+import {
+  apiDeps,
+  callbackDeps,
+  downloadDeps,
+  exportDeps,
+  firstPagesWindowMs,
+  pollDeps,
+  scheduleDeps,
+} from '../lib/wiring.js';
 import { credentialsFromEnv } from '../lib/zoho/token-broker.js';
 import { AwsCallRecorder, jsonLinesSink } from './aws-calls.js';
 import type { ConvertWorkerConfig } from './convert-worker.js';
@@ -558,9 +566,13 @@ export async function startLocalStack(
     const scheduleRunDeps = scheduleDeps(exportDeps(scheduleFn.core, scheduleFn.parts), scheduleFn.core);
     const scheduleTimer = startScheduleTimer(settings.SCHEDULES, async (def) => {
       try {
-        const o = await runSchedule(scheduleRunDeps, def);
+        const o = await runSchedule(scheduleRunDeps, def, {
+          deadline: Date.now() + firstPagesWindowMs('run-schedule'),
+        });
         if (o.kind === 'started')
           logger.info('schedule run', { schedule: def.name, export_id: o.record.export_id });
+        if (o.kind === 'snapshot')
+          logger.info('schedule run', { schedule: def.name, snapshot_id: o.snapshot.export_id });
       } catch (e) {
         logger.error('schedule run failed', { schedule: def.name, error: describeError(e) });
       }
@@ -584,7 +596,7 @@ export async function startLocalStack(
     if (recordFile) say(`  AWS calls      recorded per function to ${recordFile}`);
     if (settings.SCHEDULES.length)
       say(
-        `  schedules      ${settings.SCHEDULES.map((d) => `${d.name} (${d.mode} ${d.module}, ${d.schedule} ${d.timezone})`).join('; ')}`,
+        `  schedules      ${settings.SCHEDULES.map((d) => `${d.name} (${d.mode} ${d.module ?? (d.modules === 'all' ? 'all modules' : d.modules.join(', '))}, ${d.schedule} ${d.timezone})`).join('; ')}`,
       );
     if (demoJobs.length) {
       // Exports first, as in the README: registering a job made elsewhere is the secondary path.

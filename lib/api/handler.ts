@@ -29,7 +29,7 @@ const HANDLERS: Record<RouteId, RouteHandler> = {
   getSnapshot,
   listModules: (deps, event, signal) => listModules(deps, event, signal),
   listSchedules: (deps) => getSchedules(deps),
-  runSchedule: startScheduleRun,
+  runSchedule: (deps, event, signal) => startScheduleRun(deps, event, signal),
 };
 
 /** `/jobs/{job_id}` → a regular expression for a concrete path. */

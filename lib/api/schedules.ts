@@ -2,21 +2,27 @@
 import { readExport } from '../exports/read.js';
 import { SCHEDULE_NAME_PATTERN } from '../schedules/definitions.js';
 import { findSchedule, listSchedules, runSchedule, type ScheduleDeps } from '../schedules/run.js';
+import { readSnapshot } from '../snapshots/read.js';
+import { firstPagesWindowMs, subformOf } from '../wiring.js';
 import type { ApiDeps } from './deps.js';
 import { startRefusal } from './exports.js';
 import { ApiError, type Event, json, pathParamMatching, type Result } from './http.js';
 
 function scheduleDeps(deps: ApiDeps): ScheduleDeps {
   if (!deps.schedules) throw new Error('the schedules store is not configured');
-  return { ...deps, schedules: deps.schedules };
+  return { ...deps, schedules: deps.schedules, isSubform: subformOf(deps.modules) };
 }
 
 export async function getSchedules(deps: ApiDeps): Promise<Result> {
   return json(200, { schedules: await listSchedules(scheduleDeps(deps)) });
 }
 
-/** Starts a run now: 201 and its export; 409 while the previous run is still running. */
-export async function startScheduleRun(deps: ApiDeps, event: Event): Promise<Result> {
+/**
+ * Starts a run now: 201 and its export (a multi-module schedule: its snapshot); 409 while the previous
+ * run is still running.
+ */
+export async function startScheduleRun(deps: ApiDeps, event: Event, signal?: AbortSignal): Promise<Result> {
+  const begun = (deps.now ?? Date.now)();
   const name = pathParamMatching(
     event,
     'name',
@@ -35,7 +41,10 @@ export async function startScheduleRun(deps: ApiDeps, event: Event): Promise<Res
   }
   let outcome: Awaited<ReturnType<typeof runSchedule>>;
   try {
-    outcome = await runSchedule(scheduleDeps(deps), def);
+    outcome = await runSchedule(scheduleDeps(deps), def, {
+      deadline: begun + firstPagesWindowMs('api'),
+      ...(signal ? { signal } : {}),
+    });
   } catch (e) {
     throw startRefusal(e);
   }
@@ -43,8 +52,12 @@ export async function startScheduleRun(deps: ApiDeps, event: Event): Promise<Res
     throw new ApiError(
       409,
       'SCHEDULE_RUNNING',
-      `schedule ${name} is still running${outcome.runningExportId ? ` (export ${outcome.runningExportId})` : ''}; a schedule never runs twice at once`,
+      `schedule ${name} is still running${outcome.runningExportId ? ` (export ${outcome.runningExportId})` : ''}${outcome.runningSnapshotId ? ` (snapshot ${outcome.runningSnapshotId})` : ''}; a schedule never runs twice at once`,
     );
+  }
+  if (outcome.kind === 'snapshot') {
+    const sid = outcome.snapshot.export_id;
+    return json(201, await readSnapshot(deps, outcome.snapshot), { location: `/snapshots/${sid}` });
   }
   const id = outcome.record.export_id;
   return json(201, await readExport(deps, id), { location: `/exports/${id}` });

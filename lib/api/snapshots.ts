@@ -1,13 +1,12 @@
 /** `POST /snapshots`, `GET /snapshots`, `GET /snapshots/{snapshot_id}`: every module (or a list) as one unit. */
 import { z } from 'zod';
-import { functionTimeoutMs } from '../config.js';
 import type { ExportDeps } from '../exports/deps.js';
 import { MODULE_PATTERN } from '../exports/model.js';
 import { MAX_SNAPSHOT_MODULES, SNAPSHOT_ID_PATTERN, SNAPSHOT_MODES } from '../snapshots/model.js';
 import { readSnapshot } from '../snapshots/read.js';
 import { startSnapshot } from '../snapshots/start.js';
 import { snapshotStore } from '../snapshots/store.js';
-import { budgetFor } from '../wiring.js';
+import { firstPagesWindowMs } from '../wiring.js';
 import { idempotencyKeyOf, startRefusal } from './exports.js';
 import {
   ApiError,
@@ -57,16 +56,6 @@ const BODY_CODES: Record<string, string> = { modules: 'INVALID_MODULES', mode: '
 
 const listQuery = z.strictObject({ ...pageQuery });
 
-/**
- * The time `POST /snapshots` gives to creating first pages: the API function's timeout less its margin,
- * one Zoho request and one token wait (the create that starts last must answer in time). What is left
- * the poller's sweep creates.
- */
-function startWindowMs(): number {
-  const b = budgetFor('api');
-  return Math.max(0, functionTimeoutMs('api') - b.marginMs - b.zohoRequestMs - b.tokenWaitMs);
-}
-
 export async function createSnapshot(deps: ExportDeps, event: Event, signal?: AbortSignal): Promise<Result> {
   const now = deps.now ?? Date.now;
   const begun = now();
@@ -88,7 +77,7 @@ export async function createSnapshot(deps: ExportDeps, event: Event, signal?: Ab
       modules: body.modules,
       mode: 'full',
       idempotencyKey: key,
-      deadline: begun + startWindowMs(),
+      deadline: begun + firstPagesWindowMs('api'),
       ...(signal ? { signal } : {}),
     });
     const s = await snapshotStore(deps).get(snapshotId);

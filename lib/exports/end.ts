@@ -3,6 +3,7 @@
  * (`scheduleRunEnded`: the schedule is free again; the event is published by lib/exports/publish.ts).
  */
 import { describeError } from '../observability.js';
+import { snapshotRunMemberEnded } from '../schedules/snapshot-end.js';
 import type { ExportDeps } from './deps.js';
 import type { ExportRecord } from './model.js';
 import { publishEvent } from './publish.js';
@@ -27,7 +28,7 @@ export const scheduleOf = (source: string | undefined): string | undefined =>
 
 /**
  * A schedule's export ended: the schedule is free for its next run, and a COMPLETED run's start
- * becomes its watermark. A failure here is repaired by the schedule's next run (lib/schedules/run.ts),
+ * becomes its watermark (a multi-module schedule's: that module's, and free once its snapshot ended). A failure here is repaired by the schedule's next run (lib/schedules/run.ts),
  * so it never fails the export.
  */
 export async function scheduleRunEnded(
@@ -40,6 +41,16 @@ export async function scheduleRunEnded(
     const e = await deps.exports.get(exportId);
     const name = scheduleOf(e?.source);
     if (!e || !name) return;
+    if (e.snapshot_id) {
+      // A module of a multi-module schedule's run (a snapshot): lib/schedules/snapshot-end.ts.
+      await snapshotRunMemberEnded(
+        { ...deps, schedules: deps.schedules },
+        name,
+        { ...e, snapshot_id: e.snapshot_id },
+        status,
+      );
+      return;
+    }
     if (await deps.schedules.ended(name, exportId, status, e.created_at)) {
       if (status === 'FAILED') deps.metrics.count('ScheduleRunsFailed');
       deps.logger.info('schedule run ended', { schedule: name, export_id: exportId, status });

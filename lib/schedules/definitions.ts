@@ -1,12 +1,14 @@
 /**
  * Schedule definitions: the CDK context key `schedules` (deployed) or `LOCAL_SCHEDULES` (npm start),
- * a JSON list of `{name, module, fields?, criteria?, cvid?, mode, schedule, timezone?}`. One schema
+ * a JSON list of `{name, module | modules, fields?, criteria?, cvid?, mode, schedule, timezone?}`
+ * (`modules`: `"all"` or a list; each run is a snapshot, lib/schedules/snapshot-run.ts). One schema
  * for both (and for the `SCHEDULES` variable that carries them to the functions): the query parts
  * are checked with the same schemas as `POST /exports`, the expression by lib/schedules/expression.ts,
  * the time zone by Intl; every problem names the entry.
  */
 import { z } from 'zod';
-import { type Criteria, criteriaSchema, exportQuery } from '../exports/model.js';
+import { type Criteria, criteriaSchema, exportQuery, MODULE_PATTERN } from '../exports/model.js';
+import { MAX_SNAPSHOT_MODULES } from '../snapshots/model.js';
 import { ExpressionError, isTimeZone, parseScheduleExpression } from './expression.js';
 import { incrementalCriteria } from './incremental.js';
 import { knownSubform, type SubformPredicate } from './subforms.js';
@@ -20,20 +22,37 @@ export const MAX_SCHEDULES = 50;
  */
 export const MAX_SCHEDULES_JSON_BYTES = 2_500;
 
-export interface ScheduleDefinition {
+interface ScheduleBase {
   name: string;
-  module: string;
-  fields?: string[];
-  criteria?: Criteria;
-  cvid?: string;
   mode: 'full' | 'incremental';
   schedule: string;
   timezone: string;
 }
 
+/** One module, with its query: each run is one export. */
+export interface ModuleScheduleDefinition extends ScheduleBase {
+  module: string;
+  fields?: string[];
+  criteria?: Criteria;
+  cvid?: string;
+}
+
+/** Several modules (`"all"`: every exportable one at run time): each run is one snapshot. */
+export interface ModulesScheduleDefinition extends ScheduleBase {
+  module?: undefined;
+  modules: 'all' | string[];
+}
+
+export type ScheduleDefinition = ModuleScheduleDefinition | ModulesScheduleDefinition;
+
+/** A multi-module schedule (its runs are snapshots). */
+export const isModulesSchedule = (d: ScheduleDefinition): d is ModulesScheduleDefinition =>
+  'modules' in d && d.modules !== undefined;
+
 const entryShape = z.strictObject({
   name: z.unknown(),
-  module: z.unknown(),
+  module: z.unknown().optional(),
+  modules: z.unknown().optional(),
   fields: z.unknown().optional(),
   criteria: z.unknown().optional(),
   cvid: z.unknown().optional(),
@@ -55,7 +74,7 @@ function entryProblems(
     for (const i of shape.error.issues) {
       if (i.code === 'unrecognized_keys')
         problems.push(
-          `unknown field(s) ${i.keys.map((k) => JSON.stringify(k)).join(', ')} (allowed: name, module, fields, criteria, cvid, mode, schedule, timezone)`,
+          `unknown field(s) ${i.keys.map((k) => JSON.stringify(k)).join(', ')} (allowed: name, module, modules, fields, criteria, cvid, mode, schedule, timezone)`,
         );
       else problems.push(`${i.path.join('.')}: ${i.message}`);
     }
@@ -64,6 +83,12 @@ function entryProblems(
   const e = shape.data;
   if (typeof e.name !== 'string' || !SCHEDULE_NAME_PATTERN.test(e.name))
     problems.push('name must be 1 to 64 letters, digits, ".", "_" or "-" (an EventBridge Scheduler name)');
+  if (e.modules !== undefined) return modulesEntry(e, problems);
+  if (e.module === undefined) {
+    problems.push('give module (one module, with an optional query) or modules ("all" or a list of modules)');
+    commonProblems(e, problems);
+    return { problems };
+  }
   const q = exportQuery.safeParse({
     module: e.module,
     ...(e.fields !== undefined ? { fields: e.fields } : {}),
@@ -81,6 +106,72 @@ function entryProblems(
     problems.push(
       `module ${q.data.module} is a subform (line items): Zoho's deleted-records API does not cover subforms, so an incremental run would never see a removed line item; use mode "full" (each run re-reads all its line items, which keeps _current exact)`,
     );
+  const common = commonProblems(e, problems);
+  if (problems.length || !q.success || !common) return { problems };
+  const def: ModuleScheduleDefinition = {
+    name: e.name as string,
+    module: q.data.module,
+    ...(q.data.fields ? { fields: q.data.fields } : {}),
+    ...(q.data.criteria ? { criteria: q.data.criteria } : {}),
+    ...(q.data.cvid ? { cvid: q.data.cvid } : {}),
+    mode: e.mode as ScheduleDefinition['mode'],
+    ...common,
+  };
+  if (def.mode === 'incremental') {
+    // The incremental condition joins the schedule's own criteria: the sum must still be a query
+    // Zoho takes (25 conditions, the nesting limit).
+    const combined = criteriaSchema.safeParse(incrementalCriteria(def.criteria, 0));
+    if (!combined.success)
+      problems.push(
+        `criteria leave no room for the incremental condition on Modified_Time (at most 24 conditions for an incremental schedule): ${combined.error.issues[0]?.message}`,
+      );
+  }
+  return problems.length ? { problems } : { def, problems };
+}
+
+type Entry = z.infer<typeof entryShape>;
+
+/**
+ * A `modules` entry: `"all"` or a list of unique module API names (at most a snapshot's). Its runs
+ * read each module whole or since its own watermark, so it takes no query: `fields`, `criteria` and
+ * `cvid` belong to single-module schedules. A subform in the list is allowed: it is read whole.
+ */
+function modulesEntry(e: Entry, problems: string[]): { def?: ScheduleDefinition; problems: string[] } {
+  if (e.module !== undefined)
+    problems.push('give either module (one module) or modules ("all" or a list), not both');
+  const query = (['fields', 'criteria', 'cvid'] as const).filter((k) => e[k] !== undefined);
+  if (query.length)
+    problems.push(
+      `${query.join(', ')} apply to a single-module schedule only: a modules schedule exports each module whole (or what changed since its watermark); make one schedule per module that needs a query`,
+    );
+  const m = e.modules;
+  let modules: 'all' | string[] | undefined;
+  if (m === 'all') modules = 'all';
+  else if (!Array.isArray(m) || m.length === 0)
+    problems.push('modules must be "all" or a non-empty list of module API names');
+  else if (m.length > MAX_SNAPSHOT_MODULES)
+    problems.push(`modules lists ${m.length} modules; at most ${MAX_SNAPSHOT_MODULES} (one snapshot's)`);
+  else {
+    const bad = m.filter((x) => typeof x !== 'string' || !MODULE_PATTERN.test(x));
+    const dup = m.filter((x, i) => m.indexOf(x) !== i);
+    if (bad.length)
+      problems.push(
+        `modules: ${bad.map((x) => JSON.stringify(x)).join(', ')} ${bad.length === 1 ? 'is not a module API name' : 'are not module API names'} (letters, digits and "_", as GET /modules lists them)`,
+      );
+    if (dup.length) problems.push(`modules lists ${[...new Set(dup)].join(', ')} more than once`);
+    if (!bad.length && !dup.length) modules = m as string[];
+  }
+  if (e.mode !== 'full' && e.mode !== 'incremental') problems.push('mode must be "full" or "incremental"');
+  const common = commonProblems(e, problems);
+  if (problems.length || !modules || !common) return { problems };
+  return {
+    def: { name: e.name as string, modules, mode: e.mode as ScheduleDefinition['mode'], ...common },
+    problems,
+  };
+}
+
+/** The expression and the time zone, checked: problems are pushed onto `problems`. */
+function commonProblems(e: Entry, problems: string[]): { schedule: string; timezone: string } | undefined {
   let schedule = '';
   if (typeof e.schedule !== 'string') problems.push('schedule must be a string: "cron(...)" or "rate(...)"');
   else {
@@ -97,27 +188,7 @@ function entryProblems(
     problems.push(
       `timezone ${JSON.stringify(timezone)} is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`,
     );
-  if (problems.length || !q.success) return { problems };
-  const def: ScheduleDefinition = {
-    name: e.name as string,
-    module: q.data.module,
-    ...(q.data.fields ? { fields: q.data.fields } : {}),
-    ...(q.data.criteria ? { criteria: q.data.criteria } : {}),
-    ...(q.data.cvid ? { cvid: q.data.cvid } : {}),
-    mode: e.mode as ScheduleDefinition['mode'],
-    schedule,
-    timezone: timezone as string,
-  };
-  if (def.mode === 'incremental') {
-    // The incremental condition joins the schedule's own criteria: the sum must still be a query
-    // Zoho takes (25 conditions, the nesting limit).
-    const combined = criteriaSchema.safeParse(incrementalCriteria(def.criteria, 0));
-    if (!combined.success)
-      problems.push(
-        `criteria leave no room for the incremental condition on Modified_Time (at most 24 conditions for an incremental schedule): ${combined.error.issues[0]?.message}`,
-      );
-  }
-  return problems.length ? { problems } : { def, problems };
+  return typeof timezone === 'string' && schedule ? { schedule, timezone } : undefined;
 }
 
 /**

@@ -6,6 +6,10 @@
  *     │                                  └──release (the start failed)          │
  *     └─ refused while a run is starting or running: the run is skipped      ended ──▶ idle
  *                                                                  (COMPLETED: the watermark advances)
+ *
+ * A multi-module schedule runs a snapshot instead (`running_snapshot_id`, `snapshotStarted`,
+ * `snapshotEnded`); its watermarks are one attribute per module, `watermark#<Module>`, each advanced on
+ * its own (`moduleWatermark`) when that module's export COMPLETES, and never moved backwards.
  */
 import { z } from 'zod';
 import { and, eq, exists, lt, missing, or } from '../ddb/expr.js';
@@ -16,11 +20,18 @@ import { EXPORT_STATUSES, type ExportStatus } from '../exports/model.js';
 /** A claim whose starter died (before its export was recorded) may be taken over after this. */
 export const CLAIM_LEASE_MS = 2 * 60_000;
 
+/** The last run: its export (single-module schedules) or its snapshot (multi-module schedules). */
 export interface LastRun {
-  export_id: string;
+  export_id?: string;
+  snapshot_id?: string;
   status: ExportStatus;
   started_at: string;
+  /** A snapshot run's modules whose export FAILED (their watermark did not move). */
+  failed_modules?: string[];
 }
+
+/** The attribute of one module's watermark (a multi-module schedule's). */
+export const moduleWatermarkAttr = (module: string): string => `watermark#${module}`;
 
 export interface ScheduleState {
   pk: string;
@@ -30,6 +41,10 @@ export interface ScheduleState {
   last_run?: LastRun;
   /** The export of the run in progress. */
   running_export_id?: string;
+  /** The snapshot of the run in progress (a multi-module schedule). */
+  running_snapshot_id?: string;
+  /** Per module, the start of its last COMPLETED export (from the `watermark#<Module>` attributes). */
+  watermarks?: Record<string, string>;
   /** Where that run's incremental window starts (ISO), when it is incremental. */
   run_since?: string;
   run_token?: string;
@@ -45,9 +60,16 @@ export const scheduleStateSchema: z.ZodType<ScheduleState> = z.looseObject({
   name: z.string().min(1),
   watermark: z.string().optional(),
   last_run: z
-    .looseObject({ export_id: z.string(), status: z.enum(EXPORT_STATUSES), started_at: z.string() })
+    .looseObject({
+      export_id: z.string().optional(),
+      snapshot_id: z.string().optional(),
+      status: z.enum(EXPORT_STATUSES),
+      started_at: z.string(),
+      failed_modules: z.array(z.string()).optional(),
+    })
     .optional(),
   running_export_id: z.string().optional(),
+  running_snapshot_id: z.string().optional(),
   run_since: z.string().optional(),
   run_token: z.string().optional(),
   run_claimed_at: z.number().finite().optional(),
@@ -55,6 +77,20 @@ export const scheduleStateSchema: z.ZodType<ScheduleState> = z.looseObject({
   last_skipped_at: z.string().optional(),
   updated_at: z.string().optional(),
 });
+
+const WATERMARK_PREFIX = 'watermark#';
+
+/** The state as read, with its per-module watermarks gathered (each a string, else the item is refused). */
+function withWatermarks(s: ScheduleState, context: { table: string; key: object }): ScheduleState {
+  const watermarks: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s)) {
+    if (!k.startsWith(WATERMARK_PREFIX)) continue;
+    if (typeof v !== 'string')
+      throw new Error(`${context.table} ${JSON.stringify(context.key)}: ${k} is not a string`);
+    watermarks[k.slice(WATERMARK_PREFIX.length)] = v;
+  }
+  return Object.keys(watermarks).length ? { ...s, watermarks } : s;
+}
 
 export const scheduleKey = (name: string): { pk: string } => ({ pk: `schedule#${name}` });
 
@@ -70,10 +106,11 @@ export class ScheduleStore {
 
   async get(name: string): Promise<ScheduleState | undefined> {
     const key = scheduleKey(name);
-    return parseOptionalRecord(scheduleStateSchema, await this.table.get(key), {
+    const s = parseOptionalRecord(scheduleStateSchema, await this.table.get(key), {
       table: this.table.name,
       key,
     });
+    return s && withWatermarks(s, { table: this.table.name, key });
   }
 
   /**
@@ -86,9 +123,15 @@ export class ScheduleStore {
     const r = await this.table.update(
       key,
       { set: { name, run_token: token, run_claimed_at: now, updated_at: this.iso() } },
-      and(missing('running_export_id'), or(missing('run_token'), lt('run_claimed_at', now - CLAIM_LEASE_MS))),
+      and(
+        missing('running_export_id'),
+        missing('running_snapshot_id'),
+        or(missing('run_token'), lt('run_claimed_at', now - CLAIM_LEASE_MS)),
+      ),
     );
-    return r === false ? undefined : parseRecord(scheduleStateSchema, r, { table: this.table.name, key });
+    if (r === false) return undefined;
+    const context = { table: this.table.name, key };
+    return withWatermarks(parseRecord(scheduleStateSchema, r, context), context);
   }
 
   /** The claimed run's export exists: it is the running one. */
@@ -147,6 +190,74 @@ export class ScheduleStore {
           remove: ['running_export_id', 'run_since'],
         },
         eq('running_export_id', exportId),
+      )) !== false
+    );
+  }
+
+  /** The claimed run's snapshot exists (a multi-module schedule): it is the running one. */
+  async snapshotStarted(
+    name: string,
+    token: string,
+    run: { snapshotId: string; startedAt: string },
+  ): Promise<boolean> {
+    return (
+      (await this.table.update(
+        scheduleKey(name),
+        {
+          set: {
+            running_snapshot_id: run.snapshotId,
+            last_run: { snapshot_id: run.snapshotId, status: 'RUNNING', started_at: run.startedAt },
+            updated_at: this.iso(),
+          },
+          remove: ['run_token', 'run_claimed_at', 'run_since'],
+        },
+        eq('run_token', token),
+      )) !== false
+    );
+  }
+
+  /**
+   * One module of a snapshot run COMPLETED: its watermark becomes that export's start, unless it is
+   * already as late (a second call, or a late end of an older run, never moves it backwards).
+   */
+  async moduleWatermark(name: string, module: string, startedAt: string): Promise<boolean> {
+    const attr = moduleWatermarkAttr(module);
+    return (
+      (await this.table.update(
+        scheduleKey(name),
+        { set: { [attr]: startedAt, updated_at: this.iso() } },
+        and(exists('pk'), or(missing(attr), lt(attr, startedAt))),
+      )) !== false
+    );
+  }
+
+  /**
+   * The running snapshot ended (every module's export has): the schedule is free. Its modules'
+   * watermarks were advanced one by one (`moduleWatermark`). Only for the snapshot that is running.
+   */
+  async snapshotEnded(
+    name: string,
+    snapshotId: string,
+    status: Exclude<ExportStatus, 'RUNNING'>,
+    startedAt: string,
+    failedModules: string[],
+  ): Promise<boolean> {
+    return (
+      (await this.table.update(
+        scheduleKey(name),
+        {
+          set: {
+            last_run: {
+              snapshot_id: snapshotId,
+              status,
+              started_at: startedAt,
+              failed_modules: failedModules,
+            },
+            updated_at: this.iso(),
+          },
+          remove: ['running_snapshot_id'],
+        },
+        eq('running_snapshot_id', snapshotId),
       )) !== false
     );
   }

@@ -28,7 +28,10 @@ export interface SnapshotMember {
 export interface SnapshotRecord {
   export_id: string;
   kind: 'snapshot';
-  mode: 'full';
+  /** `full` (POST /snapshots); a multi-module schedule's run takes its mode (each export has its own). */
+  mode: (typeof SNAPSHOT_MODES)[number];
+  /** Who started it: absent for `POST /snapshots`, `schedule:<name>` for a schedule's run. */
+  source?: `schedule:${string}`;
   modules: SnapshotMember[];
   created_at: string;
   updated_at: string;
@@ -44,7 +47,8 @@ export interface SnapshotRecord {
 export const snapshotRecordSchema: z.ZodType<SnapshotRecord> = z.looseObject({
   export_id: z.string().regex(SNAPSHOT_ID_PATTERN),
   kind: z.literal('snapshot'),
-  mode: z.literal('full'),
+  mode: z.enum(SNAPSHOT_MODES),
+  source: z.templateLiteral(['schedule:', z.string()]).optional(),
   modules: z.array(
     z.strictObject({ module: z.string().regex(MODULE_PATTERN), export_id: z.string().min(1) }),
   ),
@@ -73,7 +77,7 @@ export interface PublicSnapshotModule {
 export interface PublicSnapshot {
   snapshot_id: string;
   status: SnapshotStatus;
-  mode: 'full';
+  mode: SnapshotRecord['mode'];
   /** The modules whose export FAILED (the others still land). */
   failed_modules: string[];
   modules: PublicSnapshotModule[];

@@ -6,11 +6,13 @@
  * TOO_MANY_REQUESTS: the intent is retried with backoff), the poller's sweep creates, like any wanted
  * page. One module at a time keeps within Zoho's concurrency limits without a second scheduler.
  */
+
+import type { TransactOp } from '../ddb/table.js';
 import type { ExportDeps } from '../exports/deps.js';
 import { formatsOf, sleep } from '../exports/deps.js';
 import { ExportRequestError } from '../exports/errors.js';
 import { requestHash } from '../exports/idempotency.js';
-import { type ExportRecord, newExportId } from '../exports/model.js';
+import { type Criteria, type ExportRecord, newExportId } from '../exports/model.js';
 import { createWantedPage } from '../exports/pages.js';
 import { describeError } from '../observability.js';
 import { MAX_SNAPSHOT_MODULES, newSnapshotId, type SnapshotRecord } from './model.js';
@@ -19,6 +21,16 @@ import { snapshotStore } from './store.js';
 export interface SnapshotRequest {
   modules: 'all' | string[];
   mode: 'full';
+}
+
+/** One module's export in a snapshot: the whole module, or (a schedule's run) what changed since `since`. */
+export interface SnapshotMemberSpec {
+  module: string;
+  mode: ExportRecord['mode'];
+  /** Incremental: where the window starts (ISO); the export lands the module's deletions since then. */
+  since?: string;
+  /** Incremental: `Modified_Time > since` (lib/schedules/incremental.ts). */
+  criteria?: Criteria;
 }
 
 /** The modules a request names: every exportable module of the org for "all", else the list, checked. */
@@ -70,7 +82,6 @@ export async function startSnapshot(
   req: SnapshotRequest & { idempotencyKey?: string | undefined; deadline: number; signal?: AbortSignal },
 ): Promise<{ created: boolean; snapshotId: string }> {
   const now = deps.now ?? Date.now;
-  const store = snapshotStore(deps);
   let snapshotId = newSnapshotId(now());
   const key = req.idempotencyKey;
   let owner: string | undefined;
@@ -113,34 +124,86 @@ export async function startSnapshot(
     await release();
     throw e;
   }
-  const exports: ExportRecord[] = modules.map((module) => ({
+  const s = await recordSnapshot(deps, {
+    snapshotId,
+    mode: req.mode,
+    members: modules.map((module) => ({ module, mode: 'full' })),
+    ...(key !== undefined && owner ? { done: deps.idempotency!.doneOp(key, owner) } : {}),
+    release,
+  });
+  await startFirstPages(deps, s, req.deadline, req.signal);
+  return { created: true, snapshotId };
+}
+
+/**
+ * A multi-module schedule's run (lib/schedules/snapshot-run.ts): a snapshot of the given exports (each
+ * module full or incremental), `source: schedule:<name>`, first pages created until `deadline`.
+ */
+export async function startScheduleSnapshot(
+  deps: ExportDeps,
+  req: {
+    schedule: string;
+    mode: SnapshotRecord['mode'];
+    members: SnapshotMemberSpec[];
+    deadline: number;
+    signal?: AbortSignal;
+  },
+): Promise<SnapshotRecord> {
+  const snapshotId = newSnapshotId((deps.now ?? Date.now)());
+  const s = await recordSnapshot(deps, {
+    snapshotId,
+    mode: req.mode,
+    members: req.members,
+    source: `schedule:${req.schedule}`,
+  });
+  await startFirstPages(deps, s, req.deadline, req.signal);
+  return s;
+}
+
+/** Writes the snapshot and its exports (RUNNING, page 1 wanted) in one transaction. */
+async function recordSnapshot(
+  deps: ExportDeps,
+  r: {
+    snapshotId: string;
+    mode: SnapshotRecord['mode'];
+    members: SnapshotMemberSpec[];
+    source?: `schedule:${string}`;
+    /** The idempotency key's completion, written in the same transaction. */
+    done?: TransactOp;
+    release?: () => Promise<void>;
+  },
+): Promise<SnapshotRecord> {
+  const now = deps.now ?? Date.now;
+  const exports: ExportRecord[] = r.members.map((m) => ({
     ...deps.exports.newExport({
       export_id: newExportId(now()),
-      module,
-      source: 'api',
-      query: { fields: null, criteria: null, cvid: null },
+      module: m.module,
+      source: r.source ?? 'api',
+      query: { fields: null, criteria: m.criteria ?? null, cvid: null },
       api_version: deps.config.ZOHO_API_VERSION ?? 'v8',
       formats: formatsOf(deps),
-      mode: req.mode,
+      mode: m.mode,
+      since: m.since,
     }),
-    snapshot_id: snapshotId,
+    snapshot_id: r.snapshotId,
   }));
   const at = new Date(now()).toISOString();
   const snapshot: SnapshotRecord = {
-    export_id: snapshotId,
+    export_id: r.snapshotId,
     kind: 'snapshot',
-    mode: req.mode,
+    mode: r.mode,
+    ...(r.source ? { source: r.source } : {}),
     modules: exports.map((e) => ({ module: e.module ?? '', export_id: e.export_id })),
     created_at: at,
     updated_at: at,
   };
   const written = await deps.exports.table.transact([
-    store.createOp(snapshot),
+    snapshotStore(deps).createOp(snapshot),
     ...exports.map((e) => deps.exports.queuedOp(e)),
-    ...(key !== undefined && owner ? [deps.idempotency!.doneOp(key, owner)] : []),
+    ...(r.done ? [r.done] : []),
   ]);
   if (!written) {
-    await release();
+    await r.release?.();
     throw new ExportRequestError(
       409,
       'SNAPSHOT_CONFLICT',
@@ -148,9 +211,12 @@ export async function startSnapshot(
     );
   }
   deps.metrics.count('ExportsStarted', exports.length);
-  deps.logger.info('snapshot started', { snapshot_id: snapshotId, modules: modules.length });
-  await startFirstPages(deps, exports, req.deadline, req.signal);
-  return { created: true, snapshotId };
+  deps.logger.info('snapshot started', {
+    snapshot_id: r.snapshotId,
+    modules: exports.length,
+    ...(r.source ? { source: r.source } : {}),
+  });
+  return snapshot;
 }
 
 /**
@@ -159,12 +225,12 @@ export async function startSnapshot(
  */
 async function startFirstPages(
   deps: ExportDeps,
-  exports: ExportRecord[],
+  s: SnapshotRecord,
   deadline: number,
   signal?: AbortSignal,
 ): Promise<void> {
   const now = deps.now ?? Date.now;
-  for (const e of exports) {
+  for (const e of s.modules) {
     if (now() >= deadline || signal?.aborted) return;
     try {
       if (await createWantedPage(deps, e.export_id)) continue;

@@ -160,3 +160,40 @@ describe('zoho-export snapshot', () => {
     expect(twice.stderr).toContain('Leads is listed twice');
   });
 });
+
+describe('zoho-export schedules, a multi-module schedule', () => {
+  it('list shows its modules and watermarks; run --watch follows its snapshot to COMPLETED', async () => {
+    const x = await pipelineHarness({
+      backend: 'memory',
+      config: {
+        SCHEDULES: JSON.stringify([
+          { name: 'crm', modules: ['Contacts', 'Leads'], mode: 'incremental', schedule: 'rate(1 day)' },
+        ]),
+      },
+      fake: { moduleRecords: { Contacts: 3, Leads: 2 } },
+    });
+    h = x;
+    const url = await serve(x);
+    const r = await whileTicking(x, [
+      '--api',
+      url,
+      'schedules',
+      'run',
+      'crm',
+      '--watch',
+      '--interval',
+      '0.2',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^schedule crm: snapshot sn_[0-9A-Z]{26} of 2 module\(s\) started$/m);
+    expect(r.stdout).toMatch(/^COMPLETED sn_[0-9A-Z]{26}: 2 of 2 module\(s\) completed, 5 records/m);
+
+    const list = await cliInProcess(['--api', url, 'schedules', 'list']);
+    expect(list.code, list.stderr).toBe(0);
+    const [head, row] = list.stdout.trim().split('\n');
+    expect(head).toMatch(/^NAME\s+MODULE\s+MODE\s+SCHEDULE\s+TIMEZONE\s+WATERMARK\s+RUNNING\s+LAST_RUN$/);
+    expect(row).toMatch(
+      /^crm\s+Contacts,Leads\s+incremental\s+rate\(1 day\)\s+UTC\s+\S+Z \(oldest; 2\/2 modules\)\s+no\s+sn_[0-9A-Z]{26} COMPLETED /,
+    );
+  });
+});

@@ -41,14 +41,22 @@ const INCREMENTAL = {
   schedule: 'rate(1 day)',
 };
 
-/** The two templates: the default (callbacks on, no schedule) and one with an incremental schedule. */
+/** A multi-module schedule: each run is a snapshot (module discovery, one transaction, first pages). */
+const MODULES = {
+  name: 'crm-nightly',
+  modules: ['Contacts', 'Quoted_Items'],
+  mode: 'incremental',
+  schedule: 'rate(1 day)',
+};
+
+/** The two templates: the default (callbacks on, no schedule) and one with the schedules. */
 const templates: { plain?: TemplateJson; scheduled?: TemplateJson } = {};
 const calls: RecordedCall[] = [];
 
 beforeAll(() => {
   for (const [name, context] of [
     ['plain', {}],
-    ['scheduled', { schedules: [INCREMENTAL] }],
+    ['scheduled', { schedules: [INCREMENTAL, MODULES] }],
   ] as const) {
     const built = buildStack(context);
     try {
@@ -183,8 +191,8 @@ describe('the calls each function makes', () => {
   it('schedule runs: full from the API, then incremental with deletions from the schedule runner', async () => {
     await flow(
       {
-        config: { SCHEDULES: JSON.stringify([INCREMENTAL]), OUTPUT_FORMATS: 'csv,parquet' },
-        fake: { moduleRecords: { Contacts: 300 } },
+        config: { SCHEDULES: JSON.stringify([INCREMENTAL, MODULES]), OUTPUT_FORMATS: 'csv,parquet' },
+        fake: { moduleRecords: { Contacts: 300, Quotes: 2, Quoted_Items: 2 } },
       },
       async ({ h, roles }) => {
         const r1 = await apiOf(h)('POST', `/schedules/${INCREMENTAL.name}/runs`);
@@ -207,6 +215,22 @@ describe('the calls each function makes', () => {
         const again = await runSchedule(deps, def);
         expect(again.kind).toBe('started');
         expect((await runSchedule(deps, def)).kind).toBe('skipped');
+
+        // The multi-module schedule, twice from the runner: a snapshot, then Contacts incremental.
+        const multi = findSchedule(deps, MODULES.name);
+        if (!multi) throw new Error('the modules schedule is not configured');
+        const now = exports.now ?? Date.now;
+        for (const kind of ['full', 'incremental']) {
+          const o = await runSchedule(deps, multi, { deadline: now() + 60_000 });
+          if (o.kind !== 'snapshot') throw new Error(`the run was ${o.kind}`);
+          expect(o.members.find((m) => m.module === 'Contacts')?.mode).toBe(kind);
+          for (const m of o.snapshot.modules) await completed(h, m.export_id);
+          await tickUntil(
+            h,
+            async () => (await deps.schedules.get(MODULES.name))?.running_snapshot_id === undefined,
+          );
+          h.clock.advance(60_000);
+        }
       },
     );
   });

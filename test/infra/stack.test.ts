@@ -1083,6 +1083,29 @@ describe('schedules', () => {
     { name: 'deals.weekly', module: 'Deals', mode: 'full', schedule: 'rate(7 days)', fields: ['Deal_Name'] },
   ];
 
+  it('a modules schedule ("all" or a list) synthesizes like any: one Scheduler schedule naming its modules', () => {
+    const built = buildStack({
+      schedules: [
+        { name: 'crm', modules: 'all', mode: 'incremental', schedule: 'rate(1 day)' },
+        { name: 'sales', modules: ['Deals', 'Quoted_Items'], mode: 'full', schedule: 'rate(1 hour)' },
+      ],
+    });
+    try {
+      const { stack } = built;
+      const all = Template.fromStack(stack).findResources('AWS::Scheduler::Schedule');
+      const props = (name: string) => all[stack.getLogicalId(stack.schedules[name]!)]!.Properties;
+      expect(props('crm')).toMatchObject({
+        Description: 'Zoho CRM bulk export: schedule crm (incremental export of all modules)',
+        Target: { Input: JSON.stringify({ schedule: 'crm' }) },
+      });
+      expect(props('sales').Description).toBe(
+        'Zoho CRM bulk export: schedule sales (full export of 2 modules)',
+      );
+    } finally {
+      built.cleanup();
+    }
+  });
+
   it('one Scheduler schedule per entry, invoking the runner through a role that may invoke only it', () => {
     const built = buildStack({ schedules });
     try {

@@ -80,6 +80,61 @@ describe('schedule definitions', () => {
     expect(r.problems.join('\n')).toMatch(/schedule "b" \(entry 4\): the name is used/);
   });
 
+  it('modules: "all" or a list, full or incremental; the output keeps no module', () => {
+    const { module: _, ...base } = ok;
+    const all = { ...base, name: 'everything', modules: 'all' };
+    const list = { ...base, name: 'some', modules: ['Contacts', 'Quoted_Items'], mode: 'full' };
+    expect(validateSchedules([all, list])).toEqual({
+      schedules: [
+        { ...all, timezone: 'UTC' },
+        { ...list, timezone: 'UTC' },
+      ],
+      problems: [],
+    });
+    // A subform in an incremental list is allowed: each run reads it whole.
+    expect(validateSchedules([{ ...list, mode: 'incremental' }]).problems).toEqual([]);
+  });
+
+  it('modules: exactly one of module and modules; no query; unique valid names; at most a snapshot', () => {
+    const { module: _, ...base } = ok;
+    const problems = (entry: Record<string, unknown>) => validateSchedules([entry]).problems.join('\n');
+    expect(problems({ ...ok, modules: 'all' })).toMatch(
+      /schedule "nightly" \(entry 0\): give either module \(one module\) or modules/,
+    );
+    expect(problems(base)).toMatch(/schedule "nightly" \(entry 0\): give module .* or modules/);
+    expect(problems({ ...base, modules: 'all', fields: ['Email'], cvid: '1' })).toMatch(
+      /fields, cvid apply to a single-module schedule only/,
+    );
+    expect(
+      problems({
+        ...base,
+        modules: ['Leads'],
+        criteria: { api_name: 'id', comparator: 'equal', value: '1' },
+      }),
+    ).toMatch(/criteria apply to a single-module schedule only/);
+    expect(problems({ ...base, modules: [] })).toMatch(/modules must be "all" or a non-empty list/);
+    expect(problems({ ...base, modules: 'everything' })).toMatch(/modules must be "all" or a non-empty list/);
+    expect(problems({ ...base, modules: ['Leads', 'Con tacts', 7] })).toMatch(
+      /modules: "Con tacts", 7 are not module API names/,
+    );
+    expect(problems({ ...base, modules: ['Leads', 'Deals', 'Leads'] })).toMatch(
+      /modules lists Leads more than once/,
+    );
+    const many = Array.from({ length: 99 }, (_, i) => `M${i}`);
+    expect(problems({ ...base, modules: many })).toMatch(/lists 99 modules; at most 98/);
+    expect(problems({ ...base, modules: 'all', mode: 'delta' })).toMatch(
+      /mode must be "full" or "incremental"/,
+    );
+    expect(problems({ ...base, modules: 'all', schedule: 'soon' })).toMatch(/schedule "soon"/);
+  });
+
+  it('modules: the byte budget counts the lists', () => {
+    const { module: _, ...base } = ok;
+    const long = Array.from({ length: 98 }, (_, i) => `Custom_Module_Number_${i}`);
+    const r = validateSchedules([{ ...base, modules: long }]);
+    expect(r.problems.join('\n')).toMatch(/bytes of JSON; at most 2500/);
+  });
+
   it('incremental: own criteria leave room for the Modified_Time condition (24 at most)', () => {
     const leaf = (i: number) => ({ api_name: 'id', comparator: 'equal', value: String(i) });
     const group = (n: number) => ({

@@ -8,7 +8,9 @@ import { memoryMetrics } from '../../lib/observability.js';
 import type { ScheduleDefinition } from '../../lib/schedules/definitions.js';
 import { INCREMENTAL_OVERLAP_MS } from '../../lib/schedules/incremental.js';
 import { runSchedule } from '../../lib/schedules/run.js';
+import { planMembers } from '../../lib/schedules/snapshot-run.js';
 import { dueSchedules } from '../../lib/schedules/timer.js';
+import { subformOf } from '../../lib/wiring.js';
 import type { CreateJobQuery } from '../../lib/zoho/client.js';
 import { ZohoError } from '../../lib/zoho/errors.js';
 import { memoryExportDeps } from '../support/memory.js';
@@ -72,6 +74,70 @@ describe('runSchedule', () => {
     refuse = false;
     expect(await runSchedule(d, def())).toMatchObject({ kind: 'started' });
     expect(d.metrics.counts.ScheduleRunsSkipped).toBeUndefined();
+  });
+});
+
+describe('multi-module schedules: state and plan', () => {
+  it("a module's watermark never moves backwards; only the running snapshot frees the schedule", async () => {
+    const s = memoryExportDeps().schedules!;
+    expect(await s.claim('all', 't1')).toBeDefined();
+    expect(
+      await s.snapshotStarted('all', 't1', { snapshotId: 'sn_1', startedAt: '2026-12-01T00:00:00.000Z' }),
+    ).toBe(true);
+    // Held: no claim while the snapshot runs.
+    expect(await s.claim('all', 't2')).toBeUndefined();
+    expect(await s.moduleWatermark('all', 'Contacts', '2026-12-02T00:00:00.000Z')).toBe(true);
+    expect(await s.moduleWatermark('all', 'Contacts', '2026-12-01T00:00:00.000Z')).toBe(false);
+    expect(await s.moduleWatermark('all', 'Contacts', '2026-12-02T00:00:00.000Z')).toBe(false);
+    expect(await s.moduleWatermark('all', 'Leads', '2026-12-01T00:00:00.000Z')).toBe(true);
+    expect(await s.snapshotEnded('all', 'sn_other', 'COMPLETED', '', [])).toBe(false);
+    expect(await s.snapshotEnded('all', 'sn_1', 'FAILED', '2026-12-01T00:00:00.000Z', ['Deals'])).toBe(true);
+    expect(await s.snapshotEnded('all', 'sn_1', 'FAILED', '2026-12-01T00:00:00.000Z', ['Deals'])).toBe(false);
+    const state = await s.get('all');
+    expect(state?.watermarks).toEqual({
+      Contacts: '2026-12-02T00:00:00.000Z',
+      Leads: '2026-12-01T00:00:00.000Z',
+    });
+    expect(state?.last_run).toEqual({
+      snapshot_id: 'sn_1',
+      status: 'FAILED',
+      started_at: '2026-12-01T00:00:00.000Z',
+      failed_modules: ['Deals'],
+    });
+    expect(await s.claim('all', 't3')).toMatchObject({ watermarks: state?.watermarks });
+  });
+
+  it('plans each module: incremental from its own watermark, else (no watermark, subform, full) whole', async () => {
+    const wm = '2026-12-01T02:00:00.000Z';
+    const since = new Date(Date.parse(wm) - INCREMENTAL_OVERLAP_MS).toISOString();
+    // Discovery names a custom subform (kind "subform"): read whole like the known line items.
+    const isSubform = subformOf({
+      list: async () => ({ modules: [{ api_name: 'Alternate_Address', kind: 'subform' }] }),
+    });
+    const modules = ['Contacts', 'Leads', 'Quoted_Items', 'Alternate_Address'];
+    const watermarks = { Contacts: wm, Quoted_Items: wm, Alternate_Address: wm };
+    const plan = await planMembers({ isSubform }, 'incremental', modules, watermarks);
+    expect(plan).toEqual([
+      {
+        module: 'Contacts',
+        mode: 'incremental',
+        since,
+        criteria: {
+          api_name: 'Modified_Time',
+          comparator: 'greater_than',
+          value: '2026-12-01T01:50:00+00:00',
+        },
+      },
+      { module: 'Leads', mode: 'full' },
+      { module: 'Quoted_Items', mode: 'full' },
+      { module: 'Alternate_Address', mode: 'full' },
+    ]);
+    expect((await planMembers({ isSubform }, 'full', modules, watermarks)).map((m) => m.mode)).toEqual([
+      'full',
+      'full',
+      'full',
+      'full',
+    ]);
   });
 });
 
