@@ -28,6 +28,7 @@ import { PROBE_REFUSAL_CODES } from './modules/discovery.js';
 import { LinkingProbe } from './modules/probe.js';
 import { ModuleCatalog } from './modules/store.js';
 import type { MetricsSink } from './observability.js';
+import { describeError } from './observability.js';
 import type { DownloadDeps } from './pipeline/download.js';
 import { DownloadBudget } from './pipeline/download-budget.js';
 import type { PollDeps } from './pipeline/poll.js';
@@ -317,16 +318,32 @@ export function apiDeps<C extends CoreConfig & Pick<Settings, 'OUTPUT_FORMATS' |
  * the org's subforms (custom ones too: `kind: "subform"`), which runs read whole (lib/schedules/subforms.ts).
  */
 export function scheduleDeps(exports: ExportDeps, core: Pick<Core, 'schedules'>): ScheduleDeps {
-  return { ...exports, schedules: core.schedules, isSubform: subformOf(exports.modules) };
+  return { ...exports, schedules: core.schedules, isSubform: subformOf(exports.modules, exports.logger) };
 }
 
-/** A subform: a known line-item module, or one discovery lists as `kind: "subform"` (custom subforms). */
+/**
+ * A subform: a known line-item module, or one discovery lists as `kind: "subform"` (custom subforms).
+ * When discovery cannot answer (no `ZohoCRM.settings.modules.READ` scope, Zoho down), the known
+ * line-item modules still count and the run goes on: a schedule that never needed discovery must not
+ * start failing for want of it. The warning names the gap (a custom subform read incrementally).
+ */
 export const subformOf =
-  (modules: { list(): Promise<{ modules: readonly { api_name: string; kind: string }[] }> } | undefined) =>
-  async (module: string): Promise<boolean> =>
-    knownSubform(module) ||
-    (modules !== undefined &&
-      (await modules.list()).modules.some((m) => m.api_name === module && m.kind === 'subform'));
+  (
+    modules: { list(): Promise<{ modules: readonly { api_name: string; kind: string }[] }> } | undefined,
+    logger?: Pick<Logger, 'warn'>,
+  ) =>
+  async (module: string): Promise<boolean> => {
+    if (knownSubform(module) || modules === undefined) return knownSubform(module);
+    try {
+      return (await modules.list()).modules.some((m) => m.api_name === module && m.kind === 'subform');
+    } catch (err) {
+      logger?.warn('module discovery failed: only the known line-item modules count as subforms', {
+        module,
+        error: describeError(err),
+      });
+      return false;
+    }
+  };
 
 type Dispatch = (msg: DownloadMessage, delayMs?: number) => Promise<void>;
 

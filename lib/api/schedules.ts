@@ -10,7 +10,7 @@ import { ApiError, type Event, json, pathParamMatching, type Result } from './ht
 
 function scheduleDeps(deps: ApiDeps): ScheduleDeps {
   if (!deps.schedules) throw new Error('the schedules store is not configured');
-  return { ...deps, schedules: deps.schedules, isSubform: subformOf(deps.modules) };
+  return { ...deps, schedules: deps.schedules, isSubform: subformOf(deps.modules, deps.logger) };
 }
 
 export async function getSchedules(deps: ApiDeps): Promise<Result> {
