@@ -56,7 +56,7 @@ export type CliManifest = Omit<Manifest, 'pages'> & { pages: CliManifestPage[] }
 export interface ApiSchedule {
   name: string;
   module: string;
-  mode: 'full' | 'incremental';
+  mode: 'full' | 'incremental' | 'formula_refresh';
   schedule: string;
   timezone: string;
   watermark: string | null;

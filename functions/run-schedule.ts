@@ -17,6 +17,7 @@ const scheduleEvent = z.strictObject({ schedule: z.string().min(1).max(64) });
 type Result = { schedule: string } & (
   | { outcome: 'started'; export_id: string; mode: string }
   | { outcome: 'skipped'; running_export_id: string | null }
+  | { outcome: 'nothing'; reason: string }
   | { outcome: 'refused'; code: string }
 );
 
@@ -44,6 +45,7 @@ export const handler = middy<unknown, Result>()
       }
       throw e;
     }
+    if (outcome.kind === 'nothing') return { schedule: name, outcome: 'nothing', reason: outcome.reason };
     return outcome.kind === 'started'
       ? { schedule: name, outcome: 'started', export_id: outcome.record.export_id, mode: outcome.mode }
       : { schedule: name, outcome: 'skipped', running_export_id: outcome.runningExportId ?? null };

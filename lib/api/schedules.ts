@@ -46,6 +46,7 @@ export async function startScheduleRun(deps: ApiDeps, event: Event): Promise<Res
       `schedule ${name} is still running${outcome.runningExportId ? ` (export ${outcome.runningExportId})` : ''}; a schedule never runs twice at once`,
     );
   }
+  if (outcome.kind === 'nothing') throw new ApiError(409, 'SCHEDULE_NOTHING_TO_EXPORT', outcome.reason);
   const id = outcome.record.export_id;
   return json(201, await readExport(deps, id), { location: `/exports/${id}` });
 }

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { type Criteria, criteriaSchema, exportQuery } from '../exports/model.js';
 import { ExpressionError, isTimeZone, parseScheduleExpression } from './expression.js';
+import { formulaRefreshProblems } from './formulas.js';
 import { incrementalCriteria } from './incremental.js';
 import { knownSubform, type SubformPredicate } from './subforms.js';
 
@@ -26,7 +27,8 @@ export interface ScheduleDefinition {
   fields?: string[];
   criteria?: Criteria;
   cvid?: string;
-  mode: 'full' | 'incremental';
+  /** `formula_refresh`: the module's formula fields read again (lib/schedules/formulas.ts). */
+  mode: 'full' | 'incremental' | 'formula_refresh';
   schedule: string;
   timezone: string;
 }
@@ -76,7 +78,9 @@ function entryProblems(
       problems.push(i.message.startsWith(where) ? i.message : `${where}: ${i.message}`);
     }
   }
-  if (e.mode !== 'full' && e.mode !== 'incremental') problems.push('mode must be "full" or "incremental"');
+  if (e.mode !== 'full' && e.mode !== 'incremental' && e.mode !== 'formula_refresh')
+    problems.push('mode must be "full", "incremental" or "formula_refresh"');
+  else if (e.mode === 'formula_refresh') problems.push(...formulaRefreshProblems(e));
   else if (e.mode === 'incremental' && q.success && isSubform(q.data.module))
     problems.push(
       `module ${q.data.module} is a subform (line items): Zoho's deleted-records API does not cover subforms, so an incremental run would never see a removed line item; use mode "full" (each run re-reads all its line items, which keeps _current exact)`,
