@@ -88,7 +88,7 @@ export function refreshedPick(plan: FormulaPlan, column: string): string | undef
 // ------------------------------------------------------------------------------------------ _history
 
 /**
- * `"states"`: the observations of each version's formula values (rows of `versions` and of the
+ * `"formula_states"`: the observations of each version's formula values (rows of `versions` and of the
  * refreshes) that differ from the observation before them, the first always; `"_snext"` is the next
  * state's time. Trino has no named windows: each window is spelled out.
  */
@@ -103,15 +103,15 @@ export function historyStates(
   const lags = plan.columns.map((_, i) => `lag(s.${f(i)}) ${win} AS "_p${i}"`).join(', ');
   const changed = plan.columns.map((_, i) => `c.${f(i)} IS DISTINCT FROM c."_p${i}"`).join(' OR ');
   return [
-    ', "seen" AS (',
+    ', "observed" AS (',
     `  SELECT o.${shape.id} AS "_oid", o.${shape.modified} AS "_omod", o."_exported_at" AS "_oat", o."_export_id" AS "_oexp", ${cols}`,
     `  ${rowsOf(table, 'o', [...versions, ...plan.refreshes])}`,
-    '), "changes" AS (',
+    '), "formula_changes" AS (',
     `  SELECT s.*, row_number() ${win} AS "_k", ${lags}`,
-    '  FROM "seen" s',
-    '), "states" AS (',
+    '  FROM "observed" s',
+    '), "formula_states" AS (',
     '  SELECT c.*, lead(c."_oat") OVER (PARTITION BY c."_oid", c."_omod" ORDER BY c."_oat", c."_oexp") AS "_snext"',
-    `  FROM "changes" c WHERE c."_k" = 1 OR ${changed}`,
+    `  FROM "formula_changes" c WHERE c."_k" = 1 OR ${changed}`,
     ')',
   ];
 }
@@ -139,7 +139,7 @@ export function statesSelect(
   return [
     `SELECT ${select}, CASE WHEN g."_k" = 1 THEN s.${shape.modified} ELSE g."_oat" END AS "_valid_from", ${to} AS "_valid_to", (g."_snext" IS NULL AND s.${end} IS NULL) AS "_is_current"`,
     `FROM ${from} s`,
-    `JOIN "states" g ON g."_oid" = s.${shape.id} AND g."_omod" = s.${shape.modified}`,
+    `JOIN "formula_states" g ON g."_oid" = s.${shape.id} AND g."_omod" = s.${shape.modified}`,
     `WHERE g."_k" = 1 OR s.${end} IS NULL OR g."_oat" < s.${end}`,
   ];
 }

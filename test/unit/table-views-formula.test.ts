@@ -62,6 +62,11 @@ const ROWS: Row[] = [
   [4, null, null, M, 'ex_r2', '2025-01-04'],
   [5, null, 99, '2025-01-03 12:00:00', 'ex_r2', '2025-01-04'], // edited after ex_b: waits for its export
   [1, null, 77, M, 'ex_z', '2025-01-05'], // uncommitted
+  // ex_c: a later full export (read only where named): the values the refreshes read; 5 is gone.
+  [1, 'a1', 15, M, 'ex_c', '2025-01-06'],
+  [2, 'b1', 25, M, 'ex_c', '2025-01-06'],
+  [3, 'c2', 40, '2025-01-02 12:00:00', 'ex_c', '2025-01-06'],
+  [4, 'd1', null, M, 'ex_c', '2025-01-06'],
 ];
 
 const sqlValue = (v: string | number | null): string =>
@@ -129,6 +134,27 @@ describe('formula refreshes in the views', () => {
       ['4', 'd1', null, at('2025-01-02'), null, true],
       ['5', 'e1', 50, `${M}+00`, null, true],
     ]);
+  });
+
+  it('with a later full export (absence ends versions): the same states', async () => {
+    const later = [...EXPORTS, ex('ex_c', 'full', '2025-01-06')];
+    const sql = historyView(input(later))!.sql;
+    expect(sql).toContain('"absent"');
+    // ex_c's copies read what the refreshes read: no new state (the lineage columns are the latest
+    // copy's); 5, absent from it, ends there.
+    const rows = await run(`${sql} ORDER BY 1, "_valid_from"`);
+    const plain = await run(`${historyView(input())!.sql} ORDER BY 1, "_valid_from"`);
+    const five = plain.at(-1)!;
+    expect(five).toMatchObject({ id: '5', _valid_to: null, _is_current: true });
+    const ended = { ...five, _valid_to: '2025-01-06 02:00:00+00', _is_current: false };
+    expect(rows.map((r) => ({ ...r, export_date: null, _export_id: null, _exported_at: null }))).toEqual(
+      [...plain.slice(0, -1), ended].map((r) => ({
+        ...r,
+        export_date: null,
+        _export_id: null,
+        _exported_at: null,
+      })),
+    );
   });
 
   it('a refresh that lacks a formula field of the newest one does not count', async () => {
