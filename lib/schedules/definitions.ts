@@ -79,7 +79,7 @@ function entryProblems(
     }
   }
   if (e.mode !== 'full' && e.mode !== 'incremental' && e.mode !== 'formula_refresh')
-    problems.push('mode must be "full", "incremental" or "formula_refresh"');
+    problems.push('mode must be "full" or "incremental" (or "formula_refresh": the formula fields alone)');
   else if (e.mode === 'formula_refresh') problems.push(...formulaRefreshProblems(e));
   else if (e.mode === 'incremental' && q.success && isSubform(q.data.module))
     problems.push(

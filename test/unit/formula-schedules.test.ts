@@ -32,7 +32,7 @@ describe('formula_refresh schedules', () => {
 
   it('name the modes in a bad mode', () => {
     expect(validateSchedules([{ ...ok, mode: 'formula' }]).problems).toEqual([
-      'schedule "deals-formulas" (entry 0): mode must be "full", "incremental" or "formula_refresh"',
+      'schedule "deals-formulas" (entry 0): mode must be "full" or "incremental" (or "formula_refresh": the formula fields alone)',
     ]);
     // A bad module is still named with the mode.
     expect(validateSchedules([{ ...ok, module: 'De als' }]).problems[0]).toMatch(/module must be/);
