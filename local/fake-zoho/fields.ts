@@ -581,11 +581,17 @@ function dealsFields(): FieldDef[] {
     lookupField('Contact_Name', 'Contact Name', 'Contacts'),
     f('Probability', 'percent', 'Probability (%)', (c) => String((c.rng() % 11) * 10)),
     currencyField('Expected_Revenue', 'Expected Revenue', 10000000, { readOnly: true }),
-    f('Margin__c', 'formula', 'Margin', formulaGen((c) => c.rng() % 1000000, 1000000, 2), {
-      formulaReturn: 'double',
-      decimalPlace: 2,
-      readOnly: true,
-    }),
+    f(
+      'Margin__c',
+      'formula',
+      'Margin',
+      formulaGen((c) => c.rng() % 1000000, 1000000, 2),
+      {
+        formulaReturn: 'double',
+        decimalPlace: 2,
+        readOnly: true,
+      },
+    ),
     f(
       'Discount_Rate__c',
       'decimal',
