@@ -58,7 +58,7 @@ export interface ApiSchedule {
   name: string;
   module?: string;
   modules?: 'all' | string[];
-  mode: 'full' | 'incremental';
+  mode: 'full' | 'incremental' | 'formula_refresh';
   schedule: string;
   timezone: string;
   watermark?: string | null;

@@ -19,6 +19,7 @@ type Result = { schedule: string } & (
   | { outcome: 'started'; export_id: string; mode: string }
   | { outcome: 'started'; snapshot_id: string; modules: number; mode: string }
   | { outcome: 'skipped'; running_export_id: string | null; running_snapshot_id: string | null }
+  | { outcome: 'nothing'; reason: string }
   | { outcome: 'refused'; code: string }
 );
 
@@ -51,6 +52,7 @@ export const handler = middy<unknown, Result>()
       }
       throw e;
     }
+    if (outcome.kind === 'nothing') return { schedule: name, outcome: 'nothing', reason: outcome.reason };
     if (outcome.kind === 'started')
       return { schedule: name, outcome: 'started', export_id: outcome.record.export_id, mode: outcome.mode };
     if (outcome.kind === 'snapshot')

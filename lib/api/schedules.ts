@@ -59,6 +59,7 @@ export async function startScheduleRun(deps: ApiDeps, event: Event, signal?: Abo
     const sid = outcome.snapshot.export_id;
     return json(201, await readSnapshot(deps, outcome.snapshot), { location: `/snapshots/${sid}` });
   }
+  if (outcome.kind === 'nothing') throw new ApiError(409, 'SCHEDULE_NOTHING_TO_EXPORT', outcome.reason);
   const id = outcome.record.export_id;
   return json(201, await readExport(deps, id), { location: `/exports/${id}` });
 }

@@ -18,7 +18,11 @@ export const newExportId = (now: number = Date.now()): string => `ex_${ulid(now)
 
 export const OUTPUT_FORMATS = ['csv', 'parquet'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
-export const EXPORT_MODES = ['full', 'incremental'] as const;
+/**
+ * `formula_refresh`: `id`, `Modified_Time` and the module's formula fields of every record, read again
+ * by a schedule (lib/schedules/formulas.ts); the views take it as a refresh, never as a version.
+ */
+export const EXPORT_MODES = ['full', 'incremental', 'formula_refresh'] as const;
 
 /** Where an export came from: the API, a registered job (`POST /jobs`), or a schedule. */
 export type ExportSource = 'api' | 'job' | `schedule:${string}`;
@@ -233,7 +237,7 @@ export interface ExportRecord {
   api_version: string;
   /** What every page is written as (csv always; parquet for analytics). */
   formats: OutputFormat[];
-  /** `full`, or `incremental` (records modified since a schedule's watermark). */
+  /** `full`, `incremental` (records modified since a schedule's watermark) or `formula_refresh`. */
   mode: (typeof EXPORT_MODES)[number];
   /** Incremental: the window's start (ISO), records modified and deleted after it. */
   since?: string;

@@ -27,6 +27,7 @@ import {
 } from '../tables/views.js';
 import { tableNameOf } from './catalog.js';
 import { manifestsLocation } from './layout.js';
+import { EXPORT_MODES } from './model.js';
 
 /** The catalog's side of the views: a table's columns, and a view read and written by version. */
 export interface ViewCatalog {
@@ -45,12 +46,12 @@ export interface ViewCatalog {
 const manifestSchema = z.object({
   export_id: z.string(),
   module: z.string().nullable(),
-  mode: z.enum(['full', 'incremental']).optional(),
+  mode: z.enum(EXPORT_MODES).optional(),
   formats: z.array(z.string()).optional(),
   created_at: z.string(),
   export_date: z.string(),
   deletions: z.object({ parquet: z.object({ key: z.string() }).optional() }).optional(),
-  query: z.looseObject({ criteria: z.unknown().optional() }).nullish(),
+  query: z.looseObject({ criteria: z.unknown().optional(), fields: z.array(z.string()).nullish() }).nullish(),
 });
 
 /** Manifests read at once. */
@@ -94,6 +95,7 @@ export async function committedExports(
         deletions: m.deletions?.parquet !== undefined,
         // An incremental export's own Modified_Time bound is not in its stored criteria (its mode says it).
         filtered: m.query?.criteria !== undefined && m.query.criteria !== null,
+        ...(m.query?.fields ? { fields: m.query.fields } : {}),
       });
     }
   }

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { type Criteria, criteriaSchema, exportQuery, MODULE_PATTERN } from '../exports/model.js';
 import { MAX_SNAPSHOT_MODULES } from '../snapshots/model.js';
 import { ExpressionError, isTimeZone, parseScheduleExpression } from './expression.js';
+import { formulaRefreshProblems } from './formulas.js';
 import { incrementalCriteria } from './incremental.js';
 import { knownSubform, type SubformPredicate } from './subforms.js';
 
@@ -24,7 +25,6 @@ export const MAX_SCHEDULES_JSON_BYTES = 2_500;
 
 interface ScheduleBase {
   name: string;
-  mode: 'full' | 'incremental';
   schedule: string;
   timezone: string;
 }
@@ -35,12 +35,15 @@ export interface ModuleScheduleDefinition extends ScheduleBase {
   fields?: string[];
   criteria?: Criteria;
   cvid?: string;
+  /** `formula_refresh`: the module's formula fields read again (lib/schedules/formulas.ts). */
+  mode: 'full' | 'incremental' | 'formula_refresh';
 }
 
 /** Several modules (`"all"`: every exportable one at run time): each run is one snapshot. */
 export interface ModulesScheduleDefinition extends ScheduleBase {
   module?: undefined;
   modules: 'all' | string[];
+  mode: 'full' | 'incremental';
 }
 
 export type ScheduleDefinition = ModuleScheduleDefinition | ModulesScheduleDefinition;
@@ -101,7 +104,9 @@ function entryProblems(
       problems.push(i.message.startsWith(where) ? i.message : `${where}: ${i.message}`);
     }
   }
-  if (e.mode !== 'full' && e.mode !== 'incremental') problems.push('mode must be "full" or "incremental"');
+  if (e.mode !== 'full' && e.mode !== 'incremental' && e.mode !== 'formula_refresh')
+    problems.push('mode must be "full" or "incremental" (or "formula_refresh": the formula fields alone)');
+  else if (e.mode === 'formula_refresh') problems.push(...formulaRefreshProblems(e));
   else if (e.mode === 'incremental' && q.success && isSubform(q.data.module))
     problems.push(
       `module ${q.data.module} is a subform (line items): Zoho's deleted-records API does not cover subforms, so an incremental run would never see a removed line item; use mode "full" (each run re-reads all its line items, which keeps _current exact)`,
@@ -114,7 +119,7 @@ function entryProblems(
     ...(q.data.fields ? { fields: q.data.fields } : {}),
     ...(q.data.criteria ? { criteria: q.data.criteria } : {}),
     ...(q.data.cvid ? { cvid: q.data.cvid } : {}),
-    mode: e.mode as ScheduleDefinition['mode'],
+    mode: e.mode as ModuleScheduleDefinition['mode'],
     ...common,
   };
   if (def.mode === 'incremental') {
@@ -161,11 +166,16 @@ function modulesEntry(e: Entry, problems: string[]): { def?: ScheduleDefinition;
     if (dup.length) problems.push(`modules lists ${[...new Set(dup)].join(', ')} more than once`);
     if (!bad.length && !dup.length) modules = m as string[];
   }
-  if (e.mode !== 'full' && e.mode !== 'incremental') problems.push('mode must be "full" or "incremental"');
+  if (e.mode === 'formula_refresh')
+    problems.push(
+      'mode "formula_refresh" applies to a single-module schedule only: give module, and one schedule per module whose formulas you refresh',
+    );
+  else if (e.mode !== 'full' && e.mode !== 'incremental')
+    problems.push('mode must be "full" or "incremental"');
   const common = commonProblems(e, problems);
   if (problems.length || !modules || !common) return { problems };
   return {
-    def: { name: e.name as string, modules, mode: e.mode as ScheduleDefinition['mode'], ...common },
+    def: { name: e.name as string, modules, mode: e.mode as ModulesScheduleDefinition['mode'], ...common },
     problems,
   };
 }

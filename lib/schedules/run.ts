@@ -7,6 +7,8 @@
  *   2. full mode, or the first run of an incremental schedule: the schedule's query as it is;
  *      incremental with a watermark: its criteria AND `Modified_Time > watermark - 10 min`
  *      (lib/schedules/incremental.ts), and its deletions since then are landed with the export;
+ *      formula_refresh: `id`, `Modified_Time` and the module's formula fields (lib/schedules/formulas.ts);
+ *      a module without formula fields has nothing to refresh: the run is recorded as skipped;
  *   3. start the export exactly as `POST /exports` does (`source: "schedule:<name>"`);
  *   4. record it as the running export. When it ends (lib/exports/end.ts) the schedule is free,
  *      and a COMPLETED run's start becomes the watermark.
@@ -18,7 +20,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ExportDeps } from '../exports/deps.js';
-import type { ExportRecord } from '../exports/model.js';
+import type { ExportQuery, ExportRecord } from '../exports/model.js';
 import { startExport } from '../exports/start.js';
 import type { SnapshotRecord } from '../snapshots/model.js';
 import type { SnapshotMemberSpec } from '../snapshots/start.js';
@@ -28,6 +30,7 @@ import {
   type ModulesScheduleDefinition,
   type ScheduleDefinition,
 } from './definitions.js';
+import { formulaRefreshQuery } from './formulas.js';
 import { incrementalCriteria, sinceOf } from './incremental.js';
 import { settleSnapshotRun } from './snapshot-end.js';
 import { startSnapshotRun } from './snapshot-run.js';
@@ -52,7 +55,9 @@ export interface RunOptions {
 export type RunOutcome =
   | { kind: 'started'; record: ExportRecord; mode: ExportRecord['mode']; since?: string }
   | { kind: 'snapshot'; snapshot: SnapshotRecord; members: SnapshotMemberSpec[] }
-  | { kind: 'skipped'; runningExportId: string | undefined; runningSnapshotId?: string | undefined };
+  | { kind: 'skipped'; runningExportId: string | undefined; runningSnapshotId?: string | undefined }
+  /** Nothing to export (a formula refresh of a module without formula fields): recorded as skipped. */
+  | { kind: 'nothing'; reason: string };
 
 interface PublicScheduleBase {
   name: string;
@@ -155,6 +160,24 @@ async function startExportRun(
   claimed: ScheduleState,
   token: string,
 ): Promise<RunOutcome> {
+  let refresh: ExportQuery | undefined;
+  if (def.mode === 'formula_refresh') {
+    try {
+      refresh = await formulaRefreshQuery(deps, def.module);
+    } catch (err) {
+      await deps.schedules.release(def.name, token).catch(() => undefined);
+      deps.metrics.count('ScheduleRunsFailed');
+      throw err;
+    }
+    if (!refresh) {
+      const reason = `module ${def.module} has no formula field (field metadata: no data_type "formula"): nothing to refresh`;
+      await deps.schedules.release(def.name, token);
+      await deps.schedules.skipped(def.name, reason);
+      deps.metrics.count('ScheduleRunsSkipped');
+      deps.logger.warn('schedule run skipped', { schedule: def.name, reason });
+      return { kind: 'nothing', reason };
+    }
+  }
   let record: ExportRecord;
   let since: string | undefined;
   try {
@@ -171,14 +194,14 @@ async function startExportRun(
     since = sinceMs !== undefined ? new Date(sinceMs).toISOString() : undefined;
     const criteria = sinceMs !== undefined ? incrementalCriteria(def.criteria, sinceMs) : def.criteria;
     ({ record } = await startExport(deps, {
-      query: {
+      query: refresh ?? {
         module: def.module,
         ...(def.fields ? { fields: def.fields } : {}),
         ...(criteria ? { criteria } : {}),
         ...(def.cvid ? { cvid: def.cvid } : {}),
       },
       source: `schedule:${def.name}`,
-      mode: incremental ? 'incremental' : 'full',
+      mode: refresh ? 'formula_refresh' : incremental ? 'incremental' : 'full',
       since,
     }));
   } catch (err) {

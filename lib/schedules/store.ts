@@ -51,6 +51,8 @@ export interface ScheduleState {
   run_claimed_at?: number;
   skipped_runs?: number;
   last_skipped_at?: string;
+  /** Why the last run was skipped, when not because the previous one was still running. */
+  last_skip_reason?: string;
   updated_at?: string;
 }
 
@@ -75,6 +77,7 @@ export const scheduleStateSchema: z.ZodType<ScheduleState> = z.looseObject({
   run_claimed_at: z.number().finite().optional(),
   skipped_runs: z.number().int().nonnegative().optional(),
   last_skipped_at: z.string().optional(),
+  last_skip_reason: z.string().optional(),
   updated_at: z.string().optional(),
 });
 
@@ -262,12 +265,20 @@ export class ScheduleStore {
     );
   }
 
-  /** A run was skipped because the previous one was still running. */
-  async skipped(name: string): Promise<boolean> {
+  /** A run was skipped: the previous one was still running, or `reason` (nothing to export). */
+  async skipped(name: string, reason?: string): Promise<boolean> {
     return (
       (await this.table.update(
         scheduleKey(name),
-        { set: { last_skipped_at: this.iso(), updated_at: this.iso() }, add: { skipped_runs: 1 } },
+        {
+          set: {
+            last_skipped_at: this.iso(),
+            updated_at: this.iso(),
+            ...(reason ? { last_skip_reason: reason } : {}),
+          },
+          add: { skipped_runs: 1 },
+          ...(reason ? {} : { remove: ['last_skip_reason'] }),
+        },
         exists('pk'),
       )) !== false
     );

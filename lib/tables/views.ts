@@ -6,6 +6,8 @@
  *   zoho_<module>_history  every version (id, modified_time) in the committed exports, with
  *                          _valid_from, _valid_to (next version, or deletion, or NULL) and _is_current
  *
+ * Committed formula refreshes update the formula columns of both (lib/tables/formulas.ts).
+ *
  * Each view names its exports literally (`export_date >= DATE '…'` prunes the projected partitions;
  * `_export_id IN (…)` keeps out pages of RUNNING or FAILED exports, and prunes row groups by their
  * statistics, one export per file), so the SQL is rewritten whenever an export commits
@@ -14,30 +16,27 @@
  * column names; DuckDB matches quoted identifiers case-insensitively).
  */
 import { z } from 'zod';
-import { CodedError } from '../errors.js';
+import {
+  formulaPlan,
+  historyStates,
+  refreshedCte,
+  refreshedPick,
+  refreshJoin,
+  statesSelect,
+  versionExports,
+} from './formulas.js';
+import {
+  byCreation,
+  type CommittedExport,
+  literal,
+  quote,
+  rowsOf,
+  type Shape,
+  type TableColumn,
+  ViewsError,
+} from './sql.js';
 
-export interface TableColumn {
-  Name: string;
-  /** Hive/Glue type (`string`, `bigint`, `decimal(12,2)`, `array<string>`, `timestamp` …). */
-  Type: string;
-}
-
-/** A committed export of the module, as its manifest says. */
-export interface CommittedExport {
-  export_id: string;
-  mode: 'full' | 'incremental';
-  /** `YYYY-MM-DD`: the partition of every file of the export. */
-  export_date: string;
-  /** ISO instant the export was created: orders the exports. */
-  created_at: string;
-  /** The export landed a Parquet deletions file (`zoho_<module>_deletions`). */
-  deletions: boolean;
-  /**
-   * A full export with criteria (a filtered one) holds only some records: it adds versions like an
-   * incremental one but is never the baseline `_current` starts from. Absent: unfiltered.
-   */
-  filtered?: boolean;
-}
+export { type CommittedExport, type TableColumn, ViewsError } from './sql.js';
 
 export interface ViewDefinition {
   name: string;
@@ -46,48 +45,20 @@ export interface ViewDefinition {
   columns: TableColumn[];
 }
 
-/** The module's table cannot have the views (a field they need is not exported, or not typed). */
-export class ViewsError extends CodedError {
-  constructor(message: string) {
-    super({ code: 'VIEWS_UNSUPPORTED', kind: 'terminal', message });
-  }
-}
-
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-// Every output column is aliased to its lower-case name: DuckDB would otherwise answer the file's case.
-const quote = (name: string): string => `"${name.toLowerCase().replace(/"/g, '""')}"`;
-const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
-const list = (xs: string[]): string => xs.map(literal).join(', ');
-const dateLiteral = (d: string): string => {
-  if (!DATE.test(d)) throw new ViewsError(`export_date ${JSON.stringify(d)} is not YYYY-MM-DD`);
-  return `DATE '${d}'`;
-};
-const minDate = (xs: CommittedExport[]): string => xs.map((x) => x.export_date).sort()[0]!;
-const byCreation = (a: CommittedExport, b: CommittedExport): number =>
-  a.created_at.localeCompare(b.created_at) || a.export_id.localeCompare(b.export_id);
-
 export const currentViewName = (table: string): string => `${table}_current`;
 export const historyViewName = (table: string): string => `${table}_history`;
 
 /**
  * The exports `_current` reads: the latest committed unfiltered full export (the baseline), and every
- * committed export created after it (incremental ones, and filtered full ones, which only add versions).
+ * committed export created after it (incremental ones, and filtered full ones, which only add versions);
+ * formula refreshes are never in it (lib/tables/formulas.ts).
  * Undefined while no unfiltered full export is committed (nothing is a complete baseline yet).
  */
 export function currentScope(exports: CommittedExport[]): CommittedExport[] | undefined {
-  const sorted = [...exports].sort(byCreation);
+  const sorted = versionExports(exports).sort(byCreation);
   const baseline = sorted.findLastIndex((e) => e.mode === 'full' && !e.filtered);
   if (baseline < 0) return undefined;
   return sorted.slice(baseline);
-}
-
-interface Shape {
-  id: string;
-  /** The SQL type of the table's id (`BIGINT`, or `VARCHAR` for a table created untyped long ago). */
-  idType: 'BIGINT' | 'VARCHAR';
-  modified: string;
-  /** Every table column, lower-cased, in table order. */
-  columns: TableColumn[];
 }
 
 /** The table's columns, with `id` and `Modified_Time` found whatever their case. */
@@ -116,10 +87,6 @@ function shapeOf(columns: TableColumn[]): Shape {
 }
 
 const PARTITION: TableColumn = { Name: 'export_date', Type: 'date' };
-
-/** The rows of `exports` in `table` (its partitions from the earliest export's date on). */
-const rowsOf = (table: string, alias: string, exports: CommittedExport[]): string =>
-  `FROM ${table} ${alias}\n  WHERE ${alias}."export_date" >= ${dateLiteral(minDate(exports))} AND ${alias}."_export_id" IN (${list(exports.map((e) => e.export_id))})`;
 
 /**
  * A deletions file's id (a string column) as the table's id type: the few deleted ids are cast, not the
@@ -156,13 +123,18 @@ export function currentView(input: ViewsInput): ViewDefinition | undefined {
   if (!scope) return undefined;
   const table = qualified(input.database, input.table);
   const deleting = scope.filter((e) => e.mode === 'incremental' && e.deletions);
+  // Formula refreshes after the baseline (an older one read values the baseline already has).
+  const formulas = formulaPlan(shape, input.exports, scope[0]);
   const out = [...shape.columns, PARTITION];
-  const select = out.map((c) => `v.${quote(c.Name)} AS ${quote(c.Name)}`).join(', ');
+  const pick = (c: TableColumn) => (formulas && refreshedPick(formulas, c.Name)) ?? `v.${quote(c.Name)}`;
+  const select = out.map((c) => `${pick(c)} AS ${quote(c.Name)}`).join(', ');
+  const joinRefresh = formulas ? [refreshJoin(shape)] : [];
   const sql = [
     'WITH "versions" AS (',
     `  SELECT t.*, row_number() OVER (PARTITION BY t.${shape.id} ORDER BY t.${shape.modified} DESC, t."_exported_at" DESC, t."_export_id" DESC) AS "_rn"`,
     `  ${rowsOf(table, 't', scope)}`,
     ')',
+    ...(formulas ? refreshedCte(table, shape, formulas) : []),
     ...(deleting.length
       ? [
           ', "gone" AS (',
@@ -172,10 +144,11 @@ export function currentView(input: ViewsInput): ViewDefinition | undefined {
           ')',
           `SELECT ${select}`,
           'FROM "versions" v',
+          ...joinRefresh,
           `LEFT JOIN "gone" g ON g."id" = v.${shape.id} AND g."deleted_time" >= v.${shape.modified}`,
           'WHERE v."_rn" = 1 AND g."id" IS NULL',
         ]
-      : [`SELECT ${select}`, 'FROM "versions" v', 'WHERE v."_rn" = 1']),
+      : [`SELECT ${select}`, 'FROM "versions" v', ...joinRefresh, 'WHERE v."_rn" = 1']),
   ].join('\n');
   return { name: currentViewName(input.table), sql, columns: out };
 }
@@ -183,8 +156,9 @@ export function currentView(input: ViewsInput): ViewDefinition | undefined {
 /** `_history`, or undefined while no export is committed. */
 export function historyView(input: ViewsInput): ViewDefinition | undefined {
   const shape = shapeOf(input.columns);
-  if (input.exports.length === 0) return undefined;
-  const scope = [...input.exports].sort(byCreation);
+  const scope = versionExports(input.exports).sort(byCreation);
+  if (scope.length === 0) return undefined;
+  const formulas = formulaPlan(shape, input.exports);
   const table = qualified(input.database, input.table);
   const deleting = scope.filter((e) => e.mode === 'incremental' && e.deletions);
   const fulls = scope.filter((e) => e.mode === 'full' && !e.filtered);
@@ -227,8 +201,21 @@ export function historyView(input: ViewsInput): ViewDefinition | undefined {
         ]
       : [', "spans" AS (', '  SELECT v.*, v."_next" AS "_end" FROM "versions" v', ')']),
     ...(absent ? absenceSql(table, shape, scope, absent) : []),
-    `SELECT ${select}, s.${shape.modified} AS "_valid_from", s.${end} AS "_valid_to", s.${end} IS NULL AS "_is_current"`,
-    `FROM ${absent ? '"closed"' : '"spans"'} s`,
+    ...(formulas
+      ? [
+          ...historyStates(table, shape, formulas, scope),
+          ...statesSelect(
+            shape,
+            formulas,
+            [...shape.columns, PARTITION].map((c) => c.Name),
+            absent ? '"closed"' : '"spans"',
+            end,
+          ),
+        ]
+      : [
+          `SELECT ${select}, s.${shape.modified} AS "_valid_from", s.${end} AS "_valid_to", s.${end} IS NULL AS "_is_current"`,
+          `FROM ${absent ? '"closed"' : '"spans"'} s`,
+        ]),
   ].join('\n');
   return { name: historyViewName(input.table), sql, columns: out };
 }

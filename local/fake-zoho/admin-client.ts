@@ -160,6 +160,15 @@ export class FakeZohoAdminClient {
     ).ids;
   }
 
+  async recomputeFormulas(module: string, target: RecordTarget, at?: number): Promise<string[]> {
+    return (
+      await this.call<{ ids: string[] }>('POST', `/modules/${encodeURIComponent(module)}/records/recompute`, {
+        ...target,
+        at,
+      })
+    ).ids;
+  }
+
   async restoreRecords(module: string, target: RecordTarget, at?: number): Promise<string[]> {
     return (
       await this.call<{ ids: string[] }>('POST', `/modules/${encodeURIComponent(module)}/records/restore`, {

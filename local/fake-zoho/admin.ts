@@ -18,6 +18,7 @@
  *   GET    /__fake/modules/{module}/records?from=&limit=                 RecordInfo[]
  *   POST   /__fake/modules/{module}/records/create {count, at?}          {ids}
  *   POST   /__fake/modules/{module}/records/modify {ids?, indexes?, at?} {ids}
+ *   POST   /__fake/modules/{module}/records/recompute {ids?, indexes?, at?} {ids} (formulas only)
  *   POST   /__fake/modules/{module}/records/delete {ids?, indexes?, at?, type?, by?}  {ids}
  *   POST   /__fake/modules/{module}/records/restore {ids?, indexes?, at?} {ids} (recycle bin only)
  *   GET    /__fake/modules/{subform}/line-items?parentId=                {ids} (live line items)
@@ -247,6 +248,8 @@ async function route(rt: Runtime, fake: FakeZoho, ctx: Ctx): Promise<void> {
           return send(ctx, 200, { ids: fake.createRecords(module, count, at) });
         }
         if (d === 'modify') return send(ctx, 200, { ids: fake.modifyRecords(module, target(body), at) });
+        if (d === 'recompute')
+          return send(ctx, 200, { ids: fake.recomputeFormulas(module, target(body), at) });
         if (d === 'restore') return send(ctx, 200, { ids: fake.restoreRecords(module, target(body), at) });
         if (d === 'delete') {
           const type = body.type ?? 'recycle';

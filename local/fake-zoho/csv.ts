@@ -132,6 +132,7 @@ export function* csvRows(plan: CsvPlan, records: Iterable<RecordView>): Generato
     ctx.createdMs = r.createdMs;
     ctx.modifiedMs = r.modifiedMs;
     ctx.parent = r.parent ?? '';
+    ctx.formulaGen = r.formulaGen ?? 0;
     let row = '';
     for (let j = 0; j < ncols; j++) {
       const col = cols[j];

@@ -292,6 +292,21 @@ const decimalText = (units: number, dp: number): string => {
   return `${Math.floor(units / f)}.${pad(units % f, dp)}`;
 };
 
+/**
+ * A formula field's value (`dp` decimals): `base` for a version never recomputed (so a fresh version
+ * is unchanged), else a value drawn from the record's seed and the recomputation count (records.ts
+ * `recompute`: new values without a new version or Modified_Time).
+ */
+const formulaGen =
+  (base: (c: RowCtx) => number, range: number, dp: number): Gen =>
+  (c) => {
+    const units = base(c);
+    return decimalText(
+      c.formulaGen === 0 ? units : mix32(c.seed ^ Math.imul(c.formulaGen, 0x9e3779b1)) % range,
+      dp,
+    );
+  };
+
 /** Index of the looked-up record (0..999, so it exists in a default-sized store), or -1 for empty. */
 function lookupIndex(c: RowCtx, emptyEvery: number): number {
   const r = c.rng();
@@ -599,11 +614,17 @@ function dealsFields(): FieldDef[] {
     lookupField('Contact_Name', 'Contact Name', 'Contacts'),
     f('Probability', 'percent', 'Probability (%)', (c) => String((c.rng() % 11) * 10)),
     currencyField('Expected_Revenue', 'Expected Revenue', 10000000, { readOnly: true }),
-    f('Margin__c', 'formula', 'Margin', (c) => decimalText(c.rng() % 1000000, 2), {
-      formulaReturn: 'double',
-      decimalPlace: 2,
-      readOnly: true,
-    }),
+    f(
+      'Margin__c',
+      'formula',
+      'Margin',
+      formulaGen((c) => c.rng() % 1000000, 1000000, 2),
+      {
+        formulaReturn: 'double',
+        decimalPlace: 2,
+        readOnly: true,
+      },
+    ),
     f(
       'Discount_Rate__c',
       'decimal',

@@ -5,6 +5,8 @@
  *   reset  n records, never modified (Created_Time / Modified_Time implicit, see implicitTimes)
  *   create k records at the end (Created_Time = Modified_Time = the creation time)
  *   modify records: version + 1, Modified_Time = the modification time, every value regenerated
+ *   recompute records: their formula fields get new values; version and Modified_Time stay (Zoho
+ *     recomputes a formula, e.g. one using Now(), without touching Modified_Time)
  *   delete records: they leave the store and appear in the deleted-records API
  *   restore records: recycle-bin deletions undone; the record is live again with the version and
  *     Modified_Time it had (the fake's choice: a restore is no edit), and leaves the deleted-records API
@@ -29,6 +31,7 @@ export type ChangeOp =
   /** `parent`: the parent record of line items created in a subform module (subforms.ts). */
   | { op: 'create'; at: number; count: number; parent?: string }
   | { op: 'modify'; at: number; indexes: number[] }
+  | { op: 'recompute'; at: number; indexes: number[] }
   | { op: 'delete'; at: number; indexes: number[]; type: 'recycle' | 'permanent'; by: string }
   | { op: 'restore'; at: number; indexes: number[] };
 
@@ -50,6 +53,8 @@ export interface StoreState {
   deleted: Map<number, DeletedInfo>;
   /** Parents of line items created after the reset (subform modules; reset items: ITEMS_PER_PARENT). */
   parents: Map<number, string>;
+  /** Formula recomputations of each record's current version (absent: none). */
+  formulas: Map<number, number>;
 }
 
 /** One record as the CSV writer and the criteria see it (reused between records). */
@@ -61,6 +66,8 @@ export interface RecordView {
   modifiedMs: number;
   /** The parent record's id (subform modules only). */
   parent?: string;
+  /** How often the version's formula fields were recomputed (absent or 0: never). */
+  formulaGen?: number;
 }
 
 export class StoreError extends Error {}
@@ -107,6 +114,7 @@ export class ModuleStore {
       mods: new Map(),
       deleted: new Map(),
       parents: new Map(),
+      formulas: new Map(),
     };
     for (let i = 0; i < seq; i++) apply(s, this.log[i]!);
     s.seq = seq;
@@ -158,6 +166,14 @@ export class ModuleStore {
     const indexes = this.resolve(target);
     if (indexes.length === 0) return [];
     this.append({ op: 'modify', at: toSecond(at), indexes });
+    return indexes.map((n) => recordId(this.module, n));
+  }
+
+  /** Recomputes the formula fields of records: new values, same version and Modified_Time. */
+  recompute(target: RecordTarget, at: number): string[] {
+    const indexes = this.resolve(target);
+    if (indexes.length === 0) return [];
+    this.append({ op: 'recompute', at: toSecond(at), indexes });
     return indexes.map((n) => recordId(this.module, n));
   }
 
@@ -228,6 +244,7 @@ export class ModuleStore {
       r.modifiedMs = t.modifiedMs;
     }
     r.version = 0;
+    r.formulaGen = s.formulas.get(n) ?? 0;
     if (this.parentModule) r.parent = this.parentOf(s, n);
     if (mod) {
       r.version = mod.version;
@@ -306,6 +323,7 @@ function apply(s: StoreState, op: ChangeOp): void {
       s.mods = new Map();
       s.deleted = new Map();
       s.parents = new Map();
+      s.formulas = new Map();
       return;
     case 'create':
       for (let i = 0; i < op.count; i++) {
@@ -318,7 +336,12 @@ function apply(s: StoreState, op: ChangeOp): void {
       for (const n of op.indexes) {
         const prev = s.mods.get(n);
         s.mods.set(n, { version: (prev?.version ?? 0) + 1, at: op.at });
+        // A new version computes its formulas afresh.
+        s.formulas.delete(n);
       }
+      return;
+    case 'recompute':
+      for (const n of op.indexes) s.formulas.set(n, (s.formulas.get(n) ?? 0) + 1);
       return;
     case 'delete':
       for (const n of op.indexes) s.deleted.set(n, { at: op.at, type: op.type, by: op.by });

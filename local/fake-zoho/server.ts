@@ -259,6 +259,13 @@ export async function startFakeZoho(options: FakeZohoOptions = {}): Promise<Fake
         return ids;
       });
     },
+    recomputeFormulas(module, target: RecordTarget, at) {
+      return mutate(() => {
+        const ids = storeOf(module).recompute(target, at ?? rt.now());
+        rt.changed('records');
+        return ids;
+      });
+    },
     createRecords(module, count, at) {
       return mutate(() => {
         const ids = storeOf(module).create(count, at ?? rt.now());

@@ -285,6 +285,11 @@ export interface FakeZoho {
   setModuleRecords(module: string, count: number, at?: number): ModuleInfo;
   /** Modifies records (new version, Modified_Time = `at`, default now); returns their ids. */
   modifyRecords(module: string, target: RecordTarget, at?: number): string[];
+  /**
+   * Recomputes the formula fields of records (as Zoho does for a `Now()` formula): new values, the
+   * same version and Modified_Time; returns their ids.
+   */
+  recomputeFormulas(module: string, target: RecordTarget, at?: number): string[];
   /** Creates `count` records (Created_Time = Modified_Time = `at`); returns their ids. */
   createRecords(module: string, count: number, at?: number): string[];
   /** Deletes records; they then appear in the deleted-records API. Returns their ids. */

@@ -58,6 +58,8 @@ export class RowCtx {
   modifiedMs = 0;
   /** The parent record's id (line items of a subform module; '' otherwise). */
   parent = '';
+  /** How often the record version's formulas were recomputed (0: never; records.ts). */
+  formulaGen = 0;
   /** Seed of the record (salt, index, version). */
   seed = 0;
   /** Name indices (0..15) shared by the fields of one record, so Email matches First/Last_Name. */

@@ -280,6 +280,36 @@ describe('criteria', () => {
 });
 
 describe('fields', () => {
+  it('recomputing formulas changes only the formula values: same version, same Modified_Time', async () => {
+    const f = await start({ moduleRecords: { Deals: 10 } });
+    const deals = { query: { module: { api_name: 'Deals' } } };
+    const a = await createdId(f, token, deals);
+    t += 60_000;
+    const ids = f.recomputeFormulas('Deals', { indexes: [2, 4] });
+    expect(ids).toEqual([2, 4].map((i) => recordId('Deals', i)));
+    const b = await createdId(f, token, deals);
+    const [header, ...before] = parseCsv(await csvOf(f, a));
+    const after = parseCsv(await csvOf(f, b)).slice(1);
+    const margin = header!.indexOf('Margin__c');
+    expect(margin).toBeGreaterThan(0);
+    for (const [i, row] of after.entries()) {
+      const old = before[i]!;
+      if (ids.includes(row[0]!)) {
+        expect(row[margin]).not.toBe(old[margin]);
+        expect(row[margin]).toMatch(/^\d+\.\d{2}$/);
+        // Every other field, Modified_Time included, as before.
+        expect(row.filter((_, j) => j !== margin)).toEqual(old.filter((_, j) => j !== margin));
+      } else expect(row).toEqual(old);
+    }
+    expect(f.records('Deals', { from: 2, limit: 1 })[0]).toMatchObject({ version: 0 });
+    // A second recomputation draws again; an edit computes afresh (a new version).
+    f.recomputeFormulas('Deals', { indexes: [2] });
+    const c = await createdId(f, token, deals);
+    const again = parseCsv(await csvOf(f, c)).slice(1);
+    expect(again[2]![margin]).not.toBe(after[2]![margin]);
+    expect(() => f.recomputeFormulas('Deals', { indexes: [99] })).toThrow(/no record at index 99/);
+  });
+
   it('columns follow `fields` in order, with id first when not requested', async () => {
     const f = await start({ moduleRecords: { Deals: 5 } });
     const a = await createdId(f, token, {
