@@ -5,6 +5,7 @@
  */
 import cliProgress from 'cli-progress';
 import { tableNameOf } from '../lib/exports/catalog.js';
+import { REFUSAL_CODES } from '../lib/modules/discovery.js';
 import type { PublicSnapshot, PublicSnapshotModule } from '../lib/snapshots/model.js';
 import type { ApiClient } from './client.js';
 import { checkModule, type WatchFlags } from './commands.js';
@@ -147,8 +148,15 @@ export function snapshotFailed(s: ApiSnapshot): FailedError {
   const why = s.modules
     .filter((m) => m.status === 'FAILED')
     .map((m) => `${m.module}${m.error ? ` (${m.error.code}: ${m.error.message})` : ''}`);
+  // A module Zoho's Bulk Read refused is remembered by discovery: say that "all" leaves it out now.
+  const refused = s.modules.filter(
+    (m) => m.status === 'FAILED' && m.error && REFUSAL_CODES.has(m.error.code),
+  );
+  const hint = refused.length
+    ? `. Zoho refused ${refused.map((m) => m.module).join(', ')}: GET /modules now lists ${refused.length === 1 ? 'it' : 'them'} as not exportable (zoho_refused), so the next --all leaves ${refused.length === 1 ? 'it' : 'them'} out${refused.length === s.failed_modules.length ? '; every other module landed' : ''}`
+    : '';
   return new FailedError(
-    `snapshot ${s.snapshot_id} FAILED: ${s.failed_modules.length} module(s) failed: ${s.failed_modules.join(', ')}${why.length ? `; ${why.join('; ')}` : ''}`,
+    `snapshot ${s.snapshot_id} FAILED: ${s.failed_modules.length} module(s) failed: ${s.failed_modules.join(', ')}${why.length ? `; ${why.join('; ')}` : ''}${hint}`,
     'SNAPSHOT_FAILED',
   );
 }
