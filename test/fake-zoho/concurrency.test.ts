@@ -25,6 +25,8 @@ afterEach(async () => {
 });
 
 const leads = { query: { module: { api_name: 'Leads' } } };
+/** The job id of a 201 create answer. */
+const idOf = (r: { json: Json }): string => r.json.data[0].details.id;
 
 describe('fake Zoho: concurrent Bulk Read jobs', () => {
   it('refuses a create beyond maxConcurrentJobs (default 10) with 429 TOO_MANY_REQUESTS, creating nothing', async () => {
@@ -58,12 +60,12 @@ describe('fake Zoho: concurrent Bulk Read jobs', () => {
     const a = await createJob(f, token, leads);
     const b = await createJob(f, token, leads);
     expect([a.status, b.status]).toEqual([201, 201]);
-    const idA = a.json.data[0].details.id as string;
+    const idA = idOf(a);
     f.setState(idA, 'FAILURE');
     expect((await createJob(f, token, leads)).status).toBe(201);
     // a page token of a COMPLETED job: refused while two jobs run
     t += 10_000;
-    const idB = b.json.data[0].details.id as string;
+    const idB = idOf(b);
     const status: Json = (await getJson(`${f.apiDomain}/crm/bulk/v8/read/${idB}`, token)).json;
     const pageToken = status.data[0].result.next_page_token as string;
     expect(pageToken).toBeTruthy();
@@ -108,7 +110,7 @@ describe('fake Zoho: bench modules and DealHistory', () => {
     f.setModuleRecords('Bench_02__c', 7);
     const r = await createJob(f, token, { query: { module: { api_name: 'Bench_02__c' } } });
     expect(r.status).toBe(201);
-    expect(f.jobInfo(r.json.data[0].details.id).count).toBe(7);
+    expect(f.jobInfo(idOf(r)).count).toBe(7);
     expect(() => f.setOptions({ extraModules: ['Leads'] })).toThrow(/__c/);
   });
 
@@ -134,7 +136,7 @@ describe('fake Zoho: bench modules and DealHistory', () => {
     });
     const r = await createJob(f, token, { query: { module: { api_name: 'DealHistory' } } });
     expect(r.status).toBe(201);
-    const id = r.json.data[0].details.id as string;
+    const id = idOf(r);
     t += 10_000;
     const csv = (await collect(f.csv(id))).toString('utf8').trim().split('\n');
     const header = csv[0]!.split(',');
