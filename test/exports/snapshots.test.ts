@@ -117,7 +117,8 @@ describe('POST /snapshots', () => {
     expect(one.body.snapshot_id).toBe(id);
     const history = landed.find((m: { module: string }) => m.module === 'DealHistory');
     expect(history.records).toBe(tiny.DealHistory);
-  });
+    // every module of the org through the pipeline (and its Parquet): a minute on a loaded machine
+  }, 180_000);
 
   it('a refusal met by a snapshot is remembered by GET /modules: the next "all" leaves the module out and completes', async () => {
     h = await pipelineHarness({ fake: { moduleRecords: tiny } });
@@ -147,7 +148,7 @@ describe('POST /snapshots', () => {
     const done = await untilEnded(h, second.body.snapshot_id, 120);
     expect([done.status, done.failed_modules]).toEqual(['COMPLETED', []]);
     expect(done.totals.completed).toBe(secondModules.length);
-  });
+  }, 180_000);
 
   it("the sweep's create remembers Zoho's refusal of a module for discovery (GET /modules)", async () => {
     h = await pipelineHarness({ fake: { moduleRecords: tiny } });
