@@ -5,14 +5,17 @@
  * on Ctrl-C or a crash). See bench/README.md for the sections and the layout.
  *
  * Flags (environment variables):
- *   BENCH_ONLY=a,b     sections: download, poll, cold, local, pacing, convert, callbacks, export1m, tables
- *                      (default: all; with BENCH_QUICK all but pacing, callbacks and export1m, which
- *                      take ~5 minutes each whatever the sizes)
+ *   BENCH_ONLY=a,b     sections: download, poll, cold, local, pacing, convert, callbacks, export1m, tables,
+ *                      snapshot (default: all; with BENCH_QUICK all but pacing, callbacks, export1m and
+ *                      snapshot, which take minutes whatever the sizes)
  *   BENCH_QUICK=1      small sizes for a quick check
  *   BENCH_REPEAT=n     runs of each repeated measurement (default 2; download: best, new sections: median)
  *   BENCH_LIVE_ZIP=1   download section: the fake Zoho deflates every download on the fly
  *   BENCH_TABLES_RECORDS=n, BENCH_TABLES_RUNS=n  tables section: records of the full export (1,000,000;
  *                      quick 100,000) and incremental exports after it (30; quick 5)
+ *   BENCH_SNAPSHOT_RECORDS=n, BENCH_SNAPSHOT_MAX_JOBS=n  snapshot section: records over its 30 modules
+ *                      (3,000,000; quick 30,000) and the jobs-at-once cap (ZOHO_MAX_CONCURRENT_JOBS and the
+ *                      fake's limit; default 10)
  *   BENCH_TABLES_PLAN=1  tables section: DuckDB's EXPLAIN ANALYZE of the counted queries on stderr
  *   BENCH_PROFILE=dir  local section: every node process of `npm start` writes a V8 CPU profile to dir (bench/core/profile-preload.cjs)
  *                      (summarise one with `npx tsx bench/profile-summary.ts <file>`)
@@ -28,6 +31,7 @@ import { export1mSection } from './sections/export1m.js';
 import { localSection } from './sections/local.js';
 import { pacingSection } from './sections/pacing.js';
 import { pollSection } from './sections/poll.js';
+import { snapshotSection } from './sections/snapshot.js';
 import { tablesSection } from './sections/tables.js';
 
 const SECTIONS: Record<SectionName, () => Promise<void>> = {
@@ -40,6 +44,7 @@ const SECTIONS: Record<SectionName, () => Promise<void>> = {
   callbacks: callbacksSection,
   export1m: export1mSection,
   tables: tablesSection,
+  snapshot: snapshotSection,
 };
 
 installCleanupHandlers();

@@ -17,7 +17,7 @@ export const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 2) || 2);
 
 /**
  * Every section, in the order a full run takes them. `pacing`, `callbacks` and `export1m` take ~5 minutes
- * each whatever the sizes: not in BENCH_QUICK.
+ * each whatever the sizes, `snapshot` longer: not in BENCH_QUICK.
  */
 export const ALL_SECTIONS = [
   'download',
@@ -29,9 +29,10 @@ export const ALL_SECTIONS = [
   'callbacks',
   'export1m',
   'tables',
+  'snapshot',
 ] as const;
 export type SectionName = (typeof ALL_SECTIONS)[number];
-const SLOW_SECTIONS: readonly SectionName[] = ['pacing', 'callbacks', 'export1m'];
+const SLOW_SECTIONS: readonly SectionName[] = ['pacing', 'callbacks', 'export1m', 'snapshot'];
 const QUICK_SECTIONS: readonly SectionName[] = ALL_SECTIONS.filter((s) => !SLOW_SECTIONS.includes(s));
 
 export function selectedSections(): SectionName[] {

@@ -46,6 +46,21 @@ export async function pageCompleted(deps: ExportDeps, job: JobRecord): Promise<b
   return createWantedPage(deps, e.export_id);
 }
 
+/**
+ * Zoho's refusal of the module itself (MODULE_NOT_SUPPORTED, INVALID_MODULE) is remembered for module
+ * discovery (`GET /modules`, lib/modules/store.ts) on every create path (`POST /exports`, a snapshot's
+ * or the sweep's wanted pages); losing it only loses that hint, so a failed write is logged, never the
+ * caller's answer.
+ */
+export async function rememberRefusal(deps: ExportDeps, module: string, e: unknown): Promise<void> {
+  if (!deps.modules || !(e instanceof ZohoError) || e.kind !== 'terminal') return;
+  try {
+    await deps.modules.recordRefusal(module, e.code);
+  } catch (w) {
+    deps.logger.warn('the refusal of a module could not be remembered', { module, error: describeError(w) });
+  }
+}
+
 /** The first status of a registered job names its module and query: the export learns them. */
 export async function pageObserved(deps: ExportDeps, job: JobRecord, z: ZohoJob): Promise<void> {
   if (!job.export_id || job.export_source !== 'job' || !z.module) return;
@@ -126,6 +141,8 @@ export async function createWantedPage(
       };
     }
     if (decision.kind === 'fail' || decision.kind === 'give-up') {
+      // Zoho refused the module itself (a snapshot's or the sweep's create of the module by name)
+      if (decision.kind === 'fail' && q.module !== undefined) await rememberRefusal(deps, q.module, err);
       // A page token that expired: the export restarts from page 1 (lib/exports/recovery.ts).
       if (decision.kind === 'fail' && q.pageToken !== undefined && isPageTokenRefusal(err)) {
         const r = await recoverFollowUp(deps, e, claim, error);

@@ -8,7 +8,7 @@ import type { TransactOp } from '../ddb/table.js';
 import type { JobRecord } from '../jobs/model.js';
 import { isUncertainCreate } from '../jobs/retry.js';
 import { describeError } from '../observability.js';
-import { ZohoError } from '../zoho/errors.js';
+import type { ZohoError } from '../zoho/errors.js';
 import { type ExportDeps, formatsOf, sleep } from './deps.js';
 import { ExportRequestError } from './errors.js';
 import { requestHash } from './idempotency.js';
@@ -19,7 +19,7 @@ import {
   newExportId,
   type StoredQuery,
 } from './model.js';
-import { ADOPT_WINDOW_MS } from './pages.js';
+import { ADOPT_WINDOW_MS, rememberRefusal } from './pages.js';
 import { publishEvent } from './publish.js';
 
 /**
@@ -180,20 +180,6 @@ export async function startExport(
   deps.metrics.count('ExportsStarted');
   deps.logger.info('export started', { export_id: exportId, module, source: req.source, job_id: created.id });
   return { created: true, record: { ...record, page_jobs: [created.id], pages_created: 1 } };
-}
-
-/**
- * Zoho's refusal of the module itself (MODULE_NOT_SUPPORTED, INVALID_MODULE) is remembered for module
- * discovery (`GET /modules`, lib/modules/store.ts); losing it only loses that hint, so a failed write
- * is logged, never the caller's answer.
- */
-async function rememberRefusal(deps: ExportDeps, module: string, e: unknown): Promise<void> {
-  if (!deps.modules || !(e instanceof ZohoError) || e.kind !== 'terminal') return;
-  try {
-    await deps.modules.recordRefusal(module, e.code);
-  } catch (w) {
-    deps.logger.warn('the refusal of a module could not be remembered', { module, error: describeError(w) });
-  }
 }
 
 /** 409 IDEMPOTENCY_KEY_IN_PROGRESS: another request with the key is still creating its export. */

@@ -197,6 +197,11 @@ export class FakeZohoAdminClient {
     return this.call('GET', '/stats');
   }
 
+  /** Starts the peak concurrent-jobs counter again from the jobs running now. */
+  resetPeakConcurrentJobs(): Promise<FakeZohoStats> {
+    return this.call('POST', '/stats/reset-peak');
+  }
+
   requests(): Promise<RequestLogEntry[]> {
     return this.call('GET', '/requests');
   }

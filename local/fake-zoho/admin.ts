@@ -25,7 +25,8 @@
  *   POST   /__fake/modules/{subform}/line-items {parentId, count?, at?}  {ids} (subforms.ts)
  *   GET    /__fake/fields/{module}                     the metadata the fields endpoint answers
  *   GET    /__fake/faults    POST /__fake/faults (Fault; times may be "Infinity")    DELETE /__fake/faults
- *   GET    /__fake/stats
+ *   GET    /__fake/stats                               FakeZohoStats (peakConcurrentJobs …)
+ *   POST   /__fake/stats/reset-peak                    FakeZohoStats (peak = jobs running now)
  *   GET    /__fake/requests  DELETE /__fake/requests
  *   GET    /__fake/callbacks DELETE /__fake/callbacks
  *   GET    /__fake/options   PATCH /__fake/options (RuntimeOptions)               current options
@@ -73,6 +74,8 @@ const RUNTIME_KEYS: readonly (keyof RuntimeOptions)[] = [
   'dailyJobLimit',
   'zipConcurrency',
   'rejectCallbackUrls',
+  'maxConcurrentJobs',
+  'extraModules',
 ];
 
 const STATES: JobState[] = ['ADDED', 'QUEUED', 'IN PROGRESS', 'COMPLETED', 'FAILURE'];
@@ -280,6 +283,8 @@ async function route(rt: Runtime, fake: FakeZoho, ctx: Ctx): Promise<void> {
   }
 
   if (a === 'stats' && is('GET', 1)) return send(ctx, 200, fake.stats());
+  if (a === 'stats' && b === 'reset-peak' && is('POST', 2))
+    return send(ctx, 200, fake.resetPeakConcurrentJobs());
 
   if (a === 'requests') {
     if (is('GET', 1)) return send(ctx, 200, fake.requests);

@@ -7,7 +7,7 @@ import { planColumns } from './csv.js';
 import { zohoError } from './errors.js';
 import { BULK_EXCLUDED_MODULES, isSupportedModule, schemaFor } from './fields.js';
 import { readBody, sendJson } from './http-util.js';
-import { type Job, MAX_PAGE, makeSeededJob, makeStoreJob, type StoredQuery } from './jobs.js';
+import { concurrentJobs, type Job, MAX_PAGE, makeSeededJob, makeStoreJob, type StoredQuery } from './jobs.js';
 import { BULK_REFUSED_WHEN_TRIED } from './modules.js';
 import { authenticate, requireBulkScope, requireModuleScope } from './oauth.js';
 import type { Ctx, Runtime } from './state.js';
@@ -47,6 +47,17 @@ function checkFields(module: string, raw: unknown, fileType: 'csv' | 'ics'): str
     throw zohoError('INVALID_DATA', { api_name: planned.unknown });
   }
   return fields;
+}
+
+/**
+ * Zoho's concurrency limit (§8 of the reference: 429 TOO_MANY_REQUESTS, "Many requests fired in
+ * concurrent than the allowed limit", the standard envelope, no Retry-After): a create while
+ * `maxConcurrentJobs` jobs are not yet COMPLETED or FAILURE is refused and creates nothing.
+ */
+function checkConcurrency(rt: Runtime): void {
+  if (concurrentJobs(rt) < rt.opts.maxConcurrentJobs) return;
+  rt.counters.concurrencyRefusals++;
+  throw zohoError('TOO_MANY_REQUESTS');
 }
 
 function checkDailyLimit(rt: Runtime): void {
@@ -108,6 +119,7 @@ export async function handleCreate(rt: Runtime, ctx: Ctx, version: string): Prom
     }
     requireModuleScope(auth, pt.query.module);
     if (pt.nextPage > MAX_PAGE) throw zohoError('PAGE_RANGE_EXCEEDED', { max_limit: MAX_PAGE }, pt.nextPage);
+    checkConcurrency(rt);
     checkDailyLimit(rt);
     const job =
       pt.query.totalRecords !== undefined
@@ -171,6 +183,7 @@ export async function handleCreate(rt: Runtime, ctx: Ctx, version: string): Prom
     page = n;
   }
 
+  checkConcurrency(rt);
   checkDailyLimit(rt);
   const query: StoredQuery = { module: moduleName, fileType };
   if (fields) query.fields = fields;

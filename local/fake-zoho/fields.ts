@@ -210,6 +210,18 @@ export const MULTI_LOOKUP_FIELD: Readonly<Record<string, string>> = {
 /** Line items per parent in a reset store: item n belongs to parent record floor(n / 3). */
 export const ITEMS_PER_PARENT = 3;
 
+/**
+ * Field-tracker modules (generated_type "field_tracker") with a record store, and the module whose
+ * changes they track. A reset store holds ITEMS_PER_PARENT history rows per parent record (row n
+ * belongs to parent floor(n / 3), like line items): DealHistory is the Deals stage history.
+ */
+export const FIELD_TRACKER_PARENTS: Readonly<Record<string, string>> = { DealHistory: 'Deals' };
+
+/** The parent module of a store whose rows belong to another module's records (line items, history). */
+export function rowParentModule(module: string): string | undefined {
+  return SUBFORM_PARENTS[module] ?? FIELD_TRACKER_PARENTS[module];
+}
+
 /** Modules Zoho's bulk read refuses (MODULE_NOT_SUPPORTED); they still have field metadata. */
 export const BULK_EXCLUDED_MODULES = ['Notes', 'Attachments', 'Emails'];
 
@@ -217,6 +229,7 @@ export function isSupportedModule(name: string): boolean {
   return (
     SUPPORTED_MODULES.includes(name) ||
     LINKING_MODULES[name] !== undefined ||
+    FIELD_TRACKER_PARENTS[name] !== undefined ||
     /^[A-Za-z][A-Za-z0-9_]*__[cs]$/.test(name)
   );
 }
@@ -719,6 +732,40 @@ function linkingFields(module: string): FieldDef[] {
 }
 
 /**
+ * A Deals stage-history row (DealHistory, Zoho's "Stage History" field tracker): the deal (`Deal_Name`,
+ * a lookup holding the Deals record id, from the store), the stage the deal moved to and the amount,
+ * probability and closing date it had then, who changed it and when. Row n is the (n mod 3)-th change
+ * of its deal: Qualification, then Proposal/Price Quote, then Closed Won or Closed Lost.
+ */
+const HISTORY_STAGES: Array<{ stage: (c: RowCtx) => string; probability: (c: RowCtx) => string }> = [
+  { stage: () => 'Qualification', probability: () => '10' },
+  { stage: () => 'Proposal/Price Quote', probability: () => '75' },
+  {
+    stage: (c) => (c.rng() % 3 === 0 ? 'Closed Lost' : 'Closed Won'),
+    probability: (c) => (c.rng() % 3 === 0 ? '0' : '100'),
+  },
+];
+const historyStep = (c: RowCtx) => HISTORY_STAGES[c.n % ITEMS_PER_PARENT]!;
+
+function dealHistoryFields(): FieldDef[] {
+  return [
+    idField(),
+    f('Deal_Name', 'lookup', 'Deal Name', (c) => c.parent, { lookupModule: 'Deals', readOnly: true }),
+    f('Stage', 'picklist', 'Stage', (c) => historyStep(c).stage(c), { picklist: STAGES, readOnly: true }),
+    currencyField('Amount', 'Amount', 10000000, { readOnly: true }),
+    f('Probability', 'percent', 'Probability (%)', (c) => historyStep(c).probability(c), {
+      readOnly: true,
+    }),
+    f('Closing_Date', 'date', 'Closing Date', (c) => isoDate(BASE_TIME + (c.rng() % 730) * 86400000), {
+      readOnly: true,
+    }),
+    f('Modified_By', 'ownerlookup', 'Modified By', ownerGen, { readOnly: true }),
+    f('Created_Time', 'datetime', 'Created Time', (c) => orgDateTime(c.createdMs), { readOnly: true }),
+    f('Modified_Time', 'datetime', 'Modified Time', (c) => orgDateTime(c.modifiedMs), { readOnly: true }),
+  ];
+}
+
+/**
  * The multi-select lookup field on the first module of a linking module. Bulk Read's CSV form of it is
  * undocumented, so the fake takes the stricter reading: in the metadata, not exported (as a profile
  * image; Estuary drops the type from its exports too); its links are the linking module's rows.
@@ -769,7 +816,9 @@ export function schemaFor(module: string): ModuleSchema {
               ? subformFields(SUBFORM_PARENTS[module])
               : LINKING_MODULES[module]
                 ? linkingFields(module)
-                : genericFields(module);
+                : module === 'DealHistory'
+                  ? dealHistoryFields()
+                  : genericFields(module);
   const byName = new Map(fields.map((x) => [x.apiName, x]));
   const displayName = (c: RowCtx): string => {
     if (module === 'Accounts') {

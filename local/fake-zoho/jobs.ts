@@ -154,8 +154,20 @@ export function makeStoreJob(
   return job;
 }
 
+/** Jobs not yet COMPLETED or FAILURE now (ADDED, QUEUED, IN PROGRESS). */
+export function concurrentJobs(rt: Runtime): number {
+  let n = 0;
+  for (const job of rt.jobs.values()) {
+    const s = stateOf(rt, job);
+    if (s !== 'COMPLETED' && s !== 'FAILURE') n++;
+  }
+  return n;
+}
+
 function register(rt: Runtime, job: Job): void {
   rt.jobs.set(job.id, job);
+  // The count only rises at a creation: its peak is seen here.
+  rt.counters.peakConcurrentJobs = Math.max(rt.counters.peakConcurrentJobs, concurrentJobs(rt));
   if (job.callbackUrl) rt.pendingCallbacks.add(job.id);
   rt.changed('jobs');
   rt.onJobCreated(job.id);

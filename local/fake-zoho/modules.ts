@@ -8,6 +8,10 @@
  * MODULE_NOT_SUPPORTED), and `Locking_Information__s`, which looks exportable and which Bulk Read
  * refuses only when tried (BULK_REFUSED_WHEN_TRIED), as it refuses the linking module LeadsXProducts
  * (Contacts_X_Accounts exports: fields.ts LINKING_MODULES).
+ * DealHistory (the Deals stage history, a field
+ * tracker) has a record store (fields.ts FIELD_TRACKER_PARENTS) and exports like any module. The
+ * run-time option `extraModules` appends custom modules (the bench's `Bench_NN__c`); the default org
+ * has none.
  *
  * `status=` (a comma list of visible, user_hidden, system_hidden, scheduled_for_deletion) filters; an
  * unknown status is INVALID_DATA. Without it, every module is listed (Zoho: "modules removed from
@@ -185,6 +189,17 @@ export function handleModules(rt: Runtime, ctx: Ctx): void {
         throw zohoError('INVALID_DATA', { api_name: 'status' });
     }
   }
-  const modules = FAKE_MODULES.map(render).filter((m) => !wanted || wanted.has(String(m.status)));
+  const extra = rt.opts.extraModules.map(
+    (apiName): FakeModule => ({
+      apiName,
+      label: label(apiName),
+      generatedType: 'custom',
+      status: 'visible',
+      apiSupported: true,
+    }),
+  );
+  const modules = [...FAKE_MODULES, ...extra]
+    .map(render)
+    .filter((m) => !wanted || wanted.has(String(m.status)));
   sendJson(ctx, 200, { modules });
 }

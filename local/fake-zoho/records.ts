@@ -21,7 +21,7 @@ import {
   moduleSalt,
   recordId,
   recordIndex,
-  SUBFORM_PARENTS,
+  rowParentModule,
 } from './fields.js';
 import type { ModuleInfo, RecordInfo, RecordTarget } from './types.js';
 import { orgDateTime } from './vocab.js';
@@ -76,7 +76,7 @@ const toSecond = (ms: number): number => Math.floor(ms / 1000) * 1000;
 
 export class ModuleStore {
   readonly salt: number;
-  /** The parent module when this is a line-item (subform) module. */
+  /** The parent module when this is a line-item (subform) or field-tracker module. */
   readonly parentModule: string | undefined;
   private latest: StoreState;
   private readonly cache = new Map<number, StoreState>();
@@ -86,7 +86,7 @@ export class ModuleStore {
     readonly log: ChangeOp[],
   ) {
     this.salt = moduleSalt(module);
-    this.parentModule = SUBFORM_PARENTS[module];
+    this.parentModule = rowParentModule(module);
     this.latest = this.replay(log.length);
   }
 

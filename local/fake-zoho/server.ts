@@ -23,8 +23,9 @@ import { DEFAULT_CLIENT, fakeCredentials } from './credentials.js';
 import { dropCached } from './download.js';
 import { DownloadLimiter } from './download-limit.js';
 import { FaultRegistry } from './faults.js';
-import { ITEMS_PER_PARENT, isSupportedModule, SUBFORM_PARENTS, SUPPORTED_MODULES } from './fields.js';
+import { ITEMS_PER_PARENT, isSupportedModule, rowParentModule, SUPPORTED_MODULES } from './fields.js';
 import {
+  concurrentJobs,
   fileStream,
   type Job,
   jobInfo,
@@ -79,17 +80,27 @@ export async function startFakeZoho(options: FakeZohoOptions = {}): Promise<Fake
     pageTokens: new Map(),
     oauth: new OAuthState(),
     stores: new RecordStores(
-      // A subform store starts with ITEMS_PER_PARENT line items per parent record.
-      (m) =>
-        moduleRecords[m] ??
-        (SUBFORM_PARENTS[m] ? ITEMS_PER_PARENT * (moduleRecords[SUBFORM_PARENTS[m]] ?? 1000) : 1000),
+      // A subform (field-tracker) store starts with ITEMS_PER_PARENT line items (history rows) per parent record.
+      (m) => {
+        const parent = rowParentModule(m);
+        return moduleRecords[m] ?? (parent ? ITEMS_PER_PARENT * (moduleRecords[parent] ?? 1000) : 1000);
+      },
       () => dirty.add('records'),
     ),
     faults: new FaultRegistry(),
     limiter: new DownloadLimiter(),
     requests: [],
     callbacks: [],
-    counters: { mints: 0, downloads: 0, download429s: 0, statusCalls: 0, creates: 0, cacheHits: 0 },
+    counters: {
+      mints: 0,
+      downloads: 0,
+      download429s: 0,
+      statusCalls: 0,
+      creates: 0,
+      cacheHits: 0,
+      peakConcurrentJobs: 0,
+      concurrencyRefusals: 0,
+    },
     createTimes: [],
     timers: new Set(),
     pendingCallbacks: new Set(),
@@ -223,9 +234,14 @@ export async function startFakeZoho(options: FakeZohoOptions = {}): Promise<Fake
     stats() {
       return {
         ...rt.counters,
+        concurrentJobs: concurrentJobs(rt),
         liveTokens: liveTokenCount(rt),
         lockUntil: rt.limiter.lockEnd(rt.now()),
       };
+    },
+    resetPeakConcurrentJobs() {
+      rt.counters.peakConcurrentJobs = concurrentJobs(rt);
+      return fake.stats();
     },
     jobInfo(jobId) {
       return jobInfo(rt, getJob(jobId));

@@ -61,6 +61,8 @@ export function resolveRuntimeOptions(
     unknownModuleError: 'INVALID_MODULE',
     zipConcurrency: 2,
     rejectCallbackUrls: false,
+    maxConcurrentJobs: 10,
+    extraModules: [],
   };
   const out: ResolvedRuntimeOptions = { ...d };
   for (const [k, v] of Object.entries(o) as [keyof RuntimeOptions, unknown][]) {
@@ -69,6 +71,13 @@ export function resolveRuntimeOptions(
   }
   if (out.downloadWindow !== 'sliding' && out.downloadWindow !== 'clock-minute')
     throw new Error(`fake-zoho: downloadWindow must be 'sliding' or 'clock-minute'`);
+  if (!Number.isInteger(out.maxConcurrentJobs) || out.maxConcurrentJobs < 1)
+    throw new Error('fake-zoho: maxConcurrentJobs must be a positive integer');
+  if (
+    !Array.isArray(out.extraModules) ||
+    out.extraModules.some((m) => typeof m !== 'string' || !/^[A-Za-z][A-Za-z0-9_]*__c$/.test(m))
+  )
+    throw new Error('fake-zoho: extraModules must be custom module API names (ending in __c)');
   if (out.callbackEncoding !== 'json' && out.callbackEncoding !== 'form')
     throw new Error(`fake-zoho: callbackEncoding must be 'json' or 'form'`);
   return out;
@@ -106,6 +115,8 @@ export interface Counters {
   statusCalls: number;
   creates: number;
   cacheHits: number;
+  peakConcurrentJobs: number;
+  concurrencyRefusals: number;
 }
 
 export interface Runtime {

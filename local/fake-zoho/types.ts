@@ -90,6 +90,18 @@ export interface RuntimeOptions {
    * (Zoho refuses URLs it cannot use; default false).
    */
   rejectCallbackUrls?: boolean;
+  /**
+   * Bulk read jobs not yet COMPLETED or FAILURE (ADDED, QUEUED, IN PROGRESS) at once; a create beyond
+   * it answers 429 TOO_MANY_REQUESTS (default 10). Zoho documents the error ("Many requests fired in
+   * concurrent than the allowed limit") but not the number; 10 is the stricter reading (the lowest paid
+   * edition's API concurrency).
+   */
+  maxConcurrentJobs?: number;
+  /**
+   * Extra custom modules (API names ending in `__c`) the Modules API lists after the org's own, each with
+   * a record store like any custom module (default none; the bench's `Bench_NN__c`).
+   */
+  extraModules?: string[];
 }
 
 export interface FakeZohoOptions extends RuntimeOptions {
@@ -218,6 +230,12 @@ export interface FakeZohoStats {
   creates: number;
   /** Downloads served from the result cache. */
   cacheHits: number;
+  /** Jobs not yet COMPLETED or FAILURE now (ADDED, QUEUED, IN PROGRESS). */
+  concurrentJobs: number;
+  /** The most such jobs at once (seen at each creation) since start or `resetPeakConcurrentJobs`. */
+  peakConcurrentJobs: number;
+  /** Creates refused with 429 TOO_MANY_REQUESTS for `maxConcurrentJobs`. */
+  concurrencyRefusals: number;
 }
 
 /** Records to change: by id (19-digit strings) and/or by 0-based index. */
@@ -275,6 +293,8 @@ export interface FakeZoho {
   /** Current state of a job as the status endpoint would report it. */
   stateOf(jobId: string): JobState;
   stats(): FakeZohoStats;
+  /** Starts the peak concurrent-jobs counter again from the jobs running now. */
+  resetPeakConcurrentJobs(): FakeZohoStats;
   /** Everything the fake knows about a job, including its completion time. */
   jobInfo(jobId: string): JobInfo;
   /** The download then answers 404 RESOURCE_NOT_FOUND; the status stays COMPLETED. */

@@ -5,7 +5,6 @@
  * TOO_MANY_REQUESTS delays a module (the sweep creates it) instead of failing it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { isSupportedModule } from '../../local/fake-zoho/fields.js';
 import { BULK_REFUSED_WHEN_TRIED, FAKE_MODULES } from '../../local/fake-zoho/modules.js';
 import { apiOf } from '../support/exports.js';
 import { type Harness, pipelineHarness } from '../support/pipeline.js';
@@ -39,7 +38,9 @@ const snapshotEvents = (x: Harness) =>
 
 describe('POST /snapshots', () => {
   it('"all": every exportable module; the one Zoho refuses fails, the others land; one Snapshot Failed event and a manifest', async () => {
-    h = await pipelineHarness({ fake: { moduleRecords: tiny } });
+    // Every first page within the request: the fake's concurrency limit (10 jobs by default) would
+    // leave the modules after the tenth to the sweep (the next tests).
+    h = await pipelineHarness({ fake: { moduleRecords: tiny, maxConcurrentJobs: 100 } });
     const api = apiOf(h);
     const listed = await api('GET', '/modules');
     const exportable: string[] = listed.body.modules
@@ -70,18 +71,14 @@ describe('POST /snapshots', () => {
 
     const done = await untilEnded(h, id);
     expect(done.status).toBe('FAILED');
-    // Exactly the modules the fake's create refuses although discovery lists them: Locking_Information__s
-    // (MODULE_NOT_SUPPORTED) and any the fake has no records for (DealHistory: INVALID_MODULE today).
-    const refused = exportable
-      .filter((m) => BULK_REFUSED_WHEN_TRIED.includes(m) || !isSupportedModule(m))
-      .sort();
-    expect(refused).toContain('Locking_Information__s');
+    // Exactly the one module the fake's create refuses although discovery lists it (DealHistory, the
+    // Deals stage history, has a record store and lands like any module).
+    const refused = exportable.filter((m) => BULK_REFUSED_WHEN_TRIED.includes(m)).sort();
+    expect(refused).toEqual(['Locking_Information__s']);
+    expect(exportable).toContain('DealHistory');
     expect(done.failed_modules).toEqual(refused);
     for (const m of done.modules.filter((x: { status: string }) => x.status === 'FAILED'))
-      expect([m.pages, m.error.code], m.module).toEqual([
-        0,
-        m.module === 'Locking_Information__s' ? 'MODULE_NOT_SUPPORTED' : 'INVALID_MODULE',
-      ]);
+      expect([m.pages, m.error.code], m.module).toEqual([0, 'MODULE_NOT_SUPPORTED']);
     const landed = done.modules.filter((m: { status: string }) => m.status === 'COMPLETED');
     expect(landed).toHaveLength(exportable.length - refused.length);
     for (const m of landed) expect(m.records, m.module).toBeGreaterThan(0);
@@ -118,6 +115,70 @@ describe('POST /snapshots', () => {
     // Each module's export says whose it is.
     const one = await api('GET', `/exports/${landed[0].export_id}`);
     expect(one.body.snapshot_id).toBe(id);
+    const history = landed.find((m: { module: string }) => m.module === 'DealHistory');
+    expect(history.records).toBe(tiny.DealHistory);
+    // every module of the org through the pipeline (and its Parquet): a minute on a loaded machine
+  }, 180_000);
+
+  it('a refusal met by a snapshot is remembered by GET /modules: the next "all" leaves the module out and completes', async () => {
+    h = await pipelineHarness({ fake: { moduleRecords: tiny } });
+    const api = apiOf(h);
+    const listed = await api('GET', '/modules');
+    const exportable: string[] = listed.body.modules
+      .filter((m: { exportable: boolean }) => m.exportable)
+      .map((m: { api_name: string }) => m.api_name);
+    expect(exportable).toContain('Locking_Information__s');
+    const refused = await api('POST', '/snapshots', { body: '{"modules": ["Locking_Information__s"]}' });
+    expect(refused.status, refused.raw).toBe(201);
+    expect((await untilEnded(h, refused.body.snapshot_id)).failed_modules).toEqual([
+      'Locking_Information__s',
+    ]);
+
+    const modules = await api('GET', '/modules');
+    const remembered = modules.body.modules.find(
+      (m: { api_name: string }) => m.api_name === 'Locking_Information__s',
+    );
+    expect(remembered).toMatchObject({ exportable: false, reason: 'zoho_refused' });
+    expect(remembered.detail).toContain('MODULE_NOT_SUPPORTED');
+    const second = await api('POST', '/snapshots', { body: '{"modules": "all"}' });
+    expect(second.status, second.raw).toBe(201);
+    const secondModules: string[] = second.body.modules.map((m: { module: string }) => m.module);
+    expect(secondModules.sort()).toEqual(exportable.filter((m) => m !== 'Locking_Information__s').sort());
+    // More modules than the fake's 10 jobs at once: the sweep creates the rest as jobs end.
+    const done = await untilEnded(h, second.body.snapshot_id, 120);
+    expect([done.status, done.failed_modules]).toEqual(['COMPLETED', []]);
+    expect(done.totals.completed).toBe(secondModules.length);
+  }, 180_000);
+
+  it("the sweep's create remembers Zoho's refusal of a module for discovery (GET /modules)", async () => {
+    h = await pipelineHarness({ fake: { moduleRecords: tiny } });
+    const api = apiOf(h);
+    // The request's first create is pushed back: both modules are left to the sweep.
+    h.fake.inject({
+      kind: 'create',
+      times: 1,
+      action: { type: 'error', code: 'TOO_MANY_REQUESTS', status: 429 },
+    });
+    const r = await api('POST', '/snapshots', { body: '{"modules": ["Leads", "Locking_Information__s"]}' });
+    expect(r.status, r.raw).toBe(201);
+    expect(r.body.modules.map((m: { status: string; pages: number }) => [m.status, m.pages])).toEqual([
+      ['RUNNING', 0],
+      ['RUNNING', 0],
+    ]);
+    expect(
+      (await api('GET', '/modules')).body.modules.find(
+        (m: { api_name: string }) => m.api_name === 'Locking_Information__s',
+      ).exportable,
+    ).toBe(true);
+    const done = await untilEnded(h, r.body.snapshot_id);
+    expect(done.failed_modules).toEqual(['Locking_Information__s']);
+    const after = await api('GET', '/modules');
+    expect(
+      after.body.modules.find((m: { api_name: string }) => m.api_name === 'Locking_Information__s'),
+    ).toMatchObject({
+      exportable: false,
+      reason: 'zoho_refused',
+    });
   });
 
   it("Zoho's TOO_MANY_REQUESTS delays a module, never fails it: the sweep creates it and the rest", async () => {
