@@ -11,7 +11,12 @@ import { type Harness, pipelineHarness } from '../support/pipeline.js';
 let h: Harness;
 let api: ReturnType<typeof apiOf>;
 beforeAll(async () => {
-  h = await pipelineHarness({ fake: { moduleRecords: { Contacts: 20, Leads: 5, Deals: 5 } } });
+  // The exports started here never finish (the clock stands still), so each holds a Zoho job slot:
+  // the most the setting allows keeps the cap out of these checks (test/exports/job-slots.test.ts has it).
+  h = await pipelineHarness({
+    fake: { moduleRecords: { Contacts: 20, Leads: 5, Deals: 5 } },
+    config: { ZOHO_MAX_CONCURRENT_JOBS: '25' },
+  });
   api = apiOf(h);
 });
 afterAll(async () => {
