@@ -41,7 +41,9 @@ export class Functions {
      * The table actions are what the code sends (lib/ddb/dynamo-table.ts; a transaction's items are
      * authorized as their Put/Update): jobs are read, created (follow-up pages, restarts) and updated by
      * all; exports are read and updated by all, created only where exports start (`starts`); the state
-     * table holds the token cache, the download budget and the schedules (Get/Update), and the API's
+     * table holds the token cache, the download budget, the Zoho job slots (every function with a Zoho
+     * client takes one per job it creates; the poller and callback free them) and the schedules
+     * (Get/Update), and the API's
      * idempotency keys (Put, and Delete when a start fails). Scan is the API's `GET /jobs` without a status.
      */
     const create = (

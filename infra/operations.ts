@@ -228,14 +228,14 @@ export class Operations extends Construct {
         [
           text(
             '**Zoho**: status calls (one per job check), access-token mints (Zoho allows 10 per 10 minutes) ' +
-              'and minutes without a token. **Download retries**: failed download attempts that will be ' +
+              'and minutes without a token, and job creates that waited for a slot (ZOHO_MAX_CONCURRENT_JOBS). **Download retries**: failed download attempts that will be ' +
               'tried again. **Callbacks**: Zoho completion callbacks accepted and rejected (bad token or body).',
           ),
         ],
         [
           graph(
             'Zoho status calls and token mints',
-            sums('StatusChecks', 'TokenMints', 'ZohoTokenErrors'),
+            sums('StatusChecks', 'TokenMints', 'ZohoTokenErrors', 'ZohoJobSlotsFull'),
             8,
           ),
           graph('Download retries', sums('DownloadRetries'), 8),

@@ -12,7 +12,7 @@ import { parseSettings, SETTINGS, type SettingName, type Settings } from './sett
 export const RESOURCES = {
   JOBS_TABLE: 'the jobs table',
   EXPORTS_TABLE: 'the exports table',
-  STATE_TABLE: 'the state table (shared access token, download budget, schedules)',
+  STATE_TABLE: 'the state table (shared access token, download budget, Zoho job slots, schedules)',
   BUCKET: 'the export bucket',
   DOWNLOAD_QUEUE_URL: 'the SQS queue the downloader consumes (deferred downloads come back through it)',
   CONVERT_QUEUE_URL: 'the SQS queue the Parquet converter consumes',
@@ -34,7 +34,13 @@ interface FunctionSpec {
   readonly timeoutSeconds: number;
 }
 
-const ZOHO = ['ZOHO_DATA_CENTER', 'ZOHO_ACCOUNTS_URL', 'ZOHO_API_DOMAIN'] as const;
+/** Every function has a Zoho client; any that creates a job takes one of the shared job slots. */
+const ZOHO = [
+  'ZOHO_DATA_CENTER',
+  'ZOHO_ACCOUNTS_URL',
+  'ZOHO_API_DOMAIN',
+  'ZOHO_MAX_CONCURRENT_JOBS',
+] as const;
 /** The functions that create Zoho jobs give them our callback URL, when callbacks are on. */
 const CALLBACKS = ['CALLBACK_BASE_URL', 'CALLBACK_SECRET_ARN'] as const;
 

@@ -18,6 +18,8 @@ export type MetricName =
   | 'DownloadThrottled'
   | 'TokenMints'
   | 'ZohoTokenErrors'
+  /** A Zoho job create that waited: every slot of ZOHO_MAX_CONCURRENT_JOBS was held (lib/zoho/job-slots.ts). */
+  | 'ZohoJobSlotsFull'
   | 'ExportsStarted'
   | 'ExportsCompleted'
   | 'ExportsFailed'

@@ -104,6 +104,15 @@ export const SETTINGS = {
     context: { key: 'pollConcurrency' },
     doc: 'Zoho status checks in flight',
   },
+  ZOHO_MAX_CONCURRENT_JOBS: {
+    schema: int(5, 1, 25),
+    context: { key: 'zohoMaxConcurrentJobs' },
+    doc:
+      'Zoho Bulk Read jobs in flight at once across every function (Zoho counts concurrency per user and OAuth client). ' +
+      "Default 5: Zoho's API concurrency limit is 5 to 25 by edition and it documents no Bulk Read job limit, so the " +
+      "lowest edition's figure is the one every org allows; raise it for a higher edition. A create beyond it waits " +
+      "like Zoho's TOO_MANY_REQUESTS",
+  },
   MAX_JOB_AGE_HOURS: {
     schema: int(24, 1, 720),
     context: { key: 'maxJobAgeHours' },

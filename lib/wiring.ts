@@ -40,6 +40,7 @@ import type { TableRole } from './tables.js';
 import { createZohoClient, type ZohoClient } from './zoho/client.js';
 import { resolveEndpoints } from './zoho/data-centers.js';
 import type { FetchFn } from './zoho/http.js';
+import { JobSlots, withJobSlots } from './zoho/job-slots.js';
 import { type CredentialsProvider, TokenBroker, type TokenBrokerOptions } from './zoho/token-broker.js';
 
 // ------------------------------------------------------------------------------------------ waits
@@ -168,7 +169,7 @@ export function stores(tables: Tables, timing: Timing, now: () => number = Date.
 
 /** What every function reads; the optional settings are read when its spec has them. */
 export type CoreConfig = ZohoConfig &
-  Pick<Settings, 'POLL_INTERVAL_SECONDS' | 'RETENTION_DAYS'> &
+  Pick<Settings, 'POLL_INTERVAL_SECONDS' | 'RETENTION_DAYS' | 'ZOHO_MAX_CONCURRENT_JOBS'> &
   Partial<
     Pick<
       Settings,
@@ -199,7 +200,9 @@ export interface Core<C extends CoreConfig = CoreConfig> extends ReturnType<type
   config: C;
   timing: Timing;
   tables: Tables;
+  /** Every job this function creates holds one of the shared slots (`ZOHO_MAX_CONCURRENT_JOBS`). */
   zoho: ZohoClient;
+  jobSlots: JobSlots;
   logger: Logger;
   metrics: MetricsSink;
   budget?: WaitBudget;
@@ -208,20 +211,28 @@ export interface Core<C extends CoreConfig = CoreConfig> extends ReturnType<type
 
 export function wiringCore<C extends CoreConfig>(config: C, parts: CoreParts): Core<C> {
   const timing = sharedTiming(config);
+  // A bound slot outlives its job by two poll intervals at most: by then the poller has expired it.
+  const jobSlots = new JobSlots(parts.tables.state, {
+    cap: config.ZOHO_MAX_CONCURRENT_JOBS,
+    jobLeaseMs: timing.maxAgeMs + 2 * timing.baseMs,
+    ...(parts.now ? { now: parts.now } : {}),
+  });
+  const zoho = zohoClient(config, {
+    state: parts.tables.state,
+    credentials: parts.credentials,
+    metrics: parts.metrics,
+    ...(parts.budget ? { budget: parts.budget } : {}),
+    ...(parts.fetch ? { fetch: parts.fetch } : {}),
+    ...(parts.now ? { now: parts.now } : {}),
+    ...(parts.tokenKey ? { tokenKey: parts.tokenKey } : {}),
+  });
   return {
     config,
     timing,
     tables: parts.tables,
     ...stores(parts.tables, timing, parts.now),
-    zoho: zohoClient(config, {
-      state: parts.tables.state,
-      credentials: parts.credentials,
-      metrics: parts.metrics,
-      ...(parts.budget ? { budget: parts.budget } : {}),
-      ...(parts.fetch ? { fetch: parts.fetch } : {}),
-      ...(parts.now ? { now: parts.now } : {}),
-      ...(parts.tokenKey ? { tokenKey: parts.tokenKey } : {}),
-    }),
+    zoho: withJobSlots(zoho, jobSlots, { metrics: parts.metrics, logger: parts.logger }),
+    jobSlots,
     logger: parts.logger,
     metrics: parts.metrics,
     ...(parts.budget ? { budget: parts.budget } : {}),
@@ -357,6 +368,7 @@ export function pollDeps<C extends CoreConfig & PollDeps['config']>(
     ...fromCore(core),
     dispatch: parts.dispatch,
     callbackHealth: new CallbackHealth(core.tables.state, core.now),
+    jobSlots: core.jobSlots,
     ...(exports ? { pages: pageHooks(exports) } : {}),
     ...(exports && parts.sweep ? { sweep: (o: { deadline: number }) => sweepExports(exports, o) } : {}),
     ...(parts.random ? { random: parts.random } : {}),

@@ -32,6 +32,16 @@ export type RetryDecision =
 /** The token broker could not give us a token: not the job's fault. */
 export const isTokenProblem = (e: unknown): e is ZohoError => e instanceof ZohoError && e.stage === 'oauth';
 
+/**
+ * A create held back by the pace, not refused: Zoho's TOO_MANY_REQUESTS (429) or every shared job slot
+ * taken (lib/zoho/job-slots.ts: `ZOHO_JOB_SLOTS_FULL`, `ZOHO_JOB_SLOTS_BUSY`). It slows a page down and
+ * never fails it: only the maximum job age bounds it.
+ */
+export const isPaceLimit = (e: unknown): e is ZohoError =>
+  e instanceof ZohoError &&
+  e.kind === 'retryable' &&
+  (e.code === 'TOO_MANY_REQUESTS' || e.httpStatus === 429 || e.code.startsWith('ZOHO_JOB_SLOTS_'));
+
 /** Zoho's download rate limit (HTTP 429 or TOO_MANY_REQUESTS on a download). */
 export const isDownloadThrottle = (e: unknown): e is ZohoError =>
   e instanceof ZohoError && (e.code === 'TOO_MANY_REQUESTS' || e.httpStatus === 429);
@@ -135,8 +145,8 @@ export const isUncertainCreate = (e: unknown): e is ZohoError =>
 /**
  * Attempts after which a follow-up page Zoho keeps refusing (for a reason worth a retry) fails its
  * export: with the default poll interval the backoff reaches its cap after five, so this is about
- * two and a half hours of trying. Token trouble is not counted (it is nobody's fault); the maximum
- * job age bounds every case.
+ * two and a half hours of trying. Token trouble and the pace (`isPaceLimit`) are not counted (nobody's
+ * fault); the maximum job age bounds every case.
  */
 export const MAX_FOLLOW_UP_ATTEMPTS = 20;
 
@@ -169,7 +179,8 @@ export function afterCreateError(
 ): CreateDecision {
   if (e instanceof ZohoError && e.stage !== 'oauth' && e.kind === 'terminal') return { kind: 'fail' };
   if ((opts.wantedForMs ?? 0) >= timing.maxAgeMs) return { kind: 'give-up', why: 'age' };
-  if (!isTokenProblem(e) && attempts >= MAX_FOLLOW_UP_ATTEMPTS) return { kind: 'give-up', why: 'attempts' };
+  if (!isTokenProblem(e) && !isPaceLimit(e) && attempts >= MAX_FOLLOW_UP_ATTEMPTS)
+    return { kind: 'give-up', why: 'attempts' };
   if (opts.callbacks && isUncertainCreate(e)) return { kind: 'await-callback' };
   return {
     kind: 'retry',

@@ -19,6 +19,7 @@ import { describeError, type MetricsSink } from '../observability.js';
 import type { Settings } from '../settings.js';
 import { versionOfDownloadUrl, type ZohoClient } from '../zoho/client.js';
 import { API_VERSIONS, type ApiVersion } from '../zoho/data-centers.js';
+import { freeJobSlot, type JobSlots, reclaimJobSlots } from '../zoho/job-slots.js';
 import type { ZohoJob } from '../zoho/schemas.js';
 
 /** Hands one download to the downloader (SQS in AWS, an in-process queue locally), after `delayMs`. */
@@ -41,6 +42,8 @@ export interface PollDeps {
    * access token, only for what needs none (`withoutZoho`).
    */
   sweep?: (opts: SweepOptions) => Promise<SweepSummary>;
+  /** The shared Zoho job slots: a job's is freed when Zoho says it ended (lib/zoho/job-slots.ts). */
+  jobSlots?: JobSlots;
   now?: () => number;
   random?: () => number;
 }
@@ -106,6 +109,7 @@ async function failJob(
 ): Promise<boolean> {
   const ok = await deps.jobs.fail(job.job_id, guard, error, observed, !!job.export_id);
   if (ok) {
+    await freeJobSlot(deps.jobSlots, job.job_id, deps.logger);
     deps.metrics.count('JobsFailed');
     deps.logger.warn('job failed', { job_id: job.job_id, error });
     await deps.pages?.failed(job, error).catch((e) =>
@@ -239,6 +243,7 @@ export async function checkJob(
     !!job.export_id,
   );
   if (!dispatchId) return outcome('skipped', { checked: true });
+  await freeJobSlot(deps.jobSlots, job.job_id, deps.logger);
   await dispatchLogged(
     deps,
     { job_id: job.job_id, dispatch_id: dispatchId },
@@ -404,6 +409,7 @@ export async function pollOnce(
     // Their own backoff still brings them; the next tick tries again (the claim is per period).
     deps.logger.error('jobs waiting for their callback not pulled in', { error: describeError(e) });
   }
+  await reclaimJobSlots(deps.jobSlots, deps.jobs, deps.logger);
   const source = due();
   const worker = async (): Promise<void> => {
     for (;;) {

@@ -3,8 +3,9 @@
  * once (with the snapshot, in one transaction) as RUNNING with page 1 wanted, the same intent a
  * follow-up page is (lib/exports/pages.ts). The request then creates the first pages one after the
  * other while its time allows (`deadline`); whatever is left, or is refused for now (Zoho's
- * TOO_MANY_REQUESTS: the intent is retried with backoff), the poller's sweep creates, like any wanted
- * page. One module at a time keeps within Zoho's concurrency limits without a second scheduler.
+ * TOO_MANY_REQUESTS, or every Zoho job slot held: lib/zoho/job-slots.ts; the intent is retried with
+ * backoff), the poller's sweep creates, like any wanted page. The job slots keep the modules within
+ * `ZOHO_MAX_CONCURRENT_JOBS` without a second scheduler.
  */
 
 import type { TransactOp } from '../ddb/table.js';

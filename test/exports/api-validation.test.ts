@@ -11,10 +11,11 @@ import { type Harness, pipelineHarness } from '../support/pipeline.js';
 let h: Harness;
 let api: ReturnType<typeof apiOf>;
 beforeAll(async () => {
-  // The file's exports pile up at Zoho under a frozen clock: the fake's concurrency limit (10 jobs by
-  // default) is not what these tests check.
+  // The file's exports pile up at Zoho under a frozen clock, each holding a Zoho job slot: the fake's
+  // concurrency limit and the product's cap (test/exports/job-slots.test.ts) are not what these check.
   h = await pipelineHarness({
     fake: { moduleRecords: { Contacts: 20, Leads: 5, Deals: 5 }, maxConcurrentJobs: 100 },
+    config: { ZOHO_MAX_CONCURRENT_JOBS: '25' },
   });
   api = apiOf(h);
 });

@@ -923,6 +923,7 @@ describe('configuration validation', () => {
       maxJobAgeHours: 24,
       maxDownloadAttempts: 5,
       downloadsPerMinute: 10,
+      zohoMaxConcurrentJobs: 5,
       s3Prefix: 'zoho-crm',
       retentionDays: 90,
       logRetentionDays: 30,

@@ -174,6 +174,14 @@ describe('retry decisions', () => {
     expect(afterCreateError(flaky, 1, timing, { ...on, wantedForMs: timing.maxAgeMs - 1 }).kind).toBe(
       'retry',
     );
+    // The pace (Zoho's TOO_MANY_REQUESTS, every shared job slot taken) slows a page down, never fails it.
+    for (const pace of [
+      z('TOO_MANY_REQUESTS', 'retryable', { httpStatus: 429 }),
+      z('ZOHO_JOB_SLOTS_FULL', 'retryable'),
+    ]) {
+      expect(afterCreateError(pace, MAX_FOLLOW_UP_ATTEMPTS + 5, timing, on).kind).toBe('retry');
+      expect(afterCreateError(pace, 1, timing, { ...on, wantedForMs: timing.maxAgeMs }).kind).toBe('give-up');
+    }
     // A refusal for good stays a refusal (the page-token recovery depends on it).
     expect(afterCreateError(z('INVALID_REQUEST', 'terminal'), MAX_FOLLOW_UP_ATTEMPTS, timing, on).kind).toBe(
       'fail',
