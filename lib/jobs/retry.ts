@@ -40,7 +40,11 @@ export const isTokenProblem = (e: unknown): e is ZohoError => e instanceof ZohoE
 export const isPaceLimit = (e: unknown): e is ZohoError =>
   e instanceof ZohoError &&
   e.kind === 'retryable' &&
-  (e.code === 'TOO_MANY_REQUESTS' || e.httpStatus === 429 || e.code.startsWith('ZOHO_JOB_SLOTS_'));
+  (e.code === 'TOO_MANY_REQUESTS' || e.httpStatus === 429 || isSlotWait(e));
+
+/** Every one of our Zoho job slots is taken (or the slot item is contended): our cap, not Zoho's answer. */
+export const isSlotWait = (e: unknown): e is ZohoError =>
+  e instanceof ZohoError && e.kind === 'retryable' && e.code.startsWith('ZOHO_JOB_SLOTS_');
 
 /** Zoho's download rate limit (HTTP 429 or TOO_MANY_REQUESTS on a download). */
 export const isDownloadThrottle = (e: unknown): e is ZohoError =>
@@ -182,6 +186,11 @@ export function afterCreateError(
   if (!isTokenProblem(e) && !isPaceLimit(e) && attempts >= MAX_FOLLOW_UP_ATTEMPTS)
     return { kind: 'give-up', why: 'attempts' };
   if (opts.callbacks && isUncertainCreate(e)) return { kind: 'await-callback' };
+  // Our own cap is full: a slot frees when one of our jobs ends, which the poller sees each tick, and
+  // asking again costs a read of our own table, not a Zoho credit. So about one poll interval, never
+  // the growing backoff that Zoho's throttling earns (an idle slot for minutes would slow a snapshot).
+  if (isSlotWait(e))
+    return { kind: 'retry', delayMs: Math.round(timing.baseMs / 2 + random() * (timing.baseMs / 2)) };
   return {
     kind: 'retry',
     delayMs: Math.max(retryAfter(e, timing), backoffMs(attempts - 1, timing.baseMs, timing.capMs, random)),

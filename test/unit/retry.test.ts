@@ -182,6 +182,18 @@ describe('retry decisions', () => {
       expect(afterCreateError(pace, MAX_FOLLOW_UP_ATTEMPTS + 5, timing, on).kind).toBe('retry');
       expect(afterCreateError(pace, 1, timing, { ...on, wantedForMs: timing.maxAgeMs }).kind).toBe('give-up');
     }
+    // Our own cap waits about one poll interval however often it was met; Zoho's 429 backs off.
+    const slots = z('ZOHO_JOB_SLOTS_FULL', 'retryable');
+    const late = afterCreateError(slots, 15, timing, on, () => 1);
+    expect(late).toEqual({ kind: 'retry', delayMs: timing.baseMs });
+    const zoho = afterCreateError(
+      z('TOO_MANY_REQUESTS', 'retryable', { httpStatus: 429 }),
+      15,
+      timing,
+      on,
+      () => 1,
+    );
+    expect(zoho.kind === 'retry' && zoho.delayMs).toBeGreaterThan(timing.baseMs);
     // A refusal for good stays a refusal (the page-token recovery depends on it).
     expect(afterCreateError(z('INVALID_REQUEST', 'terminal'), MAX_FOLLOW_UP_ATTEMPTS, timing, on).kind).toBe(
       'fail',
