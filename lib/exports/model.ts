@@ -414,7 +414,12 @@ export interface PublicExport {
    * Only while page 1's creation awaits Zoho's confirmation (the create got no answer; the job's
    * callback adopts it if Zoho made it, else page 1 is asked for again after the adoption window).
    */
-  pending_page?: { page: 1; since: string; code: 'ZOHO_CREATE_UNCERTAIN'; message: string };
+  pending_page?: {
+    page: 1;
+    since: string;
+    code: 'ZOHO_CREATE_UNCERTAIN' | 'ZOHO_JOB_SLOTS_FULL';
+    message: string;
+  };
   /** The snapshot this export is one module of (`POST /snapshots`). */
   snapshot_id?: string;
 }
@@ -422,11 +427,22 @@ export interface PublicExport {
 /** Page 1 of a RUNNING export is an intent, not a job yet: its creation got no answer from Zoho. */
 function pendingFirstPage(e: ExportRecord): PublicExport['pending_page'] {
   if (e.status !== 'RUNNING' || e.page_jobs.length > 0 || e.intent_page !== 1) return undefined;
+  const since = new Date(e.intent_tried_at ?? e.intent_since ?? Date.parse(e.created_at)).toISOString();
+  // Every Zoho job slot was held when page 1 was asked for (lib/zoho/job-slots.ts): it waits its turn.
+  if (e.intent_state === 'wanted' && e.intent_error?.code.startsWith('ZOHO_JOB_SLOTS_'))
+    return {
+      page: 1,
+      since,
+      code: 'ZOHO_JOB_SLOTS_FULL',
+      message:
+        'page 1 waits for a Zoho job slot: as many jobs as ZOHO_MAX_CONCURRENT_JOBS allows are running; ' +
+        'it is created as soon as one of them ends',
+    };
   // A snapshot's module export queued for its first create (lib/snapshots/start.ts): nothing uncertain.
   if (e.snapshot_id !== undefined && e.intent_state === 'wanted') return undefined;
   return {
     page: 1,
-    since: new Date(e.intent_tried_at ?? e.intent_since ?? Date.parse(e.created_at)).toISOString(),
+    since,
     code: 'ZOHO_CREATE_UNCERTAIN',
     message:
       `page 1's creation awaits Zoho's confirmation: Zoho did not answer the create in time` +

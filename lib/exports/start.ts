@@ -6,7 +6,7 @@
 import { newCallbackBinding } from '../callbacks/token.js';
 import type { TransactOp } from '../ddb/table.js';
 import type { JobRecord } from '../jobs/model.js';
-import { isUncertainCreate } from '../jobs/retry.js';
+import { isSlotWait, isUncertainCreate } from '../jobs/retry.js';
 import { describeError } from '../observability.js';
 import type { ZohoError } from '../zoho/errors.js';
 import { type ExportDeps, formatsOf, sleep } from './deps.js';
@@ -136,6 +136,11 @@ export async function startExport(
       },
     );
   } catch (e) {
+    // Every one of our Zoho job slots is taken (lib/zoho/job-slots.ts): nothing was asked of Zoho. The
+    // export is recorded with page 1 wanted, as a snapshot's modules are, and the sweep creates it when
+    // a slot frees: a caller is not turned away for a wait that is ours to keep.
+    if (isSlotWait(e))
+      return queueFirstPage(deps, { e, record: newRecord(), keyDone: keyDone(), releaseKey });
     // A refusal, or a failure before the request left (no token): nothing exists at Zoho.
     if (!isUncertainCreate(e)) {
       await releaseKey();
@@ -213,6 +218,34 @@ async function notRecorded(u: UncertainStart): Promise<never> {
     'EXPORT_CONFLICT',
     `Zoho did not answer within ${u.seconds} s and the export could not be recorded; list the exports before retrying`,
   );
+}
+
+/**
+ * Every Zoho job slot is taken: the export is recorded RUNNING with page 1 wanted and due for the sweep
+ * now (it asks for a slot each tick, lib/jobs/retry.ts afterCreateError); the caller gets it at once
+ * (`202`, `pending_page`). No job exists at Zoho, so there is nothing to adopt (no nonce).
+ */
+async function queueFirstPage(
+  deps: ExportDeps,
+  q: Pick<UncertainStart, 'e' | 'record' | 'keyDone' | 'releaseKey'>,
+): Promise<{ created: boolean; record: ExportRecord }> {
+  const error = describeError(q.e);
+  if (!(await deps.exports.table.transact([deps.exports.queuedOp(q.record, error), ...q.keyDone]))) {
+    await q.releaseKey();
+    throw new ExportRequestError(
+      409,
+      'EXPORT_CONFLICT',
+      'the export could not be recorded (its id or its Idempotency-Key is taken); list the exports before retrying',
+    );
+  }
+  deps.metrics.count('ExportsStarted');
+  deps.logger.info('export started; page 1 waits for a Zoho job slot', {
+    export_id: q.record.export_id,
+    module: q.record.module,
+    source: q.record.source,
+  });
+  const stored = await deps.exports.get(q.record.export_id);
+  return { created: true, record: stored ?? q.record };
 }
 
 /**

@@ -227,14 +227,17 @@ export class ExportStore {
   }
 
   /**
-   * The write of a new export whose page 1 is wanted, due now (a snapshot's module: lib/snapshots/start.ts):
+   * The write of a new export whose page 1 is wanted, due now (a snapshot's module: lib/snapshots/start.ts;
+   * an export whose first create met a full job-slot cap: lib/exports/start.ts):
    * RUNNING with no page, page 1 an intent that `createWantedPage` (the API now, or the poller's sweep)
    * creates at Zoho, exactly as it creates a follow-up page. Fails if the export exists.
    */
-  queuedOp(record: ExportRecord): TransactOp {
+  queuedOp(record: ExportRecord, error?: JobError): TransactOp {
     const now = this.now();
     const item = {
       ...record,
+      // Why page 1 waits, when it already asked (POST /exports met a full job-slot cap: lib/exports/start.ts).
+      ...(error ? { intent_error: error } : {}),
       page_jobs: [],
       pages_created: 0,
       intent_page: 1,

@@ -4,8 +4,9 @@
  * Zoho have more than 2 of our jobs in ADDED/QUEUED/IN PROGRESS (observed through the fake's admin
  * API at every step, and from each job's life at the fake afterwards), the product never holds more
  * than 2 slots, the creates beyond the cap wait (counted) instead of failing, `POST /exports` meanwhile
- * answers 503 like Zoho's TOO_MANY_REQUESTS while `POST /jobs` (a job its caller made) takes no slot,
- * and the snapshot COMPLETES with every module.
+ * is accepted at once (202, page 1 waiting for a slot, nothing sent to Zoho) and lands once a slot
+ * frees, while `POST /jobs` (a job its caller made) takes no slot; the snapshot COMPLETES with every
+ * module.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { JobSlots } from '../../lib/zoho/job-slots.js';
@@ -70,11 +71,11 @@ describe('ZOHO_MAX_CONCURRENT_JOBS', () => {
     expect(pages.filter(([s]: [string, number]) => s !== 'RUNNING')).toEqual([]);
     expect(x.metrics.counts.ZohoJobSlotsFull).toBeGreaterThan(0);
 
-    // Meanwhile a single export is held back like Zoho's TOO_MANY_REQUESTS: 503, nothing sent to Zoho.
+    // Meanwhile a single export is accepted and waits for a slot: 202, page 1 pending, nothing sent to Zoho.
     const creates = x.fake.requests.filter((q) => q.kind === 'create').length;
     const busy = await api('POST', '/exports', { body: '{"module": "Contacts"}' });
-    expect([busy.status, busy.body.error.code], busy.raw).toEqual([503, 'ZOHO_UNAVAILABLE']);
-    expect(busy.headers['retry-after']).toMatch(/^\d+$/);
+    expect([busy.status, busy.body.status, busy.body.pages], busy.raw).toEqual([202, 'RUNNING', []]);
+    expect(busy.body.pending_page?.code, busy.raw).toBe('ZOHO_JOB_SLOTS_FULL');
     expect(x.fake.requests.filter((q) => q.kind === 'create').length).toBe(creates);
     // Registering a job its caller made (POST /jobs) takes no slot: accepted while all are held.
     const seeded = x.fake.addJob({ module: 'Contacts', totalRecords: 5 });
@@ -96,9 +97,21 @@ describe('ZOHO_MAX_CONCURRENT_JOBS', () => {
       MODULES.map((m) => [m, 'COMPLETED', 3]),
     );
 
+    // The queued export got its slot in turn and landed.
+    for (
+      let i = 0;
+      i < 100 && (await api('GET', `/exports/${busy.body.export_id}`)).body.status === 'RUNNING';
+      i++
+    ) {
+      await x.tick();
+      await observe();
+    }
+    const queued = await api('GET', `/exports/${busy.body.export_id}`);
+    expect([queued.body.status, queued.body.records], queued.raw).toEqual(['COMPLETED', 3]);
+
     // Every job's life at the fake: never more than the cap alive at once, and the cap was used.
     const all = (await admin.jobs()).filter((j) => j.source === 'store');
-    expect(all).toHaveLength(MODULES.length);
+    expect(all).toHaveLength(MODULES.length + 1);
     expect(peakOverlap(all)).toBe(CAP);
     expect(runningPeak).toBe(CAP);
     expect(heldPeak).toBeLessThanOrEqual(CAP);
