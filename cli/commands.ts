@@ -16,6 +16,7 @@ import {
   s3Uri,
   schedulesTable,
 } from './format.js';
+import { checkModule } from './module-arg.js';
 import { type ApiSnapshot, followSnapshot, snapshotFailed } from './snapshot.js';
 import {
   type ApiExport,
@@ -29,7 +30,6 @@ import {
   JOB_ID_PATTERN,
   JOB_STATUSES,
   type JobList,
-  MODULE_PATTERN,
 } from './types.js';
 import { Interrupted, lineRenderer, liveRenderer, type Renderer, watchExport, watchJob } from './watch.js';
 
@@ -51,15 +51,6 @@ export function checkJobId(id: string): string {
     );
   }
   return id;
-}
-
-export function checkModule(m: string): string {
-  if (!MODULE_PATTERN.test(m)) {
-    throw new UsageError(
-      `${JSON.stringify(m)} is not a Zoho module API name (letters, digits, _), e.g. Contacts`,
-    );
-  }
-  return m;
 }
 
 export function parseStatus<T extends string>(raw: string, allowed: readonly T[], what: string): T {

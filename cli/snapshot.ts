@@ -8,10 +8,11 @@ import { tableNameOf } from '../lib/exports/catalog.js';
 import { REFUSAL_CODES } from '../lib/modules/discovery.js';
 import type { PublicSnapshot, PublicSnapshotModule } from '../lib/snapshots/model.js';
 import type { ApiClient } from './client.js';
-import { checkModule, type WatchFlags } from './commands.js';
+import type { WatchFlags } from './commands.js';
 import type { Context } from './context.js';
 import { type CliError, EXIT, FailedError, UsageError } from './errors.js';
 import { bytes, num, table } from './format.js';
+import { checkModule } from './module-arg.js';
 import { Interrupted, ProgressStream, type Stream, sleep, transient } from './watch.js';
 
 export type ApiSnapshot = PublicSnapshot;

@@ -12,7 +12,10 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { type ColumnType, LINEAGE_COLUMNS } from '../analytics/types.js';
 import { manifestsLocation, parquetModuleLocation } from './layout.js';
+import { tableNameOf } from './table-names.js';
 import { fileViewCatalog, type ViewCatalog } from './views.js';
+
+export { tableNameOf };
 
 export interface CatalogColumn {
   Name: string;
@@ -67,8 +70,6 @@ export function glueType(t: ColumnType): string {
 }
 
 /** `zoho_contacts`, `zoho_sales_orders`, `zoho_projects__c`. */
-export const tableNameOf = (module: string): string =>
-  `zoho_${module.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
 export const EXPORTS_TABLE_NAME = 'zoho_exports';
 /** The first day projection covers; Athena projects days from it up to today. */
 export const PROJECTION_START = '2020-01-01';

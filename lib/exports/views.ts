@@ -14,7 +14,6 @@ import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { deletionsTableName } from '../schedules/deletions.js';
 import {
   type CommittedExport,
   currentView,
@@ -25,9 +24,9 @@ import {
   type ViewTableInput,
   viewTableInput,
 } from '../tables/views.js';
-import { tableNameOf } from './catalog.js';
 import { manifestsLocation } from './layout.js';
 import { EXPORT_MODES } from './model.js';
+import { deletionsTableName, tableNameOf } from './table-names.js';
 
 /** The catalog's side of the views: a table's columns, and a view read and written by version. */
 export interface ViewCatalog {

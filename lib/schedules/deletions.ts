@@ -18,8 +18,9 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { convertCsvToParquet } from '../analytics/convert.js';
 import type { ColumnPlan, Compression } from '../analytics/types.js';
 import type { Catalog, TableChange, TableInput } from '../exports/catalog.js';
-import { glueType, LINEAGE_CATALOG_COLUMNS, projectedParquetTable, tableNameOf } from '../exports/catalog.js';
+import { glueType, LINEAGE_CATALOG_COLUMNS, projectedParquetTable } from '../exports/catalog.js';
 import type { ExportRecord } from '../exports/model.js';
+import { deletionsTableName, tableNameOf } from '../exports/table-names.js';
 import { backoffMs } from '../jobs/retry.js';
 import { describeError } from '../observability.js';
 import type { ZohoClient } from '../zoho/client.js';
@@ -70,7 +71,7 @@ export const deletionsParquetKey = (
   e: Pick<ExportRecord, 'export_id' | 'export_date'>,
   module: string,
 ) => `${deletionsParquetLocation(prefix, module)}export_date=${e.export_date}/${e.export_id}.parquet`;
-export const deletionsTableName = (module: string): string => `${tableNameOf(module)}_deletions`;
+export { deletionsTableName };
 
 const cell = (v: string | null): string => {
   if (v === null) return '';
