@@ -616,6 +616,12 @@ export async function startLocalStack(
         `  npx zoho-export export Contacts --watch${local.PORT === 3000 ? '' : ` --api http://127.0.0.1:${local.PORT}`}`,
       );
       say('');
+      say('Or every module of the org at once (a snapshot; line items included), then query a table:');
+      const apiFlag = local.PORT === 3000 ? '' : ` --api http://127.0.0.1:${local.PORT}`;
+      say(`  npx zoho-export modules${apiFlag}`);
+      say(`  npx zoho-export snapshot --all --watch${apiFlag}`);
+      say(`  npx zoho-export query "SELECT count(*) FROM zoho_quoted_items_current"`);
+      say('');
       say(
         'Or register a Zoho bulk read job made elsewhere (demo jobs on the fake) and watch its CSV land in S3:',
       );
