@@ -20,9 +20,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { eq, missing } from '../ddb/expr.js';
-import { parseOptionalRecord } from '../ddb/record.js';
 import type { Table } from '../ddb/table.js';
+import { VersionedItemStore } from '../ddb/versioned.js';
 import { CodedError } from '../errors.js';
 
 const KEY = { pk: 'download-budget' };
@@ -84,16 +83,23 @@ export class DownloadBudget {
   readonly perMinute: number;
   readonly slackMs: number;
   private readonly now: () => number;
-  private readonly maxAttempts: number;
+  private readonly item: VersionedItemStore<BudgetItem>;
 
-  constructor(
-    private readonly table: Table,
-    opts: DownloadBudgetOptions,
-  ) {
+  constructor(table: Table, opts: DownloadBudgetOptions) {
     this.perMinute = opts.perMinute;
     this.slackMs = opts.slackMs ?? 2_000;
     this.now = opts.now ?? Date.now;
-    this.maxAttempts = opts.maxAttempts ?? 25;
+    this.item = new VersionedItemStore(
+      table,
+      KEY,
+      budgetItem,
+      { pk: KEY.pk },
+      {
+        maxAttempts: opts.maxAttempts ?? 25,
+        busy: () =>
+          new BudgetContentionError('the shared download budget is too contended right now; try again'),
+      },
+    );
   }
 
   /**
@@ -143,40 +149,25 @@ export class DownloadBudget {
     return l !== undefined && l > this.now() ? l : undefined;
   }
 
-  private async read(): Promise<BudgetItem> {
-    const item = parseOptionalRecord(budgetItem, await this.table.get(KEY), {
-      table: this.table.name,
-      key: KEY,
-    });
-    return item ?? { pk: KEY.pk };
+  private read(): Promise<BudgetItem> {
+    return this.item.read();
   }
 
-  /** Read, decide, compare-and-set; again on a lost race (bounded, with jitter). */
-  private async change<T>(
-    step: (s: BudgetState, now: number) => { next?: BudgetState; result: T },
-  ): Promise<T> {
-    for (let i = 0; i < this.maxAttempts; i++) {
-      const item = await this.read();
+  /** Read, decide, compare-and-set; again on a lost race (lib/ddb/versioned.ts). */
+  private change<T>(step: (s: BudgetState, now: number) => { next?: BudgetState; result: T }): Promise<T> {
+    return this.item.change((item) => {
       const now = this.now();
       const { next, result } = step({ slots: item.slots ?? [], lock_until: item.lock_until }, now);
-      if (!next) return result;
-      const version = item.version ?? 0;
+      if (!next) return { result };
       const horizon = Math.max(now, next.lock_until ?? 0, next.slots[next.slots.length - 1]?.[1] ?? 0);
-      const written = await this.table.update(
-        KEY,
-        {
-          set: {
-            slots: next.slots,
-            lock_until: next.lock_until,
-            version: version + 1,
-            expires_at: Math.floor(horizon / 1000) + 3600,
-          },
+      return {
+        result,
+        set: {
+          slots: next.slots,
+          lock_until: next.lock_until,
+          expires_at: Math.floor(horizon / 1000) + 3600,
         },
-        item.version === undefined ? missing('version') : eq('version', version),
-      );
-      if (written !== false) return result;
-      await new Promise((r) => setTimeout(r, 5 + Math.random() * 10 * (i + 1)));
-    }
-    throw new BudgetContentionError('the shared download budget is too contended right now; try again');
+      };
+    });
   }
 }

@@ -52,6 +52,7 @@ export type ScheduleDefinition = ModuleScheduleDefinition | ModulesScheduleDefin
 export const isModulesSchedule = (d: ScheduleDefinition): d is ModulesScheduleDefinition =>
   'modules' in d && d.modules !== undefined;
 
+// Every key an entry may have, each checked on its own below; an unknown key is named with this list.
 const entryShape = z.strictObject({
   name: z.unknown(),
   module: z.unknown().optional(),
@@ -63,6 +64,7 @@ const entryShape = z.strictObject({
   schedule: z.unknown(),
   timezone: z.unknown().optional(),
 });
+const ENTRY_KEYS = Object.keys(entryShape.shape).join(', ');
 
 /** Every problem of one entry, each a sentence. */
 function entryProblems(
@@ -77,7 +79,7 @@ function entryProblems(
     for (const i of shape.error.issues) {
       if (i.code === 'unrecognized_keys')
         problems.push(
-          `unknown field(s) ${i.keys.map((k) => JSON.stringify(k)).join(', ')} (allowed: name, module, modules, fields, criteria, cvid, mode, schedule, timezone)`,
+          `unknown field(s) ${i.keys.map((k) => JSON.stringify(k)).join(', ')} (allowed: ${ENTRY_KEYS})`,
         );
       else problems.push(`${i.path.join('.')}: ${i.message}`);
     }

@@ -24,6 +24,7 @@ import type { ExportQuery, ExportRecord } from '../exports/model.js';
 import { startExport } from '../exports/start.js';
 import type { SnapshotRecord } from '../snapshots/model.js';
 import type { SnapshotMemberSpec } from '../snapshots/start.js';
+import { startClaimedRun } from './claimed-run.js';
 import {
   isModulesSchedule,
   type ModuleScheduleDefinition,
@@ -178,58 +179,44 @@ async function startExportRun(
       return { kind: 'nothing', reason };
     }
   }
-  let record: ExportRecord;
   let since: string | undefined;
-  try {
-    // A subform the configuration could not refuse (a custom one, known from discovery only) is still
-    // read whole: an incremental run would keep its removed line items for ever (lib/schedules/subforms.ts).
-    const subform = def.mode === 'incremental' && (await (deps.isSubform ?? knownSubform)(def.module));
-    if (subform)
-      deps.logger.warn('schedule of a subform module runs as a full export', {
-        schedule: def.name,
-        module: def.module,
-      });
-    const incremental = def.mode === 'incremental' && !subform && claimed.watermark !== undefined;
-    const sinceMs = incremental ? sinceOf(claimed.watermark!) : undefined;
-    since = sinceMs !== undefined ? new Date(sinceMs).toISOString() : undefined;
-    const criteria = sinceMs !== undefined ? incrementalCriteria(def.criteria, sinceMs) : def.criteria;
-    ({ record } = await startExport(deps, {
-      query: refresh ?? {
-        module: def.module,
-        ...(def.fields ? { fields: def.fields } : {}),
-        ...(criteria ? { criteria } : {}),
-        ...(def.cvid ? { cvid: def.cvid } : {}),
+  const record = await startClaimedRun(
+    deps,
+    { schedule: def.name, token },
+    {
+      start: async (): Promise<ExportRecord> => {
+        // A subform the configuration could not refuse (a custom one, known from discovery only) is still
+        // read whole: an incremental run would keep its removed line items for ever (lib/schedules/subforms.ts).
+        const subform = def.mode === 'incremental' && (await (deps.isSubform ?? knownSubform)(def.module));
+        if (subform)
+          deps.logger.warn('schedule of a subform module runs as a full export', {
+            schedule: def.name,
+            module: def.module,
+          });
+        const incremental = def.mode === 'incremental' && !subform && claimed.watermark !== undefined;
+        const sinceMs = incremental ? sinceOf(claimed.watermark!) : undefined;
+        since = sinceMs !== undefined ? new Date(sinceMs).toISOString() : undefined;
+        const criteria = sinceMs !== undefined ? incrementalCriteria(def.criteria, sinceMs) : def.criteria;
+        const { record } = await startExport(deps, {
+          query: refresh ?? {
+            module: def.module,
+            ...(def.fields ? { fields: def.fields } : {}),
+            ...(criteria ? { criteria } : {}),
+            ...(def.cvid ? { cvid: def.cvid } : {}),
+          },
+          source: `schedule:${def.name}`,
+          mode: refresh ? 'formula_refresh' : incremental ? 'incremental' : 'full',
+          since,
+        });
+        return record;
       },
-      source: `schedule:${def.name}`,
-      mode: refresh ? 'formula_refresh' : incremental ? 'incremental' : 'full',
-      since,
-    }));
-  } catch (err) {
-    await deps.schedules.release(def.name, token).catch(() => undefined);
-    deps.metrics.count('ScheduleRunsFailed');
-    throw err;
-  }
-  if (
-    !(await deps.schedules.started(def.name, token, {
-      exportId: record.export_id,
-      startedAt: record.created_at,
-      since,
-    }))
-  ) {
-    // The claim's lease ran out before Zoho answered and another start took the schedule: this export
-    // runs on, but does not move the watermark.
-    deps.logger.error('schedule run started after its claim ran out; it will not advance the watermark', {
-      schedule: def.name,
-      export_id: record.export_id,
-    });
-  }
-  deps.metrics.count('ScheduleRunsStarted');
-  deps.logger.info('schedule run started', {
-    schedule: def.name,
-    export_id: record.export_id,
-    mode: record.mode,
-    ...(since ? { since } : {}),
-  });
+      record: (r) =>
+        deps.schedules.started(def.name, token, { exportId: r.export_id, startedAt: r.created_at, since }),
+      ids: (r) => ({ export_id: r.export_id }),
+      details: (r) => ({ mode: r.mode, ...(since ? { since } : {}) }),
+      lostClaim: 'it will not advance the watermark',
+    },
+  );
   return { kind: 'started', record, mode: record.mode, ...(since ? { since } : {}) };
 }
 

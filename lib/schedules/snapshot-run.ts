@@ -9,6 +9,7 @@
  */
 import type { SnapshotMemberSpec } from '../snapshots/start.js';
 import { resolveModules, startScheduleSnapshot } from '../snapshots/start.js';
+import { startClaimedRun } from './claimed-run.js';
 import type { ModulesScheduleDefinition } from './definitions.js';
 import { incrementalCriteria, sinceOf } from './incremental.js';
 import type { RunOptions, RunOutcome, ScheduleDeps } from './run.js';
@@ -47,40 +48,32 @@ export async function startSnapshotRun(
   token: string,
   opts: RunOptions,
 ): Promise<RunOutcome> {
-  let members: SnapshotMemberSpec[];
-  let snapshot: Awaited<ReturnType<typeof startScheduleSnapshot>>;
-  try {
-    const modules = await resolveModules(deps, def.modules, opts.signal);
-    members = await planMembers(deps, def.mode, modules, claimed.watermarks ?? {});
-    snapshot = await startScheduleSnapshot(deps, {
-      schedule: def.name,
-      mode: def.mode,
-      members,
-      deadline: opts.deadline ?? 0,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
-  } catch (err) {
-    await deps.schedules.release(def.name, token).catch(() => undefined);
-    deps.metrics.count('ScheduleRunsFailed');
-    throw err;
-  }
-  const recorded = await deps.schedules.snapshotStarted(def.name, token, {
-    snapshotId: snapshot.export_id,
-    startedAt: snapshot.created_at,
-  });
-  if (!recorded)
-    // The claim's lease ran out and another start took the schedule: this snapshot runs on; its
-    // COMPLETED modules still advance their watermarks (never backwards), but it does not hold the schedule.
-    deps.logger.error('schedule run started after its claim ran out', {
-      schedule: def.name,
-      snapshot_id: snapshot.export_id,
-    });
-  deps.metrics.count('ScheduleRunsStarted');
-  deps.logger.info('schedule run started', {
-    schedule: def.name,
-    snapshot_id: snapshot.export_id,
-    modules: members.length,
-    incremental: members.filter((m) => m.mode === 'incremental').length,
-  });
+  let members: SnapshotMemberSpec[] = [];
+  const snapshot = await startClaimedRun(
+    deps,
+    { schedule: def.name, token },
+    {
+      start: async () => {
+        const modules = await resolveModules(deps, def.modules, opts.signal);
+        members = await planMembers(deps, def.mode, modules, claimed.watermarks ?? {});
+        return startScheduleSnapshot(deps, {
+          schedule: def.name,
+          mode: def.mode,
+          members,
+          deadline: opts.deadline ?? 0,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+      },
+      record: (s) =>
+        deps.schedules.snapshotStarted(def.name, token, { snapshotId: s.export_id, startedAt: s.created_at }),
+      ids: (s) => ({ snapshot_id: s.export_id }),
+      details: () => ({
+        modules: members.length,
+        incremental: members.filter((m) => m.mode === 'incremental').length,
+      }),
+      // Its COMPLETED modules still advance their watermarks (never backwards).
+      lostClaim: 'its completed modules still advance their watermarks, but it does not hold the schedule',
+    },
+  );
   return { kind: 'snapshot', snapshot, members };
 }

@@ -138,22 +138,48 @@ export class ScheduleStore {
   }
 
   /** The claimed run's export exists: it is the running one. */
-  async started(
+  started(
     name: string,
     token: string,
     run: { exportId: string; startedAt: string; since?: string | undefined },
+  ): Promise<boolean> {
+    return this.running(name, token, {
+      set: {
+        running_export_id: run.exportId,
+        last_run: { export_id: run.exportId, status: 'RUNNING', started_at: run.startedAt },
+        ...(run.since ? { run_since: run.since } : {}),
+      },
+      keepSince: run.since !== undefined,
+    });
+  }
+
+  /** The claimed run's snapshot exists (a multi-module schedule): it is the running one. */
+  snapshotStarted(
+    name: string,
+    token: string,
+    run: { snapshotId: string; startedAt: string },
+  ): Promise<boolean> {
+    return this.running(name, token, {
+      set: {
+        running_snapshot_id: run.snapshotId,
+        last_run: { snapshot_id: run.snapshotId, status: 'RUNNING', started_at: run.startedAt },
+      },
+      keepSince: false,
+    });
+  }
+
+  /** The claim (`token`) becomes the running run: `set`, and the claim's attributes go. */
+  private async running(
+    name: string,
+    token: string,
+    r: { set: Record<string, unknown>; keepSince: boolean },
   ): Promise<boolean> {
     return (
       (await this.table.update(
         scheduleKey(name),
         {
-          set: {
-            running_export_id: run.exportId,
-            last_run: { export_id: run.exportId, status: 'RUNNING', started_at: run.startedAt },
-            ...(run.since ? { run_since: run.since } : {}),
-            updated_at: this.iso(),
-          },
-          remove: ['run_token', 'run_claimed_at', ...(run.since ? [] : ['run_since'])],
+          set: { ...r.set, updated_at: this.iso() },
+          remove: ['run_token', 'run_claimed_at', ...(r.keepSince ? [] : ['run_since'])],
         },
         eq('run_token', token),
       )) !== false
@@ -193,28 +219,6 @@ export class ScheduleStore {
           remove: ['running_export_id', 'run_since'],
         },
         eq('running_export_id', exportId),
-      )) !== false
-    );
-  }
-
-  /** The claimed run's snapshot exists (a multi-module schedule): it is the running one. */
-  async snapshotStarted(
-    name: string,
-    token: string,
-    run: { snapshotId: string; startedAt: string },
-  ): Promise<boolean> {
-    return (
-      (await this.table.update(
-        scheduleKey(name),
-        {
-          set: {
-            running_snapshot_id: run.snapshotId,
-            last_run: { snapshot_id: run.snapshotId, status: 'RUNNING', started_at: run.startedAt },
-            updated_at: this.iso(),
-          },
-          remove: ['run_token', 'run_claimed_at', 'run_since'],
-        },
-        eq('run_token', token),
       )) !== false
     );
   }

@@ -21,9 +21,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import { eq, missing } from '../ddb/expr.js';
-import { parseOptionalRecord } from '../ddb/record.js';
 import type { Table } from '../ddb/table.js';
+import { VersionedItemStore } from '../ddb/versioned.js';
 import { isUncertainCreate } from '../jobs/retry.js';
 import { describeError, type MetricsSink } from '../observability.js';
 import type { ZohoClient } from './client.js';
@@ -82,20 +81,25 @@ export const slotsFull = (cap: number): ZohoError =>
     message: `all ${cap} Zoho job slots are taken (ZOHO_MAX_CONCURRENT_JOBS); the job is created when one frees`,
   });
 
+const slotsBusy = (): ZohoError =>
+  new ZohoError({
+    code: JOB_SLOTS_BUSY,
+    kind: 'retryable',
+    message: 'the Zoho job slots are too contended right now; the create is tried again later',
+  });
+
 export class JobSlots {
   readonly cap: number;
   private readonly jobLeaseMs: number;
   private readonly now: () => number;
-  private readonly maxAttempts: number;
+  private readonly item: VersionedItemStore<SlotsItem>;
 
-  constructor(
-    private readonly table: Table,
-    opts: JobSlotsOptions,
-  ) {
+  constructor(table: Table, opts: JobSlotsOptions) {
     this.cap = opts.cap;
     this.jobLeaseMs = opts.jobLeaseMs;
     this.now = opts.now ?? Date.now;
-    this.maxAttempts = opts.maxAttempts ?? 25;
+    const attempts = { maxAttempts: opts.maxAttempts ?? 25, busy: slotsBusy };
+    this.item = new VersionedItemStore(table, KEY, slotsItem, { pk: KEY.pk }, attempts);
   }
 
   /** Takes a slot for one create: its id, or undefined when all `cap` are held. */
@@ -160,44 +164,25 @@ export class JobSlots {
     });
   }
 
-  private async read(): Promise<SlotsItem> {
-    const item = parseOptionalRecord(slotsItem, await this.table.get(KEY), {
-      table: this.table.name,
-      key: KEY,
-    });
-    return item ?? { pk: KEY.pk };
+  private read(): Promise<SlotsItem> {
+    return this.item.read();
   }
 
-  /** Read, decide on the live slots, compare-and-set; again on a lost race (bounded, with jitter). */
-  private async change<T>(
-    step: (live: JobSlot[], now: number) => { next?: JobSlot[]; result: T },
-  ): Promise<T> {
-    for (let i = 0; i < this.maxAttempts; i++) {
-      const item = await this.read();
+  /** Read, decide on the live slots, compare-and-set; again on a lost race (lib/ddb/versioned.ts). */
+  private change<T>(step: (live: JobSlot[], now: number) => { next?: JobSlot[]; result: T }): Promise<T> {
+    return this.item.change((item) => {
       const now = this.now();
       const live = (item.slots ?? []).filter((s) => s.until > now);
       const { next, result } = step(live, now);
-      if (!next) return result;
-      const version = item.version ?? 0;
+      if (!next) return { result };
       const horizon = Math.max(now, ...next.map((s) => s.until));
-      const written = await this.table.update(
-        KEY,
-        {
-          set: {
-            slots: next.map((s) => (s.job === undefined ? { id: s.id, since: s.since, until: s.until } : s)),
-            version: version + 1,
-            expires_at: Math.floor(horizon / 1000) + 3600,
-          },
+      return {
+        result,
+        set: {
+          slots: next.map((s) => (s.job === undefined ? { id: s.id, since: s.since, until: s.until } : s)),
+          expires_at: Math.floor(horizon / 1000) + 3600,
         },
-        item.version === undefined ? missing('version') : eq('version', version),
-      );
-      if (written !== false) return result;
-      await new Promise((r) => setTimeout(r, 5 + Math.random() * 10 * (i + 1)));
-    }
-    throw new ZohoError({
-      code: JOB_SLOTS_BUSY,
-      kind: 'retryable',
-      message: 'the Zoho job slots are too contended right now; the create is tried again later',
+      };
     });
   }
 }
