@@ -167,6 +167,11 @@ export function parseListQuery<T extends { limit?: number; next?: string }>(
   return { ...q, page: { limit: q.limit ?? defaultLimit, ...(q.next ? { cursor: q.next } : {}) } };
 }
 
+/** A list route without filters: only `limit` and `next`. */
+const pageOnlyQuery = z.strictObject(pageQuery);
+export const parsePageQuery = (event: Event, defaultLimit: number) =>
+  parseListQuery(event, pageOnlyQuery, 'limit and next', defaultLimit);
+
 /** A path parameter, percent-decoded; `code` is the error code of a bad encoding. */
 export function pathParam(event: Event, name: string, code: string): string {
   const raw = event.pathParameters?.[name] ?? '';

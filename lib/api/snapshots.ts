@@ -12,9 +12,8 @@ import {
   ApiError,
   type Event,
   json,
-  pageQuery,
   parseJsonBody,
-  parseListQuery,
+  parsePageQuery,
   pathParamMatching,
   type Result,
 } from './http.js';
@@ -53,8 +52,6 @@ export const snapshotBody = z.strictObject({
 });
 
 const BODY_CODES: Record<string, string> = { modules: 'INVALID_MODULES', mode: 'INVALID_MODE' };
-
-const listQuery = z.strictObject({ ...pageQuery });
 
 export async function createSnapshot(deps: ExportDeps, event: Event, signal?: AbortSignal): Promise<Result> {
   const now = deps.now ?? Date.now;
@@ -103,7 +100,7 @@ export async function getSnapshot(deps: ExportDeps, event: Event): Promise<Resul
 }
 
 export async function listSnapshots(deps: ExportDeps, event: Event): Promise<Result> {
-  const q = parseListQuery(event, listQuery, 'limit and next', 20);
+  const q = parsePageQuery(event, 20);
   const page = await snapshotStore(deps).list(q.page);
   const snapshots = [];
   // One at a time: each reads every module's export (and its pages).
