@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { BULK_REFUSED_WHEN_TRIED, FAKE_MODULES } from '../../local/fake-zoho/modules.js';
-import { apiOf } from '../support/exports.js';
+import { apiOf, untilSnapshotEnded } from '../support/exports.js';
 import { type Harness, pipelineHarness } from '../support/pipeline.js';
 
 let h: Harness | undefined;
@@ -18,19 +18,6 @@ afterEach(async () => {
 
 /** Two records in every module of the fake org (its subforms: three line items per parent). */
 const tiny = Object.fromEntries(FAKE_MODULES.map((m) => [m.apiName, 2]));
-
-/** Ticks (poll, downloads, sweep) until the snapshot has ended; its JSON. */
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field
-async function untilEnded(x: Harness, id: string, maxTicks = 60): Promise<any> {
-  const api = apiOf(x);
-  for (let i = 0; i < maxTicks; i++) {
-    await x.tick();
-    const r = await api('GET', `/snapshots/${id}`);
-    expect(r.status, r.raw).toBe(200);
-    if (r.body.status !== 'RUNNING' && r.body.manifest) return r.body;
-  }
-  throw new Error(`snapshot ${id} still running after ${maxTicks} ticks`);
-}
 
 const snapshotEvents = (x: Harness) =>
   x.events.published.filter(
@@ -74,7 +61,7 @@ describe('POST /snapshots', () => {
     const reused = await api('POST', '/snapshots', { body: '{"modules": ["Leads"]}', headers });
     expect([reused.status, reused.body.error.code]).toEqual([409, 'IDEMPOTENCY_KEY_REUSED']);
 
-    const done = await untilEnded(h, id);
+    const done = await untilSnapshotEnded(h, id);
     expect(done.status).toBe('FAILED');
     // Exactly the one module the fake's create refuses although discovery lists it (DealHistory, the
     // Deals stage history, has a record store and lands like any module).
@@ -135,7 +122,7 @@ describe('POST /snapshots', () => {
     expect(exportable).toContain('Locking_Information__s');
     const refused = await api('POST', '/snapshots', { body: '{"modules": ["Locking_Information__s"]}' });
     expect(refused.status, refused.raw).toBe(201);
-    expect((await untilEnded(h, refused.body.snapshot_id)).failed_modules).toEqual([
+    expect((await untilSnapshotEnded(h, refused.body.snapshot_id)).failed_modules).toEqual([
       'Locking_Information__s',
     ]);
 
@@ -150,7 +137,7 @@ describe('POST /snapshots', () => {
     const secondModules: string[] = second.body.modules.map((m: { module: string }) => m.module);
     expect(secondModules.sort()).toEqual(exportable.filter((m) => m !== 'Locking_Information__s').sort());
     // More modules than the fake's 10 jobs at once: the sweep creates the rest as jobs end.
-    const done = await untilEnded(h, second.body.snapshot_id, 120);
+    const done = await untilSnapshotEnded(h, second.body.snapshot_id, 120);
     expect([done.status, done.failed_modules]).toEqual(['COMPLETED', []]);
     expect(done.totals.completed).toBe(secondModules.length);
   }, 180_000);
@@ -175,7 +162,7 @@ describe('POST /snapshots', () => {
         (m: { api_name: string }) => m.api_name === 'Locking_Information__s',
       ).exportable,
     ).toBe(true);
-    const done = await untilEnded(h, r.body.snapshot_id);
+    const done = await untilSnapshotEnded(h, r.body.snapshot_id);
     expect(done.failed_modules).toEqual(['Locking_Information__s']);
     const after = await api('GET', '/modules');
     expect(
@@ -201,7 +188,7 @@ describe('POST /snapshots', () => {
       ['RUNNING', 0],
       ['RUNNING', 0],
     ]);
-    const done = await untilEnded(h, r.body.snapshot_id);
+    const done = await untilSnapshotEnded(h, r.body.snapshot_id);
     expect(done.status).toBe('COMPLETED');
     expect(done.failed_modules).toEqual([]);
     expect(done.modules.map((m: { module: string; status: string }) => [m.module, m.status])).toEqual([

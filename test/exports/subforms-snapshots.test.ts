@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../analytics/helpers.js';
-import { apiOf } from '../support/exports.js';
+import { apiOf, snapshotExports, untilSnapshotEnded } from '../support/exports.js';
 import { type Harness, pipelineHarness } from '../support/pipeline.js';
 import { queryView } from '../support/views.js';
 
@@ -18,32 +18,6 @@ afterEach(async () => {
   await h?.close();
   h = undefined;
 });
-
-/** Ticks until the snapshot has ended; its JSON as `GET /snapshots/{id}` shows it. */
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field
-async function untilEnded(x: Harness, id: string, maxTicks = 60): Promise<any> {
-  const api = apiOf(x);
-  for (let i = 0; i < maxTicks; i++) {
-    await x.tick();
-    const r = await api('GET', `/snapshots/${id}`);
-    expect(r.status, r.raw).toBe(200);
-    if (r.body.status !== 'RUNNING' && r.body.manifest) return r.body;
-  }
-  throw new Error(`snapshot ${id} still running after ${maxTicks} ticks`);
-}
-
-/** Each module's export of a snapshot, as `GET /exports/{id}` shows it. */
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field
-async function exportsOf(x: Harness, snapshot: any): Promise<Record<string, any>> {
-  const api = apiOf(x);
-  const out: Record<string, unknown> = {};
-  for (const m of snapshot.modules as { module: string; export_id: string }[]) {
-    const r = await api('GET', `/exports/${m.export_id}`);
-    expect(r.status, r.raw).toBe(200);
-    out[m.module] = r.body;
-  }
-  return out;
-}
 
 describe('line items across incremental snapshots', () => {
   it('edits, removals, additions and a deleted parent between two snapshots: _current is exactly Zoho', async () => {
@@ -67,9 +41,9 @@ describe('line items across incremental snapshots', () => {
     const run = async () => {
       const r = await api('POST', '/schedules/quotes/runs');
       expect(r.status, r.raw).toBe(201);
-      const done = await untilEnded(hh, r.body.snapshot_id);
+      const done = await untilSnapshotEnded(hh, r.body.snapshot_id);
       expect(done.status).toBe('COMPLETED');
-      return exportsOf(hh, done);
+      return snapshotExports(hh, done);
     };
     const live = (module: string) => hh.fake.records(module).filter((r) => !r.deleted);
     const key = (r: { id: string; modifiedMs: number; parentId?: string }) =>

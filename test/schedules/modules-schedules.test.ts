@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { pageHooks } from '../../lib/exports/hooks.js';
 import { INCREMENTAL_OVERLAP_MS } from '../../lib/schedules/incremental.js';
-import { apiOf, spyCreates } from '../support/exports.js';
+import { apiOf, snapshotExports, spyCreates, untilSnapshotEnded } from '../support/exports.js';
 import { type Harness, pipelineHarness } from '../support/pipeline.js';
 
 const SCHEDULES = [
@@ -32,29 +32,6 @@ async function setup(): Promise<Harness> {
     fake: { moduleRecords: { Contacts: 30, Quotes: 2, Quoted_Items: 2, Leads: 2 } },
   });
   return h;
-}
-
-/** Ticks (poll, downloads, sweep) until the snapshot has ended; its JSON. */
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field
-async function untilEnded(x: Harness, id: string, maxTicks = 60): Promise<any> {
-  const api = apiOf(x);
-  for (let i = 0; i < maxTicks; i++) {
-    await x.tick();
-    const r = await api('GET', `/snapshots/${id}`);
-    expect(r.status, r.raw).toBe(200);
-    if (r.body.status !== 'RUNNING' && r.body.manifest) return r.body;
-  }
-  throw new Error(`snapshot ${id} still running after ${maxTicks} ticks`);
-}
-
-/** Each module's export of a snapshot JSON, as `GET /exports/{id}` shows it. */
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field
-async function exportsOf(x: Harness, snapshot: any): Promise<Record<string, any>> {
-  const api = apiOf(x);
-  const out: Record<string, unknown> = {};
-  for (const m of snapshot.modules as { module: string; export_id: string }[])
-    out[m.module] = (await api('GET', `/exports/${m.export_id}`)).body;
-  return out;
 }
 
 const scheduleOf = async (x: Harness, name: string) =>
@@ -90,9 +67,9 @@ describe('multi-module schedules', () => {
     expect([busy.status, busy.body.error.code]).toEqual([409, 'SCHEDULE_RUNNING']);
     expect(busy.body.error.message).toContain(id1);
 
-    const done1 = await untilEnded(hh, id1);
+    const done1 = await untilSnapshotEnded(hh, id1);
     expect(done1.status).toBe('COMPLETED');
-    const run1 = await exportsOf(hh, done1);
+    const run1 = await snapshotExports(hh, done1);
     // No watermark yet: both modules whole.
     for (const m of ['Contacts', 'Quoted_Items'])
       expect(run1[m], m).toMatchObject({ mode: 'full', since: null, source: 'schedule:crm-nightly' });
@@ -114,9 +91,9 @@ describe('multi-module schedules', () => {
 
     const r2 = await api('POST', '/schedules/crm-nightly/runs');
     expect(r2.status, r2.raw).toBe(201);
-    const done2 = await untilEnded(hh, r2.body.snapshot_id);
+    const done2 = await untilSnapshotEnded(hh, r2.body.snapshot_id);
     expect(done2.status).toBe('COMPLETED');
-    const run2 = await exportsOf(hh, done2);
+    const run2 = await snapshotExports(hh, done2);
     const since = new Date(Date.parse(run1.Contacts.created_at) - INCREMENTAL_OVERLAP_MS).toISOString();
     expect(run2.Contacts).toMatchObject({ mode: 'incremental', since, records: modified.length });
     expect(run2.Quoted_Items).toMatchObject({
@@ -147,7 +124,7 @@ describe('multi-module schedules', () => {
     const hh = await setup();
     const api = apiOf(hh);
     const r1 = await api('POST', '/schedules/crm-nightly/runs');
-    const run1 = await exportsOf(hh, await untilEnded(hh, r1.body.snapshot_id));
+    const run1 = await snapshotExports(hh, await untilSnapshotEnded(hh, r1.body.snapshot_id));
 
     hh.clock.advance(3_600_000);
     const r2 = await api('POST', '/schedules/crm-nightly/runs');
@@ -160,9 +137,9 @@ describe('multi-module schedules', () => {
       code: 'INTERNAL_SERVER_ERROR',
       message: 'Zoho failed the job',
     });
-    const done2 = await untilEnded(hh, r2.body.snapshot_id);
+    const done2 = await untilSnapshotEnded(hh, r2.body.snapshot_id);
     expect([done2.status, done2.failed_modules]).toEqual(['FAILED', ['Contacts']]);
-    const run2 = await exportsOf(hh, done2);
+    const run2 = await snapshotExports(hh, done2);
     expect(await scheduleOf(hh, 'crm-nightly')).toMatchObject({
       watermarks: { Contacts: run1.Contacts.created_at, Quoted_Items: run2.Quoted_Items.created_at },
       running: false,
@@ -173,7 +150,7 @@ describe('multi-module schedules', () => {
     // Run 3: Contacts from its old watermark again.
     hh.clock.advance(60_000);
     const r3 = await api('POST', '/schedules/crm-nightly/runs');
-    const run3 = await exportsOf(hh, r3.body);
+    const run3 = await snapshotExports(hh, r3.body);
     expect(run3.Contacts).toMatchObject({
       mode: 'incremental',
       since: new Date(Date.parse(run1.Contacts.created_at) - INCREMENTAL_OVERLAP_MS).toISOString(),

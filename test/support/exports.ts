@@ -355,3 +355,29 @@ export async function expectCompleted(
   });
   return { e, m };
 }
+
+/** Ticks (poll, downloads, sweep) until the snapshot has ended (its manifest written); its JSON. */
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field
+export async function untilSnapshotEnded(x: Harness, id: string, maxTicks = 60): Promise<any> {
+  const api = apiOf(x);
+  for (let i = 0; i < maxTicks; i++) {
+    await x.tick();
+    const r = await api('GET', `/snapshots/${id}`);
+    expect(r.status, r.raw).toBe(200);
+    if (r.body.status !== 'RUNNING' && r.body.manifest) return r.body;
+  }
+  throw new Error(`snapshot ${id} still running after ${maxTicks} ticks`);
+}
+
+/** Each module's export of a snapshot JSON, as `GET /exports/{id}` shows it. */
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field
+export async function snapshotExports(x: Harness, snapshot: any): Promise<Record<string, any>> {
+  const api = apiOf(x);
+  const out: Record<string, unknown> = {};
+  for (const m of snapshot.modules as { module: string; export_id: string }[]) {
+    const r = await api('GET', `/exports/${m.export_id}`);
+    expect(r.status, r.raw).toBe(200);
+    out[m.module] = r.body;
+  }
+  return out;
+}
