@@ -19,6 +19,25 @@ afterEach(async () => {
 /** Two records in every module of the fake org (its subforms: three line items per parent). */
 const tiny = Object.fromEntries(FAKE_MODULES.map((m) => [m.apiName, 2]));
 
+/**
+ * `POST /snapshots` of two modules whose request's first create Zoho pushes back (TOO_MANY_REQUESTS):
+ * the request stops there, so neither module has a page yet and neither failed; the sweep creates both.
+ */
+async function pushedBackSnapshot(x: Harness, modules: [string, string]) {
+  x.fake.inject({
+    kind: 'create',
+    times: 1,
+    action: { type: 'error', code: 'TOO_MANY_REQUESTS', status: 429 },
+  });
+  const r = await apiOf(x)('POST', '/snapshots', { body: JSON.stringify({ modules }) });
+  expect(r.status, r.raw).toBe(201);
+  expect(r.body.modules.map((m: { status: string; pages: number }) => [m.status, m.pages])).toEqual([
+    ['RUNNING', 0],
+    ['RUNNING', 0],
+  ]);
+  return r;
+}
+
 const snapshotEvents = (x: Harness) =>
   x.events.published.filter(
     (e) => e.detailType === 'Snapshot Completed' || e.detailType === 'Snapshot Failed',
@@ -145,18 +164,7 @@ describe('POST /snapshots', () => {
   it("the sweep's create remembers Zoho's refusal of a module for discovery (GET /modules)", async () => {
     h = await pipelineHarness({ fake: { moduleRecords: tiny } });
     const api = apiOf(h);
-    // The request's first create is pushed back: both modules are left to the sweep.
-    h.fake.inject({
-      kind: 'create',
-      times: 1,
-      action: { type: 'error', code: 'TOO_MANY_REQUESTS', status: 429 },
-    });
-    const r = await api('POST', '/snapshots', { body: '{"modules": ["Leads", "Locking_Information__s"]}' });
-    expect(r.status, r.raw).toBe(201);
-    expect(r.body.modules.map((m: { status: string; pages: number }) => [m.status, m.pages])).toEqual([
-      ['RUNNING', 0],
-      ['RUNNING', 0],
-    ]);
+    const r = await pushedBackSnapshot(h, ['Leads', 'Locking_Information__s']);
     expect(
       (await api('GET', '/modules')).body.modules.find(
         (m: { api_name: string }) => m.api_name === 'Locking_Information__s',
@@ -175,19 +183,7 @@ describe('POST /snapshots', () => {
 
   it("Zoho's TOO_MANY_REQUESTS delays a module, never fails it: the sweep creates it and the rest", async () => {
     h = await pipelineHarness({ fake: { moduleRecords: tiny } });
-    const api = apiOf(h);
-    h.fake.inject({
-      kind: 'create',
-      times: 1,
-      action: { type: 'error', code: 'TOO_MANY_REQUESTS', status: 429 },
-    });
-    const r = await api('POST', '/snapshots', { body: '{"modules": ["Contacts", "Leads"]}' });
-    expect(r.status, r.raw).toBe(201);
-    // The request stopped at Zoho's push-back: neither module has a page yet, neither failed.
-    expect(r.body.modules.map((m: { status: string; pages: number }) => [m.status, m.pages])).toEqual([
-      ['RUNNING', 0],
-      ['RUNNING', 0],
-    ]);
+    const r = await pushedBackSnapshot(h, ['Contacts', 'Leads']);
     const done = await untilSnapshotEnded(h, r.body.snapshot_id);
     expect(done.status).toBe('COMPLETED');
     expect(done.failed_modules).toEqual([]);
