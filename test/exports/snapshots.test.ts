@@ -1,5 +1,7 @@
 /**
- * `POST /snapshots` end to end (DynamoDB Local, s3rver, the fake Zoho's org): every exportable module
+ * `POST /snapshots` end to end against the fake Zoho's org (the two whole-org cases on the in-memory
+ * table and S3, which behave as DynamoDB Local and s3rver do by the table contract test; the others on
+ * DynamoDB Local and s3rver): every exportable module
  * under one snapshot, first pages as the Zoho job slots allow; the module Zoho refuses only when tried
  * fails, the others land, the snapshot is FAILED naming it, with one `Snapshot Failed` event and a
  * manifest of the landed modules. Zoho's TOO_MANY_REQUESTS delays a module (the sweep creates it)
@@ -8,7 +10,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BULK_REFUSED_WHEN_TRIED, FAKE_MODULES } from '../../local/fake-zoho/modules.js';
 import { apiOf, untilSnapshotEnded } from '../support/exports.js';
-import { type Harness, pipelineHarness } from '../support/pipeline.js';
+import { type Harness as HarnessOn, type HarnessStorage, pipelineHarness } from '../support/pipeline.js';
+
+/** A harness on either backend: the two whole-org cases run on the in-memory one (they check the flow, not the store). */
+type Harness = HarnessOn<HarnessStorage>;
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -47,7 +52,7 @@ describe('POST /snapshots', () => {
   it('"all": every exportable module; the one Zoho refuses fails, the others land; one Snapshot Failed event and a manifest', async () => {
     // Every first page within the request: the fake's concurrency limit (10 jobs by default) would
     // leave the modules after the tenth to the sweep (the next tests).
-    h = await pipelineHarness({ fake: { moduleRecords: tiny, maxConcurrentJobs: 100 } });
+    h = await pipelineHarness({ backend: 'memory', fake: { moduleRecords: tiny, maxConcurrentJobs: 100 } });
     const api = apiOf(h);
     const listed = await api('GET', '/modules');
     const exportable: string[] = listed.body.modules
@@ -132,7 +137,7 @@ describe('POST /snapshots', () => {
   }, 180_000);
 
   it('a refusal met by a snapshot is remembered by GET /modules: the next "all" leaves the module out and completes', async () => {
-    h = await pipelineHarness({ fake: { moduleRecords: tiny } });
+    h = await pipelineHarness({ backend: 'memory', fake: { moduleRecords: tiny } });
     const api = apiOf(h);
     const listed = await api('GET', '/modules');
     const exportable: string[] = listed.body.modules
